@@ -1,0 +1,51 @@
+# The exchange's one entry point. Every target installs what it needs, so that
+# on a fresh Debian machine `make run` and `make test` work with nothing done by hand.
+SHELL := /bin/bash
+PY := .venv/bin/python
+VENV_STAMP := .venv/.installed
+PROTO_STAMP := exchange/.generated
+PROTOS := $(shell find proto -name '*.proto')
+APT_PACKAGES :=
+
+.PHONY: run test check lint typecheck bench proto deps clean
+
+run: deps
+	$(PY) -m launcher
+
+test: deps
+	$(PY) -m pytest
+
+check: deps
+	.venv/bin/ruff format --check .
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+	$(MAKE) test
+
+bench: deps
+	$(PY) -m engine_svc.bench_suite
+
+proto: $(PROTO_STAMP)
+
+deps: $(VENV_STAMP) $(PROTO_STAMP)
+
+$(VENV_STAMP): pyproject.toml
+	@scripts/apt-ensure.sh $(APT_PACKAGES)
+	test -x .venv/bin/python || python3 -m venv .venv
+	.venv/bin/pip install --quiet --upgrade pip
+	.venv/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Generated code is made here, never committed: one importable package `exchange`
+# with .pyi stubs for mypy.
+$(PROTO_STAMP): $(VENV_STAMP) $(PROTOS)
+	rm -rf exchange
+	$(PY) -m grpc_tools.protoc -I proto \
+		--python_out=. --grpc_python_out=. \
+		--plugin=protoc-gen-mypy=.venv/bin/protoc-gen-mypy --mypy_out=. \
+		--plugin=protoc-gen-mypy_grpc=.venv/bin/protoc-gen-mypy_grpc --mypy_grpc_out=. \
+		$(PROTOS)
+	find exchange -type d -exec touch {}/__init__.py \;
+	touch $@
+
+clean:
+	rm -rf .venv exchange .run .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""engine_svc: the sequencer of the exchange (order books, accounts, journal, snapshots)."""

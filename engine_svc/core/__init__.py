@@ -1,0 +1,7 @@
+"""The pure engine core: no I/O. A command goes in, events come out.
+
+Stages, each in its own module: `money` (decimal strings <-> integers),
+`markets` (asset and market rules), `accounts` (available/locked),
+`book` (price-time order book), `engine` (validate -> risk/lock -> match ->
+settle -> events), `snapshot_state` (state <-> plain data, `state_hash`).
+"""

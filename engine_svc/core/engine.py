@@ -1,0 +1,549 @@
+"""The matching engine: applies one command at a time and returns its events.
+
+Invariants after every command (the property tests check each one):
+1. Conservation: per asset, the sum of available + locked over all accounts,
+   the fee account included, equals deposits minus withdrawals.
+2. No balance is negative, and each user's locked amount of an asset equals
+   the sum of `locked` over their open orders, which is exactly what those
+   orders can still spend (a resting buy: price * remaining + the maker fee
+   still chargeable on it; a resting sell: its remaining quantity).
+3. The book is never crossed; fills happen at the resting order's price, in
+   arrival order at each price; filled <= quantity.
+4. A rejected command raises `Rejected` before touching any state.
+
+Stages: `_check_*` validate, `_lock_for` works out the funds, `_match` walks
+the opposite side, `_settle` moves the money, `_rest`/`_close` finish.
+Fees are paid in the quote asset: added to what a buyer pays, taken from what
+a seller receives, credited to FEE_ACCOUNT.
+"""
+
+from collections.abc import Callable
+
+from engine_svc.core.accounts import Accounts, Balance
+from engine_svc.core.book import Book, OrderBook
+from engine_svc.core.commands import (
+    AddAsset,
+    AddMarket,
+    CancelAllOrders,
+    CancelOrder,
+    Command,
+    Deposit,
+    PlaceOrder,
+    SetMarketStatus,
+    Withdraw,
+)
+from engine_svc.core.events import (
+    AssetListed,
+    Deposited,
+    Event,
+    MarketListed,
+    MarketStatusChanged,
+    OrderAccepted,
+    OrderClosed,
+    OrderRested,
+    TradeExecuted,
+    Withdrawn,
+)
+from engine_svc.core.markets import Asset, Market, build_market, validate_asset
+from engine_svc.core.money import MAX_UNITS, ceil_div
+from engine_svc.core.order import Order
+from engine_svc.core.types import (
+    FEE_ACCOUNT,
+    ClientOrderId,
+    CloseReason,
+    Code,
+    MarketStatus,
+    OrderId,
+    OrderStatus,
+    OrderType,
+    Rejected,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    TradeId,
+    UserId,
+)
+
+BPS = 10_000
+RECENT_CLOSED = 100_000  # closed orders remembered for GetOrder; history lives in the ledger
+
+_BUY = Side.BUY
+_SELL = Side.SELL
+_CANCEL_MAKER = SelfTradePrevention.CANCEL_MAKER
+_CANCEL_BOTH = SelfTradePrevention.CANCEL_BOTH
+
+
+class ClosedOrder:
+    """An order that left the engine, kept a while for queries."""
+
+    __slots__ = ("order", "reason", "status", "updated")
+
+    def __init__(self, order: Order, status: OrderStatus, reason: CloseReason, updated: int):
+        self.order = order
+        self.status = status
+        self.reason = reason
+        self.updated = updated
+
+
+class Engine:
+    def __init__(self, book_factory: Callable[[], Book] = OrderBook) -> None:
+        self.book_factory = book_factory
+        self.assets: dict[str, Asset] = {}
+        self.markets: dict[str, Market] = {}
+        self.books: dict[str, Book] = {}
+        self.accounts = Accounts()
+        self.orders: dict[OrderId, Order] = {}  # resting orders
+        self.user_orders: dict[UserId, dict[OrderId, Order]] = {}
+        self.client_ids: dict[tuple[UserId, ClientOrderId], Order] = {}
+        self.recent_closed: dict[OrderId, ClosedOrder] = {}
+        self.seq = 0  # sequence number of the last event
+        self.next_order_id = 1
+        self.next_trade_id = 1
+        self.ts = 0  # engine time of the last applied command, µs
+
+    def apply(self, command: Command, ts: int) -> list[Event]:
+        """Applies one command at engine time `ts` (µs). Raises Rejected, changing nothing."""
+        if isinstance(command, PlaceOrder):
+            events = self._place(command, ts)
+        elif isinstance(command, CancelOrder):
+            events = self._cancel(command, ts)
+        elif isinstance(command, CancelAllOrders):
+            events = self._cancel_all(command, ts)
+        elif isinstance(command, Deposit):
+            events = self._deposit(command, ts)
+        elif isinstance(command, Withdraw):
+            events = self._withdraw(command, ts)
+        elif isinstance(command, AddAsset):
+            events = self._add_asset(command, ts)
+        elif isinstance(command, AddMarket):
+            events = self._add_market(command, ts)
+        else:
+            events = self._set_market_status(command, ts)
+        if events:
+            self.ts = ts
+        return events
+
+    # ---- queries ----
+
+    def find_order(self, user: UserId, order_id: OrderId, client_id: ClientOrderId) -> Order | None:
+        order = self.orders.get(order_id) if order_id else self.client_ids.get((user, client_id))
+        if order is None and order_id:
+            closed = self.recent_closed.get(order_id)
+            order = None if closed is None else closed.order
+        return order if order is not None and order.user == user else None
+
+    def open_orders(self, user: UserId, market: str = "") -> list[Order]:
+        orders = self.user_orders.get(user, {}).values()
+        return [o for o in orders if not market or o.market == market]
+
+    # ---- place ----
+
+    def _market(self, symbol: str) -> Market:
+        market = self.markets.get(symbol)
+        if market is None:
+            raise Rejected(Code.UNKNOWN_MARKET, f"unknown market {symbol[:40]!r}")
+        return market
+
+    def _place(self, c: PlaceOrder, ts: int) -> list[Event]:
+        market = self._market(c.market)
+        if market.status != MarketStatus.OPEN:
+            raise Rejected(Code.MARKET_HALTED, f"market {market.symbol} is halted")
+        if c.user <= 0:
+            raise Rejected(Code.INVALID_USER, "orders need a user id > 0")
+        book = self.books[c.market]
+        if c.type == OrderType.LIMIT:
+            self._check_limit(c, market)
+        else:
+            self._check_market_order(c, market)
+        if c.client_id and (c.user, c.client_id) in self.client_ids:
+            raise Rejected(Code.DUPLICATE_CLIENT_ID, f"client id {c.client_id} is already open")
+        buy = c.side == _BUY
+        spend_asset, receive_asset = (
+            (market.quote.symbol, market.base.symbol) if buy else (market.base.symbol, market.quote.symbol)
+        )
+        spend_peek = self.accounts.peek(c.user, spend_asset)
+        available = 0 if spend_peek is None else spend_peek.available
+        lock = self._lock_for(c, market, book, available)
+        if lock > available:
+            raise Rejected(Code.INSUFFICIENT_FUNDS, f"{spend_asset}: needs {lock}, has {available}")
+
+        # Every check passed: from here on the command changes state.
+        spend = self.accounts.balance(c.user, spend_asset)
+        receive = self.accounts.balance(c.user, receive_asset)
+        order_id = OrderId(self.next_order_id)
+        self.next_order_id += 1
+        order = Order(
+            order_id, c.user, c.market, c.side, c.type, c.tif, c.stp, c.post_only,
+            c.client_id, c.price, c.qty, c.quote_qty, ts, spend, receive,
+        )  # fmt: skip
+        if c.quote_qty:
+            order.remaining = MAX_UNITS  # bounded by the quote budget instead
+        order.locked = lock
+        spend.available -= lock
+        spend.locked += lock
+        self.seq += 1
+        events: list[Event] = [
+            OrderAccepted(
+                self.seq, ts, order_id, c.user, c.market, c.side, c.type, c.tif, c.stp,
+                c.post_only, c.client_id, c.price, c.qty, c.quote_qty, spend_asset, lock,
+            )
+        ]  # fmt: skip
+        stop = self._match(order, market, book, events, ts)
+        if order.remaining == 0:
+            self._close(order, OrderStatus.FILLED, CloseReason.FILLED, events, ts, resting=False)
+        elif stop is not None:
+            status = OrderStatus.CANCELLED if stop == CloseReason.SELF_TRADE else OrderStatus.EXPIRED
+            if stop == CloseReason.INSUFFICIENT_FUNDS and c.quote_qty and order.filled:
+                status, stop = OrderStatus.FILLED, CloseReason.FILLED  # the budget is spent
+            self._close(order, status, stop, events, ts, resting=False)
+        elif c.type == OrderType.LIMIT and c.tif == TimeInForce.GTC:
+            self._rest(order, market, events, ts)
+        else:
+            self._close(order, OrderStatus.EXPIRED, CloseReason.NO_LIQUIDITY, events, ts, resting=False)
+        return events
+
+    def _check_limit(self, c: PlaceOrder, market: Market) -> None:
+        if c.price <= 0 or c.price % market.tick or c.price > market.max_price:
+            raise Rejected(
+                Code.INVALID_PRICE,
+                f"price must be a positive multiple of {market.spec.tick_size} "
+                f"up to {market.spec.max_price}",
+            )
+        self._check_qty(c.qty, market)
+        if c.quote_qty:
+            raise Rejected(Code.INVALID_ORDER, "quote quantity is for market orders")
+        if c.post_only and c.tif != TimeInForce.GTC:
+            raise Rejected(Code.INVALID_ORDER, "post-only orders are GTC")
+        if market.notional(c.price, c.qty) < market.min_notional:
+            raise Rejected(
+                Code.BELOW_MIN_NOTIONAL, f"price x quantity is below {market.spec.min_notional}"
+            )
+
+    def _check_market_order(self, c: PlaceOrder, market: Market) -> None:
+        if c.price:
+            raise Rejected(Code.INVALID_ORDER, "market orders take no price")
+        if c.post_only or c.tif == TimeInForce.GTC:
+            raise Rejected(Code.INVALID_ORDER, "market orders are IOC or FOK")
+        if bool(c.qty) == bool(c.quote_qty):
+            raise Rejected(Code.INVALID_ORDER, "market orders need either quantity or quote quantity")
+        if c.qty:
+            self._check_qty(c.qty, market)
+            return
+        if c.side != _BUY or c.tif == TimeInForce.FOK:
+            raise Rejected(Code.INVALID_ORDER, "quote quantity is for IOC market buys")
+        if not 0 < c.quote_qty <= MAX_UNITS:
+            raise Rejected(Code.INVALID_AMOUNT, "quote quantity must be positive")
+        if c.quote_qty < market.min_notional:
+            raise Rejected(
+                Code.BELOW_MIN_NOTIONAL, f"quote quantity is below {market.spec.min_notional}"
+            )
+
+    @staticmethod
+    def _check_qty(qty: int, market: Market) -> None:
+        if qty <= 0 or qty % market.step or qty > market.max_qty:
+            raise Rejected(
+                Code.INVALID_QUANTITY,
+                f"quantity must be a positive multiple of {market.spec.step_size} "
+                f"up to {market.spec.max_quantity}",
+            )
+        if qty < market.min_qty:
+            raise Rejected(Code.BELOW_MIN_QUANTITY, f"quantity is below {market.spec.min_quantity}")
+
+    def _lock_for(self, c: PlaceOrder, market: Market, book: Book, available: int) -> int:
+        """What the order must lock, after the post-only and fill-or-kill checks."""
+        buy = c.side == _BUY
+        opposite = _SELL if buy else _BUY
+        if c.type == OrderType.LIMIT:
+            best = book.best_price(opposite)
+            crosses = best is not None and (best <= c.price if buy else best >= c.price)
+            if crosses and c.post_only:
+                raise Rejected(Code.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity")
+            if c.tif == TimeInForce.FOK and self._fillable(c, book) < c.qty:
+                raise Rejected(Code.FOK_NOT_FILLABLE, "not enough liquidity to fill completely")
+            if not buy:
+                return c.qty
+            notional = market.notional(c.price, c.qty)
+            bps = max(market.maker_bps, market.taker_bps) if crosses else market.maker_bps
+            return notional + ceil_div(notional * bps, BPS)
+        if not buy:
+            if c.tif == TimeInForce.FOK and self._fillable(c, book) < c.qty:
+                raise Rejected(Code.FOK_NOT_FILLABLE, "not enough liquidity to fill completely")
+            return c.qty
+        if c.quote_qty:
+            return c.quote_qty + ceil_div(c.quote_qty * market.taker_bps, BPS)
+        # A market buy by quantity locks what taking that quantity costs now, or
+        # all it has; `_match` then never spends more than the lock.
+        cost = self._cost_to_buy(c, market, book)
+        if c.tif == TimeInForce.FOK:
+            if self._fillable(c, book) < c.qty:
+                raise Rejected(Code.FOK_NOT_FILLABLE, "not enough liquidity to fill completely")
+            return cost
+        if cost and not available:
+            raise Rejected(Code.INSUFFICIENT_FUNDS, f"no {market.quote.symbol} available")
+        return min(cost, available)
+
+    def _takeable(self, c: PlaceOrder, book: Book) -> list[tuple[int, int]]:
+        """(price, qty) the order could take now, in order, as `_match` would find it."""
+        buy = c.side == _BUY
+        taken: list[tuple[int, int]] = []
+        need = c.qty
+        for maker in book.iter_side(_SELL if buy else _BUY):
+            if c.price and (maker.price > c.price if buy else maker.price < c.price):
+                break
+            if maker.user == c.user:
+                if c.stp == _CANCEL_MAKER:
+                    continue
+                break
+            qty = min(need, maker.remaining)
+            taken.append((maker.price, qty))
+            need -= qty
+            if not need:
+                break
+        return taken
+
+    def _fillable(self, c: PlaceOrder, book: Book) -> int:
+        return sum(qty for _, qty in self._takeable(c, book))
+
+    def _cost_to_buy(self, c: PlaceOrder, market: Market, book: Book) -> int:
+        notional = sum(market.notional(price, qty) for price, qty in self._takeable(c, book))
+        return notional + ceil_div(notional * market.taker_bps, BPS)
+
+    # ---- match and settle ----
+
+    def _match(
+        self, o: Order, market: Market, book: Book, events: list[Event], ts: int
+    ) -> CloseReason | None:
+        """Takes liquidity for `o`. Returns why it stopped early, or None."""
+        buy = o.side == _BUY
+        opposite = _SELL if buy else _BUY
+        limit = o.price
+        budgeted = o.type == OrderType.MARKET and buy  # spends at most its lock
+        fees = None
+        while o.remaining:
+            maker = book.best(opposite)
+            if maker is None:
+                return None
+            price = maker.price
+            if limit and (price > limit if buy else price < limit):
+                return None
+            if maker.user == o.user:
+                if o.stp == _CANCEL_MAKER or o.stp == _CANCEL_BOTH:
+                    book.remove(maker)
+                    self._close(maker, OrderStatus.CANCELLED, CloseReason.SELF_TRADE, events, ts)
+                    if o.stp == _CANCEL_MAKER:
+                        continue
+                return CloseReason.SELF_TRADE
+            qty = maker.remaining if maker.remaining < o.remaining else o.remaining
+            if budgeted:
+                qty = self._affordable(o, market, price, qty)
+                if not qty:
+                    return CloseReason.INSUFFICIENT_FUNDS
+            if fees is None:
+                fees = self.accounts.balance(FEE_ACCOUNT, market.quote.symbol)
+            self._settle(o, maker, market, price, qty, fees, events, ts)
+            if maker.remaining:
+                book.reduce(maker, qty)
+            else:
+                book.remove(maker)
+                self._close(maker, OrderStatus.FILLED, CloseReason.FILLED, events, ts)
+        return None
+
+    def _affordable(self, o: Order, market: Market, price: int, qty: int) -> int:
+        """The largest quantity <= qty a budgeted market buy can still pay for at `price`."""
+        scale, step, bps = market.base_scale, market.step, market.taker_bps
+        if o.quote_qty:
+            most = (o.quote_qty - o.filled_quote) * scale // price
+        else:
+            most = o.locked * scale * BPS // (price * (BPS + bps))
+        q = min(qty, most)
+        q -= q % step
+        while q > 0:
+            notional = price * q // scale
+            fee = ceil_div(o.fee_numer + notional * bps, BPS) - o.fees
+            if notional + fee <= o.locked:
+                break
+            q -= step
+        return q
+
+    def _settle(
+        self,
+        taker: Order,
+        maker: Order,
+        market: Market,
+        price: int,
+        qty: int,
+        fees: Balance,
+        events: list[Event],
+        ts: int,
+    ) -> None:
+        notional = price * qty // market.base_scale
+        taker.fee_numer += notional * market.taker_bps
+        taker_fee = -(-taker.fee_numer // BPS) - taker.fees
+        taker.fees += taker_fee
+        maker.fee_numer += notional * market.maker_bps
+        maker_fee = -(-maker.fee_numer // BPS) - maker.fees
+        maker.fees += maker_fee
+        buyer, seller = (taker, maker) if taker.side == _BUY else (maker, taker)
+        buyer_fee, seller_fee = (taker_fee, maker_fee) if buyer is taker else (maker_fee, taker_fee)
+        cost = notional + buyer_fee
+        buyer.locked -= cost
+        buyer.spend.locked -= cost
+        buyer.receive.available += qty
+        seller.locked -= qty
+        seller.spend.locked -= qty
+        seller.receive.available += notional - seller_fee
+        fees.available += taker_fee + maker_fee
+        taker.remaining -= qty
+        taker.filled += qty
+        taker.filled_quote += notional
+        maker.remaining -= qty
+        maker.filled += qty
+        maker.filled_quote += notional
+        self.seq += 1
+        trade_id = TradeId(self.next_trade_id)
+        self.next_trade_id += 1
+        events.append(
+            TradeExecuted(
+                self.seq, ts, trade_id, market.spec.symbol, price, qty, notional, maker.id,
+                maker.user, taker.id, taker.user, taker.side, maker_fee, taker_fee,
+                maker.client_id, taker.client_id,
+            )
+        )  # fmt: skip
+
+    # ---- finish ----
+
+    def _rest(self, o: Order, market: Market, events: list[Event], ts: int) -> None:
+        if o.side == _BUY:
+            # A buy that took liquidity locked for taker fees and its own price;
+            # resting, it needs its price and the maker fee on what remains.
+            notional = o.price * o.remaining // market.base_scale
+            needed = notional + ceil_div(o.fee_numer + notional * market.maker_bps, BPS) - o.fees
+            excess = o.locked - needed
+            if excess:
+                o.locked = needed
+                o.spend.locked -= excess
+                o.spend.available += excess
+                self.seq += 1
+                events.append(
+                    OrderRested(self.seq, ts, o.id, o.user, o.market, market.quote.symbol, excess)
+                )
+        self.restore_order(o)
+
+    def restore_order(self, o: Order) -> None:
+        """Puts an order on its book and into the indexes (also used by snapshot loading)."""
+        self.books[o.market].add(o)
+        self.orders[o.id] = o
+        per_user = self.user_orders.get(o.user)
+        if per_user is None:
+            per_user = self.user_orders[o.user] = {}
+        per_user[o.id] = o
+        if o.client_id:
+            self.client_ids[(o.user, o.client_id)] = o
+
+    def _close(
+        self,
+        o: Order,
+        status: OrderStatus,
+        reason: CloseReason,
+        events: list[Event],
+        ts: int,
+        resting: bool = True,
+    ) -> None:
+        """Ends the order (already off the book) and unlocks what it still holds."""
+        unlocked = o.locked
+        if unlocked:
+            o.locked = 0
+            o.spend.locked -= unlocked
+            o.spend.available += unlocked
+        if resting:
+            del self.orders[o.id]
+            per_user = self.user_orders[o.user]
+            del per_user[o.id]
+            if not per_user:
+                del self.user_orders[o.user]
+            if o.client_id:
+                del self.client_ids[(o.user, o.client_id)]
+        recent = self.recent_closed
+        recent[o.id] = ClosedOrder(o, status, reason, ts)
+        if len(recent) > RECENT_CLOSED:
+            del recent[next(iter(recent))]
+        market = self.markets[o.market]
+        asset = market.quote.symbol if o.side == _BUY else market.base.symbol
+        self.seq += 1
+        events.append(
+            OrderClosed(
+                self.seq, ts, o.id, o.user, o.market, o.side, status, reason, asset, unlocked,
+                o.filled, o.filled_quote, o.client_id,
+            )
+        )  # fmt: skip
+
+    # ---- cancel ----
+
+    def _cancel(self, c: CancelOrder, ts: int) -> list[Event]:
+        if c.order_id:
+            order = self.orders.get(c.order_id)
+        else:
+            order = self.client_ids.get((c.user, c.client_id))
+        if order is None or order.user != c.user or (c.market and order.market != c.market):
+            raise Rejected(Code.ORDER_NOT_FOUND, "no such open order")
+        events: list[Event] = []
+        self.books[order.market].remove(order)
+        self._close(order, OrderStatus.CANCELLED, CloseReason.USER_CANCELLED, events, ts)
+        return events
+
+    def _cancel_all(self, c: CancelAllOrders, ts: int) -> list[Event]:
+        if c.market:
+            self._market(c.market)
+        events: list[Event] = []
+        for order in sorted(self.open_orders(c.user, c.market), key=lambda o: o.id):
+            self.books[order.market].remove(order)
+            self._close(order, OrderStatus.CANCELLED, CloseReason.USER_CANCELLED, events, ts)
+        return events
+
+    # ---- funds ----
+
+    def _check_funds_command(self, user: UserId, asset: str, amount: int) -> None:
+        if user <= 0:
+            raise Rejected(Code.INVALID_USER, "user id must be > 0")
+        if asset not in self.assets:
+            raise Rejected(Code.UNKNOWN_ASSET, f"unknown asset {asset[:40]!r}")
+        if not 0 < amount <= MAX_UNITS:
+            raise Rejected(Code.INVALID_AMOUNT, "amount must be positive")
+
+    def _deposit(self, c: Deposit, ts: int) -> list[Event]:
+        self._check_funds_command(c.user, c.asset, c.amount)
+        self.accounts.deposit(c.user, c.asset, c.amount)
+        self.seq += 1
+        return [Deposited(self.seq, ts, c.user, c.asset, c.amount)]
+
+    def _withdraw(self, c: Withdraw, ts: int) -> list[Event]:
+        self._check_funds_command(c.user, c.asset, c.amount)
+        self.accounts.withdraw(c.user, c.asset, c.amount)
+        self.seq += 1
+        return [Withdrawn(self.seq, ts, c.user, c.asset, c.amount)]
+
+    # ---- administration ----
+
+    def _add_asset(self, c: AddAsset, ts: int) -> list[Event]:
+        validate_asset(c.asset)
+        if c.asset.symbol in self.assets:
+            raise Rejected(Code.ALREADY_EXISTS, f"asset {c.asset.symbol} exists")
+        self.assets[c.asset.symbol] = c.asset
+        self.seq += 1
+        return [AssetListed(self.seq, ts, c.asset)]
+
+    def _add_market(self, c: AddMarket, ts: int) -> list[Event]:
+        if c.spec.symbol in self.markets:
+            raise Rejected(Code.ALREADY_EXISTS, f"market {c.spec.symbol} exists")
+        self.markets[c.spec.symbol] = build_market(c.spec, self.assets)
+        self.books[c.spec.symbol] = self.book_factory()
+        self.seq += 1
+        return [MarketListed(self.seq, ts, c.spec)]
+
+    def _set_market_status(self, c: SetMarketStatus, ts: int) -> list[Event]:
+        market = self._market(c.market)
+        if market.status == c.status:
+            return []
+        market.status = c.status
+        self.seq += 1
+        return [MarketStatusChanged(self.seq, ts, c.market, c.status)]

@@ -1,0 +1,142 @@
+"""Events: what the sequencer decided, each with a global, gap-free `seq`.
+
+Amounts are integers in the smallest unit of their asset. A consumer can
+rebuild every balance from the events alone:
+- Deposited / Withdrawn move `amount` into / out of available;
+- OrderAccepted moves `locked` of `locked_asset` from available to locked;
+- TradeExecuted: the buyer's locked quote pays quote_qty + buyer fee and their
+  available base gains qty; the seller's locked base pays qty and their
+  available quote gains quote_qty - seller fee; the fee account gains both fees;
+- OrderRested / OrderClosed move `unlocked` from locked back to available.
+"""
+
+from typing import NamedTuple
+
+from engine_svc.core.markets import Asset, MarketSpec
+from engine_svc.core.types import (
+    ClientOrderId,
+    CloseReason,
+    MarketStatus,
+    OrderId,
+    OrderStatus,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    TradeId,
+    UserId,
+)
+
+
+class Deposited(NamedTuple):
+    seq: int
+    ts: int
+    user: UserId
+    asset: str
+    amount: int
+
+
+class Withdrawn(NamedTuple):
+    seq: int
+    ts: int
+    user: UserId
+    asset: str
+    amount: int
+
+
+class OrderAccepted(NamedTuple):
+    seq: int
+    ts: int
+    order_id: OrderId
+    user: UserId
+    market: str
+    side: Side
+    type: OrderType
+    tif: TimeInForce
+    stp: SelfTradePrevention
+    post_only: bool
+    client_id: ClientOrderId
+    price: int
+    qty: int
+    quote_qty: int
+    locked_asset: str
+    locked: int
+
+
+class TradeExecuted(NamedTuple):
+    seq: int
+    ts: int
+    trade_id: TradeId
+    market: str
+    price: int
+    qty: int
+    quote_qty: int
+    maker_order: OrderId
+    maker_user: UserId
+    taker_order: OrderId
+    taker_user: UserId
+    taker_side: Side
+    maker_fee: int
+    taker_fee: int
+    maker_client_id: ClientOrderId
+    taker_client_id: ClientOrderId
+
+
+class OrderRested(NamedTuple):
+    """A buy order that took liquidity now rests; its lock shrank to what the remainder needs."""
+
+    seq: int
+    ts: int
+    order_id: OrderId
+    user: UserId
+    market: str
+    unlocked_asset: str
+    unlocked: int
+
+
+class OrderClosed(NamedTuple):
+    seq: int
+    ts: int
+    order_id: OrderId
+    user: UserId
+    market: str
+    side: Side
+    status: OrderStatus
+    reason: CloseReason
+    unlocked_asset: str
+    unlocked: int
+    filled: int
+    filled_quote: int
+    client_id: ClientOrderId
+
+
+class AssetListed(NamedTuple):
+    seq: int
+    ts: int
+    asset: Asset
+
+
+class MarketListed(NamedTuple):
+    seq: int
+    ts: int
+    spec: MarketSpec
+
+
+class MarketStatusChanged(NamedTuple):
+    seq: int
+    ts: int
+    market: str
+    status: MarketStatus
+
+
+Event = (
+    Deposited
+    | Withdrawn
+    | OrderAccepted
+    | TradeExecuted
+    | OrderRested
+    | OrderClosed
+    | AssetListed
+    | MarketListed
+    | MarketStatusChanged
+)

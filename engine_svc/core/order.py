@@ -1,0 +1,83 @@
+"""A live order: the engine's mutable record of one accepted order."""
+
+from engine_svc.core.accounts import Balance
+from engine_svc.core.types import (
+    ClientOrderId,
+    OrderId,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    UserId,
+)
+
+
+class Order:
+    """`spend` is the balance the order locks from (quote for a buy, base for a sell),
+    `receive` the one its fills credit. `locked` is what it holds locked in `spend`.
+    Fees are charged cumulatively: after each fill the order has paid
+    ceil(fee_numer / 10_000) in total, so rounding never adds up across fills."""
+
+    __slots__ = (
+        "client_id",
+        "created",
+        "fee_numer",
+        "fees",
+        "filled",
+        "filled_quote",
+        "id",
+        "locked",
+        "market",
+        "post_only",
+        "price",
+        "qty",
+        "quote_qty",
+        "receive",
+        "remaining",
+        "side",
+        "spend",
+        "stp",
+        "tif",
+        "type",
+        "user",
+    )
+
+    def __init__(
+        self,
+        order_id: OrderId,
+        user: UserId,
+        market: str,
+        side: Side,
+        type_: OrderType,
+        tif: TimeInForce,
+        stp: SelfTradePrevention,
+        post_only: bool,
+        client_id: ClientOrderId,
+        price: int,
+        qty: int,
+        quote_qty: int,
+        created: int,
+        spend: Balance,
+        receive: Balance,
+    ) -> None:
+        self.id = order_id
+        self.user = user
+        self.market = market
+        self.side = side
+        self.type = type_
+        self.tif = tif
+        self.stp = stp
+        self.post_only = post_only
+        self.client_id = client_id
+        self.price = price
+        self.qty = qty
+        self.quote_qty = quote_qty
+        self.remaining = qty
+        self.filled = 0
+        self.filled_quote = 0
+        self.fee_numer = 0
+        self.fees = 0
+        self.locked = 0
+        self.created = created
+        self.spend = spend
+        self.receive = receive
