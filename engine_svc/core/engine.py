@@ -159,7 +159,9 @@ class Engine:
             raise Rejected(Code.DUPLICATE_CLIENT_ID, f"client id {c.client_id} is already open")
         buy = c.side == _BUY
         spend_asset, receive_asset = (
-            (market.quote.symbol, market.base.symbol) if buy else (market.base.symbol, market.quote.symbol)
+            (market.quote.symbol, market.base.symbol)
+            if buy
+            else (market.base.symbol, market.quote.symbol)
         )
         spend_peek = self.accounts.peek(c.user, spend_asset)
         available = 0 if spend_peek is None else spend_peek.available
@@ -192,14 +194,18 @@ class Engine:
         if order.remaining == 0:
             self._close(order, OrderStatus.FILLED, CloseReason.FILLED, events, ts, resting=False)
         elif stop is not None:
-            status = OrderStatus.CANCELLED if stop == CloseReason.SELF_TRADE else OrderStatus.EXPIRED
+            status = (
+                OrderStatus.CANCELLED if stop == CloseReason.SELF_TRADE else OrderStatus.EXPIRED
+            )
             if stop == CloseReason.INSUFFICIENT_FUNDS and c.quote_qty and order.filled:
                 status, stop = OrderStatus.FILLED, CloseReason.FILLED  # the budget is spent
             self._close(order, status, stop, events, ts, resting=False)
         elif c.type == OrderType.LIMIT and c.tif == TimeInForce.GTC:
             self._rest(order, market, events, ts)
         else:
-            self._close(order, OrderStatus.EXPIRED, CloseReason.NO_LIQUIDITY, events, ts, resting=False)
+            self._close(
+                order, OrderStatus.EXPIRED, CloseReason.NO_LIQUIDITY, events, ts, resting=False
+            )
         return events
 
     def _check_limit(self, c: PlaceOrder, market: Market) -> None:
@@ -225,7 +231,9 @@ class Engine:
         if c.post_only or c.tif == TimeInForce.GTC:
             raise Rejected(Code.INVALID_ORDER, "market orders are IOC or FOK")
         if bool(c.qty) == bool(c.quote_qty):
-            raise Rejected(Code.INVALID_ORDER, "market orders need either quantity or quote quantity")
+            raise Rejected(
+                Code.INVALID_ORDER, "market orders need either quantity or quote quantity"
+            )
         if c.qty:
             self._check_qty(c.qty, market)
             return

@@ -22,11 +22,14 @@ def parse_units(text: str, decimals: int) -> int:
     match = _PLAIN_DECIMAL.fullmatch(text)
     if match is None:
         raise AmountError(f"{text[:40]!r} is not a plain decimal number")
-    whole, frac = match.group(1), match.group(2) or ""
+    whole: str = match.group(1)
+    frac: str = match.group(2) or ""
     frac = frac.rstrip("0")
     if len(frac) > decimals:
         raise AmountError(f"{text!r} has more than {decimals} decimals")
-    units = int(whole) * 10**decimals + (int(frac) * 10 ** (decimals - len(frac)) if frac else 0)
+    units: int = int(whole) * 10**decimals + (
+        int(frac) * 10 ** (decimals - len(frac)) if frac else 0
+    )
     if units > MAX_UNITS:
         raise AmountError(f"{text[:40]!r} is too large")
     return units

@@ -50,9 +50,7 @@ def dump_state(engine: Engine) -> dict[str, Any]:
         "next_order_id": engine.next_order_id,
         "next_trade_id": engine.next_trade_id,
         "assets": [[a.symbol, a.decimals] for a in engine.assets.values()],
-        "markets": [
-            [*_spec_fields(m.spec), int(m.status)] for m in engine.markets.values()
-        ],
+        "markets": [[*_spec_fields(m.spec), int(m.status)] for m in engine.markets.values()],
         "supply": sorted(engine.accounts.supply.items()),
         "balances": [
             [user, asset, bal.available, bal.locked]
@@ -94,12 +92,15 @@ def load_state(data: dict[str, Any], book_factory: Callable[[], Book] = OrderBoo
     for f in data["orders"]:
         market = engine.markets[f[2]]
         side = Side(f[3])
-        spend, receive = (market.quote, market.base) if side == Side.BUY else (market.base, market.quote)
+        spend, receive = (
+            (market.quote, market.base) if side == Side.BUY else (market.base, market.quote)
+        )
         user = UserId(f[1])
+        accounts = engine.accounts
         o = Order(
             OrderId(f[0]), user, f[2], side, OrderType(f[4]), TimeInForce(f[5]),
             SelfTradePrevention(f[6]), f[7], ClientOrderId(f[8]), f[9], f[10], f[11], f[18],
-            engine.accounts.balance(user, spend.symbol), engine.accounts.balance(user, receive.symbol),
+            accounts.balance(user, spend.symbol), accounts.balance(user, receive.symbol),
         )  # fmt: skip
         o.remaining, o.filled, o.filled_quote, o.fee_numer, o.fees, o.locked = f[12:18]
         engine.restore_order(o)

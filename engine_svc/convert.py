@@ -1,0 +1,245 @@
+"""Core values <-> protobuf messages, at the service edge.
+
+Integers become decimal strings at the scale of their asset. A reply is built
+from the command's own events, so it tells the order's state right after that
+command, whatever later commands did to it.
+"""
+
+from engine_svc.core.engine import ClosedOrder, Engine
+from engine_svc.core.events import (
+    AssetListed,
+    Deposited,
+    Event,
+    MarketListed,
+    MarketStatusChanged,
+    OrderAccepted,
+    OrderClosed,
+    OrderRested,
+    TradeExecuted,
+    Withdrawn,
+)
+from engine_svc.core.markets import Market, MarketSpec
+from engine_svc.core.money import format_units
+from engine_svc.core.order import Order
+from engine_svc.core.types import OrderStatus, OrderType, Side
+from exchange.common.v1 import common_pb2 as pb
+
+
+def market_to_proto(market: Market) -> pb.Market:
+    s = market.spec
+    return pb.Market(
+        symbol=s.symbol, base=s.base, quote=s.quote, tick_size=s.tick_size,
+        step_size=s.step_size, min_quantity=s.min_quantity, min_notional=s.min_notional,
+        max_quantity=s.max_quantity, max_price=s.max_price, maker_fee_bps=s.maker_fee_bps,
+        taker_fee_bps=s.taker_fee_bps, status=int(market.status),  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def spec_from_proto(m: pb.Market) -> MarketSpec:
+    return MarketSpec(
+        m.symbol, m.base, m.quote, m.tick_size, m.step_size, m.min_quantity, m.min_notional,
+        m.max_quantity, m.max_price, m.maker_fee_bps, m.taker_fee_bps,
+    )  # fmt: skip
+
+
+def _spec_to_proto(s: MarketSpec) -> pb.Market:
+    return pb.Market(
+        symbol=s.symbol, base=s.base, quote=s.quote, tick_size=s.tick_size,
+        step_size=s.step_size, min_quantity=s.min_quantity, min_notional=s.min_notional,
+        max_quantity=s.max_quantity, max_price=s.max_price, maker_fee_bps=s.maker_fee_bps,
+        taker_fee_bps=s.taker_fee_bps, status=pb.MARKET_STATUS_OPEN,
+    )  # fmt: skip
+
+
+def open_order_to_proto(o: Order, market: Market) -> pb.Order:
+    status = OrderStatus.PARTIALLY_FILLED if o.filled else OrderStatus.NEW
+    return _order_proto(o, market, status, 0, o.created, o.locked)
+
+
+def closed_order_to_proto(c: ClosedOrder, market: Market) -> pb.Order:
+    return _order_proto(c.order, market, c.status, int(c.reason), c.updated, 0)
+
+
+def _order_proto(
+    o: Order, market: Market, status: OrderStatus, reason: int, updated: int, locked: int
+) -> pb.Order:
+    buy = o.side == Side.BUY
+    return pb.Order(
+        order_id=o.id,
+        client_order_id=o.client_id,
+        user_id=o.user,
+        market=o.market,
+        side=int(o.side),  # type: ignore[arg-type]
+        type=int(o.type),  # type: ignore[arg-type]
+        time_in_force=int(o.tif),  # type: ignore[arg-type]
+        self_trade_prevention=int(o.stp),  # type: ignore[arg-type]
+        post_only=o.post_only,
+        price=market.fmt_price(o.price) if o.type == OrderType.LIMIT else "",
+        quantity=market.fmt_qty(o.qty) if o.qty else "",
+        quote_quantity=market.fmt_quote(o.quote_qty) if o.quote_qty else "",
+        executed_quantity=market.fmt_qty(o.filled),
+        executed_quote_quantity=market.fmt_quote(o.filled_quote),
+        fees_paid=market.fmt_quote(o.fees),
+        status=int(status),  # type: ignore[arg-type]
+        close_reason=reason,  # type: ignore[arg-type]
+        created_at_us=o.created,
+        updated_at_us=updated,
+        locked=market.fmt_quote(locked) if buy else market.fmt_qty(locked),
+    )
+
+
+def fill_to_proto(t: TradeExecuted, market: Market) -> pb.Fill:
+    return pb.Fill(
+        trade_id=t.trade_id,
+        market=t.market,
+        price=market.fmt_price(t.price),
+        quantity=market.fmt_qty(t.qty),
+        quote_quantity=market.fmt_quote(t.quote_qty),
+        maker_order_id=t.maker_order,
+        maker_user_id=t.maker_user,
+        taker_order_id=t.taker_order,
+        taker_user_id=t.taker_user,
+        taker_side=int(t.taker_side),  # type: ignore[arg-type]
+        maker_fee=market.fmt_quote(t.maker_fee),
+        taker_fee=market.fmt_quote(t.taker_fee),
+        maker_client_order_id=t.maker_client_id,
+        taker_client_order_id=t.taker_client_id,
+    )
+
+
+def placed_order(events: list[Event], engine: Engine) -> tuple[pb.Order, list[pb.Fill]]:
+    """The new order's state right after its PlaceOrder command, and its fills."""
+    accepted = events[0]
+    assert isinstance(accepted, OrderAccepted)
+    market = engine.markets[accepted.market]
+    buy = accepted.side == Side.BUY
+    filled = filled_quote = fees = 0
+    locked = accepted.locked
+    fills: list[pb.Fill] = []
+    status = OrderStatus.NEW
+    reason = 0
+    updated = accepted.ts
+    for e in events[1:]:
+        if isinstance(e, TradeExecuted):
+            fills.append(fill_to_proto(e, market))
+            filled += e.qty
+            filled_quote += e.quote_qty
+            fees += e.taker_fee
+            locked -= e.quote_qty + e.taker_fee if buy else e.qty
+            status = OrderStatus.PARTIALLY_FILLED
+        elif isinstance(e, OrderRested):
+            locked -= e.unlocked
+        elif isinstance(e, OrderClosed) and e.order_id == accepted.order_id:
+            status, reason, locked = e.status, int(e.reason), 0
+    order = pb.Order(
+        order_id=accepted.order_id,
+        client_order_id=accepted.client_id,
+        user_id=accepted.user,
+        market=accepted.market,
+        side=int(accepted.side),  # type: ignore[arg-type]
+        type=int(accepted.type),  # type: ignore[arg-type]
+        time_in_force=int(accepted.tif),  # type: ignore[arg-type]
+        self_trade_prevention=int(accepted.stp),  # type: ignore[arg-type]
+        post_only=accepted.post_only,
+        price=market.fmt_price(accepted.price) if accepted.price else "",
+        quantity=market.fmt_qty(accepted.qty) if accepted.qty else "",
+        quote_quantity=market.fmt_quote(accepted.quote_qty) if accepted.quote_qty else "",
+        executed_quantity=market.fmt_qty(filled),
+        executed_quote_quantity=market.fmt_quote(filled_quote),
+        fees_paid=market.fmt_quote(fees),
+        status=int(status),  # type: ignore[arg-type]
+        close_reason=reason,  # type: ignore[arg-type]
+        created_at_us=accepted.ts,
+        updated_at_us=updated,
+        locked=market.fmt_quote(locked) if buy else market.fmt_qty(locked),
+    )
+    return order, fills
+
+
+def closed_order(e: OrderClosed, engine: Engine) -> pb.Order:
+    """A cancelled order as it ended; detail comes from the engine's recent closed orders."""
+    market = engine.markets[e.market]
+    closed = engine.recent_closed.get(e.order_id)
+    if closed is not None:
+        return closed_order_to_proto(closed, market)
+    return pb.Order(
+        order_id=e.order_id,
+        client_order_id=e.client_id,
+        user_id=e.user,
+        market=e.market,
+        side=int(e.side),  # type: ignore[arg-type]
+        executed_quantity=market.fmt_qty(e.filled),
+        executed_quote_quantity=market.fmt_quote(e.filled_quote),
+        status=int(e.status),  # type: ignore[arg-type]
+        close_reason=int(e.reason),  # type: ignore[arg-type]
+        updated_at_us=e.ts,
+    )
+
+
+def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
+    """One engine event as the wire message; decimals come from the engine's tables."""
+    out = pb.EngineEvent(seq=e.seq, ts_us=e.ts)
+    if isinstance(e, TradeExecuted):
+        out.trade_executed.fill.CopyFrom(fill_to_proto(e, engine.markets[e.market]))
+    elif isinstance(e, OrderAccepted):
+        market = engine.markets[e.market]
+        body = out.order_accepted
+        o = body.order
+        o.order_id, o.client_order_id, o.user_id, o.market = (
+            e.order_id, e.client_id, e.user, e.market,
+        )  # fmt: skip
+        o.side, o.type, o.time_in_force = int(e.side), int(e.type), int(e.tif)  # type: ignore[assignment]
+        o.self_trade_prevention, o.post_only = int(e.stp), e.post_only  # type: ignore[assignment]
+        o.price = market.fmt_price(e.price) if e.price else ""
+        o.quantity = market.fmt_qty(e.qty) if e.qty else ""
+        o.quote_quantity = market.fmt_quote(e.quote_qty) if e.quote_qty else ""
+        o.executed_quantity = market.fmt_qty(0)
+        o.executed_quote_quantity = market.fmt_quote(0)
+        o.status = pb.ORDER_STATUS_NEW
+        o.created_at_us = o.updated_at_us = e.ts
+        body.locked_asset = e.locked_asset
+        body.locked = _fmt_asset(engine, e.locked_asset, e.locked)
+        o.locked = body.locked
+    elif isinstance(e, OrderClosed):
+        market = engine.markets[e.market]
+        c = out.order_closed
+        c.order_id, c.user_id, c.market, c.client_order_id = (
+            e.order_id, e.user, e.market, e.client_id,
+        )  # fmt: skip
+        c.side, c.status, c.reason = int(e.side), int(e.status), int(e.reason)  # type: ignore[assignment]
+        c.unlocked_asset = e.unlocked_asset
+        c.unlocked = _fmt_asset(engine, e.unlocked_asset, e.unlocked)
+        c.executed_quantity = market.fmt_qty(e.filled)
+        c.executed_quote_quantity = market.fmt_quote(e.filled_quote)
+    elif isinstance(e, OrderRested):
+        r = out.order_rested
+        r.order_id, r.user_id, r.market = e.order_id, e.user, e.market
+        r.unlocked_asset = e.unlocked_asset
+        r.unlocked = _fmt_asset(engine, e.unlocked_asset, e.unlocked)
+    elif isinstance(e, Deposited):
+        d = out.deposited
+        d.user_id, d.asset, d.amount = e.user, e.asset, _fmt_asset(engine, e.asset, e.amount)
+    elif isinstance(e, Withdrawn):
+        w = out.withdrawn
+        w.user_id, w.asset, w.amount = e.user, e.asset, _fmt_asset(engine, e.asset, e.amount)
+    elif isinstance(e, AssetListed):
+        out.asset_listed.asset.symbol = e.asset.symbol
+        out.asset_listed.asset.decimals = e.asset.decimals
+    elif isinstance(e, MarketListed):
+        out.market_listed.market.CopyFrom(_spec_to_proto(e.spec))
+    elif isinstance(e, MarketStatusChanged):
+        out.market_status_changed.market = e.market
+        out.market_status_changed.status = int(e.status)  # type: ignore[assignment]
+    return out
+
+
+def _fmt_asset(engine: Engine, asset: str, units: int) -> str:
+    return format_units(units, engine.assets[asset].decimals)
+
+
+def balance_to_proto(engine: Engine, asset: str, available: int, locked: int) -> pb.Balance:
+    return pb.Balance(
+        asset=asset,
+        available=_fmt_asset(engine, asset, available),
+        locked=_fmt_asset(engine, asset, locked),
+    )

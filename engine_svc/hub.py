@@ -1,0 +1,120 @@
+"""Event fan-out for Subscribe(from_seq): recent batches in memory, older ones replayed.
+
+The sequencer publishes each durable batch of events here. A subscriber walks
+forward from its own cursor: from memory while its position is still
+buffered; otherwise by replaying the journal from the newest snapshot at or
+before its position (deterministic replay regenerates the very same events).
+A slow subscriber therefore never holds memory: once the buffer has moved past
+it, it reads from disk until it catches up.
+"""
+
+import asyncio
+import bisect
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+from engine_svc.core.engine import Engine
+from engine_svc.core.events import Event
+from engine_svc.core.state import load_state
+from engine_svc.journal import read_records
+from engine_svc.recovery import apply_record
+from engine_svc.snapshots import newest_valid
+from exchange.common.v1 import common_pb2 as pb
+from exchange.engine.v1 import engine_pb2 as epb
+
+REPLAY_CHUNK = 2048  # events per message while replaying from disk
+
+
+class EventHub:
+    def __init__(
+        self,
+        to_proto: Callable[[Event], pb.EngineEvent],
+        journal_dir: Path,
+        snapshot_dir: Path,
+        *,
+        last_seq: int,
+        capacity: int = 500_000,
+    ) -> None:
+        self.to_proto = to_proto
+        self.journal_dir = journal_dir
+        self.snapshot_dir = snapshot_dir
+        self.capacity = capacity
+        self.last_seq = last_seq  # every event up to here is durable and published
+        self._firsts: list[int] = []  # first seq of each buffered batch
+        self._batches: list[list[Event]] = []
+        self._messages: list[epb.EventBatch | None] = []  # converted lazily, shared
+        self._buffered = 0
+        self._changed = asyncio.Event()
+
+    @property
+    def first_buffered(self) -> int:
+        return self._firsts[0] if self._firsts else self.last_seq + 1
+
+    def publish(self, events: list[Event]) -> None:
+        self._firsts.append(events[0].seq)
+        self._batches.append(events)
+        self._messages.append(None)
+        self._buffered += len(events)
+        self.last_seq = events[-1].seq
+        if self._buffered > self.capacity:
+            drop = max(1, len(self._firsts) // 4)  # trim in chunks: amortized O(1)
+            self._buffered -= sum(len(b) for b in self._batches[:drop])
+            del self._firsts[:drop], self._batches[:drop], self._messages[:drop]
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def _from_memory(self, seq: int) -> epb.EventBatch | None:
+        """The buffered events from `seq` to the end of its batch, or None if not buffered."""
+        i = bisect.bisect_right(self._firsts, seq) - 1
+        if i < 0:
+            return None
+        first = self._firsts[i]
+        cached = self._messages[i]
+        if cached is None:
+            cached = epb.EventBatch(events=[self.to_proto(e) for e in self._batches[i]])
+            self._messages[i] = cached
+        if seq == first:
+            return cached
+        return epb.EventBatch(events=cached.events[seq - first :])
+
+    async def subscribe(self, from_seq: int) -> AsyncIterator[epb.EventBatch]:
+        seq = max(from_seq, 1)
+        while True:
+            if seq > self.last_seq:
+                await self._changed.wait()
+                continue
+            if seq < self.first_buffered:
+                async for message in self._replay(seq):
+                    yield message
+                    seq = message.events[-1].seq + 1
+                continue
+            live = self._from_memory(seq)
+            if live is None:
+                continue
+            yield live
+            seq = live.events[-1].seq + 1
+
+    async def _replay(self, from_seq: int) -> AsyncIterator[epb.EventBatch]:
+        """Events from `from_seq` regenerated from disk, until the memory buffer has them."""
+        state = newest_valid(self.snapshot_dir, at_most_seq=from_seq - 1)
+        engine = Engine() if state is None else load_state(state)
+        pending: list[pb.EngineEvent] = []
+        for events in _replayed(engine, self.journal_dir):
+            for e in events:
+                if e.seq >= from_seq:
+                    pending.append(self.to_proto(e))
+            if len(pending) >= REPLAY_CHUNK or (
+                pending and pending[-1].seq + 1 >= self.first_buffered
+            ):
+                yield epb.EventBatch(events=pending)
+                pending = []
+                await asyncio.sleep(0)  # let the sequencer run between chunks
+            if engine.seq + 1 >= self.first_buffered and engine.seq >= from_seq - 1:
+                break
+        if pending:
+            yield epb.EventBatch(events=pending)
+
+
+def _replayed(engine: Engine, journal_dir: Path) -> Iterator[list[Event]]:
+    for record in read_records(journal_dir, after_seq=engine.seq):
+        yield apply_record(engine, record)

@@ -1,0 +1,323 @@
+"""EngineService over gRPC: parse at the edge, sequence, reply with result codes.
+
+A business rejection is a reply with a ResultCode; a gRPC error status means
+only that the call itself failed (bad transport, cancelled, shutting down).
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from engine_svc import convert
+from engine_svc.core.commands import (
+    AddAsset,
+    AddMarket,
+    CancelAllOrders,
+    CancelOrder,
+    Command,
+    SetMarketStatus,
+)
+from engine_svc.core.engine import Engine
+from engine_svc.core.events import OrderClosed
+from engine_svc.core.markets import Asset
+from engine_svc.core.parse import parse_funds, parse_place
+from engine_svc.core.state import state_hash
+from engine_svc.core.types import (
+    ClientOrderId,
+    Code,
+    MarketStatus,
+    OrderId,
+    Rejected,
+    Side,
+    UserId,
+)
+from engine_svc.hub import EventHub
+from engine_svc.sequencer import Outcome, Sequencer
+from exchange.common.v1 import common_pb2 as pb
+from exchange.engine.v1 import engine_pb2 as epb
+from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
+
+log = logging.getLogger(__name__)
+
+MAX_DEPTH = 5000
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+
+
+class EngineServicer(epb_grpc.EngineServiceServicer):
+    def __init__(self, engine: Engine, sequencer: Sequencer, hub: EventHub) -> None:
+        self.engine = engine
+        self.sequencer = sequencer
+        self.hub = hub
+
+    # ---- commands ----
+
+    async def _run(self, build: Callable[[], Command]) -> Outcome:
+        try:
+            command = build()
+        except Rejected as exc:
+            return Outcome([], exc.code, exc.message)
+        return await self.sequencer.submit(command)
+
+    def _place_command(self, r: epb.PlaceOrderRequest) -> Command:
+        return parse_place(
+            self.engine.markets,
+            user=r.user_id,
+            market=r.market,
+            side=r.side,
+            order_type=r.type,
+            price=r.price,
+            quantity=r.quantity,
+            quote_quantity=r.quote_quantity,
+            time_in_force=r.time_in_force,
+            post_only=r.post_only,
+            client_id=r.client_order_id,
+            stp=r.self_trade_prevention,
+        )
+
+    def _place_reply(self, outcome: Outcome) -> epb.PlaceOrderReply:
+        if outcome.code != Code.OK:
+            return epb.PlaceOrderReply(code=int(outcome.code), message=outcome.message)  # type: ignore[arg-type]
+        order, fills = convert.placed_order(outcome.events, self.engine)
+        return epb.PlaceOrderReply(order=order, fills=fills, seq=outcome.events[-1].seq)
+
+    async def PlaceOrder(self, request: epb.PlaceOrderRequest, context: Ctx) -> epb.PlaceOrderReply:
+        return self._place_reply(await self._run(lambda: self._place_command(request)))
+
+    def _cancel_command(self, r: epb.CancelOrderRequest) -> Command:
+        if not r.order_id and not r.client_order_id:
+            raise Rejected(Code.INVALID_ORDER, "give an order id or a client order id")
+        return CancelOrder(
+            UserId(r.user_id), r.market, OrderId(r.order_id), ClientOrderId(r.client_order_id)
+        )
+
+    def _cancel_reply(self, outcome: Outcome) -> epb.CancelOrderReply:
+        if outcome.code != Code.OK:
+            return epb.CancelOrderReply(code=int(outcome.code), message=outcome.message)  # type: ignore[arg-type]
+        closed = outcome.events[-1]
+        assert isinstance(closed, OrderClosed)
+        return epb.CancelOrderReply(order=convert.closed_order(closed, self.engine), seq=closed.seq)
+
+    async def CancelOrder(
+        self, request: epb.CancelOrderRequest, context: Ctx
+    ) -> epb.CancelOrderReply:
+        return self._cancel_reply(await self._run(lambda: self._cancel_command(request)))
+
+    def _cancel_all_reply(self, outcome: Outcome) -> epb.CancelAllOrdersReply:
+        if outcome.code != Code.OK:
+            return epb.CancelAllOrdersReply(code=int(outcome.code), message=outcome.message)  # type: ignore[arg-type]
+        orders = [
+            convert.closed_order(e, self.engine)
+            for e in outcome.events
+            if isinstance(e, OrderClosed)
+        ]
+        seq = outcome.events[-1].seq if outcome.events else self.engine.seq
+        return epb.CancelAllOrdersReply(orders=orders, seq=seq)
+
+    async def CancelAllOrders(
+        self, request: epb.CancelAllOrdersRequest, context: Ctx
+    ) -> epb.CancelAllOrdersReply:
+        outcome = await self._run(lambda: CancelAllOrders(UserId(request.user_id), request.market))
+        return self._cancel_all_reply(outcome)
+
+    def _funds_command(
+        self, r: epb.DepositRequest | epb.WithdrawRequest, withdraw: bool
+    ) -> Command:
+        decimals = {a.symbol: a.decimals for a in self.engine.assets.values()}
+        return parse_funds(
+            decimals, withdraw=withdraw, user=r.user_id, asset=r.asset, amount=r.amount
+        )
+
+    def _balance_reply(self, outcome: Outcome, user: int, asset: str) -> epb.BalanceReply:
+        if outcome.code != Code.OK:
+            return epb.BalanceReply(code=int(outcome.code), message=outcome.message)  # type: ignore[arg-type]
+        bal = self.engine.accounts.peek(UserId(user), asset)
+        available, locked = (0, 0) if bal is None else (bal.available, bal.locked)
+        return epb.BalanceReply(
+            balance=convert.balance_to_proto(self.engine, asset, available, locked),
+            seq=outcome.events[-1].seq,
+        )
+
+    async def Deposit(self, request: epb.DepositRequest, context: Ctx) -> epb.BalanceReply:
+        outcome = await self._run(lambda: self._funds_command(request, withdraw=False))
+        return self._balance_reply(outcome, request.user_id, request.asset)
+
+    async def Withdraw(self, request: epb.WithdrawRequest, context: Ctx) -> epb.BalanceReply:
+        outcome = await self._run(lambda: self._funds_command(request, withdraw=True))
+        return self._balance_reply(outcome, request.user_id, request.asset)
+
+    async def _admin(self, build: Callable[[], Command]) -> epb.AdminReply:
+        outcome = await self._run(build)
+        seq = outcome.events[-1].seq if outcome.events else 0
+        return epb.AdminReply(code=int(outcome.code), message=outcome.message, seq=seq)  # type: ignore[arg-type]
+
+    async def AddAsset(self, request: epb.AddAssetRequest, context: Ctx) -> epb.AdminReply:
+        return await self._admin(
+            lambda: AddAsset(Asset(request.asset.symbol, request.asset.decimals))
+        )
+
+    async def AddMarket(self, request: epb.AddMarketRequest, context: Ctx) -> epb.AdminReply:
+        return await self._admin(lambda: AddMarket(convert.spec_from_proto(request.market)))
+
+    async def SetMarketStatus(
+        self, request: epb.SetMarketStatusRequest, context: Ctx
+    ) -> epb.AdminReply:
+        def build() -> Command:
+            try:
+                status = MarketStatus(request.status)
+            except ValueError:
+                raise Rejected(Code.INVALID_ORDER, "status must be OPEN or HALTED") from None
+            return SetMarketStatus(request.market, status)
+
+        return await self._admin(build)
+
+    # ---- batched order entry ----
+
+    async def Execute(
+        self, request_iterator: AsyncIterator[epb.CommandBatch], context: Ctx
+    ) -> AsyncIterator[epb.ReplyBatch]:
+        """Submits each incoming batch at once; answers batches in the order they came."""
+        answers: asyncio.Queue[list[Awaitable[epb.Reply]] | None] = asyncio.Queue()
+
+        async def read() -> None:
+            try:
+                async for batch in request_iterator:
+                    await answers.put([self._execute_one(c) for c in batch.commands])
+            finally:
+                await answers.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (pending := await answers.get()) is not None:
+                yield epb.ReplyBatch(replies=[await reply for reply in pending])
+        finally:
+            reader.cancel()
+
+    def _execute_one(self, c: epb.Command) -> Awaitable[epb.Reply]:
+        """Submits the command now (keeping arrival order); the reply is built when it is done."""
+        kind = c.WhichOneof("body")
+        rid = c.request_id
+        if kind == "place_order":
+            future = self._submit(lambda: self._place_command(c.place_order))
+            return _then(
+                future, lambda o: epb.Reply(request_id=rid, place_order=self._place_reply(o))
+            )
+        if kind == "cancel_order":
+            future = self._submit(lambda: self._cancel_command(c.cancel_order))
+            return _then(
+                future, lambda o: epb.Reply(request_id=rid, cancel_order=self._cancel_reply(o))
+            )
+        if kind == "cancel_all_orders":
+            r = c.cancel_all_orders
+            future = self._submit(lambda: CancelAllOrders(UserId(r.user_id), r.market))
+            return _then(
+                future,
+                lambda o: epb.Reply(request_id=rid, cancel_all_orders=self._cancel_all_reply(o)),
+            )
+        if kind in ("deposit", "withdraw"):
+            r2 = c.deposit if kind == "deposit" else c.withdraw
+            future = self._submit(lambda: self._funds_command(r2, withdraw=kind == "withdraw"))
+            return _then(
+                future,
+                lambda o: epb.Reply(
+                    request_id=rid, balance=self._balance_reply(o, r2.user_id, r2.asset)
+                ),
+            )
+        bad = Outcome([], Code.INVALID_ORDER, "empty command")
+        done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        done.set_result(bad)
+        return _then(done, lambda o: epb.Reply(request_id=rid, place_order=self._place_reply(o)))
+
+    def _submit(self, build: Callable[[], Command]) -> asyncio.Future[Outcome]:
+        try:
+            return self.sequencer.submit(build())
+        except Rejected as exc:
+            future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+            future.set_result(Outcome([], exc.code, exc.message))
+            return future
+
+    # ---- queries ----
+
+    async def GetOrder(self, request: epb.GetOrderRequest, context: Ctx) -> epb.GetOrderReply:
+        engine = self.engine
+        user = UserId(request.user_id)
+        order = engine.find_order(
+            user, OrderId(request.order_id), ClientOrderId(request.client_order_id)
+        )
+        if order is None or (request.market and order.market != request.market):
+            return epb.GetOrderReply(code=pb.RESULT_CODE_ORDER_NOT_FOUND, message="no such order")
+        market = engine.markets[order.market]
+        closed = engine.recent_closed.get(order.id)
+        if order.id in engine.orders or closed is None:
+            return epb.GetOrderReply(order=convert.open_order_to_proto(order, market))
+        return epb.GetOrderReply(order=convert.closed_order_to_proto(closed, market))
+
+    async def GetOpenOrders(
+        self, request: epb.GetOpenOrdersRequest, context: Ctx
+    ) -> epb.GetOpenOrdersReply:
+        engine = self.engine
+        orders = sorted(
+            engine.open_orders(UserId(request.user_id), request.market), key=lambda o: o.id
+        )
+        return epb.GetOpenOrdersReply(
+            orders=[convert.open_order_to_proto(o, engine.markets[o.market]) for o in orders]
+        )
+
+    async def GetDepth(self, request: epb.GetDepthRequest, context: Ctx) -> epb.GetDepthReply:
+        engine = self.engine
+        market = engine.markets.get(request.market)
+        if market is None:
+            return epb.GetDepthReply(code=pb.RESULT_CODE_UNKNOWN_MARKET, message="unknown market")
+        book = engine.books[request.market]
+        limit = min(request.limit or MAX_DEPTH, MAX_DEPTH)
+
+        def levels(side: Side) -> list[pb.PriceLevel]:
+            return [
+                pb.PriceLevel(price=market.fmt_price(p), quantity=market.fmt_qty(q))
+                for p, q in book.depth(side, limit)
+            ]
+
+        return epb.GetDepthReply(
+            bids=levels(Side.BUY), asks=levels(Side.SELL), seq=engine.seq, ts_us=engine.ts
+        )
+
+    async def GetBalances(
+        self, request: epb.GetBalancesRequest, context: Ctx
+    ) -> epb.GetBalancesReply:
+        engine = self.engine
+        balances = engine.accounts.of_user(UserId(request.user_id))
+        return epb.GetBalancesReply(
+            balances=[
+                convert.balance_to_proto(engine, asset, b.available, b.locked)
+                for asset, b in sorted(balances.items())
+            ]
+        )
+
+    async def ListMarkets(
+        self, request: epb.ListMarketsRequest, context: Ctx
+    ) -> epb.ListMarketsReply:
+        engine = self.engine
+        return epb.ListMarketsReply(
+            assets=[pb.Asset(symbol=a.symbol, decimals=a.decimals) for a in engine.assets.values()],
+            markets=[convert.market_to_proto(m) for m in engine.markets.values()],
+        )
+
+    async def GetStateHash(
+        self, request: epb.GetStateHashRequest, context: Ctx
+    ) -> epb.GetStateHashReply:
+        return epb.GetStateHashReply(state_hash=state_hash(self.engine), seq=self.engine.seq)
+
+    async def Subscribe(
+        self, request: epb.SubscribeRequest, context: Ctx
+    ) -> AsyncIterator[epb.EventBatch]:
+        async for batch in self.hub.subscribe(request.from_seq):
+            yield batch
+
+
+async def _then(
+    future: asyncio.Future[Outcome], build: Callable[[Outcome], epb.Reply]
+) -> epb.Reply:
+    return build(await future)

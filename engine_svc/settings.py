@@ -1,0 +1,42 @@
+"""The engine's configuration, read once from the environment at start."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine_svc.config import DEFAULT_MARKETS_FILE
+from servicekit.settings import env_bool, env_float, env_int, env_path, env_str
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    host: str
+    port: int
+    data_dir: Path
+    markets_file: Path
+    fsync: bool
+    snapshot_every_events: int
+    snapshot_every_seconds: float
+    grace_seconds: float
+    log_level: str
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.data_dir / "journal"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.data_dir / "snapshots"
+
+    @classmethod
+    def from_env(cls) -> "EngineSettings":
+        return cls(
+            host=env_str("ENGINE_HOST", "0.0.0.0"),
+            port=env_int("ENGINE_GRPC_PORT", 50051, low=0, high=65535),
+            data_dir=env_path("ENGINE_DATA_DIR", ".run/engine"),
+            markets_file=env_path("ENGINE_MARKETS_FILE", str(DEFAULT_MARKETS_FILE)),
+            fsync=env_bool("ENGINE_FSYNC", True),
+            snapshot_every_events=env_int("ENGINE_SNAPSHOT_EVERY_EVENTS", 500_000, low=1),
+            snapshot_every_seconds=env_float("ENGINE_SNAPSHOT_EVERY_SECONDS", 300.0, low=1.0),
+            grace_seconds=env_float("ENGINE_SHUTDOWN_GRACE_SECONDS", 10.0),
+            log_level=env_str("LOG_LEVEL", "INFO"),
+        )

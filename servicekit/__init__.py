@@ -1,0 +1,1 @@
+"""What every service of the exchange shares: settings, JSON logs, the gRPC server's life."""

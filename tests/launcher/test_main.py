@@ -1,0 +1,90 @@
+"""`python -m launcher` end to end: a real launcher process running a stand-in engine (the
+health server helper, as `engine_svc` on the path) until it receives SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from launcher.health import check_health
+
+pytestmark = pytest.mark.timeout(60)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HEALTH_SERVER = Path(__file__).with_name("health_server.py")
+
+FAKE_ENGINE = """\
+import os, runpy, sys
+print("pid", os.getpid(), flush=True)
+sys.argv = ["engine_svc", os.environ["ENGINE_GRPC_PORT"]]
+runpy.run_path({path!r}, run_name="__main__")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def read_until(stream: asyncio.StreamReader, marker: str) -> list[str]:
+    lines: list[str] = []
+    while not lines or marker not in lines[-1]:
+        line = await stream.readline()
+        if not line:
+            raise AssertionError(f"launcher output ended before {marker!r}: {lines}")
+        lines.append(line.decode().rstrip("\n"))
+    return lines
+
+
+async def test_runs_the_exchange_until_sigterm_then_stops_it(tmp_path: Path) -> None:
+    # The working directory comes first on the child's sys.path, so `-m engine_svc` runs this.
+    (tmp_path / "engine_svc").mkdir()
+    (tmp_path / "engine_svc" / "__init__.py").write_text("")
+    (tmp_path / "engine_svc" / "__main__.py").write_text(
+        FAKE_ENGINE.format(path=str(HEALTH_SERVER))
+    )
+    port = free_port()
+    env = {**os.environ, "ENGINE_GRPC_PORT": str(port), "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("ENGINE_DATA_DIR", None)
+
+    launcher = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "launcher",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert launcher.stdout is not None
+        lines = await asyncio.wait_for(read_until(launcher.stdout, "exchange running"), 20)
+        assert f"engine  grpc 127.0.0.1:{port}" in lines
+        engine_pid = next(
+            int(line.split()[-1]) for line in lines if line.startswith("[engine] pid")
+        )
+        assert await check_health(f"127.0.0.1:{port}")
+        assert (tmp_path / ".run" / "engine").is_dir()
+
+        launcher.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(launcher.wait(), 20) == 0
+        assert not alive(engine_pid)
+    finally:
+        if launcher.returncode is None:
+            launcher.kill()
+            await launcher.wait()
