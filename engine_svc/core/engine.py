@@ -349,9 +349,8 @@ class Engine:
             if fees is None:
                 fees = self.accounts.balance(FEE_ACCOUNT, market.quote.symbol)
             self._settle(o, maker, market, price, qty, fees, events, ts)
-            if maker.remaining:
-                book.reduce(maker, qty)
-            else:
+            book.reduce(maker, qty)  # before remove: that subtracts only what remains (now 0)
+            if not maker.remaining:
                 book.remove(maker)
                 self._close(maker, OrderStatus.FILLED, CloseReason.FILLED, events, ts)
         return None
@@ -362,7 +361,10 @@ class Engine:
         if o.quote_qty:
             most = (o.quote_qty - o.filled_quote) * scale // price
         else:
-            most = o.locked * scale * BPS // (price * (BPS + bps))
+            # notional + ceil((fee_numer + notional * bps) / BPS) - fees <= locked  <=>
+            # notional * (BPS + bps) <= (locked + fees) * BPS - fee_numer: exact, so a lock
+            # of exactly the cost (FOK) buys all of it even when rounding makes a fill's fee 0.
+            most = ((o.locked + o.fees) * BPS - o.fee_numer) * scale // (price * (BPS + bps))
         q = min(qty, most)
         q -= q % step
         while q > 0:

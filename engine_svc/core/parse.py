@@ -25,12 +25,16 @@ MAX_CLIENT_ID = 2**63 - 1
 
 
 def _units(text: str, decimals: int, code: Code, field: str) -> int:
+    """The amount in units; "" (not given) is 0, but a given amount must be positive."""
     if not text:
         return 0
     try:
-        return parse_units(text, decimals)
+        units = parse_units(text, decimals)
     except AmountError as exc:
         raise Rejected(code, f"{field}: {exc}") from None
+    if not units:
+        raise Rejected(code, f"{field} must be positive")
+    return units
 
 
 def parse_place(

@@ -1,5 +1,7 @@
 """Fixtures: a real engine gRPC server on an ephemeral port, with its data in tmp_path."""
 
+from __future__ import annotations
+
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path

@@ -1,5 +1,7 @@
 """Kill -9 the real engine in the middle of a stream of orders: nothing acknowledged is lost."""
 
+from __future__ import annotations
+
 import asyncio
 import random
 import socket

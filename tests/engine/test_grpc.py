@@ -1,5 +1,7 @@
 """EngineService over real gRPC: orders, rejections as result codes, queries, streams."""
 
+from __future__ import annotations
+
 import asyncio
 from collections.abc import AsyncIterator
 

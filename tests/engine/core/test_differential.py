@@ -1,0 +1,276 @@
+"""The fast book against the naive one, and snapshots against uninterrupted runs.
+
+Seeded random command streams (every order type, time in force, self-trade mode, post-only,
+client ids, cancels by id and client id, cancel-all, deposits, withdrawals, halts, and some
+invalid commands) go to `Engine(OrderBook)` and `Engine(ReferenceBook)`: every command must
+give identical events, or the identical rejection, and the state hashes must agree.
+A snapshot taken mid-stream and loaded (`load_state(dump_state(e))`, through JSON bytes like
+the service writes it) must then continue exactly like the engine that was never stopped.
+"""
+
+import random
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import orjson
+import pytest
+
+from engine_svc.core.book import OrderBook
+from engine_svc.core.commands import (
+    CancelAllOrders,
+    CancelOrder,
+    Command,
+    Deposit,
+    PlaceOrder,
+    SetMarketStatus,
+    Withdraw,
+)
+from engine_svc.core.engine import Engine
+from engine_svc.core.events import Event, OrderAccepted
+from engine_svc.core.reference_book import ReferenceBook
+from engine_svc.core.state import dump_state, load_state, state_hash
+from engine_svc.core.types import (
+    ClientOrderId,
+    Code,
+    MarketStatus,
+    OrderId,
+    OrderType,
+    Rejected,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    UserId,
+)
+from tests.engine.core.driver import seeded_listing, small_listing
+from tests.engine.core.invariants import EventLedger, check_invariants
+
+SEEDS = [1, 2, 3, 4]
+COMMANDS = 3000
+START_TS = 1_700_000_000_000_000
+
+
+class MarketParams(NamedTuple):
+    base: str
+    quote: str
+    mid: int  # price units
+    price_step: int  # how far apart generated prices are (a multiple of the tick)
+    step: int  # quantity units
+    scale: int  # units of one whole base unit
+    max_steps: int
+    base_deposit: int  # units
+    quote_deposit: int
+
+
+MARKETS = {
+    # maker 10 / taker 20 bps, tick 0.01 INR, step 1 TATA; prices 97.00..103.00
+    "TATA_INR": MarketParams("TATA", "INR", 10_000, 50, 1, 1, 20, 60, 600_000),
+    # maker 8 / taker 10 bps, tick 0.01 USDT, step 0.0001 BTC; some orders are below 5 USDT
+    "BTC_USDT": MarketParams(
+        "BTC", "USDT", 30_000 * 10**6, 5 * 10**6, 10**4, 10**8, 300, 10**8, 10**10
+    ),
+    # maker 15 / taker 35 bps, tick 0.05 USD, step 0.2 GEM: fee rounding on every fill
+    "GEM_USD": MarketParams("GEM", "USD", 100, 5, 2, 10, 15, 200, 3_000),
+}
+STPS = [SelfTradePrevention.REJECT_TAKER] * 3 + [
+    SelfTradePrevention.CANCEL_MAKER,
+    SelfTradePrevention.CANCEL_BOTH,
+]
+
+
+def listing() -> list[Command]:
+    return [*seeded_listing(), *small_listing()]
+
+
+class Stream:
+    """Random commands. Cancels name orders the engine has assigned, mostly open ones: the
+    stream runs its own engine to know them."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.engine = new_engine(OrderBook)
+        self.order_ids: list[OrderId] = []
+
+    def commands(self, count: int) -> Iterator[tuple[int, Command]]:
+        """(ts, command) pairs."""
+        for i in range(count):
+            ts = START_TS + (i + 1) * 1000
+            command = self.next()
+            result = apply(self.engine, command, ts)
+            if isinstance(result, list):
+                self.order_ids += [e.order_id for e in result if isinstance(e, OrderAccepted)]
+            yield ts, command
+
+    def next(self) -> Command:
+        rng = self.rng
+        user = UserId(rng.randint(1, 4))
+        symbol = rng.choice(sorted(MARKETS))
+        m = MARKETS[symbol]
+        roll = rng.random()
+        if roll < 0.10:
+            asset, most = rng.choice([(m.base, m.base_deposit), (m.quote, m.quote_deposit)])
+            return Deposit(user, asset, rng.randint(1, most))
+        if roll < 0.13:
+            asset, most = rng.choice([(m.base, m.base_deposit), (m.quote, m.quote_deposit)])
+            return Withdraw(user, asset, rng.randint(1, most))
+        if roll < 0.62:
+            return self.limit(user, symbol, m)
+        if roll < 0.76:
+            return self.market(user, symbol, m)
+        if roll < 0.92:
+            return self.cancel(user)
+        if roll < 0.94:
+            return CancelAllOrders(user, rng.choice(["", symbol]))
+        if roll < 0.98:
+            return self.odd(user, symbol, m)
+        status = MarketStatus.HALTED if rng.random() < 0.1 else MarketStatus.OPEN
+        return SetMarketStatus(symbol, status)
+
+    def client_id(self) -> ClientOrderId:
+        return ClientOrderId(0 if self.rng.random() < 0.7 else self.rng.randint(1, 6))
+
+    def limit(self, user: UserId, symbol: str, m: MarketParams) -> PlaceOrder:
+        rng = self.rng
+        side = rng.choice([Side.BUY, Side.SELL])
+        # bids mostly below the mid, asks above, overlapping so that orders cross
+        offset = rng.randint(-8, 2) if side == Side.BUY else rng.randint(-2, 8)
+        price = m.mid + m.price_step * offset
+        qty = m.step * rng.randint(1, m.max_steps)
+        tif = rng.choice([TimeInForce.GTC] * 6 + [TimeInForce.IOC, TimeInForce.FOK])
+        post_only = tif == TimeInForce.GTC and rng.random() < 0.15
+        return PlaceOrder(
+            user, symbol, side, OrderType.LIMIT, price, qty, 0, tif, post_only,
+            self.client_id(), rng.choice(STPS),
+        )  # fmt: skip
+
+    def market(self, user: UserId, symbol: str, m: MarketParams) -> PlaceOrder:
+        rng = self.rng
+        side = rng.choice([Side.BUY, Side.SELL])
+        tif = TimeInForce.FOK if rng.random() < 0.25 else TimeInForce.IOC
+        qty = m.step * rng.randint(1, m.max_steps)
+        quote = 0
+        if side == Side.BUY and rng.random() < 0.5:  # by quote amount: up to what qty costs
+            qty, quote = 0, rng.randint(1, m.mid * qty // m.scale)
+        return PlaceOrder(
+            user, symbol, side, OrderType.MARKET, 0, qty, quote, tif, False, self.client_id(),
+            rng.choice(STPS),
+        )  # fmt: skip
+
+    def cancel(self, user: UserId) -> CancelOrder:
+        rng = self.rng
+        if rng.random() < 0.2:
+            return CancelOrder(user, "", OrderId(0), ClientOrderId(rng.randint(1, 6)))
+        open_orders = sorted(self.engine.orders)
+        if open_orders and rng.random() < 0.8:
+            order = self.engine.orders[rng.choice(open_orders)]
+            owner = order.user if rng.random() < 0.8 else user  # sometimes someone else's
+            return CancelOrder(owner, rng.choice(["", order.market]), order.id, ClientOrderId(0))
+        if not self.order_ids:
+            return CancelOrder(user, "", OrderId(1), ClientOrderId(0))
+        return CancelOrder(user, "", rng.choice(self.order_ids), ClientOrderId(0))
+
+    def odd(self, user: UserId, symbol: str, m: MarketParams) -> Command:
+        """Something the engine must reject, or a corner it must get right."""
+        rng = self.rng
+        good = self.limit(user, symbol, m)
+        options: list[Command] = [
+            good._replace(price=good.price + 1 if m.price_step > 1 else -1),
+            good._replace(qty=0),
+            good._replace(qty=good.qty + 1 if m.step > 1 else -good.qty),
+            good._replace(user=UserId(0)),
+            good._replace(tif=TimeInForce.IOC, post_only=True),
+            good._replace(type=OrderType.MARKET),
+            good._replace(market="NOPE_INR"),
+            Withdraw(user, m.quote, 10**18),
+            CancelOrder(UserId(rng.randint(1, 4)), "NOPE", OrderId(1), ClientOrderId(0)),
+            good._replace(price=m.mid * 1000),  # far through the book, or above max price
+        ]
+        return rng.choice(options)
+
+
+Result = list[Event] | tuple[Code, str]
+
+
+def apply(engine: Engine, command: Command, ts: int) -> Result:
+    try:
+        return engine.apply(command, ts)
+    except Rejected as exc:
+        return exc.code, exc.message
+
+
+def stream(seed: int, count: int) -> Iterator[tuple[int, Command]]:
+    return Stream(seed).commands(count)
+
+
+def new_engine(book: type[OrderBook] | type[ReferenceBook]) -> Engine:
+    engine = Engine(book)
+    for command in listing():
+        engine.apply(command, START_TS)
+    return engine
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fast_and_reference_books_give_identical_events(seed: int) -> None:
+    fast, naive = new_engine(OrderBook), new_engine(ReferenceBook)
+    ledger = EventLedger()
+    ledger.apply(list(_listing_events()))
+    seen: dict[str, int] = {}
+    for i, (ts, command) in enumerate(stream(seed, COMMANDS)):
+        got, want = apply(fast, command, ts), apply(naive, command, ts)
+        assert got == want, f"command {i}: {command}"
+        if isinstance(got, list):
+            ledger.apply(got, ts)
+            for e in got:
+                seen[type(e).__name__] = seen.get(type(e).__name__, 0) + 1
+        else:
+            seen[got[0].name] = seen.get(got[0].name, 0) + 1
+        check_invariants(fast)
+        if i % 100 == 0:
+            check_invariants(naive)
+            ledger.check(fast)
+            assert state_hash(fast) == state_hash(naive)
+    ledger.check(fast)
+    assert state_hash(fast) == state_hash(naive)
+    # the stream exercised what it is meant to
+    for what in (
+        "Deposited", "Withdrawn", "OrderAccepted", "TradeExecuted", "OrderRested",
+        "OrderClosed", "MarketStatusChanged", "FOK_NOT_FILLABLE", "POST_ONLY_WOULD_TAKE",
+        "DUPLICATE_CLIENT_ID", "INSUFFICIENT_FUNDS", "ORDER_NOT_FOUND", "MARKET_HALTED",
+    ):  # fmt: skip
+        assert seen.get(what, 0) > 0, f"the stream never produced {what}: {seen}"
+    assert seen["TradeExecuted"] > COMMANDS // 10
+
+
+def _listing_events() -> list[Event]:
+    engine = Engine()
+    return [e for command in listing() for e in engine.apply(command, START_TS)]
+
+
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_a_snapshot_continues_exactly_like_the_uninterrupted_engine(seed: int) -> None:
+    commands = list(stream(seed, COMMANDS))
+    cuts = {COMMANDS // 4, COMMANDS // 2, 3 * COMMANDS // 4}
+    engine = new_engine(OrderBook)
+    forks: list[tuple[Engine, Engine, int]] = []  # (restored fast, restored naive, cut)
+    for i, (ts, command) in enumerate(commands):
+        if i in cuts:
+            before = state_hash(engine)
+            data = orjson.loads(orjson.dumps(dump_state(engine)))
+            restored = load_state(data)
+            restored_naive = load_state(data, ReferenceBook)
+            assert state_hash(restored) == state_hash(restored_naive) == before
+            check_invariants(restored)
+            forks.append((restored, restored_naive, i))
+        want = apply(engine, command, ts)
+        for restored, restored_naive, cut in forks:
+            assert apply(restored, command, ts) == want, f"restored at {cut}, command {i}"
+            assert apply(restored_naive, command, ts) == want, f"naive restored at {cut}"
+    final = state_hash(engine)
+    for restored, restored_naive, _ in forks:
+        assert state_hash(restored) == state_hash(restored_naive) == final
+        check_invariants(restored)
+
+
+def test_a_snapshot_of_an_idle_engine_round_trips() -> None:
+    engine = new_engine(OrderBook)
+    assert state_hash(load_state(dump_state(engine))) == state_hash(engine)
+    assert dump_state(load_state(dump_state(engine))) == dump_state(engine)

@@ -1,0 +1,45 @@
+"""The benchmark's own pieces: the plain book, the workload generator, the replay."""
+
+from pathlib import Path
+
+from engine_svc import bench
+from engine_svc.bench_reference import Fill, PriceTimeBook
+from engine_svc.workload import Add, Cancel, format_op, generate, parse_op, read_workload
+
+
+def test_plain_book_fills_in_price_time_order_and_rests_the_rest() -> None:
+    book = PriceTimeBook()
+    book.add(1, False, 1601, 5)  # alice sells 5 at 160.1
+    book.add(2, False, 1600, 7)  # bob sells 7 at 160.0
+    book.add(3, False, 1600, 4)  # carol sells 4 at 160.0, behind bob
+    fills = book.add(4, True, 1601, 20)  # dave buys 20 at 160.1
+    assert fills == [Fill(2, 4, 1600, 7), Fill(3, 4, 1600, 4), Fill(1, 4, 1601, 5)]
+    assert (book.best_bid(), book.best_ask(), book.count(True), book.count(False)) == (
+        1601, None, 1, 0
+    )  # fmt: skip
+    book.cancel(4)
+    assert book.best_bid() is None
+    assert 4 not in book
+
+
+def test_workload_lines_round_trip() -> None:
+    for op in (Add(17, True, 9993, 12), Cancel(17)):
+        assert parse_op(format_op(op)) == op
+    assert format_op(Add(17, True, 9993, 12)) == (
+        b'{"op":"add","id":17,"side":"buy","price":"999.3","qty":"12"}\n'
+    )
+
+
+def test_generator_is_seeded() -> None:
+    assert list(generate(3000, seed=5, depth=200)) == list(generate(3000, seed=5, depth=200))
+    assert list(generate(3000, seed=5, depth=200)) != list(generate(3000, seed=6, depth=200))
+
+
+def test_engine_trades_exactly_as_the_plain_book(tmp_path: Path) -> None:
+    path = tmp_path / "w.jsonl"
+    path.write_bytes(b"".join(format_op(op) for op in generate(5000, seed=3, depth=300)))
+    ops = read_workload(path)
+    run = bench.replay(bench.new_engine(), bench.build_commands(ops), record_trades=True)
+    assert run.rejections == 0
+    assert run.outcome.trades > 100
+    assert bench.verify(run, ops) == []
