@@ -17,6 +17,7 @@ Fees are paid in the quote asset: added to what a buyer pays, taken from what
 a seller receives, credited to FEE_ACCOUNT.
 """
 
+from collections import deque
 from collections.abc import Callable
 
 from engine_svc.core.accounts import Accounts, Balance
@@ -67,10 +68,23 @@ from engine_svc.core.types import (
 BPS = 10_000
 RECENT_CLOSED = 100_000  # closed orders remembered for GetOrder; history lives in the ledger
 
+# Module constants: looking an enum member up on its class is slow on a hot path.
 _BUY = Side.BUY
 _SELL = Side.SELL
+_LIMIT = OrderType.LIMIT
+_GTC = TimeInForce.GTC
+_FOK = TimeInForce.FOK
+_OPEN = MarketStatus.OPEN
 _CANCEL_MAKER = SelfTradePrevention.CANCEL_MAKER
 _CANCEL_BOTH = SelfTradePrevention.CANCEL_BOTH
+_FILLED = OrderStatus.FILLED
+_CANCELLED = OrderStatus.CANCELLED
+_EXPIRED = OrderStatus.EXPIRED
+_BY_FILL = CloseReason.FILLED
+_BY_USER = CloseReason.USER_CANCELLED
+_BY_SELF_TRADE = CloseReason.SELF_TRADE
+_BY_NO_LIQUIDITY = CloseReason.NO_LIQUIDITY
+_BY_FUNDS = CloseReason.INSUFFICIENT_FUNDS
 
 
 class ClosedOrder:
@@ -96,6 +110,7 @@ class Engine:
         self.user_orders: dict[UserId, dict[OrderId, Order]] = {}
         self.client_ids: dict[tuple[UserId, ClientOrderId], Order] = {}
         self.recent_closed: dict[OrderId, ClosedOrder] = {}
+        self._closed_ids: deque[OrderId] = deque()  # eviction order of recent_closed
         self.seq = 0  # sequence number of the last event
         self.next_order_id = 1
         self.next_trade_id = 1
@@ -145,13 +160,16 @@ class Engine:
         return market
 
     def _place(self, c: PlaceOrder, ts: int) -> list[Event]:
-        market = self._market(c.market)
-        if market.status != MarketStatus.OPEN:
+        market = self.markets.get(c.market)
+        if market is None:
+            raise Rejected(Code.UNKNOWN_MARKET, f"unknown market {c.market[:40]!r}")
+        if market.status != _OPEN:
             raise Rejected(Code.MARKET_HALTED, f"market {market.symbol} is halted")
         if c.user <= 0:
             raise Rejected(Code.INVALID_USER, "orders need a user id > 0")
         book = self.books[c.market]
-        if c.type == OrderType.LIMIT:
+        limit = c.type == _LIMIT
+        if limit:
             self._check_limit(c, market)
         else:
             self._check_market_order(c, market)
@@ -165,7 +183,7 @@ class Engine:
         )
         spend_peek = self.accounts.peek(c.user, spend_asset)
         available = 0 if spend_peek is None else spend_peek.available
-        lock = self._lock_for(c, market, book, available)
+        lock, takes = self._lock_for(c, market, book, available)
         if lock > available:
             raise Rejected(Code.INSUFFICIENT_FUNDS, f"{spend_asset}: needs {lock}, has {available}")
 
@@ -190,22 +208,18 @@ class Engine:
                 c.post_only, c.client_id, c.price, c.qty, c.quote_qty, spend_asset, lock,
             )
         ]  # fmt: skip
-        stop = self._match(order, market, book, events, ts)
+        stop = self._match(order, market, book, events, ts) if takes else None
         if order.remaining == 0:
-            self._close(order, OrderStatus.FILLED, CloseReason.FILLED, events, ts, resting=False)
+            self._close(order, market, _FILLED, _BY_FILL, events, ts, resting=False)
         elif stop is not None:
-            status = (
-                OrderStatus.CANCELLED if stop == CloseReason.SELF_TRADE else OrderStatus.EXPIRED
-            )
-            if stop == CloseReason.INSUFFICIENT_FUNDS and c.quote_qty and order.filled:
-                status, stop = OrderStatus.FILLED, CloseReason.FILLED  # the budget is spent
-            self._close(order, status, stop, events, ts, resting=False)
-        elif c.type == OrderType.LIMIT and c.tif == TimeInForce.GTC:
-            self._rest(order, market, events, ts)
+            status = _CANCELLED if stop == _BY_SELF_TRADE else _EXPIRED
+            if stop == _BY_FUNDS and c.quote_qty and order.filled:
+                status, stop = _FILLED, _BY_FILL  # the budget is spent
+            self._close(order, market, status, stop, events, ts, resting=False)
+        elif limit and c.tif == _GTC:
+            self._rest(order, market, events, ts, trim=takes)
         else:
-            self._close(
-                order, OrderStatus.EXPIRED, CloseReason.NO_LIQUIDITY, events, ts, resting=False
-            )
+            self._close(order, market, _EXPIRED, _BY_NO_LIQUIDITY, events, ts, resting=False)
         return events
 
     def _check_limit(self, c: PlaceOrder, market: Market) -> None:
@@ -218,7 +232,7 @@ class Engine:
         self._check_qty(c.qty, market)
         if c.quote_qty:
             raise Rejected(Code.INVALID_ORDER, "quote quantity is for market orders")
-        if c.post_only and c.tif != TimeInForce.GTC:
+        if c.post_only and c.tif != _GTC:
             raise Rejected(Code.INVALID_ORDER, "post-only orders are GTC")
         if market.notional(c.price, c.qty) < market.min_notional:
             raise Rejected(
@@ -228,7 +242,7 @@ class Engine:
     def _check_market_order(self, c: PlaceOrder, market: Market) -> None:
         if c.price:
             raise Rejected(Code.INVALID_ORDER, "market orders take no price")
-        if c.post_only or c.tif == TimeInForce.GTC:
+        if c.post_only or c.tif == _GTC:
             raise Rejected(Code.INVALID_ORDER, "market orders are IOC or FOK")
         if bool(c.qty) == bool(c.quote_qty):
             raise Rejected(
@@ -237,7 +251,7 @@ class Engine:
         if c.qty:
             self._check_qty(c.qty, market)
             return
-        if c.side != _BUY or c.tif == TimeInForce.FOK:
+        if c.side != _BUY or c.tif == _FOK:
             raise Rejected(Code.INVALID_ORDER, "quote quantity is for IOC market buys")
         if not 0 < c.quote_qty <= MAX_UNITS:
             raise Rejected(Code.INVALID_AMOUNT, "quote quantity must be positive")
@@ -257,38 +271,41 @@ class Engine:
         if qty < market.min_qty:
             raise Rejected(Code.BELOW_MIN_QUANTITY, f"quantity is below {market.spec.min_quantity}")
 
-    def _lock_for(self, c: PlaceOrder, market: Market, book: Book, available: int) -> int:
-        """What the order must lock, after the post-only and fill-or-kill checks."""
+    def _lock_for(
+        self, c: PlaceOrder, market: Market, book: Book, available: int
+    ) -> tuple[int, bool]:
+        """What the order must lock, and whether it may take liquidity now; after the
+        post-only and fill-or-kill checks."""
         buy = c.side == _BUY
         opposite = _SELL if buy else _BUY
-        if c.type == OrderType.LIMIT:
+        if c.type == _LIMIT:
             best = book.best_price(opposite)
             crosses = best is not None and (best <= c.price if buy else best >= c.price)
             if crosses and c.post_only:
                 raise Rejected(Code.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity")
-            if c.tif == TimeInForce.FOK and self._fillable(c, book) < c.qty:
+            if c.tif == _FOK and self._fillable(c, book) < c.qty:
                 raise Rejected(Code.FOK_NOT_FILLABLE, "not enough liquidity to fill completely")
             if not buy:
-                return c.qty
+                return c.qty, crosses
             notional = market.notional(c.price, c.qty)
             bps = max(market.maker_bps, market.taker_bps) if crosses else market.maker_bps
-            return notional + ceil_div(notional * bps, BPS)
+            return notional + ceil_div(notional * bps, BPS), crosses
         if not buy:
-            if c.tif == TimeInForce.FOK and self._fillable(c, book) < c.qty:
+            if c.tif == _FOK and self._fillable(c, book) < c.qty:
                 raise Rejected(Code.FOK_NOT_FILLABLE, "not enough liquidity to fill completely")
-            return c.qty
+            return c.qty, True
         if c.quote_qty:
-            return c.quote_qty + ceil_div(c.quote_qty * market.taker_bps, BPS)
+            return c.quote_qty + ceil_div(c.quote_qty * market.taker_bps, BPS), True
         # A market buy by quantity locks what taking that quantity costs now, or
         # all it has; `_match` then never spends more than the lock.
         cost = self._cost_to_buy(c, market, book)
-        if c.tif == TimeInForce.FOK:
+        if c.tif == _FOK:
             if self._fillable(c, book) < c.qty:
                 raise Rejected(Code.FOK_NOT_FILLABLE, "not enough liquidity to fill completely")
-            return cost
+            return cost, True
         if cost and not available:
             raise Rejected(Code.INSUFFICIENT_FUNDS, f"no {market.quote.symbol} available")
-        return min(cost, available)
+        return min(cost, available), True
 
     def _takeable(self, c: PlaceOrder, book: Book) -> list[tuple[int, int]]:
         """(price, qty) the order could take now, in order, as `_match` would find it."""
@@ -325,7 +342,7 @@ class Engine:
         buy = o.side == _BUY
         opposite = _SELL if buy else _BUY
         limit = o.price
-        budgeted = o.type == OrderType.MARKET and buy  # spends at most its lock
+        budgeted = o.type != _LIMIT and buy  # a market buy spends at most its lock
         fees = None
         while o.remaining:
             maker = book.best(opposite)
@@ -337,22 +354,22 @@ class Engine:
             if maker.user == o.user:
                 if o.stp == _CANCEL_MAKER or o.stp == _CANCEL_BOTH:
                     book.remove(maker)
-                    self._close(maker, OrderStatus.CANCELLED, CloseReason.SELF_TRADE, events, ts)
+                    self._close(maker, market, _CANCELLED, _BY_SELF_TRADE, events, ts)
                     if o.stp == _CANCEL_MAKER:
                         continue
-                return CloseReason.SELF_TRADE
+                return _BY_SELF_TRADE
             qty = maker.remaining if maker.remaining < o.remaining else o.remaining
             if budgeted:
                 qty = self._affordable(o, market, price, qty)
                 if not qty:
-                    return CloseReason.INSUFFICIENT_FUNDS
+                    return _BY_FUNDS
             if fees is None:
                 fees = self.accounts.balance(FEE_ACCOUNT, market.quote.symbol)
             self._settle(o, maker, market, price, qty, fees, events, ts)
             book.reduce(maker, qty)  # before remove: that subtracts only what remains (now 0)
             if not maker.remaining:
                 book.remove(maker)
-                self._close(maker, OrderStatus.FILLED, CloseReason.FILLED, events, ts)
+                self._close(maker, market, _FILLED, _BY_FILL, events, ts)
         return None
 
     def _affordable(self, o: Order, market: Market, price: int, qty: int) -> int:
@@ -422,8 +439,8 @@ class Engine:
 
     # ---- finish ----
 
-    def _rest(self, o: Order, market: Market, events: list[Event], ts: int) -> None:
-        if o.side == _BUY:
+    def _rest(self, o: Order, market: Market, events: list[Event], ts: int, trim: bool) -> None:
+        if trim and o.side == _BUY:
             # A buy that took liquidity locked for taker fees and its own price;
             # resting, it needs its price and the maker fee on what remains.
             notional = o.price * o.remaining // market.base_scale
@@ -444,7 +461,7 @@ class Engine:
         self.books[o.market].add(o)
         self.orders[o.id] = o
         per_user = self.user_orders.get(o.user)
-        if per_user is None:
+        if per_user is None:  # kept when empty: a user's next order needs it again
             per_user = self.user_orders[o.user] = {}
         per_user[o.id] = o
         if o.client_id:
@@ -453,6 +470,7 @@ class Engine:
     def _close(
         self,
         o: Order,
+        market: Market,
         status: OrderStatus,
         reason: CloseReason,
         events: list[Event],
@@ -467,17 +485,14 @@ class Engine:
             o.spend.available += unlocked
         if resting:
             del self.orders[o.id]
-            per_user = self.user_orders[o.user]
-            del per_user[o.id]
-            if not per_user:
-                del self.user_orders[o.user]
+            del self.user_orders[o.user][o.id]
             if o.client_id:
                 del self.client_ids[(o.user, o.client_id)]
-        recent = self.recent_closed
-        recent[o.id] = ClosedOrder(o, status, reason, ts)
-        if len(recent) > RECENT_CLOSED:
-            del recent[next(iter(recent))]
-        market = self.markets[o.market]
+        self.recent_closed[o.id] = ClosedOrder(o, status, reason, ts)
+        closed_ids = self._closed_ids
+        closed_ids.append(o.id)
+        if len(closed_ids) > RECENT_CLOSED:
+            del self.recent_closed[closed_ids.popleft()]
         asset = market.quote.symbol if o.side == _BUY else market.base.symbol
         self.seq += 1
         events.append(
@@ -498,7 +513,7 @@ class Engine:
             raise Rejected(Code.ORDER_NOT_FOUND, "no such open order")
         events: list[Event] = []
         self.books[order.market].remove(order)
-        self._close(order, OrderStatus.CANCELLED, CloseReason.USER_CANCELLED, events, ts)
+        self._close(order, self.markets[order.market], _CANCELLED, _BY_USER, events, ts)
         return events
 
     def _cancel_all(self, c: CancelAllOrders, ts: int) -> list[Event]:
@@ -507,7 +522,7 @@ class Engine:
         events: list[Event] = []
         for order in sorted(self.open_orders(c.user, c.market), key=lambda o: o.id):
             self.books[order.market].remove(order)
-            self._close(order, OrderStatus.CANCELLED, CloseReason.USER_CANCELLED, events, ts)
+            self._close(order, self.markets[order.market], _CANCELLED, _BY_USER, events, ts)
         return events
 
     # ---- funds ----

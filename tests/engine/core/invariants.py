@@ -89,8 +89,7 @@ def _check_orders(engine: Engine) -> None:
     _same_orders(on_books, engine.orders, "books vs engine.orders")
 
     by_user: dict[OrderId, Order] = {}
-    for user, per_user in engine.user_orders.items():
-        assert per_user, f"user {user} has an empty open-orders index"
+    for user, per_user in engine.user_orders.items():  # an empty index may stay
         for oid, o in per_user.items():
             assert o.user == user
             assert oid == o.id
