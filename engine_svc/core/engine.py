@@ -181,15 +181,18 @@ class Engine:
             if buy
             else (market.base.symbol, market.quote.symbol)
         )
-        spend_peek = self.accounts.peek(c.user, spend_asset)
-        available = 0 if spend_peek is None else spend_peek.available
+        held = self.accounts.of_user(c.user)
+        spend = held.get(spend_asset)
+        available = 0 if spend is None else spend.available
         lock, takes = self._lock_for(c, market, book, available)
         if lock > available:
             raise Rejected(Code.INSUFFICIENT_FUNDS, f"{spend_asset}: needs {lock}, has {available}")
 
         # Every check passed: from here on the command changes state.
-        spend = self.accounts.balance(c.user, spend_asset)
-        receive = self.accounts.balance(c.user, receive_asset)
+        receive = held.get(receive_asset)
+        if spend is None or receive is None:
+            spend = self.accounts.balance(c.user, spend_asset)
+            receive = self.accounts.balance(c.user, receive_asset)
         order_id = OrderId(self.next_order_id)
         self.next_order_id += 1
         order = Order(
