@@ -133,6 +133,8 @@ def _nproc() -> int:
 
 def _figures(r: dict[str, Any]) -> str:
     """The headline numbers of one step's result, whichever benchmark made it."""
+    if "recovery_seconds" in r:
+        return f"{r['commands']:,} commands recovered in {r['recovery_seconds']} s"
     if "commands_per_second" in r:
         text = f"{r['commands_per_second']:,} commands/s, p50 {r['p50_us']:.1f} µs, "
         text += f"p99 {r['p99_us']:.1f} µs, {r['trades']:,} trades"
@@ -143,8 +145,6 @@ def _figures(r: dict[str, Any]) -> str:
             f"unary {u['orders_per_second']:,} orders/s (p99 {u['p99_ms']} ms); "
             f"stream {s['orders_per_second']:,} orders/s (p99 {s['p99_ms']} ms)"
         )
-    if "recovery_seconds" in r:
-        return f"{r['commands']:,} commands recovered in {r['recovery_seconds']} s"
     return json.dumps(r)
 
 
