@@ -26,13 +26,9 @@ from exchange.common.v1 import common_pb2 as pb
 
 
 def market_to_proto(market: Market) -> pb.Market:
-    s = market.spec
-    return pb.Market(
-        symbol=s.symbol, base=s.base, quote=s.quote, tick_size=s.tick_size,
-        step_size=s.step_size, min_quantity=s.min_quantity, min_notional=s.min_notional,
-        max_quantity=s.max_quantity, max_price=s.max_price, maker_fee_bps=s.maker_fee_bps,
-        taker_fee_bps=s.taker_fee_bps, status=int(market.status),  # type: ignore[arg-type]
-    )  # fmt: skip
+    message = _spec_to_proto(market.spec)
+    message.status = int(market.status)  # type: ignore[assignment]
+    return message
 
 
 def spec_from_proto(m: pb.Market) -> MarketSpec:
