@@ -23,6 +23,7 @@ from engine_svc.core.money import format_units
 from engine_svc.core.order import Order
 from engine_svc.core.types import OrderStatus, OrderType, Side
 from exchange.common.v1 import common_pb2 as pb
+from exchange.engine.v1 import engine_pb2 as epb
 
 
 def market_to_proto(market: Market) -> pb.Market:
@@ -85,39 +86,42 @@ def _order_proto(
 
 
 def fill_to_proto(t: TradeExecuted, market: Market) -> pb.Fill:
-    return pb.Fill(
-        trade_id=t.trade_id,
-        market=t.market,
-        price=market.fmt_price(t.price),
-        quantity=market.fmt_qty(t.qty),
-        quote_quantity=market.fmt_quote(t.quote_qty),
-        maker_order_id=t.maker_order,
-        maker_user_id=t.maker_user,
-        taker_order_id=t.taker_order,
-        taker_user_id=t.taker_user,
-        taker_side=int(t.taker_side),  # type: ignore[arg-type]
-        maker_fee=market.fmt_quote(t.maker_fee),
-        taker_fee=market.fmt_quote(t.taker_fee),
-        maker_client_order_id=t.maker_client_id,
-        taker_client_order_id=t.taker_client_id,
-    )
+    fill = pb.Fill()
+    _write_fill(fill, t, market)
+    return fill
 
 
-def placed_order(events: list[Event], engine: Engine) -> tuple[pb.Order, list[pb.Fill]]:
-    """The new order's state right after its PlaceOrder command, and its fills."""
+def _write_fill(f: pb.Fill, t: TradeExecuted, market: Market) -> None:
+    f.trade_id = t.trade_id
+    f.market = t.market
+    f.price = market.fmt_price(t.price)
+    f.quantity = market.fmt_qty(t.qty)
+    f.quote_quantity = market.fmt_quote(t.quote_qty)
+    f.maker_order_id = t.maker_order
+    f.maker_user_id = t.maker_user
+    f.taker_order_id = t.taker_order
+    f.taker_user_id = t.taker_user
+    f.taker_side = int(t.taker_side)  # type: ignore[assignment]
+    f.maker_fee = market.fmt_quote(t.maker_fee)
+    f.taker_fee = market.fmt_quote(t.taker_fee)
+    f.maker_client_order_id = t.maker_client_id
+    f.taker_client_order_id = t.taker_client_id
+
+
+def write_placed_order(reply: epb.PlaceOrderReply, events: list[Event], engine: Engine) -> None:
+    """Writes the new order's state right after its PlaceOrder command, and its fills,
+    into `reply` in place (building sub-messages separately would copy them)."""
     accepted = events[0]
     assert isinstance(accepted, OrderAccepted)
     market = engine.markets[accepted.market]
     buy = accepted.side == Side.BUY
     filled = filled_quote = fees = 0
     locked = accepted.locked
-    fills: list[pb.Fill] = []
     status = OrderStatus.NEW
     reason = 0
-    updated = accepted.ts
     for e in events[1:]:
         if isinstance(e, TradeExecuted):
-            fills.append(fill_to_proto(e, market))
+            _write_fill(reply.fills.add(), e, market)
             filled += e.qty
             filled_quote += e.quote_qty
             fees += e.taker_fee
@@ -127,29 +131,30 @@ def placed_order(events: list[Event], engine: Engine) -> tuple[pb.Order, list[pb
             locked -= e.unlocked
         elif isinstance(e, OrderClosed) and e.order_id == accepted.order_id:
             status, reason, locked = e.status, int(e.reason), 0
-    order = pb.Order(
-        order_id=accepted.order_id,
-        client_order_id=accepted.client_id,
-        user_id=accepted.user,
-        market=accepted.market,
-        side=int(accepted.side),  # type: ignore[arg-type]
-        type=int(accepted.type),  # type: ignore[arg-type]
-        time_in_force=int(accepted.tif),  # type: ignore[arg-type]
-        self_trade_prevention=int(accepted.stp),  # type: ignore[arg-type]
-        post_only=accepted.post_only,
-        price=market.fmt_price(accepted.price) if accepted.price else "",
-        quantity=market.fmt_qty(accepted.qty) if accepted.qty else "",
-        quote_quantity=market.fmt_quote(accepted.quote_qty) if accepted.quote_qty else "",
-        executed_quantity=market.fmt_qty(filled),
-        executed_quote_quantity=market.fmt_quote(filled_quote),
-        fees_paid=market.fmt_quote(fees),
-        status=int(status),  # type: ignore[arg-type]
-        close_reason=reason,  # type: ignore[arg-type]
-        created_at_us=accepted.ts,
-        updated_at_us=updated,
-        locked=market.fmt_quote(locked) if buy else market.fmt_qty(locked),
-    )
-    return order, fills
+    o = reply.order
+    o.order_id = accepted.order_id
+    o.client_order_id = accepted.client_id
+    o.user_id = accepted.user
+    o.market = accepted.market
+    o.side = int(accepted.side)  # type: ignore[assignment]
+    o.type = int(accepted.type)  # type: ignore[assignment]
+    o.time_in_force = int(accepted.tif)  # type: ignore[assignment]
+    o.self_trade_prevention = int(accepted.stp)  # type: ignore[assignment]
+    o.post_only = accepted.post_only
+    if accepted.price:
+        o.price = market.fmt_price(accepted.price)
+    if accepted.qty:
+        o.quantity = market.fmt_qty(accepted.qty)
+    if accepted.quote_qty:
+        o.quote_quantity = market.fmt_quote(accepted.quote_qty)
+    o.executed_quantity = market.fmt_qty(filled)
+    o.executed_quote_quantity = market.fmt_quote(filled_quote)
+    o.fees_paid = market.fmt_quote(fees)
+    o.status = int(status)  # type: ignore[assignment]
+    o.close_reason = reason  # type: ignore[assignment]
+    o.created_at_us = o.updated_at_us = accepted.ts
+    o.locked = market.fmt_quote(locked) if buy else market.fmt_qty(locked)
+    reply.seq = events[-1].seq
 
 
 def closed_order(e: OrderClosed, engine: Engine) -> pb.Order:
@@ -176,7 +181,7 @@ def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
     """One engine event as the wire message; decimals come from the engine's tables."""
     out = pb.EngineEvent(seq=e.seq, ts_us=e.ts)
     if isinstance(e, TradeExecuted):
-        out.trade_executed.fill.CopyFrom(fill_to_proto(e, engine.markets[e.market]))
+        _write_fill(out.trade_executed.fill, e, engine.markets[e.market])
     elif isinstance(e, OrderAccepted):
         market = engine.markets[e.market]
         body = out.order_accepted

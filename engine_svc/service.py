@@ -6,7 +6,7 @@ only that the call itself failed (bad transport, cancelled, shutting down).
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -78,11 +78,17 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
             stp=r.self_trade_prevention,
         )
 
-    def _place_reply(self, outcome: Outcome) -> epb.PlaceOrderReply:
+    def _place_reply(
+        self, outcome: Outcome, reply: epb.PlaceOrderReply | None = None
+    ) -> epb.PlaceOrderReply:
+        """Writes the outcome into `reply` (a fresh one if not given) and returns it."""
+        reply = epb.PlaceOrderReply() if reply is None else reply
         if outcome.code != Code.OK:
-            return epb.PlaceOrderReply(code=int(outcome.code), message=outcome.message)  # type: ignore[arg-type]
-        order, fills = convert.placed_order(outcome.events, self.engine)
-        return epb.PlaceOrderReply(order=order, fills=fills, seq=outcome.events[-1].seq)
+            reply.code = int(outcome.code)  # type: ignore[assignment]
+            reply.message = outcome.message
+        else:
+            convert.write_placed_order(reply, outcome.events, self.engine)
+        return reply
 
     async def PlaceOrder(self, request: epb.PlaceOrderRequest, context: Ctx) -> epb.PlaceOrderReply:
         return self._place_reply(await self._run(lambda: self._place_command(request)))
@@ -180,64 +186,64 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
         self, request_iterator: AsyncIterator[epb.CommandBatch], context: Ctx
     ) -> AsyncIterator[epb.ReplyBatch]:
         """Submits each incoming batch at once; answers batches in the order they came."""
-        answers: asyncio.Queue[list[Awaitable[epb.Reply]] | None] = asyncio.Queue()
+        submitted: asyncio.Queue[list[tuple[epb.Command, asyncio.Future[Outcome]]] | None]
+        submitted = asyncio.Queue()
 
         async def read() -> None:
             try:
                 async for batch in request_iterator:
-                    await answers.put([self._execute_one(c) for c in batch.commands])
+                    await submitted.put([(c, self._submit_command(c)) for c in batch.commands])
             finally:
-                await answers.put(None)
+                await submitted.put(None)
 
         reader = asyncio.create_task(read())
         try:
-            while (pending := await answers.get()) is not None:
-                yield epb.ReplyBatch(replies=[await reply for reply in pending])
+            while (pending := await submitted.get()) is not None:
+                for _, future in pending:  # the sequencer resolves them in order
+                    if not future.done():
+                        await future
+                replies = epb.ReplyBatch()
+                for command, future in pending:
+                    self._write_reply(replies.replies.add(), command, future.result())
+                yield replies
         finally:
             reader.cancel()
 
-    def _execute_one(self, c: epb.Command) -> Awaitable[epb.Reply]:
-        """Submits the command now (keeping arrival order); the reply is built when it is done."""
+    def _submit_command(self, c: epb.Command) -> asyncio.Future[Outcome]:
+        """Parses and submits now, keeping arrival order; a parse rejection resolves at once."""
         kind = c.WhichOneof("body")
-        rid = c.request_id
-        if kind == "place_order":
-            future = self._submit(lambda: self._place_command(c.place_order))
-            return _then(
-                future, lambda o: epb.Reply(request_id=rid, place_order=self._place_reply(o))
-            )
-        if kind == "cancel_order":
-            future = self._submit(lambda: self._cancel_command(c.cancel_order))
-            return _then(
-                future, lambda o: epb.Reply(request_id=rid, cancel_order=self._cancel_reply(o))
-            )
-        if kind == "cancel_all_orders":
-            r = c.cancel_all_orders
-            future = self._submit(lambda: CancelAllOrders(UserId(r.user_id), r.market))
-            return _then(
-                future,
-                lambda o: epb.Reply(request_id=rid, cancel_all_orders=self._cancel_all_reply(o)),
-            )
-        if kind in ("deposit", "withdraw"):
-            r2 = c.deposit if kind == "deposit" else c.withdraw
-            future = self._submit(lambda: self._funds_command(r2, withdraw=kind == "withdraw"))
-            return _then(
-                future,
-                lambda o: epb.Reply(
-                    request_id=rid, balance=self._balance_reply(o, r2.user_id, r2.asset)
-                ),
-            )
-        bad = Outcome([], Code.INVALID_ORDER, "empty command")
-        done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        done.set_result(bad)
-        return _then(done, lambda o: epb.Reply(request_id=rid, place_order=self._place_reply(o)))
-
-    def _submit(self, build: Callable[[], Command]) -> asyncio.Future[Outcome]:
         try:
-            return self.sequencer.submit(build())
+            if kind == "place_order":
+                command = self._place_command(c.place_order)
+            elif kind == "cancel_order":
+                command = self._cancel_command(c.cancel_order)
+            elif kind == "cancel_all_orders":
+                r = c.cancel_all_orders
+                command = CancelAllOrders(UserId(r.user_id), r.market)
+            elif kind == "deposit":
+                command = self._funds_command(c.deposit, withdraw=False)
+            elif kind == "withdraw":
+                command = self._funds_command(c.withdraw, withdraw=True)
+            else:
+                raise Rejected(Code.INVALID_ORDER, "empty command")
         except Rejected as exc:
-            future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-            future.set_result(Outcome([], exc.code, exc.message))
-            return future
+            done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+            done.set_result(Outcome([], exc.code, exc.message))
+            return done
+        return self.sequencer.submit(command)
+
+    def _write_reply(self, reply: epb.Reply, c: epb.Command, outcome: Outcome) -> None:
+        reply.request_id = c.request_id
+        kind = c.WhichOneof("body")
+        if kind == "cancel_order":
+            reply.cancel_order.CopyFrom(self._cancel_reply(outcome))
+        elif kind == "cancel_all_orders":
+            reply.cancel_all_orders.CopyFrom(self._cancel_all_reply(outcome))
+        elif kind in ("deposit", "withdraw"):
+            funds = c.deposit if kind == "deposit" else c.withdraw
+            reply.balance.CopyFrom(self._balance_reply(outcome, funds.user_id, funds.asset))
+        else:
+            self._place_reply(outcome, reply.place_order)
 
     # ---- queries ----
 
@@ -315,9 +321,3 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
     ) -> AsyncIterator[epb.EventBatch]:
         async for batch in self.hub.subscribe(request.from_seq):
             yield batch
-
-
-async def _then(
-    future: asyncio.Future[Outcome], build: Callable[[Outcome], epb.Reply]
-) -> epb.Reply:
-    return build(await future)

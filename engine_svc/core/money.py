@@ -7,6 +7,7 @@ MAX_UNITS, so every amount fits a signed 64-bit column downstream.
 """
 
 import re
+from functools import lru_cache
 
 MAX_UNITS = 2**62  # keeps price * quantity sums and balances inside int64 after checks
 
@@ -17,6 +18,9 @@ class AmountError(ValueError):
     """The string is not an exact, in-range amount at the given scale."""
 
 
+# Prices and quantities repeat a lot on a busy market, so both directions are
+# memoized (bounded, in C); both are pure functions of their arguments.
+@lru_cache(maxsize=65536)
 def parse_units(text: str, decimals: int) -> int:
     """'12.5' at 2 decimals -> 1250. Raises AmountError for anything inexact."""
     match = _PLAIN_DECIMAL.fullmatch(text)
@@ -35,6 +39,7 @@ def parse_units(text: str, decimals: int) -> int:
     return units
 
 
+@lru_cache(maxsize=65536)
 def format_units(units: int, decimals: int) -> str:
     """1250 at 2 decimals -> '12.50'. Always exactly `decimals` fractional digits."""
     if decimals == 0:

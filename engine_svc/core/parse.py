@@ -23,6 +23,15 @@ from engine_svc.core.types import (
 
 MAX_CLIENT_ID = 2**63 - 1
 
+# Proto enum ints to core enums (0 = unspecified); dict lookups beat Enum() calls.
+_SIDES = {int(v): v for v in Side}
+_TYPES = {int(v): v for v in OrderType}
+_TIFS: dict[int, TimeInForce] = {0: TimeInForce.GTC, **{int(v): v for v in TimeInForce}}
+_STPS: dict[int, SelfTradePrevention] = {
+    0: DEFAULT_STP,
+    **{int(v): v for v in SelfTradePrevention},
+}
+
 
 def _units(text: str, decimals: int, code: Code, field: str) -> int:
     """The amount in units; "" (not given) is 0, but a given amount must be positive."""
@@ -56,13 +65,14 @@ def parse_place(
     m = markets.get(market)
     if m is None:
         raise Rejected(Code.UNKNOWN_MARKET, f"unknown market {market[:40]!r}")
-    try:
-        side_ = Side(side)
-        type_ = OrderType(order_type)
-        tif = TimeInForce(time_in_force) if time_in_force else _default_tif(type_)
-        stp_ = SelfTradePrevention(stp) if stp else DEFAULT_STP
-    except ValueError as exc:
-        raise Rejected(Code.INVALID_ORDER, str(exc)) from None
+    side_ = _SIDES.get(side)
+    type_ = _TYPES.get(order_type)
+    tif = _TIFS.get(time_in_force)
+    stp_ = _STPS.get(stp)
+    if side_ is None or type_ is None or tif is None or stp_ is None:
+        raise Rejected(Code.INVALID_ORDER, "side, type, time in force or STP mode is not valid")
+    if not time_in_force:
+        tif = _default_tif(type_)
     if not 0 <= client_id <= MAX_CLIENT_ID:
         raise Rejected(Code.INVALID_ORDER, "client id out of range")
     if type_ == OrderType.LIMIT and not price:
