@@ -85,6 +85,8 @@ _BY_USER = CloseReason.USER_CANCELLED
 _BY_SELF_TRADE = CloseReason.SELF_TRADE
 _BY_NO_LIQUIDITY = CloseReason.NO_LIQUIDITY
 _BY_FUNDS = CloseReason.INSUFFICIENT_FUNDS
+# Builds a hot event straight from a tuple, skipping the NamedTuple's Python-level __new__.
+_new = tuple.__new__
 
 
 class ClosedOrder:
@@ -206,10 +208,10 @@ class Engine:
         spend.locked += lock
         self.seq += 1
         events: list[Event] = [
-            OrderAccepted(
+            _new(OrderAccepted, (
                 self.seq, ts, order_id, c.user, c.market, c.side, c.type, c.tif, c.stp,
                 c.post_only, c.client_id, c.price, c.qty, c.quote_qty, spend_asset, lock,
-            )
+            ))
         ]  # fmt: skip
         stop = self._match(order, market, book, events, ts) if takes else None
         if order.remaining == 0:
@@ -433,11 +435,11 @@ class Engine:
         trade_id = TradeId(self.next_trade_id)
         self.next_trade_id += 1
         events.append(
-            TradeExecuted(
+            _new(TradeExecuted, (
                 self.seq, ts, trade_id, market.spec.symbol, price, qty, notional, maker.id,
                 maker.user, taker.id, taker.user, taker.side, maker_fee, taker_fee,
                 maker.client_id, taker.client_id,
-            )
+            ))
         )  # fmt: skip
 
     # ---- finish ----
@@ -499,10 +501,10 @@ class Engine:
         asset = market.quote.symbol if o.side == _BUY else market.base.symbol
         self.seq += 1
         events.append(
-            OrderClosed(
+            _new(OrderClosed, (
                 self.seq, ts, o.id, o.user, o.market, o.side, status, reason, asset, unlocked,
                 o.filled, o.filled_quote, o.client_id,
-            )
+            ))
         )  # fmt: skip
 
     # ---- cancel ----
