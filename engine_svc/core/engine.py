@@ -19,6 +19,7 @@ a seller receives, credited to FEE_ACCOUNT.
 
 from collections import deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 from engine_svc.core.accounts import Accounts, Balance
 from engine_svc.core.book import Book, OrderBook
@@ -89,16 +90,13 @@ _BY_FUNDS = CloseReason.INSUFFICIENT_FUNDS
 _new = tuple.__new__
 
 
-class ClosedOrder:
+class ClosedOrder(NamedTuple):
     """An order that left the engine, kept a while for queries."""
 
-    __slots__ = ("order", "reason", "status", "updated")
-
-    def __init__(self, order: Order, status: OrderStatus, reason: CloseReason, updated: int):
-        self.order = order
-        self.status = status
-        self.reason = reason
-        self.updated = updated
+    order: Order
+    status: OrderStatus
+    reason: CloseReason
+    updated: int
 
 
 class Engine:
@@ -234,12 +232,14 @@ class Engine:
                 f"price must be a positive multiple of {market.spec.tick_size} "
                 f"up to {market.spec.max_price}",
             )
-        self._check_qty(c.qty, market)
+        qty = c.qty
+        if qty <= 0 or qty % market.step or qty > market.max_qty or qty < market.min_qty:
+            self._check_qty(qty, market)  # raises with the precise reason
         if c.quote_qty:
             raise Rejected(Code.INVALID_ORDER, "quote quantity is for market orders")
         if c.post_only and c.tif != _GTC:
             raise Rejected(Code.INVALID_ORDER, "post-only orders are GTC")
-        if market.notional(c.price, c.qty) < market.min_notional:
+        if c.price * c.qty // market.base_scale < market.min_notional:
             raise Rejected(
                 Code.BELOW_MIN_NOTIONAL, f"price x quantity is below {market.spec.min_notional}"
             )
@@ -292,9 +292,9 @@ class Engine:
                 raise Rejected(Code.FOK_NOT_FILLABLE, "not enough liquidity to fill completely")
             if not buy:
                 return c.qty, crosses
-            notional = market.notional(c.price, c.qty)
+            notional = c.price * c.qty // market.base_scale
             bps = max(market.maker_bps, market.taker_bps) if crosses else market.maker_bps
-            return notional + ceil_div(notional * bps, BPS), crosses
+            return notional - (-notional * bps // BPS), crosses  # + ceil(notional*bps/BPS)
         if not buy:
             if c.tif == _FOK and self._fillable(c, book) < c.qty:
                 raise Rejected(Code.FOK_NOT_FILLABLE, "not enough liquidity to fill completely")
@@ -493,7 +493,7 @@ class Engine:
             del self.user_orders[o.user][o.id]
             if o.client_id:
                 del self.client_ids[(o.user, o.client_id)]
-        self.recent_closed[o.id] = ClosedOrder(o, status, reason, ts)
+        self.recent_closed[o.id] = _new(ClosedOrder, (o, status, reason, ts))
         closed_ids = self._closed_ids
         closed_ids.append(o.id)
         if len(closed_ids) > RECENT_CLOSED:
