@@ -159,3 +159,30 @@ async def test_subscribe_streams_every_event_in_order_then_live(engine: RunningE
     assert kinds == ["order_accepted", "trade_executed", "order_closed", "order_closed"]
     trade = next(e for e in seen if e.HasField("trade_executed")).trade_executed.fill
     assert (trade.price, trade.quantity, trade.taker_side) == ("1600.00", "1", BUY)
+
+
+async def test_subscribe_from_a_position_memory_dropped_replays_from_disk(
+    engine: RunningEngine,
+) -> None:
+    stub = engine.stub
+    engine.runtime.hub.capacity = 20  # keep only the newest few batches in memory
+    await deposit(stub, ALICE, "TATA", "1000")
+    await deposit(stub, BOB, "INR", "10000000")
+    for i in range(60):
+        side, user = (SELL, ALICE) if i % 2 else (BUY, BOB)
+        assert (await stub.PlaceOrder(limit(user, side, "1600", "1"))).code == 0
+    last = (await stub.GetStateHash(epb.GetStateHashRequest())).seq
+    assert engine.runtime.hub.first_buffered > 30  # the start is only on disk now
+
+    async def events_from(seq: int) -> list[pb.EngineEvent]:
+        got: list[pb.EngineEvent] = []
+        async for batch in stub.Subscribe(epb.SubscribeRequest(from_seq=seq)):
+            got.extend(batch.events)
+            if got[-1].seq >= last:
+                return got
+        return got
+
+    everything = await asyncio.wait_for(events_from(1), 10)
+    assert [e.seq for e in everything] == list(range(1, last + 1))
+    middle = await asyncio.wait_for(events_from(25), 10)
+    assert middle == everything[24:]
