@@ -5,8 +5,8 @@ only that the call itself failed (bad transport, cancelled, shutting down).
 """
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 import grpc
@@ -40,8 +40,6 @@ from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 
-log = logging.getLogger(__name__)
-
 MAX_DEPTH = 5000
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -55,12 +53,18 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
 
     # ---- commands ----
 
-    async def _run(self, build: Callable[[], Command]) -> Outcome:
+    def _submit(self, build: Callable[[], Command]) -> asyncio.Future[Outcome]:
+        """Builds the command and submits it; a rejection while building resolves at once."""
         try:
             command = build()
         except Rejected as exc:
-            return Outcome([], exc.code, exc.message)
-        return await self.sequencer.submit(command)
+            done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+            done.set_result(Outcome([], exc.code, exc.message))
+            return done
+        return self.sequencer.submit(command)
+
+    async def _run(self, build: Callable[[], Command]) -> Outcome:
+        return await self._submit(build)
 
     def _place_command(self, r: epb.PlaceOrderRequest) -> Command:
         return parse_place(
@@ -192,7 +196,9 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
         async def read() -> None:
             try:
                 async for batch in request_iterator:
-                    await submitted.put([(c, self._submit_command(c)) for c in batch.commands])
+                    await submitted.put(
+                        [(c, self._submit(partial(self._command_of, c))) for c in batch.commands]
+                    )
             finally:
                 await submitted.put(None)
 
@@ -209,28 +215,19 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
         finally:
             reader.cancel()
 
-    def _submit_command(self, c: epb.Command) -> asyncio.Future[Outcome]:
-        """Parses and submits now, keeping arrival order; a parse rejection resolves at once."""
+    def _command_of(self, c: epb.Command) -> Command:
         kind = c.WhichOneof("body")
-        try:
-            if kind == "place_order":
-                command = self._place_command(c.place_order)
-            elif kind == "cancel_order":
-                command = self._cancel_command(c.cancel_order)
-            elif kind == "cancel_all_orders":
-                r = c.cancel_all_orders
-                command = CancelAllOrders(UserId(r.user_id), r.market)
-            elif kind == "deposit":
-                command = self._funds_command(c.deposit, withdraw=False)
-            elif kind == "withdraw":
-                command = self._funds_command(c.withdraw, withdraw=True)
-            else:
-                raise Rejected(Code.INVALID_ORDER, "empty command")
-        except Rejected as exc:
-            done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-            done.set_result(Outcome([], exc.code, exc.message))
-            return done
-        return self.sequencer.submit(command)
+        if kind == "place_order":
+            return self._place_command(c.place_order)
+        if kind == "cancel_order":
+            return self._cancel_command(c.cancel_order)
+        if kind == "cancel_all_orders":
+            return CancelAllOrders(UserId(c.cancel_all_orders.user_id), c.cancel_all_orders.market)
+        if kind == "deposit":
+            return self._funds_command(c.deposit, withdraw=False)
+        if kind == "withdraw":
+            return self._funds_command(c.withdraw, withdraw=True)
+        raise Rejected(Code.INVALID_ORDER, "empty command")
 
     def _write_reply(self, reply: epb.Reply, c: epb.Command, outcome: Outcome) -> None:
         reply.request_id = c.request_id
