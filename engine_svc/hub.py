@@ -10,15 +10,11 @@ it, it reads from disk until it catches up.
 
 import asyncio
 import bisect
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from engine_svc.core.engine import Engine
 from engine_svc.core.events import Event
-from engine_svc.core.state import load_state
-from engine_svc.journal import read_records
-from engine_svc.recovery import apply_record
-from engine_svc.snapshots import newest_valid
+from engine_svc.recovery import from_snapshot, replay
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 
@@ -96,10 +92,9 @@ class EventHub:
 
     async def _replay(self, from_seq: int) -> AsyncIterator[epb.EventBatch]:
         """Events from `from_seq` regenerated from disk, until the memory buffer has them."""
-        state = newest_valid(self.snapshot_dir, at_most_seq=from_seq - 1)
-        engine = Engine() if state is None else load_state(state)
+        engine = from_snapshot(self.snapshot_dir, at_most_seq=from_seq - 1)
         pending: list[pb.EngineEvent] = []
-        for events in _replayed(engine, self.journal_dir):
+        for events in replay(engine, self.journal_dir):
             for e in events:
                 if e.seq >= from_seq:
                     pending.append(self.to_proto(e))
@@ -113,8 +108,3 @@ class EventHub:
                 break
         if pending:
             yield epb.EventBatch(events=pending)
-
-
-def _replayed(engine: Engine, journal_dir: Path) -> Iterator[list[Event]]:
-    for record in read_records(journal_dir, after_seq=engine.seq):
-        yield apply_record(engine, record)

@@ -6,7 +6,7 @@ replayed engine produces the same events and the same `state_hash()`.
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 from engine_svc.core.engine import Engine
@@ -35,24 +35,24 @@ def apply_record(engine: Engine, record: Record) -> list[Event]:
     return events
 
 
-def recover(
-    journal_dir: Path,
-    snapshot_dir: Path,
-    *,
-    at_most_seq: int | None = None,
-    on_events: Callable[[list[Event]], None] | None = None,
-) -> Engine:
-    """Rebuilds the engine. With `at_most_seq`, starts from a snapshot no newer than it."""
-    started = time.perf_counter()
+def from_snapshot(snapshot_dir: Path, at_most_seq: int | None = None) -> Engine:
+    """The engine of the newest valid snapshot (no newer than `at_most_seq`), or an empty one."""
     state = newest_valid(snapshot_dir, at_most_seq)
-    engine = Engine() if state is None else load_state(state)
-    base_seq = engine.seq
-    records = 0
+    return Engine() if state is None else load_state(state)
+
+
+def replay(engine: Engine, journal_dir: Path) -> Iterator[list[Event]]:
+    """Applies every journal record after the engine's position, yielding each one's events."""
     for record in read_records(journal_dir, after_seq=engine.seq):
-        events = apply_record(engine, record)
-        records += 1
-        if on_events is not None:
-            on_events(events)
+        yield apply_record(engine, record)
+
+
+def recover(journal_dir: Path, snapshot_dir: Path) -> Engine:
+    """Rebuilds the engine: the newest valid snapshot, then the journal after it."""
+    started = time.perf_counter()
+    engine = from_snapshot(snapshot_dir)
+    base_seq = engine.seq
+    records = sum(1 for _ in replay(engine, journal_dir))
     log.info(
         "recovered",
         extra={
