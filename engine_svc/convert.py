@@ -108,6 +108,26 @@ def _write_fill(f: pb.Fill, t: TradeExecuted, market: Market) -> None:
     f.taker_client_order_id = t.taker_client_id
 
 
+def _write_accepted(o: pb.Order, e: OrderAccepted, market: Market) -> None:
+    """The fields an order has from its acceptance on and never changes."""
+    o.order_id = e.order_id
+    o.client_order_id = e.client_id
+    o.user_id = e.user
+    o.market = e.market
+    o.side = int(e.side)  # type: ignore[assignment]
+    o.type = int(e.type)  # type: ignore[assignment]
+    o.time_in_force = int(e.tif)  # type: ignore[assignment]
+    o.self_trade_prevention = int(e.stp)  # type: ignore[assignment]
+    o.post_only = e.post_only
+    if e.price:
+        o.price = market.fmt_price(e.price)
+    if e.qty:
+        o.quantity = market.fmt_qty(e.qty)
+    if e.quote_qty:
+        o.quote_quantity = market.fmt_quote(e.quote_qty)
+    o.created_at_us = o.updated_at_us = e.ts
+
+
 def write_placed_order(reply: epb.PlaceOrderReply, events: list[Event], engine: Engine) -> None:
     """Writes the new order's state right after its PlaceOrder command, and its fills,
     into `reply` in place (building sub-messages separately would copy them)."""
@@ -132,27 +152,12 @@ def write_placed_order(reply: epb.PlaceOrderReply, events: list[Event], engine: 
         elif isinstance(e, OrderClosed) and e.order_id == accepted.order_id:
             status, reason, locked = e.status, int(e.reason), 0
     o = reply.order
-    o.order_id = accepted.order_id
-    o.client_order_id = accepted.client_id
-    o.user_id = accepted.user
-    o.market = accepted.market
-    o.side = int(accepted.side)  # type: ignore[assignment]
-    o.type = int(accepted.type)  # type: ignore[assignment]
-    o.time_in_force = int(accepted.tif)  # type: ignore[assignment]
-    o.self_trade_prevention = int(accepted.stp)  # type: ignore[assignment]
-    o.post_only = accepted.post_only
-    if accepted.price:
-        o.price = market.fmt_price(accepted.price)
-    if accepted.qty:
-        o.quantity = market.fmt_qty(accepted.qty)
-    if accepted.quote_qty:
-        o.quote_quantity = market.fmt_quote(accepted.quote_qty)
+    _write_accepted(o, accepted, market)
     o.executed_quantity = market.fmt_qty(filled)
     o.executed_quote_quantity = market.fmt_quote(filled_quote)
     o.fees_paid = market.fmt_quote(fees)
     o.status = int(status)  # type: ignore[assignment]
     o.close_reason = reason  # type: ignore[assignment]
-    o.created_at_us = o.updated_at_us = accepted.ts
     o.locked = market.fmt_quote(locked) if buy else market.fmt_qty(locked)
     reply.seq = events[-1].seq
 
@@ -186,18 +191,10 @@ def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
         market = engine.markets[e.market]
         body = out.order_accepted
         o = body.order
-        o.order_id, o.client_order_id, o.user_id, o.market = (
-            e.order_id, e.client_id, e.user, e.market,
-        )  # fmt: skip
-        o.side, o.type, o.time_in_force = int(e.side), int(e.type), int(e.tif)  # type: ignore[assignment]
-        o.self_trade_prevention, o.post_only = int(e.stp), e.post_only  # type: ignore[assignment]
-        o.price = market.fmt_price(e.price) if e.price else ""
-        o.quantity = market.fmt_qty(e.qty) if e.qty else ""
-        o.quote_quantity = market.fmt_quote(e.quote_qty) if e.quote_qty else ""
+        _write_accepted(o, e, market)
         o.executed_quantity = market.fmt_qty(0)
         o.executed_quote_quantity = market.fmt_quote(0)
         o.status = pb.ORDER_STATUS_NEW
-        o.created_at_us = o.updated_at_us = e.ts
         body.locked_asset = e.locked_asset
         body.locked = _fmt_asset(engine, e.locked_asset, e.locked)
         o.locked = body.locked
