@@ -5,7 +5,7 @@ PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 PROTO_STAMP := exchange/.generated
 PROTOS := $(shell find proto -name '*.proto')
-APT_PACKAGES :=
+APT_PACKAGES := postgresql redis-server
 
 .PHONY: run test check lint typecheck bench proto deps clean
 

@@ -31,7 +31,7 @@ async def run(settings: StackSettings) -> int:
     supervisor = Supervisor(specs)
     if not await _start_unless_stopped(supervisor, stop_requested):
         return 0
-    print(summary(specs))
+    print(summary(settings, specs))
     print("exchange running; Ctrl-C to stop", flush=True)
     await stop_requested.wait()
     log.info("stopping")

@@ -15,8 +15,8 @@ import shlex
 import signal
 import sys
 
-from launcher.health import check_health
-from launcher.spec import ServiceSpec, ServiceStartError
+from launcher.osuser import as_user
+from launcher.spec import Hook, ServiceSpec, ServiceStartError
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +53,19 @@ class Child:
     async def launch(self) -> None:
         """Start a new process for the spec (not waiting for readiness)."""
         spec = self.spec
-        if spec.health_address is not None and await check_health(
-            spec.health_address, spec.health_service
-        ):
+        if spec.probe is not None and await spec.probe.check(timeout=1.0):
             # Otherwise the readiness probe would pass on the stray server while ours fails
             # to bind its port.
             raise ServiceStartError(
-                f"{spec.name}: something already serves {spec.health_address}; "
+                f"{spec.name}: something already answers at {spec.probe.target}; "
                 "is another instance running?"
             )
+        if spec.prepare is not None:
+            await _run_step(spec.name, "prepare", spec.prepare)
+        try:
+            argv = as_user(spec.user, spec.argv)
+        except LookupError as exc:
+            raise ServiceStartError(f"{spec.name}: {exc}") from None
         env = dict(os.environ)
         pipe: int | None = None
         if self._prefix_output:
@@ -71,7 +75,7 @@ class Child:
         env.update(spec.env)
         try:
             process = await asyncio.create_subprocess_exec(
-                *spec.argv,
+                *argv,
                 cwd=spec.cwd,
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL,
@@ -81,7 +85,7 @@ class Child:
                 limit=_LINE_LIMIT,
             )
         except OSError as exc:
-            raise ServiceStartError(f"{spec.name}: cannot run {spec.argv[0]!r}: {exc}") from exc
+            raise ServiceStartError(f"{spec.name}: cannot run {argv[0]!r}: {exc}") from exc
         self.process = process
         self.ready.clear()
         self.healthy_since = None
@@ -92,8 +96,10 @@ class Child:
         log.info("%s started, pid %d: %s", spec.name, process.pid, shlex.join(spec.argv))
 
     async def wait_ready(self, poll_interval: float) -> None:
-        """Return once the process answers its health check; raise if it exits or times out."""
+        """Return once the process passes its readiness probe and its after_ready step has
+        run; raise if it exits or times out."""
         spec = self.spec
+        probe = spec.probe
         process = self._current()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + spec.ready_timeout
@@ -104,19 +110,19 @@ class Child:
                     "before becoming ready"
                 )
             remaining = deadline - loop.time()
-            if spec.health_address is None or await check_health(
-                spec.health_address, spec.health_service, timeout=min(1.0, max(remaining, 0.1))
-            ):
+            if probe is None or await probe.check(timeout=min(1.0, max(remaining, 0.1))):
                 break
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise ServiceStartError(
-                    f"{spec.name} did not report SERVING at {spec.health_address} "
-                    f"within {spec.ready_timeout:g}s"
+                    f"{spec.name} was not ready within {spec.ready_timeout:g}s "
+                    f"({probe.target} did not answer)"
                 )
             # Sleep until the next probe, but wake at once if the process exits.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(process.wait(), min(poll_interval, remaining))
+        if spec.after_ready is not None:
+            await _run_step(spec.name, "after_ready", spec.after_ready)
         self.healthy_since = loop.time()
         self.ready.set()
         log.info("%s ready", spec.name)
@@ -164,6 +170,14 @@ class Child:
         if self.process is None:
             raise ProcessLookupError(f"{self.spec.name} has not been started")
         return self.process
+
+
+async def _run_step(name: str, step: str, hook: Hook) -> None:
+    """Await a spec's hook; its failure fails the start, whatever the exception."""
+    try:
+        await hook()
+    except Exception as exc:
+        raise ServiceStartError(f"{name}: {step} failed: {exc}") from exc
 
 
 async def _pump(prefix: str, reader: asyncio.StreamReader) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -26,3 +28,18 @@ async def check_health(address: str, service: str = "", timeout: float = 1.0) ->
         except grpc.aio.AioRpcError:
             return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+@dataclass(frozen=True)
+class GrpcHealthProbe:
+    """Readiness of a gRPC service: its health check answers SERVING."""
+
+    address: str
+    service: str = ""
+
+    @property
+    def target(self) -> str:
+        return f"grpc {self.address}"
+
+    async def check(self, timeout: float) -> bool:  # noqa: ASYNC109
+        return await check_health(self.address, self.service, timeout)

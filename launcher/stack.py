@@ -2,27 +2,48 @@
 
 Services come up in list order and stop in reverse, so a service is listed after everything
 it depends on (stores first, then the engine, then its consumers, the gateway last).
+
+PostgreSQL and Redis run locally unless DATABASE_URL or REDIS_URL points at a server
+elsewhere; either way `StackSettings.database_url` and `.redis_url` are the URLs to hand to
+the services that use them.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from launcher.postgres import LocalPostgres
+from launcher.redis_server import LocalRedis
 from launcher.spec import ServiceSpec
 
 LOCALHOST = "127.0.0.1"
 
+_DATABASE_SCHEMES = ("postgresql", "postgres")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
 
 @dataclass(frozen=True)
 class StackSettings:
-    """Where the local services listen and keep their data, from the launcher's environment."""
+    """Where the local services listen and keep their data, from the launcher's environment.
+
+    `external_database_url` and `external_redis_url` are DATABASE_URL and REDIS_URL: None
+    runs that store locally. The local ports are unusual ones, so that `make run` does not
+    clash with a PostgreSQL or Redis the machine already runs.
+    """
 
     engine_grpc_port: int = 50051
     engine_data_dir: Path = Path(".run/engine")
+    external_database_url: str | None = None
+    external_redis_url: str | None = None
+    postgres_port: int = 55432
+    postgres_data_dir: Path = Path(".run/postgres")
+    redis_port: int = 56379
+    redis_data_dir: Path = Path(".run/redis")
 
     @classmethod
     def from_env(
@@ -33,15 +54,53 @@ class StackSettings:
         Raises ValueError naming the variable that is wrong.
         """
         base = Path.cwd() if cwd is None else cwd
+
+        def path(name: str, default: Path) -> Path:
+            return base / environ.get(name, str(default))
+
         return cls(
             engine_grpc_port=_port(environ, "ENGINE_GRPC_PORT", cls.engine_grpc_port),
-            engine_data_dir=base / environ.get("ENGINE_DATA_DIR", str(cls.engine_data_dir)),
+            engine_data_dir=path("ENGINE_DATA_DIR", cls.engine_data_dir),
+            external_database_url=_url(environ, "DATABASE_URL", _DATABASE_SCHEMES),
+            external_redis_url=_url(environ, "REDIS_URL", _REDIS_SCHEMES),
+            postgres_port=_port(environ, "POSTGRES_PORT", cls.postgres_port),
+            postgres_data_dir=path("POSTGRES_DATA_DIR", cls.postgres_data_dir),
+            redis_port=_port(environ, "REDIS_PORT", cls.redis_port),
+            redis_data_dir=path("REDIS_DATA_DIR", cls.redis_data_dir),
         )
+
+    @property
+    def local_postgres(self) -> LocalPostgres | None:
+        """The PostgreSQL server to run here, or None when DATABASE_URL names one."""
+        return None if self.external_database_url is not None else self._postgres()
+
+    @property
+    def local_redis(self) -> LocalRedis | None:
+        """The Redis server to run here, or None when REDIS_URL names one."""
+        return None if self.external_redis_url is not None else self._redis()
+
+    @property
+    def database_url(self) -> str:
+        """The PostgreSQL database the services use, local or not."""
+        return self.external_database_url or self._postgres().url
+
+    @property
+    def redis_url(self) -> str:
+        """The Redis the services use, local or not."""
+        return self.external_redis_url or self._redis().url
+
+    def _postgres(self) -> LocalPostgres:
+        return LocalPostgres(self.postgres_data_dir, self.postgres_port)
+
+    def _redis(self) -> LocalRedis:
+        return LocalRedis(self.redis_data_dir, self.redis_port)
 
 
 def exchange_specs(settings: StackSettings) -> list[ServiceSpec]:
     """The services of the local exchange, in start order."""
+    stores = [settings.local_postgres, settings.local_redis]
     return [
+        *(store.spec() for store in stores if store is not None),
         ServiceSpec(
             name="engine",
             argv=[sys.executable, "-m", "engine_svc"],
@@ -54,14 +113,18 @@ def exchange_specs(settings: StackSettings) -> list[ServiceSpec]:
     ]
 
 
-def summary(specs: list[ServiceSpec]) -> str:
-    """One line per service saying where it answers, e.g. `engine  grpc 127.0.0.1:50051`."""
-    width = max((len(spec.name) for spec in specs), default=0)
-    lines = []
-    for spec in specs:
-        where = f"grpc {spec.health_address}" if spec.health_address else "running"
-        lines.append(f"{spec.name:<{width}}  {where}")
-    return "\n".join(lines)
+def summary(settings: StackSettings, specs: Sequence[ServiceSpec]) -> str:
+    """One line per service saying where it answers, e.g. `engine  grpc 127.0.0.1:50051`,
+    plus the stores used from elsewhere (passwords hidden)."""
+    rows = [
+        (spec.name, spec.probe.target if spec.probe is not None else "running") for spec in specs
+    ]
+    if settings.external_database_url is not None:
+        rows.insert(0, ("postgres", f"{_redact(settings.external_database_url)} (external)"))
+    if settings.external_redis_url is not None:
+        rows.insert(1, ("redis", f"{_redact(settings.external_redis_url)} (external)"))
+    width = max((len(name) for name, _ in rows), default=0)
+    return "\n".join(f"{name:<{width}}  {where}" for name, where in rows)
 
 
 def _port(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -75,3 +138,23 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
     if not 0 < port < 65536:
         raise ValueError(f"{name}={port} is outside 1..65535")
     return port
+
+
+def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return None
+    if urlsplit(raw).scheme not in schemes:
+        # Not echoed: it may hold a password.
+        raise ValueError(f"{name} must be a URL starting with one of {', '.join(schemes)}://")
+    return raw
+
+
+def _redact(url: str) -> str:
+    """`url` with its password, if any, replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    credentials, _, host = parts.netloc.rpartition("@")
+    user = credentials.partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()

@@ -1,10 +1,10 @@
 """A local process supervisor: Kubernetes for one machine, in miniature.
 
-`Supervisor` starts services in order, each only after the previous one is ready (its gRPC
-health check answers SERVING), restarts any that die with exponential backoff, and stops them
-in reverse order: SIGTERM, a grace period, then SIGKILL. Once stop() has begun nothing is
-restarted. It is what `python -m launcher` runs, and integration tests use it to run real
-services and to crash them on purpose (`kill`).
+`Supervisor` starts services in order, each only after the previous one is ready (its
+readiness probe passes, e.g. its gRPC health check answers SERVING), restarts any that die
+with exponential backoff, and stops them in reverse order: SIGTERM, a grace period, then
+SIGKILL. Once stop() has begun nothing is restarted. It is what `python -m launcher` runs,
+and integration tests use it to run real services and to crash them on purpose (`kill`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""`python -m launcher` end to end: a real launcher process running a stand-in engine (the
-health server helper, as `engine_svc` on the path) until it receives SIGTERM."""
+"""`python -m launcher` end to end: a real launcher process running real PostgreSQL and
+Redis and a stand-in engine (the health server helper, as `engine_svc` on the path) until it
+receives SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import socket
 import sys
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from launcher.health import check_health
+from launcher.postgres import PostgresProbe
+from launcher.redis_server import RedisProbe
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(120)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEALTH_SERVER = Path(__file__).with_name("health_server.py")
@@ -59,9 +63,18 @@ async def test_runs_the_exchange_until_sigterm_then_stops_it(tmp_path: Path) -> 
     (tmp_path / "engine_svc" / "__main__.py").write_text(
         FAKE_ENGINE.format(path=str(HEALTH_SERVER))
     )
-    port = free_port()
-    env = {**os.environ, "ENGINE_GRPC_PORT": str(port), "PYTHONPATH": str(REPO_ROOT)}
-    env.pop("ENGINE_DATA_DIR", None)
+    port, postgres_port, redis_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "ENGINE_GRPC_PORT": str(port),
+        "POSTGRES_PORT": str(postgres_port),
+        "REDIS_PORT": str(redis_port),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    for name in ("ENGINE_DATA_DIR", "DATABASE_URL", "REDIS_URL"):
+        env.pop(name, None)
+    database_url = f"postgresql://postgres@127.0.0.1:{postgres_port}/exchange"
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
 
     launcher = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -73,17 +86,27 @@ async def test_runs_the_exchange_until_sigterm_then_stops_it(tmp_path: Path) -> 
     )
     try:
         assert launcher.stdout is not None
-        lines = await asyncio.wait_for(read_until(launcher.stdout, "exchange running"), 20)
-        assert f"engine  grpc 127.0.0.1:{port}" in lines
+        lines = await asyncio.wait_for(read_until(launcher.stdout, "exchange running"), 60)
+        assert f"postgres  {database_url}" in lines
+        assert f"redis     {redis_url}" in lines
+        assert f"engine    grpc 127.0.0.1:{port}" in lines
         engine_pid = next(
             int(line.split()[-1]) for line in lines if line.startswith("[engine] pid")
         )
         assert await check_health(f"127.0.0.1:{port}")
         assert (tmp_path / ".run" / "engine").is_dir()
+        connection = await asyncpg.connect(database_url)
+        try:
+            assert await connection.fetchval("SELECT current_database()") == "exchange"
+        finally:
+            await connection.close()
+        assert await RedisProbe(redis_url).check(timeout=1)
 
         launcher.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(launcher.wait(), 20) == 0
         assert not alive(engine_pid)
+        assert not await PostgresProbe(database_url).check(timeout=1)
+        assert not await RedisProbe(redis_url).check(timeout=1)
     finally:
         if launcher.returncode is None:
             launcher.kill()
