@@ -196,7 +196,7 @@ def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
         o.executed_quote_quantity = market.fmt_quote(0)
         o.status = pb.ORDER_STATUS_NEW
         body.locked_asset = e.locked_asset
-        body.locked = _fmt_asset(engine, e.locked_asset, e.locked)
+        body.locked = format_asset(engine, e.locked_asset, e.locked)
         o.locked = body.locked
     elif isinstance(e, OrderClosed):
         market = engine.markets[e.market]
@@ -206,20 +206,20 @@ def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
         )  # fmt: skip
         c.side, c.status, c.reason = int(e.side), int(e.status), int(e.reason)  # type: ignore[assignment]
         c.unlocked_asset = e.unlocked_asset
-        c.unlocked = _fmt_asset(engine, e.unlocked_asset, e.unlocked)
+        c.unlocked = format_asset(engine, e.unlocked_asset, e.unlocked)
         c.executed_quantity = market.fmt_qty(e.filled)
         c.executed_quote_quantity = market.fmt_quote(e.filled_quote)
     elif isinstance(e, OrderRested):
         r = out.order_rested
         r.order_id, r.user_id, r.market = e.order_id, e.user, e.market
         r.unlocked_asset = e.unlocked_asset
-        r.unlocked = _fmt_asset(engine, e.unlocked_asset, e.unlocked)
+        r.unlocked = format_asset(engine, e.unlocked_asset, e.unlocked)
     elif isinstance(e, Deposited):
         d = out.deposited
-        d.user_id, d.asset, d.amount = e.user, e.asset, _fmt_asset(engine, e.asset, e.amount)
+        d.user_id, d.asset, d.amount = e.user, e.asset, format_asset(engine, e.asset, e.amount)
     elif isinstance(e, Withdrawn):
         w = out.withdrawn
-        w.user_id, w.asset, w.amount = e.user, e.asset, _fmt_asset(engine, e.asset, e.amount)
+        w.user_id, w.asset, w.amount = e.user, e.asset, format_asset(engine, e.asset, e.amount)
     elif isinstance(e, AssetListed):
         out.asset_listed.asset.symbol = e.asset.symbol
         out.asset_listed.asset.decimals = e.asset.decimals
@@ -231,13 +231,14 @@ def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
     return out
 
 
-def _fmt_asset(engine: Engine, asset: str, units: int) -> str:
+def format_asset(engine: Engine, asset: str, units: int) -> str:
+    """`units` of `asset` as its decimal string."""
     return format_units(units, engine.assets[asset].decimals)
 
 
 def balance_to_proto(engine: Engine, asset: str, available: int, locked: int) -> pb.Balance:
     return pb.Balance(
         asset=asset,
-        available=_fmt_asset(engine, asset, available),
-        locked=_fmt_asset(engine, asset, locked),
+        available=format_asset(engine, asset, available),
+        locked=format_asset(engine, asset, locked),
     )

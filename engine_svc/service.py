@@ -313,6 +313,25 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
     ) -> epb.GetStateHashReply:
         return epb.GetStateHashReply(state_hash=state_hash(self.engine), seq=self.engine.seq)
 
+    async def ExportBalances(
+        self, request: epb.ExportBalancesRequest, context: Ctx
+    ) -> epb.ExportBalancesReply:
+        # One synchronous pass over memory: the balances and `seq` belong together.
+        engine = self.engine
+        return epb.ExportBalancesReply(
+            seq=engine.seq,
+            balances=[
+                epb.AccountBalance(
+                    user_id=user,
+                    asset=asset,
+                    available=convert.format_asset(engine, asset, bal.available),
+                    locked=convert.format_asset(engine, asset, bal.locked),
+                )
+                for user, asset, bal in engine.accounts.items()
+                if bal.available or bal.locked
+            ],
+        )
+
     async def Subscribe(
         self, request: epb.SubscribeRequest, context: Ctx
     ) -> AsyncIterator[epb.EventBatch]:

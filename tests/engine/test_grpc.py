@@ -186,3 +186,22 @@ async def test_subscribe_from_a_position_memory_dropped_replays_from_disk(
     assert [e.seq for e in everything] == list(range(1, last + 1))
     middle = await asyncio.wait_for(events_from(25), 10)
     assert middle == everything[24:]
+
+
+async def test_export_balances_lists_every_account_with_its_seq(engine: RunningEngine) -> None:
+    stub = engine.stub
+    await deposit(stub, 1, "INR", "1000")
+    await deposit(stub, 2, "TATA", "10")
+    placed = await stub.PlaceOrder(
+        epb.PlaceOrderRequest(
+            user_id=1, market="TATA_INR", side=pb.SIDE_BUY, type=pb.ORDER_TYPE_LIMIT,
+            price="100", quantity="3",
+        )
+    )  # fmt: skip
+    assert placed.code == 0
+    exported = await stub.ExportBalances(epb.ExportBalancesRequest())
+    assert exported.seq == placed.seq
+    assert [(b.user_id, b.asset, b.available, b.locked) for b in exported.balances] == [
+        (1, "INR", "699.70", "300.30"),  # resting: 3 x 100 plus the 10 bps maker fee, locked
+        (2, "TATA", "10", "0"),
+    ]
