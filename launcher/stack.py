@@ -38,6 +38,7 @@ class StackSettings:
 
     engine_grpc_port: int = 50051
     engine_data_dir: Path = Path(".run/engine")
+    ledger_grpc_port: int = 50052
     external_database_url: str | None = None
     external_redis_url: str | None = None
     postgres_port: int = 55432
@@ -61,6 +62,7 @@ class StackSettings:
         return cls(
             engine_grpc_port=_port(environ, "ENGINE_GRPC_PORT", cls.engine_grpc_port),
             engine_data_dir=path("ENGINE_DATA_DIR", cls.engine_data_dir),
+            ledger_grpc_port=_port(environ, "LEDGER_GRPC_PORT", cls.ledger_grpc_port),
             external_database_url=_url(environ, "DATABASE_URL", _DATABASE_SCHEMES),
             external_redis_url=_url(environ, "REDIS_URL", _REDIS_SCHEMES),
             postgres_port=_port(environ, "POSTGRES_PORT", cls.postgres_port),
@@ -109,6 +111,16 @@ def exchange_specs(settings: StackSettings) -> list[ServiceSpec]:
                 "ENGINE_DATA_DIR": str(settings.engine_data_dir),
             },
             health_address=f"{LOCALHOST}:{settings.engine_grpc_port}",
+        ),
+        ServiceSpec(
+            name="ledger",
+            argv=[sys.executable, "-m", "ledger_svc"],
+            env={
+                "LEDGER_GRPC_PORT": str(settings.ledger_grpc_port),
+                "DATABASE_URL": settings.database_url,
+                "ENGINE_ADDRESS": f"{LOCALHOST}:{settings.engine_grpc_port}",
+            },
+            health_address=f"{LOCALHOST}:{settings.ledger_grpc_port}",
         ),
     ]
 

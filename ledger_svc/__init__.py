@@ -1,0 +1,1 @@
+"""The ledger: durable history and accounts of record in PostgreSQL (see ../README.md)."""

@@ -1,0 +1,165 @@
+"""Ingest: the engine's event stream into PostgreSQL, exactly once and in order.
+
+One session = read the stored cursor, Subscribe(from_seq = cursor + 1), then repeatedly take
+every event that has arrived (up to a batch limit), project it and store it with the new
+cursor in one transaction. Reading the stream and writing the database overlap: while a
+batch is being written, the next one accumulates, so batches grow exactly when the database
+is the bottleneck (group commit).
+
+Any failure (engine restarting, PostgreSQL restarting, a gap, another replica moving the
+cursor) ends the session; the next one starts again from what is stored, after a backoff.
+Nothing in memory is trusted across sessions, so nothing is lost or applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+import asyncpg
+import grpc
+
+from exchange.common.v1 import common_pb2 as cpb
+from exchange.engine.v1 import engine_pb2 as epb
+from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
+from ledger_svc.migrate import timescale_in_use
+from ledger_svc.projection import project
+from ledger_svc.writer import load_catalog, read_cursor, store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestStatus:
+    last_seq: int = 0
+    last_event_ts_us: int = 0
+    connected: bool = False
+    batches: int = 0
+    events: int = 0
+
+
+class Ingest:
+    """Runs sessions until cancelled; `status` and `wait_for` tell how far it got."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        engine: grpc.aio.Channel,
+        *,
+        max_batch_events: int = 20_000,
+        queue_batches: int = 256,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 5.0,
+    ) -> None:
+        self._pool = pool
+        self._stub = EngineServiceStub(engine)
+        self._max_batch = max_batch_events
+        self._queue_batches = queue_batches
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self.status = IngestStatus()
+        self._advanced = asyncio.Condition()
+
+    async def run(self) -> None:
+        backoff = self._backoff_initial
+        while True:
+            started = time.monotonic()
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # every failure ends the session the same way
+                self.status.connected = False
+                if time.monotonic() - started > 10:
+                    backoff = self._backoff_initial  # it ran fine for a while
+                log.warning("ingest session ended (%s); resuming in %.1fs", _describe(exc), backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._backoff_max)
+
+    async def wait_for(self, seq: int) -> None:
+        """Return once every event up to `seq` is stored."""
+        async with self._advanced:
+            await self._advanced.wait_for(lambda: self.status.last_seq >= seq)
+
+    async def _session(self) -> None:
+        async with self._pool.acquire() as conn:
+            catalog = await load_catalog(conn)
+            cursor = await read_cursor(conn)
+            write_candles = not await timescale_in_use(conn)
+        await self._advance(cursor, self.status.last_event_ts_us)
+        call = self._stub.Subscribe(epb.SubscribeRequest(from_seq=cursor + 1))
+        queue: asyncio.Queue[Item] = asyncio.Queue(self._queue_batches)
+        reader = asyncio.create_task(_read(call, queue))
+        try:
+            self.status.connected = True
+            log.info("ingest subscribed from event %d", cursor + 1)
+            while True:
+                events = await _take(queue, self._max_batch)
+                batch = project(events, catalog, cursor + 1)
+                async with self._pool.acquire() as conn:
+                    await store(conn, batch, candles=write_candles)
+                cursor = batch.last_seq
+                self.status.batches += 1
+                self.status.events += len(events)
+                await self._advance(cursor, batch.last_ts_us)
+        finally:
+            call.cancel()
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _advance(self, seq: int, ts_us: int) -> None:
+        async with self._advanced:
+            self.status.last_seq = seq
+            self.status.last_event_ts_us = ts_us
+            self._advanced.notify_all()
+
+
+Item = list[cpb.EngineEvent] | Exception | None  # events, the stream's error, or its end
+
+
+async def _read(
+    call: grpc.aio.UnaryStreamCall[epb.SubscribeRequest, epb.EventBatch],
+    queue: asyncio.Queue[Item],
+) -> None:
+    """Move the stream's batches into `queue`, then its error or its end."""
+    try:
+        async for batch in call:
+            await queue.put(list(batch.events))
+    except Exception as exc:
+        await queue.put(exc)
+    else:
+        await queue.put(None)
+
+
+async def _take(queue: asyncio.Queue[Item], limit: int) -> list[cpb.EngineEvent]:
+    """Everything queued now (at least one batch, waiting for it), up to about `limit` events.
+
+    Raises the stream's error, or ConnectionError when it ended, once the events before are
+    delivered.
+    """
+    first = await queue.get()
+    if not isinstance(first, list):
+        raise first or ConnectionError("the engine closed the event stream")
+    events = first
+    while len(events) < limit and not queue.empty():
+        more = queue.get_nowait()
+        if not isinstance(more, list):
+            _put_back(queue, more)
+            break
+        events.extend(more)
+    return events
+
+
+def _put_back(queue: asyncio.Queue[Item], item: Item) -> None:
+    # The reader puts nothing after the end, so there is room for it again.
+    queue.put_nowait(item)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"engine: {exc.code().name} {exc.details()}"
+    return f"{type(exc).__name__}: {exc}"

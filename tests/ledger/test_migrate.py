@@ -1,0 +1,60 @@
+"""Migrations: applied once, in order, atomically; the TimescaleDB track only where it exists."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from ledger_svc.migrate import MIGRATIONS_DIR, load, migrate, timescale_available
+
+
+async def test_migrations_apply_once(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        applied = await migrate(conn)
+        assert applied == [f"core/{m.name}" for m in load(MIGRATIONS_DIR, "core")]
+        assert await migrate(conn) == []
+        versions = await conn.fetch("SELECT track, version FROM schema_version ORDER BY 1, 2")
+        assert [tuple(v) for v in versions] == [("core", i + 1) for i in range(len(applied))]
+        assert await conn.fetchval("SELECT last_seq FROM ingest_cursor") == 0
+        # On this machine there is no TimescaleDB: the plain path, with a candles table.
+        assert not await timescale_available(conn)
+        assert await conn.fetchval("SELECT to_regclass('candles')::text") == "candles"
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_starts_apply_each_migration_once(database_url: str) -> None:
+    conns = [await asyncpg.connect(database_url) for _ in range(3)]
+    try:
+        results = await asyncio.gather(*(migrate(c) for c in conns))
+        assert sorted(len(r) for r in results) == [0, 0, len(load(MIGRATIONS_DIR, "core"))]
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def test_a_failing_migration_applies_nothing(database_url: str, tmp_path: Path) -> None:
+    (tmp_path / "0001_good.sql").write_text("CREATE TABLE good (x int);")
+    (tmp_path / "0002_bad.sql").write_text("CREATE TABLE broken (x nosuchtype);")
+    conn = await asyncpg.connect(database_url)
+    try:
+        with pytest.raises(asyncpg.UndefinedObjectError):
+            await migrate(conn, directory=tmp_path, use_timescale=False)
+        assert await conn.fetchval("SELECT to_regclass('good')") is None
+        assert await conn.fetchval("SELECT to_regclass('schema_version')") is None
+    finally:
+        await conn.close()
+
+
+def test_migration_files_must_be_numbered_without_gaps(tmp_path: Path) -> None:
+    (tmp_path / "0001_a.sql").write_text("")
+    (tmp_path / "0003_c.sql").write_text("")
+    with pytest.raises(ValueError, match="expected version 2"):
+        load(tmp_path, "core")
+    (tmp_path / "2_bad name.sql").write_text("")
+    with pytest.raises(ValueError, match="not named"):
+        load(tmp_path, "core")

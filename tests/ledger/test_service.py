@@ -1,0 +1,245 @@
+"""LedgerService over gRPC, in-process on an ephemeral port, fed by a real engine."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import sys
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+
+from exchange.common.v1 import common_pb2 as cpb
+from exchange.engine.v1 import engine_pb2 as epb
+from exchange.ledger.v1 import ledger_pb2 as lpb
+from exchange.ledger.v1 import ledger_pb2_grpc
+from ledger_svc.server import LedgerRuntime, create_server
+from ledger_svc.settings import LedgerSettings
+from tests.engine.conftest import RunningEngine
+from tests.ledger.trading import Trader
+
+if TYPE_CHECKING:
+    from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub
+
+
+def ledger_settings(database_url: str, engine_address: str) -> LedgerSettings:
+    return LedgerSettings(
+        host="127.0.0.1",
+        port=0,
+        database_url=database_url,
+        engine_address=engine_address,
+        ingest=True,
+        max_batch_events=1000,
+        db_connect_timeout=10.0,
+        db_pool_size=4,
+        trades_compress_after_days=7,
+        trades_retain_days=0,
+        argon2_time_cost=1,
+        argon2_memory_kib=64,
+        grace_seconds=1.0,
+        log_level="INFO",
+    )
+
+
+@dataclasses.dataclass
+class Ledger:
+    stub: LedgerServiceAsyncStub
+    runtime: LedgerRuntime
+    address: str
+
+
+@pytest.fixture
+async def ledger(database_url: str, engine: RunningEngine) -> AsyncIterator[Ledger]:
+    runtime = await LedgerRuntime.open(ledger_settings(database_url, engine.address))
+    server, _, port = create_server(runtime, "127.0.0.1:0")
+    await server.start()
+    runtime.start()
+    address = f"127.0.0.1:{port}"
+    async with grpc.aio.insecure_channel(address) as channel:
+        yield Ledger(ledger_pb2_grpc.LedgerServiceStub(channel), runtime, address)
+    await server.stop(0)
+    await runtime.close()
+
+
+async def caught_up(ledger: Ledger, engine: RunningEngine) -> None:
+    assert ledger.runtime.ingest is not None
+    async with asyncio.timeout(30):
+        await ledger.runtime.ingest.wait_for(engine.runtime.engine.seq)
+
+
+async def status_of(call: object) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call  # type: ignore[misc]
+    return info.value.code(), info.value.details() or ""
+
+
+async def test_market_history(ledger: Ledger, engine: RunningEngine) -> None:
+    trader = Trader(engine.stub, seed=21)
+    await trader.fund()
+    await trader.run(400)
+    await caught_up(ledger, engine)
+    stub = ledger.stub
+
+    trades = (await stub.GetTrades(lpb.GetTradesRequest(market="TATA_INR", limit=1000))).trades
+    ids = [t.trade_id for t in trades]
+    assert ids == sorted(ids, reverse=True)
+    assert len(ids) > 10
+    older = await stub.GetTrades(lpb.GetTradesRequest(market="TATA_INR", limit=5, before_id=ids[3]))
+    assert [t.trade_id for t in older.trades] == ids[4:9]
+
+    klines = (
+        await stub.GetKlines(
+            lpb.GetKlinesRequest(market="TATA_INR", interval=lpb.KLINE_INTERVAL_1M)
+        )
+    ).klines
+    assert sum(k.trades for k in klines) == len(trades)
+    assert sum(Decimal(k.volume) for k in klines) == sum(Decimal(t.quantity) for t in trades)
+    assert klines[-1].close == trades[0].price
+
+    ticker = await stub.GetTicker(lpb.GetTickerRequest(market="TATA_INR"))
+    assert ticker.trades == len(trades)
+    assert ticker.last == trades[0].price
+    assert ticker.open == trades[-1].price
+    assert Decimal(ticker.high) == max(Decimal(t.price) for t in trades)
+    assert Decimal(ticker.quote_volume) == sum(Decimal(t.quote_quantity) for t in trades)
+    assert Decimal(ticker.change) == Decimal(ticker.last) - Decimal(ticker.open)
+    tickers = (await stub.GetTickers(lpb.GetTickersRequest())).tickers
+    assert [t.market for t in tickers] == sorted(t.market for t in tickers)
+    idle = next(t for t in tickers if t.market == "SOL_USDC")
+    assert (idle.trades, idle.last, idle.volume) == (0, "", "0")
+
+    markets = await stub.ListMarkets(lpb.ListMarketsRequest())
+    assert "BTC_USDT" in [m.symbol for m in markets.markets]
+    assert {a.symbol: a.decimals for a in markets.assets}["INR"] == 2
+
+
+async def test_a_users_history_and_balances(ledger: Ledger, engine: RunningEngine) -> None:
+    trader = Trader(engine.stub, seed=22)
+    await trader.fund()
+    await trader.run(400)
+    await caught_up(ledger, engine)
+    stub = ledger.stub
+
+    balances = await stub.GetBalances(lpb.GetBalancesRequest(user_id=3))
+    engine_balances = await engine.stub.GetBalances(epb.GetBalancesRequest(user_id=3))
+    assert balances.seq == engine.runtime.engine.seq
+    assert list(balances.balances) == list(engine_balances.balances)
+
+    # Order history pages through every order of the user, newest first.
+    seen: list[cpb.Order] = []
+    cursor = 0
+    while True:
+        page = await stub.GetOrderHistory(
+            lpb.GetOrderHistoryRequest(user_id=3, limit=7, cursor=cursor)
+        )
+        seen.extend(page.orders)
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert all(o.user_id == 3 for o in seen)
+    assert [o.order_id for o in seen] == sorted({o.order_id for o in seen}, reverse=True)
+    filled = await stub.GetOrderHistory(
+        lpb.GetOrderHistoryRequest(user_id=3, status=cpb.ORDER_STATUS_FILLED, limit=1000)
+    )
+    assert filled.orders
+    assert all(o.status == cpb.ORDER_STATUS_FILLED for o in filled.orders)
+
+    fills = (await stub.GetFills(lpb.GetFillsRequest(user_id=3, limit=1000))).fills
+    by_order: dict[int, Decimal] = {}
+    for f in fills:
+        by_order[f.order_id] = by_order.get(f.order_id, Decimal(0)) + Decimal(f.quantity)
+    for order in seen:
+        assert Decimal(order.executed_quantity) == by_order.get(order.order_id, 0)
+
+    entries: list[lpb.LedgerEntry] = []
+    cursor = 0
+    while True:
+        lines = await stub.GetLedger(lpb.GetLedgerRequest(user_id=3, asset="INR", cursor=cursor))
+        entries.extend(lines.entries)
+        if not lines.next_cursor:
+            break
+        cursor = lines.next_cursor
+    inr = next(b for b in balances.balances if b.asset == "INR")
+    held = sum((Decimal(e.amount) for e in entries if e.bucket != lpb.BUCKET_EXTERNAL), Decimal(0))
+    assert held == Decimal(inr.available) + Decimal(inr.locked)
+
+
+async def test_bad_requests_get_clear_errors(ledger: Ledger) -> None:
+    stub = ledger.stub
+    code, details = await status_of(stub.GetTrades(lpb.GetTradesRequest(market="NOPE_INR")))
+    assert code == grpc.StatusCode.NOT_FOUND
+    assert details.startswith("UNKNOWN_MARKET")
+    code, details = await status_of(
+        stub.GetKlines(lpb.GetKlinesRequest(market="TATA_INR", interval=7))  # type: ignore[arg-type]
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith("INVALID_INTERVAL")
+
+
+async def test_users_and_api_keys(ledger: Ledger) -> None:
+    stub = ledger.stub
+    user = await stub.CreateUser(lpb.CreateUserRequest(email="Ann@x.io", password="correct horse"))
+    code, details = await status_of(
+        stub.CreateUser(lpb.CreateUserRequest(email="ann@X.io", password="another one"))
+    )
+    assert code == grpc.StatusCode.ALREADY_EXISTS
+    assert details.startswith("EMAIL_TAKEN")
+    code, _ = await status_of(stub.CreateUser(lpb.CreateUserRequest(email="b@x.io", password="")))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    again = await stub.Authenticate(
+        lpb.AuthenticateRequest(email="ann@x.io", password="correct horse")
+    )
+    assert again.user_id == user.user_id
+    code, details = await status_of(
+        stub.Authenticate(lpb.AuthenticateRequest(email="ann@x.io", password="wrong horse"))
+    )
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    assert details.startswith("BAD_CREDENTIALS")
+
+    generated = await stub.GenerateApiKey(
+        lpb.GenerateApiKeyRequest(user_id=user.user_id, label="bot")
+    )
+    assert generated.secret
+    assert generated.key.user_id == user.user_id
+    found = await stub.LookupApiKey(lpb.LookupApiKeyRequest(public_key=generated.key.public_key))
+    assert found == generated.key
+    listed = await stub.ListApiKeys(lpb.ListApiKeysRequest(user_id=user.user_id))
+    assert list(listed.keys) == [generated.key]
+    revoked = await stub.RevokeApiKey(
+        lpb.RevokeApiKeyRequest(user_id=user.user_id, key_id=generated.key.key_id)
+    )
+    assert revoked.revoked_at_us > 0
+    code, _ = await status_of(
+        stub.RevokeApiKey(lpb.RevokeApiKeyRequest(user_id=user.user_id + 1, key_id=1))
+    )
+    assert code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_ingest_status_and_reconcile(ledger: Ledger, engine: RunningEngine) -> None:
+    trader = Trader(engine.stub, seed=23)
+    await trader.fund()
+    await trader.run(200)
+    reply = await ledger.stub.Reconcile(lpb.ReconcileRequest())
+    assert reply.seq == engine.runtime.engine.seq
+    assert not reply.differences
+    assert reply.balances_checked > 10
+    status = await ledger.stub.GetIngestStatus(lpb.GetIngestStatusRequest())
+    assert status.connected
+    assert status.last_seq >= reply.seq
+
+
+async def test_the_reconcile_command(ledger: Ledger, engine: RunningEngine) -> None:
+    await Trader(engine.stub, seed=24).fund()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ledger_svc.reconcile", "--ledger", ledger.address,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    report = json.loads(out)
+    assert report["seq"] == engine.runtime.engine.seq
+    assert report["differences"] == []
