@@ -84,6 +84,8 @@ STEPS = [
     Step("mixed-200k-journal", workload=MIXED_200K, journal=True),
     Step("grpc-64-clients", module="engine_svc.bench_grpc", args=("--clients", "64")),
     Step("recovery-1m", module="engine_svc.bench_recovery", args=("--commands", "1000000")),
+    Step("ledger-ingest-200k", module="ledger_svc.bench_ingest", args=("--commands", "200000")),
+    Step("ledger-queries-1m", module="ledger_svc.bench_queries", args=("--trades", "1000000")),
 ]
 
 
@@ -145,7 +147,23 @@ def _figures(r: dict[str, Any]) -> str:
             f"unary {u['orders_per_second']:,} orders/s (p99 {u['p99_ms']} ms); "
             f"stream {s['orders_per_second']:,} orders/s (p99 {s['p99_ms']} ms)"
         )
+    if "ingest_events_per_second" in r:
+        return _ingest_figures(r)
+    if "queries" in r:
+        latencies = (f"{name} {q['p50_ms']}/{q['p99_ms']}" for name, q in r["queries"].items())
+        return "p50/p99 ms: " + ", ".join(latencies)
     return json.dumps(r)
+
+
+def _ingest_figures(r: dict[str, Any]) -> str:
+    text = (
+        f"ingest {r['ingest_events_per_second']:,} events/s "
+        f"(engine {r['engine_events_per_second']:,}), max lag {r['max_lag_seconds']} s, "
+        f"caught up {r['catch_up_seconds']} s after the burst"
+    )
+    if (replay := r["replay"]["events_per_second"]) is not None:
+        text += f"; replay {replay:,} events/s"
+    return text + (", verified" if r.get("verified") is True else ", NOT verified")
 
 
 def _table(steps: list[dict[str, Any]]) -> str:
