@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -43,3 +44,25 @@ class GrpcHealthProbe:
 
     async def check(self, timeout: float) -> bool:  # noqa: ASYNC109
         return await check_health(self.address, self.service, timeout)
+
+
+@dataclass(frozen=True)
+class HttpProbe:
+    """Readiness of an HTTP service: GET `url` answers 200 (the gateway's /health)."""
+
+    url: str
+
+    @property
+    def target(self) -> str:
+        return f"http {self.url.removesuffix('/health')}"
+
+    async def check(self, timeout: float) -> bool:  # noqa: ASYNC109
+        client_timeout = aiohttp.ClientTimeout(total=timeout)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=client_timeout, trust_env=False) as session,
+                session.get(self.url) as response,
+            ):
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False

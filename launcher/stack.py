@@ -11,12 +11,14 @@ the services that use them.
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from launcher.health import HttpProbe
 from launcher.postgres import LocalPostgres
 from launcher.redis_server import LocalRedis
 from launcher.spec import ServiceSpec
@@ -39,6 +41,7 @@ class StackSettings:
     engine_grpc_port: int = 50051
     engine_data_dir: Path = Path(".run/engine")
     ledger_grpc_port: int = 50052
+    gateway_port: int = 8080
     external_database_url: str | None = None
     external_redis_url: str | None = None
     postgres_port: int = 55432
@@ -63,6 +66,7 @@ class StackSettings:
             engine_grpc_port=_port(environ, "ENGINE_GRPC_PORT", cls.engine_grpc_port),
             engine_data_dir=path("ENGINE_DATA_DIR", cls.engine_data_dir),
             ledger_grpc_port=_port(environ, "LEDGER_GRPC_PORT", cls.ledger_grpc_port),
+            gateway_port=_port(environ, "GATEWAY_PORT", cls.gateway_port),
             external_database_url=_url(environ, "DATABASE_URL", _DATABASE_SCHEMES),
             external_redis_url=_url(environ, "REDIS_URL", _REDIS_SCHEMES),
             postgres_port=_port(environ, "POSTGRES_PORT", cls.postgres_port),
@@ -122,7 +126,31 @@ def exchange_specs(settings: StackSettings) -> list[ServiceSpec]:
             },
             health_address=f"{LOCALHOST}:{settings.ledger_grpc_port}",
         ),
+        ServiceSpec(
+            name="gateway",
+            argv=[sys.executable, "-m", "gateway_svc"],
+            env={
+                "GATEWAY_PORT": str(settings.gateway_port),
+                "ENGINE_ADDRESS": f"{LOCALHOST}:{settings.engine_grpc_port}",
+                "LEDGER_ADDRESS": f"{LOCALHOST}:{settings.ledger_grpc_port}",
+                "REDIS_URL": settings.redis_url,
+                # A local demo: the faucet is on, and the token secret is per data folder.
+                "GATEWAY_FAUCET": "true",
+                "GATEWAY_TOKEN_SECRET": os.environ.get("GATEWAY_TOKEN_SECRET")
+                or local_secret(settings.engine_data_dir.parent / "gateway-secret"),
+            },
+            ready_probe=HttpProbe(f"http://{LOCALHOST}:{settings.gateway_port}/health"),
+        ),
     ]
+
+
+def local_secret(path: Path) -> str:
+    """A random secret kept in `path` (made on first use), so tokens survive restarts."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def summary(settings: StackSettings, specs: Sequence[ServiceSpec]) -> str:

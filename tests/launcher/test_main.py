@@ -1,6 +1,6 @@
-"""`python -m launcher` end to end: a real launcher process running real PostgreSQL, Redis and
-ledger, and a stand-in engine (the health server helper, as `engine_svc` on the path) until it
-receives SIGTERM."""
+"""`python -m launcher` end to end: a real launcher process running real PostgreSQL, Redis,
+ledger and gateway, and a stand-in engine (the health server helper, as `engine_svc` on the
+path) until it receives SIGTERM."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from launcher.health import check_health
+from launcher.health import HttpProbe, check_health
 from launcher.postgres import PostgresProbe
 from launcher.redis_server import RedisProbe
 
@@ -64,11 +64,12 @@ async def test_runs_the_exchange_until_sigterm_then_stops_it(tmp_path: Path) -> 
         FAKE_ENGINE.format(path=str(HEALTH_SERVER))
     )
     port, postgres_port, redis_port = free_port(), free_port(), free_port()
-    ledger_port = free_port()
+    ledger_port, gateway_port = free_port(), free_port()
     env = {
         **os.environ,
         "ENGINE_GRPC_PORT": str(port),
         "LEDGER_GRPC_PORT": str(ledger_port),
+        "GATEWAY_PORT": str(gateway_port),
         "POSTGRES_PORT": str(postgres_port),
         "REDIS_PORT": str(redis_port),
         "PYTHONPATH": str(REPO_ROOT),
@@ -93,11 +94,14 @@ async def test_runs_the_exchange_until_sigterm_then_stops_it(tmp_path: Path) -> 
         assert f"redis     {redis_url}" in lines
         assert f"engine    grpc 127.0.0.1:{port}" in lines
         assert f"ledger    grpc 127.0.0.1:{ledger_port}" in lines
+        assert f"gateway   http http://127.0.0.1:{gateway_port}" in lines
         engine_pid = next(
             int(line.split()[-1]) for line in lines if line.startswith("[engine] pid")
         )
         assert await check_health(f"127.0.0.1:{port}")
         assert await check_health(f"127.0.0.1:{ledger_port}")
+        assert await HttpProbe(f"http://127.0.0.1:{gateway_port}/health").check(timeout=2)
+        assert (tmp_path / ".run" / "gateway-secret").exists()
         assert (tmp_path / ".run" / "engine").is_dir()
         connection = await asyncpg.connect(database_url)
         try:

@@ -1,0 +1,1 @@
+"""The public edge: REST and WebSocket in, gRPC out."""

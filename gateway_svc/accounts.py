@@ -1,0 +1,107 @@
+"""Sign-up, log-in and API keys: the browser's token and the keys that sign API requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from exchange.ledger.v1 import ledger_pb2 as lpb
+from gateway_svc.auth import Caller
+from gateway_svc.context import backends, caller, json_body, limit, params
+from gateway_svc.dialect import uint
+from gateway_svc.errors import bad_request, forbidden
+from gateway_svc.respond import json_response
+
+routes = web.RouteTableDef()
+
+
+async def _credentials(request: web.Request) -> tuple[str, str]:
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    email, password = body.get("email"), body.get("password")
+    if not isinstance(email, str) or not isinstance(password, str):
+        raise bad_request("email and password are required strings")
+    # Sign-ups and log-ins share the per-address limit of market data: cheap to ask, and
+    # each one costs an Argon2 hash.
+    await limit(request, backends(request).market_rule, f"ip:{request.remote}", cost=10)
+
+    return email, password
+
+
+@routes.post("/api/v1/auth/signup")
+async def signup(request: web.Request) -> web.Response:
+    email, password = await _credentials(request)
+    b = backends(request)
+    user = await b.ledger.CreateUser(lpb.CreateUserRequest(email=email, password=password))
+    return json_response(
+        {"userId": str(user.user_id), "token": b.tokens.issue(user.user_id)}, status=201
+    )
+
+
+@routes.post("/api/v1/auth/login")
+async def login(request: web.Request) -> web.Response:
+    email, password = await _credentials(request)
+    b = backends(request)
+    user = await b.ledger.Authenticate(lpb.AuthenticateRequest(email=email, password=password))
+    return json_response({"userId": str(user.user_id), "token": b.tokens.issue(user.user_id)})
+
+
+async def _browser_user(request: web.Request) -> Caller:
+    """API keys are managed with the log-in token, never with an API key itself."""
+    who = await caller(request)
+    if who.via != "token":
+        raise forbidden("manage API keys with the bearer token from log-in")
+    return who
+
+
+def key_json(key: lpb.ApiKey) -> dict[str, Any]:
+    return {
+        "keyId": str(key.key_id),
+        "publicKey": key.public_key,
+        "label": key.label,
+        "createdAt": key.created_at_us // 1000,
+        "revokedAt": key.revoked_at_us // 1000 or None,
+    }
+
+
+@routes.post("/api/v1/auth/apikeys")
+async def create_key(request: web.Request) -> web.Response:
+    """Register `publicKey` (base64 ED25519), or without one generate a key pair and return
+    its secret, once."""
+    who = await _browser_user(request)
+    p = await params(request)
+    label = p.get("label", "")
+    public_key = p.get("publicKey", "")
+    if not isinstance(label, str) or not isinstance(public_key, str):
+        raise bad_request("label and publicKey must be strings")
+    ledger = backends(request).ledger
+    if public_key:
+        key = await ledger.RegisterApiKey(
+            lpb.RegisterApiKeyRequest(user_id=who.user_id, public_key=public_key, label=label)
+        )
+        return json_response(key_json(key), status=201)
+    generated = await ledger.GenerateApiKey(
+        lpb.GenerateApiKeyRequest(user_id=who.user_id, label=label)
+    )
+    return json_response({**key_json(generated.key), "secret": generated.secret}, status=201)
+
+
+@routes.get("/api/v1/auth/apikeys")
+async def list_keys(request: web.Request) -> web.Response:
+    who = await _browser_user(request)
+    reply = await backends(request).ledger.ListApiKeys(lpb.ListApiKeysRequest(user_id=who.user_id))
+    return json_response([key_json(k) for k in reply.keys])
+
+
+@routes.delete("/api/v1/auth/apikeys")
+async def revoke_key(request: web.Request) -> web.Response:
+    who = await _browser_user(request)
+    p = await params(request)
+    b = backends(request)
+    key = await b.ledger.RevokeApiKey(
+        lpb.RevokeApiKeyRequest(user_id=who.user_id, key_id=uint(p, "keyId"))
+    )
+    b.api_keys.forget(key.public_key)
+    return json_response(key_json(key))

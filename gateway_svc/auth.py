@@ -1,0 +1,190 @@
+"""Who is calling: bearer tokens for the browser, ED25519-signed requests for API clients.
+
+A request signed the Backpack way carries `X-API-Key` (base64 ED25519 public key),
+`X-Timestamp` (ms), `X-Window` (ms, at most 60,000) and `X-Signature` over
+
+    instruction=<name>&<params sorted by key as k=v>&timestamp=<ts>&window=<window>
+
+where params are the query (GET) or the JSON body (POST, DELETE); a batch body (a list)
+signs `instruction=orderExecute&<order>&` once per order. ccxt URL-encodes values and
+other clients do not, so both spellings verify. A signature is refused when its timestamp
+is further than its window from now (stale or future), when it was seen before (replay,
+through Redis, so across replicas), or when the key is unknown or revoked.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import grpc
+import jwt
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from exchange.ledger.v1 import ledger_pb2 as lpb
+from gateway_svc.errors import ApiError, unauthorized
+from gateway_svc.limits import ReplayGuard
+
+MAX_WINDOW_MS = 60_000
+DEFAULT_WINDOW_MS = 5_000
+
+# (method, path) -> Backpack instruction name.
+INSTRUCTIONS: dict[tuple[str, str], str] = {
+    ("GET", "/api/v1/capital"): "balanceQuery",
+    ("GET", "/api/v1/order"): "orderQuery",
+    ("POST", "/api/v1/order"): "orderExecute",
+    ("DELETE", "/api/v1/order"): "orderCancel",
+    ("GET", "/api/v1/orders"): "orderQueryAll",
+    ("POST", "/api/v1/orders"): "orderExecute",
+    ("DELETE", "/api/v1/orders"): "orderCancelAll",
+    ("GET", "/api/v1/openOrders"): "orderQueryAll",
+    ("GET", "/api/v1/order/open"): "orderQueryAll",
+    ("GET", "/wapi/v1/history/orders"): "orderHistoryQueryAll",
+    ("GET", "/wapi/v1/history/fills"): "fillHistoryQueryAll",
+    ("POST", "/api/v1/onramp"): "onramp",
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: int
+    via: str  # "token" or "api_key"
+
+
+class Tokens:
+    """Short-lived HS256 bearer tokens, signed with a secret every replica shares."""
+
+    def __init__(self, secret: str, ttl_seconds: int) -> None:
+        self._secret = secret
+        self._ttl = ttl_seconds
+
+    def issue(self, user_id: int) -> str:
+        now = int(time.time())
+        claims = {"sub": str(user_id), "iat": now, "exp": now + self._ttl}
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def verify(self, token: str) -> int:
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}
+            )
+            return int(claims["sub"])
+        except (jwt.PyJWTError, ValueError):
+            raise unauthorized("the bearer token is invalid or expired") from None
+
+
+class ApiKeys:
+    """Looks keys up in the ledger, caching answers for a few seconds.
+
+    A revocation made through this gateway takes effect at once (`forget`); one made
+    through another replica within `cache_seconds`.
+    """
+
+    def __init__(self, ledger: Any, cache_seconds: float) -> None:
+        self._ledger = ledger
+        self._ttl = cache_seconds
+        self._cache: dict[str, tuple[float, lpb.ApiKey | None]] = {}
+
+    async def lookup(self, public_key: str) -> lpb.ApiKey | None:
+        now = time.monotonic()
+        hit = self._cache.get(public_key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        try:
+            key: lpb.ApiKey | None = await self._ledger.LookupApiKey(
+                lpb.LookupApiKeyRequest(public_key=public_key)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                raise
+            key = None
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[public_key] = (now + self._ttl, key)
+        return key
+
+    def forget(self, public_key: str) -> None:
+        self._cache.pop(public_key, None)
+
+
+def signing_strings(instruction: str, params: Any, timestamp: str, window: str) -> list[bytes]:
+    """The strings a client may have signed: values URL-encoded (ccxt) or raw."""
+    tail = f"timestamp={timestamp}&window={window}"
+    out = []
+    for encode in (_quoted, _raw):
+        if isinstance(params, list):
+            parts = [f"instruction={instruction}&{_pairs(p, encode)}&" for p in params]
+            out.append(("".join(parts) + tail).encode())
+        elif params:
+            out.append(f"instruction={instruction}&{_pairs(params, encode)}&{tail}".encode())
+        else:
+            out.append(f"instruction={instruction}&{tail}".encode())
+    return out
+
+
+def _pairs(params: Mapping[str, Any], encode: Any) -> str:
+    return "&".join(f"{k}={encode(_text(params[k]))}" for k in sorted(params))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _quoted(text: str) -> str:
+    return quote(text, safe="")
+
+
+def _raw(text: str) -> str:
+    return text
+
+
+async def verify_signed(
+    headers: Mapping[str, str],
+    instruction: str,
+    params: Any,
+    keys: ApiKeys,
+    replays: ReplayGuard,
+    now_ms: int | None = None,
+) -> Caller:
+    """The caller of a Backpack-signed request, or ApiError 401."""
+    public_key = headers.get("X-API-Key", "")
+    signature_b64 = headers.get("X-Signature", "")
+    timestamp = headers.get("X-Timestamp", "")
+    window = headers.get("X-Window", str(DEFAULT_WINDOW_MS))
+    if not (public_key and signature_b64 and timestamp):
+        raise unauthorized("X-API-Key, X-Signature and X-Timestamp are required")
+    if not (timestamp.isdigit() and window.isdigit()):
+        raise unauthorized("X-Timestamp and X-Window must be integers (ms)")
+    window_ms = int(window)
+    if not 0 < window_ms <= MAX_WINDOW_MS:
+        raise unauthorized(f"X-Window must be between 1 and {MAX_WINDOW_MS} ms")
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    if abs(now - int(timestamp)) > window_ms:
+        raise unauthorized("X-Timestamp is outside its window (stale or in the future)")
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+        verifier = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key, validate=True))
+    except (binascii.Error, ValueError):
+        raise ApiError(401, "INVALID_SIGNATURE", "malformed API key or signature") from None
+    for candidate in signing_strings(instruction, params, timestamp, window):
+        try:
+            verifier.verify(signature, candidate)
+            break
+        except InvalidSignature:
+            continue
+    else:
+        raise ApiError(401, "INVALID_SIGNATURE", "the signature does not match the request")
+    key = await keys.lookup(public_key)
+    if key is None or key.revoked_at_us:
+        raise unauthorized("unknown or revoked API key")
+    if not await replays.first_use(signature_b64, 2 * window_ms):
+        raise ApiError(401, "INVALID_SIGNATURE", "this signature was already used")
+    return Caller(key.user_id, "api_key")

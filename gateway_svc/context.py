@@ -1,0 +1,141 @@
+"""What every handler shares: the backends, the limits, and who is calling.
+
+One `Backends` lives on the application (`BACKENDS` AppKey); handlers reach it with
+`backends(request)`. It holds no trading state: markets are a short-lived cache of the
+engine's list, everything else is asked of the engine or the ledger per request.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+from grpc_health.v1.health_pb2_grpc import HealthStub
+from redis.asyncio import Redis
+
+from exchange.common.v1 import common_pb2 as cpb
+from exchange.engine.v1 import engine_pb2 as epb
+from gateway_svc.auth import INSTRUCTIONS, ApiKeys, Caller, Tokens, verify_signed
+from gateway_svc.engine_client import EngineClient
+from gateway_svc.errors import ApiError, bad_request, unauthorized
+from gateway_svc.limits import ConnectionLimiter, RateLimiter, ReplayGuard, Rule
+from gateway_svc.settings import GatewaySettings
+
+if TYPE_CHECKING:
+    from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub
+
+MARKETS_TTL_SECONDS = 10.0
+
+
+@dataclass
+class Markets:
+    """The engine's assets and markets, refreshed every few seconds or on a miss."""
+
+    engine: EngineClient
+    assets: list[cpb.Asset] = field(default_factory=list)
+    by_symbol: dict[str, cpb.Market] = field(default_factory=dict)
+    _expires: float = 0.0
+
+    async def refresh(self) -> None:
+        reply = await self.engine.stub.ListMarkets(epb.ListMarketsRequest())
+        self.assets = list(reply.assets)
+        self.by_symbol = {m.symbol: m for m in reply.markets}
+        self._expires = time.monotonic() + MARKETS_TTL_SECONDS
+
+    async def all(self) -> list[cpb.Market]:
+        if time.monotonic() > self._expires:
+            await self.refresh()
+        return list(self.by_symbol.values())
+
+    async def get(self, symbol: str) -> cpb.Market:
+        """The market, or ApiError INVALID_MARKET."""
+        if time.monotonic() > self._expires or symbol not in self.by_symbol:
+            await self.refresh()
+        market = self.by_symbol.get(symbol)
+        if market is None:
+            raise ApiError(400, "INVALID_MARKET", f"unknown market {symbol[:32]!r}")
+        return market
+
+
+@dataclass
+class Backends:
+    settings: GatewaySettings
+    engine: EngineClient
+    ledger: LedgerServiceAsyncStub
+    engine_health: HealthStub
+    ledger_health: HealthStub
+    redis: Redis
+    markets: Markets
+    tokens: Tokens
+    api_keys: ApiKeys
+    rate: RateLimiter
+    replays: ReplayGuard
+    connections: ConnectionLimiter
+    order_rule: Rule
+    market_rule: Rule
+
+
+BACKENDS = web.AppKey("backends", Backends)
+JSON_BODY = web.RequestKey("json_body", object)
+RATE_HEADERS = web.RequestKey("rate_headers", dict)
+
+
+def backends(request: web.Request) -> Backends:
+    return request.app[BACKENDS]
+
+
+async def json_body(request: web.Request) -> Any:
+    """The parsed JSON body ({} when empty), read once per request."""
+    if JSON_BODY in request:
+        return request[JSON_BODY]
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError:
+        raise bad_request("the body is not valid JSON") from None
+    if not isinstance(body, dict | list):
+        raise bad_request("the body must be a JSON object")
+    request[JSON_BODY] = body
+    return body
+
+
+async def params(request: web.Request) -> dict[str, Any]:
+    """Query parameters merged with a JSON object body (the body wins)."""
+    merged: dict[str, Any] = dict(request.query)
+    if request.method != "GET":
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise bad_request("the body must be a JSON object")
+        merged.update(body)
+    return merged
+
+
+async def caller(request: web.Request) -> Caller:
+    """The authenticated user: a bearer token, or a Backpack-signed request. Else 401."""
+    b = backends(request)
+    authorization = request.headers.get("Authorization", "")
+    if authorization.startswith("Bearer "):
+        return Caller(b.tokens.verify(authorization[7:].strip()), "token")
+    if "X-API-Key" in request.headers:
+        instruction = INSTRUCTIONS.get((request.method, request.path))
+        if instruction is None:
+            raise unauthorized("this endpoint does not take API-key signatures")
+        signed: Any = dict(request.query) if request.method == "GET" else await json_body(request)
+        return await verify_signed(request.headers, instruction, signed, b.api_keys, b.replays)
+    raise unauthorized("sign the request (X-API-Key, X-Signature) or send a bearer token")
+
+
+async def limit(request: web.Request, rule: Rule, key: str, cost: int = 1) -> None:
+    """Count one action against `rule` for `key`; 429 with Retry-After when over."""
+    decision = await backends(request).rate.hit(rule, key, cost)
+    request[RATE_HEADERS] = decision.headers()
+    if not decision.allowed:
+        raise ApiError(
+            429,
+            "TOO_MANY_REQUESTS",
+            f"rate limit {rule.limit} per {rule.period_seconds:g}s exceeded",
+            headers=decision.headers(),
+        )

@@ -1,0 +1,255 @@
+"""Private endpoints: orders, balances, history and the demo faucet, for the caller only.
+
+Every handler acts for the authenticated user (`caller`); a `userId` in the request must
+be that user. Orders and cancels go to the engine through the shared batched stream; each order
+request (a batch of up to 100 orders included) counts once against the per-user limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from exchange.common.v1 import common_pb2 as cpb
+from exchange.engine.v1 import engine_pb2 as epb
+from exchange.ledger.v1 import ledger_pb2 as lpb
+from gateway_svc.auth import Caller
+from gateway_svc.context import backends, caller, json_body, limit, params
+from gateway_svc.dialect import (
+    STATUS_BY_NAME,
+    check_user,
+    decimal_text,
+    fill_json,
+    market_of,
+    order_json,
+    place_request,
+    uint,
+)
+from gateway_svc.errors import ApiError, bad_request, engine_error, forbidden
+from gateway_svc.respond import json_response
+
+routes = web.RouteTableDef()
+
+MAX_BATCH_ORDERS = 100
+
+
+async def _acting(request: web.Request) -> tuple[Caller, dict[str, Any]]:
+    who = await caller(request)
+    p = await params(request)
+    check_user(p, who.user_id)
+    return who, p
+
+
+async def _order_action(request: web.Request, who: Caller) -> None:
+    await limit(request, backends(request).order_rule, f"user:{who.user_id}")
+
+
+@routes.get("/api/v1/capital")
+async def capital(request: web.Request) -> web.Response:
+    who, _ = await _acting(request)
+    reply = await backends(request).engine.stub.GetBalances(
+        epb.GetBalancesRequest(user_id=who.user_id)
+    )
+    return json_response(
+        {
+            b.asset: {"available": b.available, "locked": b.locked, "staked": "0"}
+            for b in reply.balances
+        }
+    )
+
+
+@routes.post("/api/v1/order")
+async def place_order(request: web.Request) -> web.Response:
+    who, p = await _acting(request)
+    await _order_action(request, who)
+    reply = await backends(request).engine.place(place_request(p, who.user_id))
+    if reply.code:
+        raise engine_error(reply.code, reply.message)
+    return json_response(order_json(reply.order, list(reply.fills)))
+
+
+@routes.post("/api/v1/orders")
+async def place_orders(request: web.Request) -> web.Response:
+    who = await caller(request)
+    body = await json_body(request)
+    if not isinstance(body, list) or not body:
+        raise bad_request("the body must be a non-empty JSON list of orders")
+    if len(body) > MAX_BATCH_ORDERS:
+        raise bad_request(f"at most {MAX_BATCH_ORDERS} orders per batch")
+    orders = [place_request(item, who.user_id) for item in body]
+    await _order_action(request, who)  # one request, one action, as Backpack counts them
+    engine = backends(request).engine
+    replies = await asyncio.gather(*(engine.place(order) for order in orders))
+    results: list[dict[str, Any]] = []
+    for reply in replies:
+        if reply.code:
+            error = engine_error(reply.code, reply.message)
+            results.append(
+                {
+                    "code": error.code,
+                    "message": error.message,
+                    "error": {
+                        "code": error.code,
+                        "message": error.message,
+                        "details": error.details,
+                    },
+                }
+            )
+        else:
+            results.append(order_json(reply.order, list(reply.fills)))
+    return json_response(results)
+
+
+def _order_ref(p: dict[str, Any]) -> tuple[int, int]:
+    order_id, client_id = uint(p, "orderId"), uint(p, "clientId")
+    if not (order_id or client_id):
+        raise bad_request("orderId or clientId is required", field="orderId")
+    return order_id, client_id
+
+
+@routes.get("/api/v1/order")
+async def get_order(request: web.Request) -> web.Response:
+    who, p = await _acting(request)
+    order_id, client_id = _order_ref(p)
+    reply = await backends(request).engine.stub.GetOrder(
+        epb.GetOrderRequest(
+            user_id=who.user_id,
+            order_id=order_id,
+            client_order_id=client_id,
+            market=market_of(p, required=False),
+        )
+    )
+    if reply.code:
+        raise engine_error(reply.code, reply.message)
+    return json_response(order_json(reply.order))
+
+
+@routes.delete("/api/v1/order")
+async def cancel_order(request: web.Request) -> web.Response:
+    who, p = await _acting(request)
+    order_id, client_id = _order_ref(p)
+    await _order_action(request, who)
+    reply = await backends(request).engine.cancel(
+        epb.CancelOrderRequest(
+            user_id=who.user_id,
+            order_id=order_id,
+            client_order_id=client_id,
+            market=market_of(p, required=False),
+        )
+    )
+    if reply.code:
+        raise engine_error(reply.code, reply.message)
+    return json_response(order_json(reply.order))
+
+
+@routes.get("/api/v1/orders")
+@routes.get("/api/v1/openOrders")
+@routes.get("/api/v1/order/open")
+async def open_orders(request: web.Request) -> web.Response:
+    who, p = await _acting(request)
+    reply = await backends(request).engine.stub.GetOpenOrders(
+        epb.GetOpenOrdersRequest(user_id=who.user_id, market=market_of(p, required=False))
+    )
+    return json_response([order_json(o) for o in reply.orders])
+
+
+@routes.delete("/api/v1/orders")
+async def cancel_all(request: web.Request) -> web.Response:
+    who, p = await _acting(request)
+    await _order_action(request, who)
+    reply = await backends(request).engine.cancel_all(
+        epb.CancelAllOrdersRequest(user_id=who.user_id, market=market_of(p, required=False))
+    )
+    if reply.code:
+        raise engine_error(reply.code, reply.message)
+    return json_response([order_json(o) for o in reply.orders])
+
+
+@routes.get("/wapi/v1/history/orders")
+async def order_history(request: web.Request) -> web.Response:
+    who, p = await _acting(request)
+    ledger = backends(request).ledger
+    order_id = uint(p, "orderId")
+    status_name = str(p.get("status", "")).lower()
+    if status_name and status_name not in STATUS_BY_NAME:
+        raise bad_request("status is not an order status", field="status")
+    reply = await ledger.GetOrderHistory(
+        lpb.GetOrderHistoryRequest(
+            user_id=who.user_id,
+            market=market_of(p, required=False),
+            status=STATUS_BY_NAME.get(status_name, cpb.ORDER_STATUS_UNSPECIFIED),
+            # One order by id: the newest order below id + 1 is that order, if it exists.
+            limit=1 if order_id else uint(p, "limit", maximum=1000) or 100,
+            cursor=order_id + 1 if order_id else 0,
+        )
+    )
+    orders = [o for o in reply.orders if not order_id or o.order_id == order_id]
+    return json_response([order_json(o) for o in orders])
+
+
+@routes.get("/wapi/v1/history/fills")
+async def fill_history(request: web.Request) -> web.Response:
+    who, p = await _acting(request)
+    reply = await backends(request).ledger.GetFills(
+        lpb.GetFillsRequest(
+            user_id=who.user_id,
+            market=market_of(p, required=False),
+            from_us=uint(p, "from") * 1000,
+            to_us=uint(p, "to") * 1000,
+            limit=uint(p, "limit", maximum=1000) or 100,
+            order_id=uint(p, "orderId"),
+        )
+    )
+    return json_response([fill_json(f) for f in reply.fills])
+
+
+@routes.post("/api/v1/onramp")
+async def onramp(request: web.Request) -> web.Response:
+    """The demo faucet (the spec's ON_RAMP): credits the caller, up to a cap per asset."""
+    b = backends(request)
+    if not b.settings.faucet_enabled:
+        raise forbidden("the faucet is disabled on this exchange")
+    who, p = await _acting(request)
+    asset = p.get("asset")
+    amount = decimal_text(p, "amount")
+    if not isinstance(asset, str) or not asset:
+        raise bad_request("asset is required", field="asset")
+    await b.markets.all()
+    decimals = {a.symbol: a.decimals for a in b.markets.assets}.get(asset)
+    if decimals is None:
+        raise ApiError(400, "INVALID_ASSET", f"unknown asset {asset[:16]!r}")
+    units = _units(amount, decimals)
+    cap = _units(b.settings.faucet_cap, decimals)
+    await _order_action(request, who)
+    # The cap is counted in integer units in Redis, shared by every replica.
+    key = f"faucet:{who.user_id}:{asset}"
+    if await b.redis.incrby(key, units) > cap:
+        await b.redis.decrby(key, units)
+        raise ApiError(
+            400, "FAUCET_LIMIT", f"the faucet gives at most {b.settings.faucet_cap} {asset}"
+        )
+    reply = await b.engine.deposit(
+        epb.DepositRequest(user_id=who.user_id, asset=asset, amount=amount)
+    )
+    if reply.code:
+        await b.redis.decrby(key, units)
+        raise engine_error(reply.code, reply.message)
+    balance = reply.balance
+    return json_response({"asset": asset, "available": balance.available, "locked": balance.locked})
+
+
+def _units(amount: str, decimals: int) -> int:
+    """A positive decimal string in the asset's smallest unit; 400 when it is not exact."""
+    try:
+        value = Decimal(amount)
+    except InvalidOperation:
+        raise bad_request("amount must be a decimal string", field="amount") from None
+    units = value.scaleb(decimals)
+    if not value.is_finite() or value <= 0 or units != units.to_integral_value():
+        raise bad_request(
+            f"amount must be positive with at most {decimals} decimals", field="amount"
+        )
+    return int(units)

@@ -1,0 +1,54 @@
+"""The gateway's configuration, read once from the environment at start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from servicekit.settings import SettingsError, env_bool, env_float, env_int, env_str
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    host: str
+    port: int
+    engine_address: str
+    ledger_address: str
+    redis_url: str
+    token_secret: str  # signs the browser's bearer tokens; the same on every replica
+    token_ttl_seconds: int
+    faucet_enabled: bool  # POST /api/v1/onramp credits the caller (demo deployments only)
+    faucet_cap: str  # per user and asset, in whole units of the asset
+    order_rate: int  # order actions per second per user
+    market_rate: int  # market-data requests per second per client address
+    ws_connections: int  # WebSocket connections per user
+    max_body_bytes: int
+    api_key_cache_seconds: float
+    web_dir: str  # the built web UI, served at /
+    grace_seconds: float
+    log_level: str
+
+    @classmethod
+    def from_env(cls) -> GatewaySettings:
+        secret = env_str("GATEWAY_TOKEN_SECRET", "")
+        faucet = env_bool("GATEWAY_FAUCET", False)
+        if len(secret) < 32:
+            raise SettingsError("GATEWAY_TOKEN_SECRET must be set to at least 32 characters")
+        return cls(
+            host=env_str("GATEWAY_HOST", "0.0.0.0"),
+            port=env_int("GATEWAY_PORT", 8080, low=0, high=65535),
+            engine_address=env_str("ENGINE_ADDRESS", "127.0.0.1:50051"),
+            ledger_address=env_str("LEDGER_ADDRESS", "127.0.0.1:50052"),
+            redis_url=env_str("REDIS_URL", "redis://127.0.0.1:56379/0"),
+            token_secret=secret,
+            token_ttl_seconds=env_int("GATEWAY_TOKEN_TTL_SECONDS", 3600, low=60),
+            faucet_enabled=faucet,
+            faucet_cap=env_str("GATEWAY_FAUCET_CAP", "100000"),
+            order_rate=env_int("GATEWAY_ORDER_RATE", 10, low=1),
+            market_rate=env_int("GATEWAY_MARKET_RATE", 100, low=1),
+            ws_connections=env_int("GATEWAY_WS_CONNECTIONS", 5, low=1),
+            max_body_bytes=env_int("GATEWAY_MAX_BODY_BYTES", 1_048_576, low=1024),
+            api_key_cache_seconds=env_float("GATEWAY_API_KEY_CACHE_SECONDS", 5.0),
+            web_dir=env_str("GATEWAY_WEB_DIR", "web/dist"),
+            grace_seconds=env_float("GATEWAY_SHUTDOWN_GRACE_SECONDS", 10.0),
+            log_level=env_str("LOG_LEVEL", "INFO"),
+        )
