@@ -2,9 +2,9 @@
 
 One session = read the stored cursor, Subscribe(from_seq = cursor + 1), then repeatedly take
 every event that has arrived (up to a batch limit), project it and store it with the new
-cursor in one transaction. Reading the stream and writing the database overlap: while a
-batch is being written, the next one accumulates, so batches grow exactly when the database
-is the bottleneck (group commit).
+cursor in one transaction. Reading, projecting and storing overlap: while a batch is being
+written, the next one accumulates and is projected, so batches grow exactly when the
+database is the bottleneck (group commit).
 
 Any failure (engine restarting, PostgreSQL restarting, a gap, another replica moving the
 cursor) ends the session; the next one starts again from what is stored, after a backoff.
@@ -26,7 +26,7 @@ from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
 from ledger_svc.migrate import timescale_in_use
-from ledger_svc.projection import project
+from ledger_svc.projection import Batch, Catalog, Projector
 from ledger_svc.writer import load_catalog, read_cursor, store
 
 log = logging.getLogger(__name__)
@@ -93,29 +93,66 @@ class Ingest:
         call = self._stub.Subscribe(epb.SubscribeRequest(from_seq=cursor + 1))
         queue: asyncio.Queue[Item] = asyncio.Queue(self._queue_batches)
         reader = asyncio.create_task(_read(call, queue))
+        storing: asyncio.Task[None] | None = None
         try:
             self.status.connected = True
             log.info("ingest subscribed from event %d", cursor + 1)
             while True:
-                events = await _take(queue, self._max_batch)
-                batch = project(events, catalog, cursor + 1)
-                async with self._pool.acquire() as conn:
-                    await store(conn, batch, candles=write_candles)
+                events = await self._next_events(queue, storing)
+                # Projected while PostgreSQL still stores the previous batch; stores are
+                # awaited one after the other, so they commit in order.
+                batch = await _project(events, catalog, cursor + 1)
                 cursor = batch.last_seq
-                self.status.batches += 1
-                self.status.events += len(events)
-                await self._advance(cursor, batch.last_ts_us)
+                if storing is not None:
+                    await storing
+                storing = asyncio.create_task(self._store(batch, write_candles))
         finally:
             call.cancel()
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            for task in (reader, storing):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    async def _next_events(
+        self, queue: asyncio.Queue[Item], storing: asyncio.Task[None] | None
+    ) -> list[cpb.EngineEvent]:
+        """The next events; a store that fails meanwhile ends the session at once."""
+        take = asyncio.ensure_future(_take(queue, self._max_batch))
+        try:
+            if storing is not None and not storing.done():
+                await asyncio.wait({take, storing}, return_when=asyncio.FIRST_COMPLETED)
+            if storing is not None and storing.done() and storing.exception() is not None:
+                await storing  # raises its error
+            return await take
+        finally:
+            take.cancel()  # no-op once it is done
+
+    async def _store(self, batch: Batch, write_candles: bool) -> None:
+        async with self._pool.acquire() as conn:
+            await store(conn, batch, candles=write_candles)
+        self.status.batches += 1
+        self.status.events += batch.size
+        await self._advance(batch.last_seq, batch.last_ts_us)
 
     async def _advance(self, seq: int, ts_us: int) -> None:
         async with self._advanced:
             self.status.last_seq = seq
             self.status.last_event_ts_us = ts_us
             self._advanced.notify_all()
+
+
+PROJECT_SLICE = 500  # events projected between two chances for the store task to run
+
+
+async def _project(events: list[cpb.EngineEvent], catalog: Catalog, first_seq: int) -> Batch:
+    """Project in slices, yielding between them: the store of the previous batch then sends
+    its next statement, so PostgreSQL works while this process projects."""
+    projector = Projector(catalog, first_seq)
+    for start in range(0, len(events), PROJECT_SLICE):
+        projector.feed(events[start : start + PROJECT_SLICE])
+        await asyncio.sleep(0)
+    return projector.batch
 
 
 Item = list[cpb.EngineEvent] | Exception | None  # events, the stream's error, or its end

@@ -363,15 +363,23 @@ def project(events: list[cpb.EngineEvent], catalog: Catalog, expected_seq: int) 
 
     `catalog` is updated with the assets and markets the events list. Raises GapError.
     """
-    projector = _Projector(catalog, expected_seq)
-    seq = expected_seq
-    for ev in events:
-        if ev.seq != seq:
-            raise GapError(f"expected event {seq}, got {ev.seq}")
-        projector.event(ev)
-        seq += 1
-    batch = projector.batch
-    if events:
-        batch.last_seq = events[-1].seq
-        batch.last_ts_us = events[-1].ts_us
-    return batch
+    projector = Projector(catalog, expected_seq)
+    projector.feed(events)
+    return projector.batch
+
+
+class Projector(_Projector):
+    """Projects a batch in pieces (`feed`), so a caller can yield to its event loop between
+    them. `batch` holds the rows of everything fed so far."""
+
+    def feed(self, events: list[cpb.EngineEvent]) -> None:
+        batch = self.batch
+        seq = batch.last_seq + 1 if batch.last_seq else batch.first_seq
+        for ev in events:
+            if ev.seq != seq:
+                raise GapError(f"expected event {seq}, got {ev.seq}")
+            self.event(ev)
+            seq += 1
+        if events:
+            batch.last_seq = events[-1].seq
+            batch.last_ts_us = events[-1].ts_us
