@@ -86,6 +86,16 @@ STEPS = [
     Step("recovery-1m", module="engine_svc.bench_recovery", args=("--commands", "1000000")),
     Step("ledger-ingest-200k", module="ledger_svc.bench_ingest", args=("--commands", "200000")),
     Step("ledger-queries-1m", module="ledger_svc.bench_queries", args=("--trades", "1000000")),
+    Step(
+        "gateway-64-clients",
+        module="gateway_svc.bench_orders",
+        args=("--clients", "64", "--seconds", "10", "--profile", "bench/results/profile"),
+    ),
+    Step(
+        "gateway-1000-clients",
+        module="gateway_svc.bench_orders",
+        args=("--clients", "1000", "--seconds", "10", "--modes", "single"),
+    ),
 ]
 
 
@@ -149,6 +159,8 @@ def _figures(r: dict[str, Any]) -> str:
         )
     if "ingest_events_per_second" in r:
         return _ingest_figures(r)
+    if "modes" in r:
+        return _gateway_figures(r)
     if "queries" in r:
         latencies = (f"{name} {q['p50_ms']}/{q['p99_ms']}" for name, q in r["queries"].items())
         return "p50/p99 ms: " + ", ".join(latencies)
@@ -164,6 +176,21 @@ def _ingest_figures(r: dict[str, Any]) -> str:
     if (replay := r["replay"]["events_per_second"]) is not None:
         text += f"; replay {replay:,} events/s"
     return text + (", verified" if r.get("verified") is True else ", NOT verified")
+
+
+def _gateway_figures(r: dict[str, Any]) -> str:
+    parts = []
+    for mode, m in r["modes"].items():
+        unit, key = (
+            ("orders", "orders_per_second") if "engine_seq" in m else ("req", "requests_per_second")
+        )
+        rate = f"{m[key]:,} {unit}/s"
+        errors = "".join(f", {n:,}x {s}" for s, n in m["statuses"].items() if s != "200")
+        parts.append(
+            f"{mode}@{m['clients']} {rate} (p50/p99/p99.9 {m['p50_ms']}/{m['p99_ms']}/"
+            f"{m['p99_9_ms']} ms{errors})"
+        )
+    return "; ".join(parts)
 
 
 def _table(steps: list[dict[str, Any]]) -> str:

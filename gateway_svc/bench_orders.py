@@ -1,0 +1,584 @@
+"""Orders end to end through the REST gateway: signed clients → gateway → engine → ledger.
+
+`python -m gateway_svc.bench_orders --clients 64 --seconds 10 --json` runs PostgreSQL,
+Redis, the engine (journal fsync on), the ledger and the gateway (`python -m gateway_svc`)
+as child processes in a temporary directory, the way `make run` does. This process is the
+load generator, apart from the gateway as a real client would be: it signs up `--users`
+users through the REST API (buyers the first half, sellers the second, so no order meets
+its own user), makes each an API key and funds it through the faucet, then runs each mode
+for `--seconds` after a short warm-up:
+
+- `single`: `--clients` concurrent loops, each signing (ED25519, the Backpack way) and
+  POSTing one limit order to /api/v1/order and waiting for the reply, over one shared
+  keep-alive connection pool. Clients share the users' keys when there are more clients
+  than users; every order carries a fresh clientId, so no two signatures are equal.
+- `batch`: `--batch-clients` loops POSTing `--batch-size` orders to /api/v1/orders.
+- `depth`, `trades`: `--clients` loops GETting /api/v1/depth and /api/v1/trades.
+
+Orders sit around 1000.00 INR: most rest on their own side, a tenth cross (IOC), so
+trades are made and stored. Every request is signed when it is sent (a signature carries
+its timestamp, and a replay is refused), which costs this process CPU on the same cores
+as the services: the result reports the CPU seconds of every process per mode.
+
+A mode reports requests and orders per second (accepted orders only; rejected ones and
+non-200 replies are counted by status), and p50/p99/p99.9 latency of a request from
+sending it to having read the whole reply. After an order mode it waits until the ledger
+has stored every event the engine made (`ledger_catch_up_seconds`): history is persisted.
+
+`--profile DIR` then runs `single` once more with py-spy sampling the gateway and the engine
+(non-blocking, 100 Hz), writes their collapsed stacks to DIR/gateway.txt and DIR/engine.txt
+(flamegraph.pl or speedscope read them) and reports the top functions by own and total
+time, and the gateway's own time by package. Idle threads are left out, so the shares are
+of CPU time; a function's own time includes the C code it calls, which py-spy does not see
+(uvloop's event loop, its I/O and its callbacks, shows as `run_app` in the gateway).
+
+`--database-url` uses an existing server's (empty) database instead of starting PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import functools
+import itertools
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from exchange.engine.v1 import engine_pb2 as epb
+from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
+from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
+from launcher.health import HttpProbe
+from launcher.redis_server import LocalRedis
+from launcher.supervisor import ServiceSpec, Supervisor
+from ledger_svc.bench_ingest import (
+    LOCALHOST,
+    CpuMeter,
+    IngestWatch,
+    engine_spec,
+    free_port,
+    ledger_spec,
+    postgres_specs,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKET = "TATA_INR"  # tick 0.01 INR, step 1 TATA
+MODES = ("single", "batch", "depth", "trades")
+ORDER_MODES = ("single", "batch")
+FUNDS = {True: ("INR", "1000000000"), False: ("TATA", "10000000")}  # buyer, seller
+WINDOW_MS = 5000
+WARMUP_SECONDS = 1.0
+SIGNUP_CONCURRENCY = 8
+PROFILE_RATE = 100  # samples per second
+TOP = 15
+PASSWORD = "bench password, long enough"
+SECRET = "bench-token-secret-bench-token-secret"
+
+
+# -- the services ---------------------------------------------------------------------------
+
+
+def gateway_spec(
+    port: int, engine_address: str, ledger_address: str, redis_url: str
+) -> ServiceSpec:
+    """The gateway with limits out of the way: the benchmark measures, it does not abuse."""
+    return ServiceSpec(
+        name="gateway",
+        argv=[sys.executable, "-m", "gateway_svc"],
+        env={
+            "GATEWAY_HOST": LOCALHOST,
+            "GATEWAY_PORT": str(port),
+            "ENGINE_ADDRESS": engine_address,
+            "LEDGER_ADDRESS": ledger_address,
+            "REDIS_URL": redis_url,
+            "GATEWAY_TOKEN_SECRET": SECRET,
+            "GATEWAY_FAUCET": "true",
+            "GATEWAY_FAUCET_CAP": "1000000000",
+            "GATEWAY_ORDER_RATE": "1000000",
+            "GATEWAY_MARKET_RATE": "1000000",
+            "LOG_LEVEL": "WARNING",
+        },
+        ready_probe=HttpProbe(f"http://{LOCALHOST}:{port}/health"),
+    )
+
+
+# -- users, keys and signed requests --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trader:
+    """One user's API key; a buyer or a seller for the whole run."""
+
+    user_id: int
+    key: Ed25519PrivateKey
+    public_key: str
+    buy: bool
+
+    def headers(self, message: str, timestamp: str) -> dict[str, str]:
+        signature = base64.b64encode(self.key.sign(message.encode())).decode()
+        return {
+            "X-API-Key": self.public_key,
+            "X-Signature": signature,
+            "X-Timestamp": timestamp,
+            "X-Window": str(WINDOW_MS),
+            "Content-Type": "application/json",
+        }
+
+
+async def _post(
+    session: aiohttp.ClientSession, url: str, body: dict[str, Any], token: str | None = None
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with session.post(url, json=body, headers=headers) as response:
+        if response.status not in (200, 201):
+            raise RuntimeError(f"POST {url}: {response.status} {await response.text()}")
+        reply: dict[str, Any] = await response.json()
+        return reply
+
+
+async def make_traders(session: aiohttp.ClientSession, base: str, users: int) -> list[Trader]:
+    """Sign up `users` users (Argon2: slow, so a few at a time), each with a funded key."""
+    run = os.urandom(4).hex()
+    gate = asyncio.Semaphore(SIGNUP_CONCURRENCY)
+
+    async def one(i: int) -> Trader:
+        buy = i % 2 == 0  # alternate, so that any first n traders hold both sides
+        async with gate:
+            email = f"bench-{run}-{i}@example.com"
+            user = await _post(
+                session, f"{base}/api/v1/auth/signup", {"email": email, "password": PASSWORD}
+            )
+        token = user["token"]
+        key = await _post(session, f"{base}/api/v1/auth/apikeys", {"label": "bench"}, token)
+        asset, amount = FUNDS[buy]
+        await _post(session, f"{base}/api/v1/onramp", {"asset": asset, "amount": amount}, token)
+        private = Ed25519PrivateKey.from_private_bytes(base64.b64decode(key["secret"]))
+        return Trader(int(user["userId"]), private, key["publicKey"], buy)
+
+    return list(await asyncio.gather(*(one(i) for i in range(users))))
+
+
+_client_ids = itertools.count(1)  # unique in the run: equal orders never sign alike
+
+
+def order(rng: random.Random, buy: bool) -> dict[str, Any]:
+    """A limit order near 1000.00 INR; one that crosses (offset < 0) is IOC."""
+    offset = rng.randint(-20, 180)  # ticks away from 1000.00 on its own side
+    cents = 100_000 - offset if buy else 100_000 + offset
+    return {
+        "symbol": MARKET,
+        "side": "Bid" if buy else "Ask",
+        "orderType": "Limit",
+        "price": f"{cents // 100}.{cents % 100:02d}",
+        "quantity": str(rng.randint(1, 10)),
+        "timeInForce": "IOC" if offset < 0 else "GTC",
+        "clientId": next(_client_ids),
+    }
+
+
+def _pairs(params: dict[str, Any]) -> str:
+    return "&".join(f"{k}={params[k]}" for k in sorted(params))
+
+
+def _now_ms() -> str:
+    return str(int(time.time() * 1000))
+
+
+# A request as sent: method, path, body, headers and the orders it carries.
+Request = tuple[str, str, bytes | None, dict[str, str], int]
+
+
+def single_request(trader: Trader, rng: random.Random) -> Request:
+    params = order(rng, trader.buy)
+    ts = _now_ms()
+    message = f"instruction=orderExecute&{_pairs(params)}&timestamp={ts}&window={WINDOW_MS}"
+    return "POST", "/api/v1/order", orjson.dumps(params), trader.headers(message, ts), 1
+
+
+def batch_request(trader: Trader, rng: random.Random, size: int) -> Request:
+    orders = [order(rng, trader.buy) for _ in range(size)]
+    ts = _now_ms()
+    signed = "".join(f"instruction=orderExecute&{_pairs(o)}&" for o in orders)
+    message = f"{signed}timestamp={ts}&window={WINDOW_MS}"
+    return "POST", "/api/v1/orders", orjson.dumps(orders), trader.headers(message, ts), size
+
+
+def public_request(path: str) -> Request:
+    return "GET", f"{path}?symbol={MARKET}", None, {}, 0
+
+
+# -- the load -------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """What one mode's requests came back with."""
+
+    latencies: list[float] = field(default_factory=list)  # seconds, 200 replies only
+    statuses: Counter[str] = field(default_factory=Counter)
+    orders: int = 0  # accepted by the engine
+    rejected_orders: int = 0  # in a 200 batch reply, or a non-200 single order
+    first_error: str | None = None
+
+    def record(self, status: int, body: bytes, seconds: float, orders: int) -> None:
+        self.statuses[str(status)] += 1
+        if status != 200:
+            self.rejected_orders += orders
+            if self.first_error is None:
+                self.first_error = f"{status} {body[:300].decode(errors='replace')}"
+            return
+        self.latencies.append(seconds)
+        if orders > 1:
+            failed = sum(1 for item in orjson.loads(body) if "code" in item)
+            self.orders += orders - failed
+            self.rejected_orders += failed
+        else:
+            self.orders += orders
+
+
+async def drive(
+    session: aiohttp.ClientSession,
+    base: str,
+    make: Sequence[Callable[[], Request]],
+    seconds: float,
+) -> tuple[Tally, float]:
+    """Run one loop per request maker for `seconds`; the tally and the elapsed time."""
+    tally = Tally()
+    deadline = time.perf_counter() + seconds
+
+    async def loop(next_request: Callable[[], Request]) -> None:
+        while time.perf_counter() < deadline:
+            method, path, body, headers, orders = next_request()
+            started = time.perf_counter()
+            try:
+                async with session.request(
+                    method, base + path, data=body, headers=headers
+                ) as response:
+                    payload = await response.read()
+                    status = response.status
+            except aiohttp.ClientError as exc:
+                tally.statuses[type(exc).__name__] += 1
+                tally.rejected_orders += orders
+                continue
+            tally.record(status, payload, time.perf_counter() - started, orders)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(loop(m) for m in make))
+    return tally, time.perf_counter() - started
+
+
+def _percentile_ms(ordered: Sequence[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000, 3)
+
+
+def summary(tally: Tally, seconds: float) -> dict[str, Any]:
+    ordered = sorted(tally.latencies)
+    requests = sum(tally.statuses.values())
+    return {
+        "seconds": round(seconds, 3),
+        "requests": requests,
+        "requests_per_second": round(requests / seconds),
+        "orders": tally.orders,
+        "orders_per_second": round(tally.orders / seconds),
+        "rejected_orders": tally.rejected_orders,
+        "statuses": dict(tally.statuses),
+        "first_error": tally.first_error,
+        "p50_ms": _percentile_ms(ordered, 0.5),
+        "p99_ms": _percentile_ms(ordered, 0.99),
+        "p99_9_ms": _percentile_ms(ordered, 0.999),
+        "max_ms": _percentile_ms(ordered, 1.0),
+    }
+
+
+# -- where the time goes --------------------------------------------------------------------
+
+
+def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    py_spy = Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen(
+        [
+            str(py_spy) if py_spy.exists() else "py-spy",
+            *("record", "--pid", str(pid), "--duration", str(max(1, round(seconds)))),
+            *("--rate", str(PROFILE_RATE), "--format", "raw", "--output", str(out)),
+            "--nolineno",
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _package(frame: str) -> str:
+    """`name (aiohttp/web.py)` → `aiohttp`: py-spy names files from their import root."""
+    path = frame.rpartition(" (")[2].rstrip(")")
+    return path.split("/", 1)[0].removesuffix(".py") or frame
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (all processes, Linux)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    ticks = [int(f) for f in fields]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def top_functions(collapsed: str) -> dict[str, Any]:
+    """Own time (the sampled frame) and total time (anywhere on the stack) per function,
+    as percentages of the samples in a py-spy raw (collapsed) profile."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
+    samples = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        samples += count
+        own[frames[-1]] += count
+        packages[_package(frames[-1])] += count
+        for frame in set(frames):
+            total[frame] += count
+
+    def pct(counter: Counter[str]) -> list[list[Any]]:
+        return [[name, round(100 * n / samples, 1)] for name, n in counter.most_common(TOP)]
+
+    if samples == 0:
+        return {"samples": 0}
+    return {
+        "samples": samples,
+        "own_percent": pct(own),
+        "total_percent": pct(total),
+        "own_percent_by_package": pct(packages),
+    }
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    clients: int = 64
+    seconds: float = 10.0
+    modes: tuple[str, ...] = MODES
+    users: int = 64
+    batch_clients: int = 16
+    batch_size: int = 100
+    seed: int = 1
+    profile_dir: Path | None = None
+    database_url: str | None = None
+
+
+@dataclass
+class Bench:
+    options: Options
+    session: aiohttp.ClientSession
+    base: str
+    traders: list[Trader]
+    engine: epb_grpc.EngineServiceAsyncStub
+    ledger: lpb_grpc.LedgerServiceAsyncStub
+    cpu: CpuMeter
+
+    def makers(self, mode: str) -> list[Callable[[], Request]]:
+        o = self.options
+        if mode in ("depth", "trades"):
+            request = public_request(f"/api/v1/{mode}")
+            return [lambda: request] * o.clients
+        makers: list[Callable[[], Request]] = []
+        count = o.batch_clients if mode == "batch" else o.clients
+        for i in range(count):
+            trader, rng = self.traders[i % len(self.traders)], random.Random(o.seed * 7919 + i)
+            if mode == "batch":
+                makers.append(functools.partial(batch_request, trader, rng, o.batch_size))
+            else:
+                makers.append(functools.partial(single_request, trader, rng))
+        return makers
+
+    async def mode(self, mode: str) -> dict[str, Any]:
+        makers = self.makers(mode)
+        await drive(self.session, self.base, makers, WARMUP_SECONDS)
+        before, busy_before = self.cpu.sample(), machine_busy_seconds()
+        tally, seconds = await drive(self.session, self.base, makers, self.options.seconds)
+        result = {"clients": len(makers), **summary(tally, seconds)}
+        result["cpu_seconds"] = cpu = self.cpu.since(before)
+        # Busy time of processes not in this benchmark: others sharing the cores.
+        others = machine_busy_seconds() - busy_before - sum(cpu.values())
+        result["cpu_seconds_other_processes"] = round(max(0.0, others), 2)
+        if mode in ORDER_MODES:
+            if mode == "batch":
+                result["orders_per_request"] = self.options.batch_size
+            ended = time.perf_counter()
+            depth = await self.engine.GetDepth(epb.GetDepthRequest(market=MARKET, limit=1))
+            stored = await IngestWatch(self.ledger).until(depth.seq, timeout=300)
+            result["ledger_catch_up_seconds"] = round(max(0.0, stored - ended), 3)
+            result["engine_seq"] = depth.seq
+        return result
+
+    async def profile(self, pids: dict[str, int], out_dir: Path) -> dict[str, Any]:
+        seconds = self.options.seconds
+        await drive(self.session, self.base, self.makers("single"), WARMUP_SECONDS)
+        paths = {name: out_dir / f"{name}.txt" for name in ("gateway", "engine")}
+        profilers = [start_profiler(pids[name], seconds, path) for name, path in paths.items()]
+        await asyncio.sleep(0.5)  # py-spy attaches
+        tally, elapsed = await drive(self.session, self.base, self.makers("single"), seconds)
+        for process in profilers:
+            await asyncio.to_thread(process.wait, seconds + 60)
+        result = await asyncio.to_thread(read_profiles, paths)
+        return {"run": summary(tally, elapsed), **result}
+
+
+def read_profiles(paths: dict[str, Path]) -> dict[str, Any]:
+    result: dict[str, Any] = {"files": {name: str(path) for name, path in paths.items()}}
+    for name, path in paths.items():
+        result[name] = top_functions(path.read_text() if path.exists() else "")
+    return result
+
+
+async def run(options: Options) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+        work_dir = Path(tmp)
+        stores, database_url = postgres_specs(options.database_url, work_dir, {})
+        redis = LocalRedis(work_dir / "redis", free_port(), appendonly=False)
+        engine_port, ledger_port, gateway_port = free_port(), free_port(), free_port()
+        engine_address = f"{LOCALHOST}:{engine_port}"
+        ledger_address = f"{LOCALHOST}:{ledger_port}"
+        specs = [
+            *stores,
+            redis.spec(),
+            engine_spec(work_dir / "engine", engine_port),
+            ledger_spec(database_url, engine_address, ledger_port, ingest=True),
+            gateway_spec(gateway_port, engine_address, ledger_address, redis.url),
+        ]
+        base = f"http://{LOCALHOST}:{gateway_port}"
+        most = max(options.clients, options.batch_clients)
+        connector = aiohttp.TCPConnector(limit=most, limit_per_host=most)
+        async with (
+            Supervisor(specs, prefix_output=False) as supervisor,
+            grpc.aio.insecure_channel(engine_address) as engine_channel,
+            grpc.aio.insecure_channel(ledger_address) as ledger_channel,
+            aiohttp.ClientSession(connector=connector, trust_env=False) as session,
+        ):
+            pids = {spec.name: supervisor.pid(spec.name) for spec in specs}
+            load_before = [round(x, 2) for x in os.getloadavg()]
+            setup_started = time.perf_counter()
+            traders = await make_traders(session, base, options.users)
+            setup_seconds = time.perf_counter() - setup_started
+            bench = Bench(
+                options,
+                session,
+                base,
+                traders,
+                epb_grpc.EngineServiceStub(engine_channel),
+                lpb_grpc.LedgerServiceStub(ledger_channel),
+                CpuMeter(pids),
+            )
+            modes = {mode: await bench.mode(mode) for mode in options.modes}
+            profile = None
+            if options.profile_dir is not None:
+                profile = await bench.profile(pids, options.profile_dir)
+    return {
+        "clients": options.clients,
+        "users": options.users,
+        "seconds": options.seconds,
+        "warmup_seconds": WARMUP_SECONDS,
+        "batch_clients": options.batch_clients,
+        "batch_size": options.batch_size,
+        "engine_journal_fsync": True,
+        "setup_seconds": round(setup_seconds, 3),
+        "cpu_cores": len(os.sched_getaffinity(0)),
+        "modes": modes,
+        "profile": profile,
+        "load_average_before": load_before,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway_svc.bench_orders", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--clients", type=int, default=64, help="concurrent clients")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per mode")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--users", type=int, default=64, help="users (keys) the clients share")
+    parser.add_argument("--batch-clients", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=100, help="orders per batch request")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the gateway, engine")
+    parser.add_argument("--database-url", help="an empty database to use instead of a local one")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if args.clients < 1 or args.batch_clients < 1 or args.seconds <= 0:
+        parser.error("--clients, --batch-clients and --seconds must be positive")
+    if args.users < 2:
+        parser.error("--users must be at least 2: buyers and sellers")
+    if not 1 <= args.batch_size <= 100:
+        parser.error("--batch-size must be between 1 and 100 (the gateway's limit)")
+    options = Options(
+        clients=args.clients,
+        seconds=args.seconds,
+        modes=tuple(dict.fromkeys(args.modes)),
+        users=min(args.users, max(2, args.clients, args.batch_clients)),
+        batch_clients=args.batch_clients,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        profile_dir=args.profile,
+        database_url=args.database_url,
+    )
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    result = asyncio.run(run(options))
+    if args.json:
+        print(orjson.dumps(result).decode())
+    else:
+        _print(result)
+    failed = [m for m, r in result["modes"].items() if not r["orders"] and m in ORDER_MODES]
+    return 1 if failed else 0
+
+
+def _print(r: dict[str, Any]) -> None:
+    print(f"{r['users']} users; {r['seconds']} s per mode on {r['cpu_cores']} cores")
+    for mode, m in r["modes"].items():
+        rate = f"{m['orders_per_second']:>8,} orders/s" if mode in ORDER_MODES else ""
+        print(
+            f"{mode:<7} {m['clients']:>5} clients {m['requests_per_second']:>8,} requests/s "
+            f"{rate} p50 {m['p50_ms']} ms p99 {m['p99_ms']} ms p99.9 {m['p99_9_ms']} ms "
+            f"statuses {m['statuses']}"
+        )
+        print("        CPU s: " + ", ".join(f"{k} {v}" for k, v in m["cpu_seconds"].items()))
+    if r["profile"]:
+        for name in ("gateway", "engine"):
+            p = r["profile"][name]
+            print(f"{name} profile ({p['samples']} samples), own time:")
+            for function, percent in p.get("own_percent", [])[:10]:
+                print(f"  {percent:5.1f}%  {function}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The gateway benchmark: its signing and profile bookkeeping, and a tiny run of every mode.
+
+The run uses the test server's database (`--database-url`) and checks what the result
+says, never how fast: timings on a shared machine are not a test's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import sys
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gateway_svc.auth import signing_strings
+from gateway_svc.bench_orders import ORDER_MODES, Trader, batch_request, top_functions
+
+
+def _trader(buy: bool) -> Trader:
+    key = Ed25519PrivateKey.generate()
+    public = base64.b64encode(key.public_key().public_bytes_raw()).decode()
+    return Trader(user_id=1, key=key, public_key=public, buy=buy)
+
+
+def test_a_batch_is_signed_as_the_gateway_verifies_it() -> None:
+    trader = _trader(buy=False)
+    method, path, body, headers, orders = batch_request(trader, random.Random(1), 3)
+    assert (method, path, orders) == ("POST", "/api/v1/orders", 3)
+    assert body is not None
+    sent = orjson.loads(body)
+    assert {o["side"] for o in sent} == {"Ask"}
+    assert len({o["clientId"] for o in sent}) == 3  # equal orders never sign alike
+    quoted, _raw = signing_strings(
+        "orderExecute", sent, headers["X-Timestamp"], headers["X-Window"]
+    )
+    signature = base64.b64decode(headers["X-Signature"])
+    trader.key.public_key().verify(signature, quoted)  # raises if it does not match
+
+
+def test_profile_counts_own_and_total_time_per_function() -> None:
+    collapsed = (
+        "main (app/main.py);handle (aiohttp/web.py);verify (gateway_svc/auth.py) 6\n"
+        "main (app/main.py);handle (aiohttp/web.py) 3\n"
+        "main (app/main.py) 1\n"
+    )
+    profile = top_functions(collapsed)
+    assert profile["samples"] == 10
+    assert profile["own_percent"][0] == ["verify (gateway_svc/auth.py)", 60.0]
+    total = dict(map(tuple, profile["total_percent"]))
+    assert total["main (app/main.py)"] == 100.0
+    assert total["handle (aiohttp/web.py)"] == 90.0
+    packages = dict(map(tuple, profile["own_percent_by_package"]))
+    assert packages == {"gateway_svc": 60.0, "aiohttp": 30.0, "app": 10.0}
+    assert top_functions("") == {"samples": 0}
+
+
+async def test_every_mode_runs_end_to_end(database_url: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway_svc.bench_orders", "--json",
+        "--clients", "4", "--users", "4", "--batch-clients", "2", "--batch-size", "10",
+        "--seconds", "1", "--database-url", database_url,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(240):
+        stdout, _ = await process.communicate()
+    assert process.returncode == 0, f"bench_orders exited with {process.returncode}"
+    r: dict[str, Any] = orjson.loads(stdout.splitlines()[-1])
+    assert r["users"] == 4
+    assert r["profile"] is None
+    assert set(r["modes"]) == {"single", "batch", "depth", "trades"}
+    for name, m in r["modes"].items():
+        assert m["requests"] > 0, name
+        assert m["statuses"] == {"200": m["requests"]}, (name, m["first_error"])
+        assert 0 < m["p50_ms"] <= m["p99_ms"] <= m["p99_9_ms"] <= m["max_ms"], name
+        assert set(m["cpu_seconds"]) >= {"bench", "engine", "ledger", "gateway", "redis"}
+        assert m["cpu_seconds_other_processes"] >= 0
+    for name in ORDER_MODES:
+        m = r["modes"][name]
+        assert m["orders"] + m["rejected_orders"] == m["requests"] * (10 if name == "batch" else 1)
+        assert m["orders"] > 0, name
+        assert m["ledger_catch_up_seconds"] >= 0
+    assert r["modes"]["batch"]["engine_seq"] > r["modes"]["single"]["engine_seq"]
+    assert r["modes"]["batch"]["clients"] == 2
