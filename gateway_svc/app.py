@@ -15,13 +15,13 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
-from gateway_svc import accounts, private, public
+from gateway_svc import accounts, openapi, private, public
 from gateway_svc.auth import ApiKeys, Tokens
 from gateway_svc.context import BACKENDS, RATE_HEADERS, Backends, Markets
 from gateway_svc.engine_client import EngineClient
@@ -38,6 +38,7 @@ LATENCY = Histogram(
     ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+REDIS_POOL_SIZE = 256
 GRPC_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
 
 
@@ -98,12 +99,17 @@ def create_app(settings: GatewaySettings) -> web.Application:
         engine_channel = grpc.aio.insecure_channel(settings.engine_address, options=GRPC_OPTIONS)
         ledger_channel = grpc.aio.insecure_channel(settings.ledger_address, options=GRPC_OPTIONS)
         # One quick retry at most: while Redis is down, requests should fail fast with 503.
-        redis = Redis.from_url(
+        # A blocking pool: under a burst, requests wait briefly for a connection instead of
+        # failing once the pool's size is reached.
+        pool = BlockingConnectionPool.from_url(
             settings.redis_url,
+            max_connections=REDIS_POOL_SIZE,
+            timeout=2,
             socket_timeout=2,
             socket_connect_timeout=2,
             retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
         )
+        redis = Redis(connection_pool=pool)
         engine = EngineClient(engine_channel)
         ledger = LedgerServiceStub(ledger_channel)
         app[BACKENDS] = Backends(
@@ -132,6 +138,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_routes(public.routes)
     app.router.add_routes(private.routes)
     app.router.add_routes(accounts.routes)
+    app.router.add_routes(openapi.routes)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     return app

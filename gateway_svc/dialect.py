@@ -64,7 +64,9 @@ STATUS_BY_NAME = {name.lower(): status for status, name in _STATUS_NAMES.items()
 
 def market_of(params: dict[str, Any], *, required: bool = True) -> str:
     """The market a request names, as `symbol` (Backpack) or `market` (spec)."""
-    value = params.get("symbol", params.get("market"))
+    value = params.get("symbol")
+    if value is None or value == "":
+        value = params.get("market")
     if value is None or value == "":
         if required:
             raise bad_request("symbol is required", field="symbol")
@@ -105,7 +107,8 @@ def uint(params: dict[str, Any], field: str, *, maximum: int = 2**63 - 1) -> int
     value = params.get(field)
     if value is None or value == "":
         return 0
-    if isinstance(value, str) and value.isdigit():
+    # isdigit() is also true of "²" and of strings too long for int(): ASCII, 20 digits at most.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
         raise bad_request(f"{field} must be an integer from 0 to {maximum}", field=field)

@@ -160,7 +160,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = {404: "RESOURCE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
             exc.status, "INVALID_CLIENT_REQUEST"
         )
-        return ApiError(exc.status, code, exc.reason).response()
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None  # 405
+        return ApiError(exc.status, code, exc.reason, headers=allow).response()
     except grpc.aio.AioRpcError as exc:
         return grpc_error(exc).response()
     except (EngineUnavailable, LimitsUnavailable) as exc:

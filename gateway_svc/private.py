@@ -8,7 +8,7 @@ request (a batch of up to 100 orders included) counts once against the per-user 
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -34,6 +34,7 @@ from gateway_svc.respond import json_response
 routes = web.RouteTableDef()
 
 MAX_BATCH_ORDERS = 100
+MAX_MS = (2**63 - 1) // 1000  # times in ms that are still int64 microseconds
 
 
 async def _acting(request: web.Request) -> tuple[Caller, dict[str, Any]]:
@@ -172,7 +173,7 @@ async def cancel_all(request: web.Request) -> web.Response:
 async def order_history(request: web.Request) -> web.Response:
     who, p = await _acting(request)
     ledger = backends(request).ledger
-    order_id = uint(p, "orderId")
+    order_id = uint(p, "orderId", maximum=2**63 - 2)  # id + 1 is the ledger's int64 cursor
     status_name = str(p.get("status", "")).lower()
     if status_name and status_name not in STATUS_BY_NAME:
         raise bad_request("status is not an order status", field="status")
@@ -197,8 +198,8 @@ async def fill_history(request: web.Request) -> web.Response:
         lpb.GetFillsRequest(
             user_id=who.user_id,
             market=market_of(p, required=False),
-            from_us=uint(p, "from") * 1000,
-            to_us=uint(p, "to") * 1000,
+            from_us=uint(p, "from", maximum=MAX_MS) * 1000,
+            to_us=uint(p, "to", maximum=MAX_MS) * 1000,
             limit=uint(p, "limit", maximum=1000) or 100,
             order_id=uint(p, "orderId"),
         )
@@ -223,14 +224,17 @@ async def onramp(request: web.Request) -> web.Response:
         raise ApiError(400, "INVALID_ASSET", f"unknown asset {asset[:16]!r}")
     units = _units(amount, decimals)
     cap = _units(b.settings.faucet_cap, decimals)
+    over_cap = ApiError(
+        400, "FAUCET_LIMIT", f"the faucet gives at most {b.settings.faucet_cap} {asset}"
+    )
+    if units > cap:  # also keeps the count below within Redis' 64-bit integers
+        raise over_cap
     await _order_action(request, who)
     # The cap is counted in integer units in Redis, shared by every replica.
     key = f"faucet:{who.user_id}:{asset}"
     if await b.redis.incrby(key, units) > cap:
         await b.redis.decrby(key, units)
-        raise ApiError(
-            400, "FAUCET_LIMIT", f"the faucet gives at most {b.settings.faucet_cap} {asset}"
-        )
+        raise over_cap
     reply = await b.engine.deposit(
         epb.DepositRequest(user_id=who.user_id, asset=asset, amount=amount)
     )
@@ -245,11 +249,13 @@ def _units(amount: str, decimals: int) -> int:
     """A positive decimal string in the asset's smallest unit; 400 when it is not exact."""
     try:
         value = Decimal(amount)
-    except InvalidOperation:
+        units = value.scaleb(decimals)
+    except ArithmeticError:  # InvalidOperation, or Overflow of an exponent like 1e999999999
         raise bad_request("amount must be a decimal string", field="amount") from None
-    units = value.scaleb(decimals)
     if not value.is_finite() or value <= 0 or units != units.to_integral_value():
         raise bad_request(
             f"amount must be positive with at most {decimals} decimals", field="amount"
         )
+    if units.adjusted() > 36:  # int() of 1e999999 takes seconds; no faucet gives so much
+        raise bad_request("amount is too large", field="amount")
     return int(units)

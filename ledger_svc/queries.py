@@ -249,13 +249,13 @@ async def get_fills(
                        maker_order_id AS order_id, 3 - taker_side AS side,
                        maker_fee AS fee, true AS is_maker
                 FROM trades WHERE maker_user_id = $1 AND ts_us >= $2 AND ts_us < $3
-                     AND ($4 = '' OR market = $4) AND ($5 = 0 OR maker_order_id = $5)
+                     AND ($4 = '' OR market = $4) AND ($5::bigint = 0 OR maker_order_id = $5)
                 ORDER BY ts_us DESC LIMIT $6)
                UNION ALL
                (SELECT trade_id, market, price, quantity, quote_quantity, ts_us,
                        taker_order_id, taker_side, taker_fee, false
                 FROM trades WHERE taker_user_id = $1 AND ts_us >= $2 AND ts_us < $3
-                     AND ($4 = '' OR market = $4) AND ($5 = 0 OR taker_order_id = $5)
+                     AND ($4 = '' OR market = $4) AND ($5::bigint = 0 OR taker_order_id = $5)
                 ORDER BY ts_us DESC LIMIT $6)) AS f
            LEFT JOIN orders o ON o.order_id = f.order_id
            ORDER BY f.ts_us DESC, f.trade_id DESC, f.is_maker LIMIT $6""",
