@@ -1,26 +1,13 @@
 """python -m gateway_svc: run the REST gateway (SIGTERM: stop accepting, drain, close)."""
 
-import sys
-
 from aiohttp import web
 
 from gateway_svc.settings import GatewaySettings
-from servicekit.logs import configure_logging
-from servicekit.settings import SettingsError
+from servicekit.process import start_process
 
 
 def main() -> None:
-    try:
-        settings = GatewaySettings.from_env()
-    except SettingsError as exc:
-        sys.exit(f"gateway_svc: configuration error: {exc}")
-    configure_logging("gateway", settings.log_level)
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
+    settings = start_process("gateway", GatewaySettings.from_env)
     from gateway_svc.app import create_app
 
     print(f"gateway: http://{settings.host}:{settings.port}/", flush=True)

@@ -1,25 +1,13 @@
 """python -m ledger_svc: run the ledger service (ingest and queries)."""
 
 import asyncio
-import sys
 
 from ledger_svc.settings import LedgerSettings
-from servicekit.logs import configure_logging
-from servicekit.settings import SettingsError
+from servicekit.process import start_process
 
 
 def main() -> None:
-    try:
-        settings = LedgerSettings.from_env()
-    except SettingsError as exc:
-        sys.exit(f"ledger_svc: configuration error: {exc}")
-    configure_logging("ledger", settings.log_level)
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
+    settings = start_process("ledger", LedgerSettings.from_env)
     from ledger_svc.server import serve
 
     asyncio.run(serve(settings))
