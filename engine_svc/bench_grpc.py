@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import socket
 import statistics
 import sys
 import tempfile
@@ -32,17 +31,11 @@ import orjson
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
+from launcher.ports import free_port
 from launcher.supervisor import ServiceSpec, Supervisor
 
 MARKET = "TATA_INR"
 USERS = 200
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _order(rng: random.Random) -> epb.PlaceOrderRequest:
@@ -124,7 +117,7 @@ async def _stream(
 
 
 async def run(clients: int, seconds: float, batch: int, in_flight: int) -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as data_dir:
         spec = ServiceSpec(
             name="engine",

@@ -63,6 +63,7 @@ from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
 from launcher.health import HttpProbe
+from launcher.ports import free_port
 from launcher.redis_server import LocalRedis
 from launcher.supervisor import ServiceSpec, Supervisor
 from ledger_svc.bench_ingest import (
@@ -70,7 +71,6 @@ from ledger_svc.bench_ingest import (
     CpuMeter,
     IngestWatch,
     engine_spec,
-    free_port,
     ledger_spec,
     postgres_specs,
 )

@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import bisect
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -53,6 +52,7 @@ from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
+from launcher.ports import free_port
 from launcher.postgres import LocalPostgres, create_database, maintenance_url, quote_identifier
 from launcher.supervisor import ServiceSpec, Supervisor
 
@@ -76,13 +76,6 @@ REPORTED_SETTINGS = (
 
 
 # -- services -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOCALHOST, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def engine_spec(data_dir: Path, port: int) -> ServiceSpec:

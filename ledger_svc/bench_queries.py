@@ -41,11 +41,11 @@ from engine_svc.core.money import parse_units
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
+from launcher.ports import free_port
 from launcher.postgres import UNSAFE_FAST
 from launcher.supervisor import Supervisor
 from ledger_svc.bench_ingest import (
     LOCALHOST,
-    free_port,
     ledger_spec,
     postgres_specs,
     server_settings,

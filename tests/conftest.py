@@ -9,7 +9,6 @@ own code, on free ports, with their data in pytest's temporary folder.
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
@@ -19,6 +18,7 @@ import pytest
 import pytest_asyncio
 import redis
 
+from launcher.ports import free_port
 from launcher.postgres import (
     MAINTENANCE_DATABASE,
     UNSAFE_FAST,
@@ -29,13 +29,6 @@ from launcher.postgres import (
 from launcher.redis_server import LocalRedis
 from launcher.spec import ServiceSpec
 from launcher.supervisor import Supervisor
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _supervisor(spec: ServiceSpec) -> Supervisor:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -15,17 +14,11 @@ import grpc
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
+from launcher.ports import free_port
 from launcher.supervisor import ServiceSpec, Supervisor
 
 USERS = range(1, 11)
 DEPOSITS = {"INR": Decimal("10000000"), "TATA": Decimal("100000")}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def order(rng: random.Random, client_id: int) -> epb.Command:

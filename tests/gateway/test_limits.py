@@ -22,7 +22,7 @@ from gateway_svc.limits import (
     ReplayGuard,
     Rule,
 )
-from tests.conftest import free_port
+from launcher.ports import free_port
 
 # One action per 0.1 s, in bursts of 5: a burst of round trips on a busy machine stays well
 # inside one emission interval.

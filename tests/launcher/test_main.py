@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import asyncpg
 import pytest
 
 from launcher.health import HttpProbe, check_health
+from launcher.ports import free_port
 from launcher.postgres import PostgresProbe
 from launcher.redis_server import RedisProbe
 
@@ -29,13 +29,6 @@ print("pid", os.getpid(), flush=True)
 sys.argv = ["engine_svc", os.environ["ENGINE_GRPC_PORT"]]
 runpy.run_path({path!r}, run_name="__main__")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def alive(pid: int) -> bool:

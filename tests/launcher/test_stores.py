@@ -5,25 +5,18 @@ from __future__ import annotations
 
 import os
 import pwd
-import socket
 from pathlib import Path
 
 import asyncpg
 import pytest
 import redis.asyncio
 
+from launcher.ports import free_port
 from launcher.postgres import NO_DISK_WAIT, LocalPostgres, PostgresProbe
 from launcher.redis_server import LocalRedis, RedisProbe
 from launcher.supervisor import ServiceStartError, Supervisor
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def fetch_one(url: str, sql: str) -> object:

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import pwd
-import socket
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from launcher.health import GrpcHealthProbe
+from launcher.ports import free_port
 from launcher.supervisor import (
     RestartPolicy,
     ServiceSpec,
@@ -26,13 +26,6 @@ from launcher.supervisor import (
 pytestmark = pytest.mark.timeout(60)
 
 HEALTH_SERVER = Path(__file__).with_name("health_server.py")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def server_spec(name: str, *flags: str, ready_timeout: float = 10.0) -> ServiceSpec:

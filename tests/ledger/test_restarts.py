@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +21,7 @@ from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
+from launcher.ports import free_port
 from launcher.postgres import NO_DISK_WAIT, LocalPostgres
 from launcher.supervisor import ServiceSpec, Supervisor
 from ledger_svc.projection import Catalog, project
@@ -31,13 +31,6 @@ from tests.ledger.trading import Trader
 if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
     from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def specs(tmp: Path) -> tuple[list[ServiceSpec], str, str, str]:
