@@ -14,7 +14,6 @@ still under way, never half a command.
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from engine_svc.core.events import Event
 from engine_svc.core.state import dump_state
 from engine_svc.core.types import Code, Rejected
 from engine_svc.journal import Journal, encode_command, encode_record
+from servicekit.clock import now_us
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Sequencer:
         publish: Callable[[list[Event]], None],
         snapshot: Callable[[dict[str, Any]], None] | None = None,
         snapshot_every: int = 0,
-        clock: Callable[[], int] = lambda: time.time_ns() // 1000,
+        clock: Callable[[], int] = now_us,
     ) -> None:
         self.engine = engine
         self.journal = journal

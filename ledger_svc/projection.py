@@ -234,22 +234,14 @@ class _Projector:
             self.accepted(seq, ts, ev.order_accepted)
         elif kind == "order_closed":
             c = ev.order_closed
-            unlocked = self.units(c.unlocked_asset, c.unlocked)
-            self.move(
-                seq, ts, Kind.UNLOCK, c.unlocked_asset, unlocked,
-                (c.user_id, Bucket.LOCKED), (c.user_id, Bucket.AVAILABLE), c.order_id,
-            )  # fmt: skip
+            unlocked = self.unlock(seq, ts, c.user_id, c.order_id, c.unlocked_asset, c.unlocked)
             self.order_change(c.order_id, ts, locked=-unlocked, status=c.status, reason=c.reason)
             scales = self.catalog.markets[c.market]
             executed = parse_units(c.executed_quantity, scales.base_decimals)
             self.batch.order_events.append((seq, c.order_id, c.status, c.reason, executed, ts))
         elif kind == "order_rested":
             r = ev.order_rested
-            unlocked = self.units(r.unlocked_asset, r.unlocked)
-            self.move(
-                seq, ts, Kind.UNLOCK, r.unlocked_asset, unlocked,
-                (r.user_id, Bucket.LOCKED), (r.user_id, Bucket.AVAILABLE), r.order_id,
-            )  # fmt: skip
+            unlocked = self.unlock(seq, ts, r.user_id, r.order_id, r.unlocked_asset, r.unlocked)
             self.order_change(r.order_id, ts, locked=-unlocked)
             self.batch.order_events.append((seq, r.order_id, STATUS_PARTIALLY_FILLED, 0, None, ts))
         elif kind == "deposited":
@@ -277,6 +269,15 @@ class _Projector:
             self.batch.market_status.append((s.market, s.status, seq))
         else:
             raise ValueError(f"event {seq}: unknown body {kind!r}")
+
+    def unlock(self, seq: int, ts: int, user: int, order_id: int, asset: str, text: str) -> int:
+        """An order's lock going back to available; returns the amount in units."""
+        amount = self.units(asset, text)
+        self.move(
+            seq, ts, Kind.UNLOCK, asset, amount,
+            (user, Bucket.LOCKED), (user, Bucket.AVAILABLE), order_id,
+        )  # fmt: skip
+        return amount
 
     def units(self, asset: str, text: str) -> int:
         return parse_units(text, self.catalog.asset_decimals[asset]) if text else 0

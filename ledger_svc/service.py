@@ -6,7 +6,6 @@ Errors leave as gRPC status codes whose details start with a stable code word
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
@@ -32,16 +31,13 @@ from ledger_svc.users import (
     UserRecord,
     UserStore,
 )
+from servicekit.clock import now_us
 
 if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
 
 Ctx = grpc.aio.ServicerContext[object, object]
 T = TypeVar("T")
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):

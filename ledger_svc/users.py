@@ -18,7 +18,6 @@ import base64
 import binascii
 import re
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -28,6 +27,8 @@ import asyncpg
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import VerificationError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from servicekit.clock import now_us
 
 UserId = NewType("UserId", int)
 KeyId = NewType("KeyId", int)
@@ -101,10 +102,6 @@ class ApiKeyRecord:
     @property
     def active(self) -> bool:
         return self.revoked_at_us is None
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 _USER_COLUMNS = "user_id, email, created_at_us"
