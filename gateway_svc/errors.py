@@ -21,6 +21,8 @@ import orjson
 from aiohttp import web
 
 from exchange.common.v1 import common_pb2 as cpb
+from gateway_svc.engine_client import EngineUnavailable
+from gateway_svc.limits import LimitsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +45,18 @@ class ApiError(Exception):
         self.details = details or {}
         self.headers = headers or {}
 
-    def response(self) -> web.Response:
-        body = {
+    def body(self) -> dict[str, Any]:
+        """The JSON error body (also one item of a batch's answer)."""
+        return {
             "code": self.code,
             "message": self.message,
             "error": {"code": self.code, "message": self.message, "details": self.details},
         }
+
+    def response(self) -> web.Response:
         return web.Response(
             status=self.status,
-            body=orjson.dumps(body),
+            body=orjson.dumps(self.body()),
             content_type="application/json",
             headers=self.headers,
         )
@@ -145,9 +150,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turns every failure into the JSON error body; nothing escapes as a traceback."""
-    from gateway_svc.engine_client import EngineUnavailable
-    from gateway_svc.limits import LimitsUnavailable
-
     try:
         return await handler(request)
     except ApiError as exc:

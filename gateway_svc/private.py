@@ -87,18 +87,7 @@ async def place_orders(request: web.Request) -> web.Response:
     results: list[dict[str, Any]] = []
     for reply in replies:
         if reply.code:
-            error = engine_error(reply.code, reply.message)
-            results.append(
-                {
-                    "code": error.code,
-                    "message": error.message,
-                    "error": {
-                        "code": error.code,
-                        "message": error.message,
-                        "details": error.details,
-                    },
-                }
-            )
+            results.append(engine_error(reply.code, reply.message).body())
         else:
             results.append(order_json(reply.order, list(reply.fills)))
     return json_response(results)

@@ -259,3 +259,21 @@ async def test_health_and_metrics(stack: Stack) -> None:
     assert (await health.json())["engine"] == "ok"
     metrics = await (await stack.client.get("/metrics")).text()
     assert "gateway_requests_total" in metrics
+
+
+async def test_a_batch_answers_each_order_on_its_own(stack: Stack) -> None:
+    _, auth = await signup(stack, "grace@example.com")
+    await fund(stack, auth, "INR", "1000")
+    order = {"symbol": "TATA_INR", "side": "Bid", "orderType": "Limit", "quantity": "1"}
+    response = await stack.client.post(
+        "/api/v1/orders",
+        json=[{**order, "price": "100"}, {**order, "price": "5000"}],
+        headers=auth,
+    )
+    assert response.status == 200
+    placed, refused = await response.json()
+    assert (placed["status"], placed["price"]) == ("New", "100.00")
+    assert refused["code"] == refused["error"]["code"] == "INSUFFICIENT_FUNDS"
+    assert refused["error"]["details"]["reason"] == "INSUFFICIENT_FUNDS"
+    capital = await (await stack.client.get("/api/v1/capital", headers=auth)).json()
+    assert capital["INR"]["locked"] == "100.10"  # only the first order locks funds
