@@ -209,6 +209,9 @@ def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
         c.unlocked = format_asset(engine, e.unlocked_asset, e.unlocked)
         c.executed_quantity = market.fmt_qty(e.filled)
         c.executed_quote_quantity = market.fmt_quote(e.filled_quote)
+        if e.price:
+            c.price = market.fmt_price(e.price)
+        c.remaining_quantity = market.fmt_qty(e.remaining)
     elif isinstance(e, OrderRested):
         r = out.order_rested
         r.order_id, r.user_id, r.market = e.order_id, e.user, e.market

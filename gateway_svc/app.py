@@ -21,7 +21,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
-from gateway_svc import accounts, openapi, private, public
+from gateway_svc import accounts, openapi, private, public, ws
 from gateway_svc.auth import ApiKeys, Tokens
 from gateway_svc.context import BACKENDS, RATE_HEADERS, Backends, Markets
 from gateway_svc.engine_client import EngineClient
@@ -92,7 +92,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(
-        middlewares=[observe, error_middleware], client_max_size=settings.max_body_bytes
+        middlewares=[ws.websocket_at_root, observe, error_middleware],
+        client_max_size=settings.max_body_bytes,
     )
 
     async def backends(app: web.Application) -> AsyncIterator[None]:
@@ -135,10 +136,12 @@ def create_app(settings: GatewaySettings) -> web.Application:
         await redis.aclose()
 
     app.cleanup_ctx.append(backends)
+    app.cleanup_ctx.append(ws.streams_context(settings.stream_address))
     app.router.add_routes(public.routes)
     app.router.add_routes(private.routes)
     app.router.add_routes(accounts.routes)
     app.router.add_routes(openapi.routes)
+    app.router.add_routes(ws.routes)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     return app

@@ -151,10 +151,11 @@ async def verify_signed(
     instruction: str,
     params: Any,
     keys: ApiKeys,
-    replays: ReplayGuard,
+    replays: ReplayGuard | None,
     now_ms: int | None = None,
 ) -> Caller:
-    """The caller of a Backpack-signed request, or ApiError 401."""
+    """The caller of a Backpack-signed request, or ApiError 401. `replays` None accepts a
+    signature more than once within its window (for reads such as stream subscriptions)."""
     public_key = headers.get("X-API-Key", "")
     signature_b64 = headers.get("X-Signature", "")
     timestamp = headers.get("X-Timestamp", "")
@@ -185,6 +186,6 @@ async def verify_signed(
     key = await keys.lookup(public_key)
     if key is None or key.revoked_at_us:
         raise unauthorized("unknown or revoked API key")
-    if not await replays.first_use(signature_b64, 2 * window_ms):
+    if replays is not None and not await replays.first_use(signature_b64, 2 * window_ms):
         raise ApiError(401, "INVALID_SIGNATURE", "this signature was already used")
     return Caller(key.user_id, "api_key")

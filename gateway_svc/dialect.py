@@ -38,7 +38,7 @@ _STPS = {
 }
 SIDE_NAMES = {cpb.SIDE_BUY: "Bid", cpb.SIDE_SELL: "Ask"}
 _TYPE_NAMES = {cpb.ORDER_TYPE_LIMIT: "Limit", cpb.ORDER_TYPE_MARKET: "Market"}
-_TIF_NAMES = {
+TIF_NAMES = {
     cpb.TIME_IN_FORCE_GTC: "GTC",
     cpb.TIME_IN_FORCE_IOC: "IOC",
     cpb.TIME_IN_FORCE_FOK: "FOK",
@@ -48,7 +48,7 @@ _STP_NAMES = {
     cpb.SELF_TRADE_PREVENTION_CANCEL_MAKER: "RejectMaker",
     cpb.SELF_TRADE_PREVENTION_CANCEL_BOTH: "RejectBoth",
 }
-_STATUS_NAMES = {
+STATUS_NAMES = {
     cpb.ORDER_STATUS_NEW: "New",
     cpb.ORDER_STATUS_PARTIALLY_FILLED: "PartiallyFilled",
     cpb.ORDER_STATUS_FILLED: "Filled",
@@ -56,7 +56,7 @@ _STATUS_NAMES = {
     cpb.ORDER_STATUS_EXPIRED: "Expired",
     cpb.ORDER_STATUS_REJECTED: "Rejected",
 }
-STATUS_BY_NAME = {name.lower(): status for status, name in _STATUS_NAMES.items()}
+STATUS_BY_NAME = {name.lower(): status for status, name in STATUS_NAMES.items()}
 
 
 # ---- reading requests -------------------------------------------------------------------
@@ -176,7 +176,7 @@ def order_json(o: cpb.Order, fills: list[cpb.Fill] | None = None) -> dict[str, A
         "market": o.market,
         "side": SIDE_NAMES.get(o.side, "Bid"),
         "orderType": _TYPE_NAMES.get(o.type, "Limit"),
-        "timeInForce": _TIF_NAMES.get(o.time_in_force, "GTC"),
+        "timeInForce": TIF_NAMES.get(o.time_in_force, "GTC"),
         "selfTradePrevention": _STP_NAMES.get(o.self_trade_prevention, "RejectTaker"),
         "postOnly": o.post_only,
         "price": o.price or None,
@@ -185,7 +185,7 @@ def order_json(o: cpb.Order, fills: list[cpb.Fill] | None = None) -> dict[str, A
         "executedQuantity": o.executed_quantity,
         "executedQty": o.executed_quantity,
         "executedQuoteQuantity": o.executed_quote_quantity,
-        "status": _STATUS_NAMES.get(o.status, "New"),
+        "status": STATUS_NAMES.get(o.status, "New"),
         "createdAt": o.created_at_us // 1000,
         "userId": str(o.user_id),
     }

@@ -513,6 +513,26 @@ class _Paths:
         self.paths.setdefault(path, {})[method] = op
 
 
+STREAMS = "Streams"
+WS_DESCRIPTION = (
+    'Send `{"method": "SUBSCRIBE", "params": [streams], "id": any}` (or '
+    "UNSUBSCRIBE). Streams: `depth`, `trade`, `ticker`, `bookTicker` as `depth.TATA_INR` or "
+    "`depth@TATA_INR`; `kline.<1m|5m|15m|30m|1h|4h|1d|1w>.TATA_INR`; and the caller's "
+    "`account.orderUpdate[.MARKET]` and `account.balanceUpdate`, which need `token` (the "
+    "bearer token) or `signature` ([key, signature, timestamp, window], ED25519 over "
+    "`instruction=subscribe&timestamp=..&window=..`) in the frame. Frames: `{stream, data}` "
+    "with Backpack's payloads (times in microseconds); depth diffs carry `U`/`u` engine "
+    "sequence ids: sync with `GET /api/v1/depth`'s `lastUpdateId`. Errors: `{id, error: "
+    "{code, name, message}}` with codes 4000 INVALID_FRAME, 4001 UNKNOWN_METHOD, 4002 "
+    "TOO_MANY_STREAMS, 4003 UNAUTHORIZED, 4004 INVALID_MARKET, 4006 INVALID_STREAM."
+)
+SSE_DESCRIPTION = (
+    "The WebSocket frames as `text/event-stream` events whose id is the engine sequence "
+    "number; reconnecting with `Last-Event-ID` replays the frames after it while the gateway "
+    "still keeps them (the last 1000 per stream). Private streams take the bearer token."
+)
+
+
 def _paths() -> dict[str, dict[str, Json]]:
     """Every route, as a table: one `add` per route of public.py, private.py, accounts.py
     and app.py, in their order."""
@@ -618,12 +638,22 @@ def _paths() -> dict[str, dict[str, Json]]:
         _json(_ref("ApiKey")), errors=(400, 401, 403, 404, 413, 503), body=_ref("RevokeApiKey"),
         description=keys, bearer_only=True)
 
+    add("get", "/ws", "websocket", "Live market data over WebSocket (also at /)", STREAMS,
+        {"application/json": {"schema": TEXT}}, status=101, description=WS_DESCRIPTION)
+    add("get", "/api/v1/stream", "stream", "Live market data as Server-Sent Events", STREAMS,
+        {"text/event-stream": {"schema": TEXT}}, errors=(400, 401), params=(
+            _query("topics", {"type": "string", "maxLength": 2000},
+                   "comma-separated streams, as over WebSocket", required=True,
+                   example="depth@TATA_INR,trade.TATA_INR"),
+        ), description=SSE_DESCRIPTION)
     add("get", "/health", "health", "Ready when the engine, the ledger and Redis answer", OPS,
         _json(_ref("Health")))
     add("get", "/metrics", "metrics", "Prometheus metrics", OPS, {"text/plain": {"schema": TEXT}})
     add("get", DOC_PATH, "openapi", "This document", OPS, _json({"type": "object"}))
     add("get", DOCS_PATH, "docs", "This document, as a page", OPS, {"text/html": {"schema": TEXT}})
     # fmt: on
+    for path in ("/ws", "/api/v1/stream"):
+        p.paths[path]["get"]["x-streaming"] = True  # never ends: no request/response checks
     p.paths["/health"]["get"]["responses"]["503"] = {
         "description": "a backend is down; the same body says which",
         "content": _json(_ref("Health")),
@@ -652,6 +682,7 @@ def build() -> Json:
             {"name": PUBLIC, "description": "market data; no authentication"},
             {"name": PRIVATE, "description": "the caller's orders, balances and history"},
             {"name": ACCOUNT, "description": "sign-up, log-in and API keys"},
+            {"name": STREAMS, "description": "live market data: WebSocket and SSE"},
             {"name": OPS, "description": "health, metrics and this document"},
         ],
         "paths": _paths(),

@@ -24,6 +24,12 @@ class GatewaySettings:
     max_body_bytes: int
     api_key_cache_seconds: float
     web_dir: str  # the built web UI, served at /
+    stream_address: str  # stream_svc, for WebSocket and SSE market data
+    ws_max_topics: int  # streams per connection
+    ws_queue_frames: int  # frames a client may fall behind before it is closed
+    ws_heartbeat_seconds: float  # ping interval; no pong in time closes the connection
+    ws_idle_seconds: float  # a connection without subscriptions is closed after this
+    ws_max_frame_bytes: int  # largest frame a client may send
     grace_seconds: float
     log_level: str
 
@@ -49,6 +55,12 @@ class GatewaySettings:
             max_body_bytes=env_int("GATEWAY_MAX_BODY_BYTES", 1_048_576, low=1024),
             api_key_cache_seconds=env_float("GATEWAY_API_KEY_CACHE_SECONDS", 5.0),
             web_dir=env_str("GATEWAY_WEB_DIR", "web/dist"),
+            stream_address=env_str("STREAM_ADDRESS", "127.0.0.1:50053"),
+            ws_max_topics=env_int("GATEWAY_WS_MAX_TOPICS", 100, low=1),
+            ws_queue_frames=env_int("GATEWAY_WS_QUEUE_FRAMES", 5000, low=10),
+            ws_heartbeat_seconds=env_float("GATEWAY_WS_HEARTBEAT_SECONDS", 30.0, low=1.0),
+            ws_idle_seconds=env_float("GATEWAY_WS_IDLE_SECONDS", 300.0, low=1.0),
+            ws_max_frame_bytes=env_int("GATEWAY_WS_MAX_FRAME_BYTES", 65_536, low=1024),
             grace_seconds=env_float("GATEWAY_SHUTDOWN_GRACE_SECONDS", 10.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
         )

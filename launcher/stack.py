@@ -41,6 +41,8 @@ class StackSettings:
     engine_grpc_port: int = 50051
     engine_data_dir: Path = Path(".run/engine")
     ledger_grpc_port: int = 50052
+    stream_grpc_port: int = 50053
+    publisher_port: int = 50054
     gateway_port: int = 8080
     external_database_url: str | None = None
     external_redis_url: str | None = None
@@ -66,6 +68,8 @@ class StackSettings:
             engine_grpc_port=_port(environ, "ENGINE_GRPC_PORT", cls.engine_grpc_port),
             engine_data_dir=path("ENGINE_DATA_DIR", cls.engine_data_dir),
             ledger_grpc_port=_port(environ, "LEDGER_GRPC_PORT", cls.ledger_grpc_port),
+            stream_grpc_port=_port(environ, "STREAM_GRPC_PORT", cls.stream_grpc_port),
+            publisher_port=_port(environ, "STREAM_PUBLISHER_PORT", cls.publisher_port),
             gateway_port=_port(environ, "GATEWAY_PORT", cls.gateway_port),
             external_database_url=_url(environ, "DATABASE_URL", _DATABASE_SCHEMES),
             external_redis_url=_url(environ, "REDIS_URL", _REDIS_SCHEMES),
@@ -127,12 +131,34 @@ def exchange_specs(settings: StackSettings) -> list[ServiceSpec]:
             health_address=f"{LOCALHOST}:{settings.ledger_grpc_port}",
         ),
         ServiceSpec(
+            name="publisher",
+            argv=[sys.executable, "-m", "stream_svc.publisher"],
+            env={
+                "STREAM_PUBLISHER_PORT": str(settings.publisher_port),
+                "ENGINE_ADDRESS": f"{LOCALHOST}:{settings.engine_grpc_port}",
+                "LEDGER_ADDRESS": f"{LOCALHOST}:{settings.ledger_grpc_port}",
+                "REDIS_URL": settings.redis_url,
+            },
+            health_address=f"{LOCALHOST}:{settings.publisher_port}",
+        ),
+        ServiceSpec(
+            name="stream",
+            argv=[sys.executable, "-m", "stream_svc"],
+            env={
+                "STREAM_GRPC_PORT": str(settings.stream_grpc_port),
+                "ENGINE_ADDRESS": f"{LOCALHOST}:{settings.engine_grpc_port}",
+                "REDIS_URL": settings.redis_url,
+            },
+            health_address=f"{LOCALHOST}:{settings.stream_grpc_port}",
+        ),
+        ServiceSpec(
             name="gateway",
             argv=[sys.executable, "-m", "gateway_svc"],
             env={
                 "GATEWAY_PORT": str(settings.gateway_port),
                 "ENGINE_ADDRESS": f"{LOCALHOST}:{settings.engine_grpc_port}",
                 "LEDGER_ADDRESS": f"{LOCALHOST}:{settings.ledger_grpc_port}",
+                "STREAM_ADDRESS": f"{LOCALHOST}:{settings.stream_grpc_port}",
                 "REDIS_URL": settings.redis_url,
                 # A local demo: the faucet is on, and the token secret is per data folder.
                 "GATEWAY_FAUCET": "true",

@@ -503,7 +503,8 @@ class Engine:
         events.append(
             _new(OrderClosed, (
                 self.seq, ts, o.id, o.user, o.market, o.side, status, reason, asset, unlocked,
-                o.filled, o.filled_quote, o.client_id,
+                o.filled, o.filled_quote, o.client_id, o.price,
+                0 if o.quote_qty else o.remaining,
             ))
         )  # fmt: skip
 

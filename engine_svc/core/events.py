@@ -108,6 +108,8 @@ class OrderClosed(NamedTuple):
     filled: int
     filled_quote: int
     client_id: ClientOrderId
+    price: int  # 0 for a market order
+    remaining: int  # base still open when it closed (0 for a market order by quote amount)
 
 
 class AssetListed(NamedTuple):

@@ -41,6 +41,12 @@ def gateway_settings(
         "max_body_bytes": 65536,
         "api_key_cache_seconds": 5.0,
         "web_dir": "web/dist",
+        "stream_address": "127.0.0.1:1",
+        "ws_max_topics": 20,
+        "ws_queue_frames": 1000,
+        "ws_heartbeat_seconds": 30.0,
+        "ws_idle_seconds": 300.0,
+        "ws_max_frame_bytes": 65536,
         "grace_seconds": 1.0,
         "log_level": "INFO",
     }

@@ -63,6 +63,8 @@ async def test_runs_the_exchange_until_sigterm_then_stops_it(tmp_path: Path) -> 
         "ENGINE_GRPC_PORT": str(port),
         "LEDGER_GRPC_PORT": str(ledger_port),
         "GATEWAY_PORT": str(gateway_port),
+        "STREAM_GRPC_PORT": str(free_port()),
+        "STREAM_PUBLISHER_PORT": str(free_port()),
         "POSTGRES_PORT": str(postgres_port),
         "REDIS_PORT": str(redis_port),
         "PYTHONPATH": str(REPO_ROOT),
@@ -83,11 +85,11 @@ async def test_runs_the_exchange_until_sigterm_then_stops_it(tmp_path: Path) -> 
     try:
         assert launcher.stdout is not None
         lines = await asyncio.wait_for(read_until(launcher.stdout, "exchange running"), 60)
-        assert f"postgres  {database_url}" in lines
-        assert f"redis     {redis_url}" in lines
-        assert f"engine    grpc 127.0.0.1:{port}" in lines
-        assert f"ledger    grpc 127.0.0.1:{ledger_port}" in lines
-        assert f"gateway   http http://127.0.0.1:{gateway_port}" in lines
+        assert f"postgres   {database_url}" in lines
+        assert f"redis      {redis_url}" in lines
+        assert f"engine     grpc 127.0.0.1:{port}" in lines
+        assert f"ledger     grpc 127.0.0.1:{ledger_port}" in lines
+        assert f"gateway    http http://127.0.0.1:{gateway_port}" in lines
         engine_pid = next(
             int(line.split()[-1]) for line in lines if line.startswith("[engine] pid")
         )

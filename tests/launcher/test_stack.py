@@ -13,22 +13,27 @@ def test_without_store_urls_postgres_and_redis_run_locally_first(tmp_path: Path)
     settings = StackSettings.from_env({}, cwd=tmp_path)
     specs = exchange_specs(settings)
 
-    assert [spec.name for spec in specs] == ["postgres", "redis", "engine", "ledger", "gateway"]
+    names = ["postgres", "redis", "engine", "ledger", "publisher", "stream", "gateway"]
+    assert [spec.name for spec in specs] == names
     assert settings.database_url == "postgresql://postgres@127.0.0.1:55432/exchange"
     assert settings.redis_url == "redis://127.0.0.1:56379/0"
-    postgres, redis, _, ledger, gateway = specs
+    postgres, redis, _, ledger, publisher, stream, gateway = specs
     assert gateway.env["REDIS_URL"] == settings.redis_url
+    assert gateway.env["STREAM_ADDRESS"] == "127.0.0.1:50053"
+    assert publisher.env["REDIS_URL"] == stream.env["REDIS_URL"] == settings.redis_url
     assert len(gateway.env["GATEWAY_TOKEN_SECRET"]) >= 32
     assert ledger.env["DATABASE_URL"] == settings.database_url
     assert ledger.env["ENGINE_ADDRESS"] == "127.0.0.1:50051"
     assert str(tmp_path / ".run" / "postgres") in postgres.argv
     assert str(tmp_path / ".run" / "redis") in redis.argv
     assert summary(settings, specs).splitlines() == [
-        "postgres  postgresql://postgres@127.0.0.1:55432/exchange",
-        "redis     redis://127.0.0.1:56379/0",
-        "engine    grpc 127.0.0.1:50051",
-        "ledger    grpc 127.0.0.1:50052",
-        "gateway   http http://127.0.0.1:8080",
+        "postgres   postgresql://postgres@127.0.0.1:55432/exchange",
+        "redis      redis://127.0.0.1:56379/0",
+        "engine     grpc 127.0.0.1:50051",
+        "ledger     grpc 127.0.0.1:50052",
+        "publisher  grpc 127.0.0.1:50054",
+        "stream     grpc 127.0.0.1:50053",
+        "gateway    http http://127.0.0.1:8080",
     ]
 
 
@@ -55,18 +60,20 @@ def test_store_urls_given_are_used_and_nothing_is_run_for_them(tmp_path: Path) -
     settings = StackSettings.from_env(environ, cwd=tmp_path)
     specs = exchange_specs(settings)
 
-    assert [spec.name for spec in specs] == ["engine", "ledger", "gateway"]
+    assert [spec.name for spec in specs] == ["engine", "ledger", "publisher", "stream", "gateway"]
     assert specs[1].env["DATABASE_URL"] == environ["DATABASE_URL"]
     assert settings.local_postgres is None
     assert settings.local_redis is None
     assert settings.database_url == environ["DATABASE_URL"]
     assert settings.redis_url == environ["REDIS_URL"]
     assert summary(settings, specs).splitlines() == [
-        "postgres  postgresql://ledger:***@db.internal:5432/exchange (external)",
-        "redis     redis://cache.internal:6379/2 (external)",
-        "engine    grpc 127.0.0.1:50051",
-        "ledger    grpc 127.0.0.1:50052",
-        "gateway   http http://127.0.0.1:8080",
+        "postgres   postgresql://ledger:***@db.internal:5432/exchange (external)",
+        "redis      redis://cache.internal:6379/2 (external)",
+        "engine     grpc 127.0.0.1:50051",
+        "ledger     grpc 127.0.0.1:50052",
+        "publisher  grpc 127.0.0.1:50054",
+        "stream     grpc 127.0.0.1:50053",
+        "gateway    http http://127.0.0.1:8080",
     ]
 
 
@@ -74,10 +81,11 @@ def test_only_the_store_without_a_url_runs_locally(tmp_path: Path) -> None:
     settings = StackSettings.from_env({"REDIS_URL": "redis://cache:6379/0"}, cwd=tmp_path)
     specs = exchange_specs(settings)
 
-    assert [spec.name for spec in specs] == ["postgres", "engine", "ledger", "gateway"]
+    names = ["postgres", "engine", "ledger", "publisher", "stream", "gateway"]
+    assert [spec.name for spec in specs] == names
     assert summary(settings, specs).splitlines()[:2] == [
-        "postgres  postgresql://postgres@127.0.0.1:55432/exchange",
-        "redis     redis://cache:6379/0 (external)",
+        "postgres   postgresql://postgres@127.0.0.1:55432/exchange",
+        "redis      redis://cache:6379/0 (external)",
     ]
 
 

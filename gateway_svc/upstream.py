@@ -1,0 +1,193 @@
+"""One StreamService subscription per topic, shared by every client of this gateway.
+
+An `Upstream` opens its gRPC stream when its first listener arrives and closes it when
+the last one leaves. It renders each message once and hands the bytes to its listeners.
+If stream_svc goes away, it reconnects and bridges the outage for its listeners: the
+depth book moves to the fresh snapshot by one diff that continues the id chain, and the
+trades missed meanwhile are sent from the snapshot's recent trades. A listener that only
+joins later gets the current ticker, best bid/ask or candle at once.
+
+Recent frames are kept per topic (with their engine sequence numbers) so that an SSE
+client reconnecting with Last-Event-ID can resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+import grpc
+
+from exchange.stream.v1 import stream_pb2 as spb
+from gateway_svc.frames import data_json
+from stream_svc.book import Book, Gap
+from stream_svc.topics import Topic
+
+if TYPE_CHECKING:
+    from exchange.stream.v1.stream_pb2_grpc import StreamServiceAsyncStub
+
+log = logging.getLogger(__name__)
+
+HISTORY = 1000  # frames kept per topic for SSE resumption
+
+
+class Listener(Protocol):
+    def deliver(self, topic: str, seq: int, data: bytes, item: spb.MarketData) -> None: ...
+
+    def failed(self, topic: str, code: str, message: str) -> None: ...
+
+
+def item_seq(item: spb.MarketData) -> int:
+    kind = item.WhichOneof("body")
+    if kind == "depth":
+        return item.depth.last_update_id
+    return int(getattr(item, kind or "").seq)
+
+
+class Upstream:
+    def __init__(
+        self, topic: Topic, stub: StreamServiceAsyncStub, on_idle: Callable[[Upstream], None]
+    ) -> None:
+        self.topic = topic
+        self.stub = stub
+        self.listeners: set[Listener] = set()
+        self.book: Book | None = None
+        self.latest: tuple[int, bytes, spb.MarketData] | None = None  # state topics
+        self.history: deque[tuple[int, bytes]] = deque(maxlen=HISTORY)
+        self._last_trade_id = 0
+        self._calls = 0  # subscriptions made so far; after the first, recent trades were missed
+        self._on_idle = on_idle
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    def add(self, listener: Listener) -> None:
+        self.listeners.add(listener)
+        if self.latest is not None:
+            seq, data, item = self.latest
+            listener.deliver(self.topic.name, seq, data, item)
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"upstream {self.topic.name}")
+
+    def remove(self, listener: Listener) -> None:
+        self.listeners.discard(listener)
+        if not self.listeners:
+            self.close()
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self._on_idle(self)
+
+    def since(self, seq: int) -> list[tuple[int, bytes]] | None:
+        """Frames after `seq`, or None when `seq` is older than what is kept."""
+        if not self.history or self.history[0][0] > seq + 1:
+            return None
+        return [(s, d) for s, d in self.history if s > seq]
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while self.listeners:
+            call = self.stub.Subscribe(spb.SubscribeRequest(topic=self.topic.name))
+            self._calls += 1
+            try:
+                async for item in call:
+                    self.connected.set()
+                    delay = 0.1
+                    self._receive(item)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                    for listener in list(self.listeners):
+                        listener.failed(self.topic.name, "INVALID_STREAM", exc.details() or "")
+                    self.listeners.clear()
+                    break
+                log.info("stream upstream lost", extra={"topic": self.topic.name,
+                                                        "error": exc.code().name})  # fmt: skip
+            except Gap:
+                log.warning("stream gap: resubscribing", extra={"topic": self.topic.name})
+                self.book = None
+            finally:
+                self.connected.clear()
+                call.cancel()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        self._task = None
+        self._on_idle(self)
+
+    def _receive(self, item: spb.MarketData) -> None:
+        kind = item.WhichOneof("body")
+        if kind == "depth":
+            out = self._depth(item.depth)
+            if out is None:
+                return
+            item = spb.MarketData(depth=out)
+        elif kind == "trade":
+            trade = item.trade
+            if trade.trade_id <= self._last_trade_id:
+                return
+            self._last_trade_id = trade.trade_id
+            if trade.recent and self._calls == 1:
+                return  # a first subscription's recent trades are history, not news
+        self._send(item)
+
+    def _depth(self, d: spb.DepthUpdate) -> spb.DepthUpdate | None:
+        if d.snapshot:
+            fresh = Book.from_levels(d.market, list(d.bids), list(d.asks), d.last_update_id)
+            old, self.book = self.book, fresh
+            if old is None or fresh.last_update_id <= old.last_update_id:
+                return None
+            return old.diff_to(fresh)  # bridges a reconnection without a gap
+        if self.book is None:
+            return None
+        before = self.book.last_update_id
+        if not self.book.apply(d):  # raises Gap: resubscribe for a snapshot
+            return None
+        out = spb.DepthUpdate()
+        out.CopyFrom(d)
+        out.first_update_id = before + 1
+        return out
+
+    def _send(self, item: spb.MarketData) -> None:
+        data = data_json(item)
+        seq = item_seq(item)
+        self.history.append((seq, data))
+        if item.WhichOneof("body") in ("ticker", "book_ticker", "kline"):
+            self.latest = (seq, data, item)
+        for listener in list(self.listeners):
+            listener.deliver(self.topic.name, seq, data, item)
+
+
+class Upstreams:
+    """The gateway's upstreams by topic."""
+
+    def __init__(self, stub: StreamServiceAsyncStub) -> None:
+        self.stub = stub
+        self.by_topic: dict[str, Upstream] = {}
+
+    def join(self, topic: Topic, listener: Listener) -> Upstream:
+        upstream = self.by_topic.get(topic.name)
+        if upstream is None:
+            upstream = self.by_topic[topic.name] = Upstream(topic, self.stub, self._idle)
+        upstream.add(listener)
+        return upstream
+
+    def leave(self, topic: Topic, listener: Listener) -> None:
+        upstream = self.by_topic.get(topic.name)
+        if upstream is not None:
+            upstream.remove(listener)
+
+    def _idle(self, upstream: Upstream) -> None:
+        if not upstream.listeners and self.by_topic.get(upstream.topic.name) is upstream:
+            del self.by_topic[upstream.topic.name]
+
+    async def close(self) -> None:
+        for upstream in list(self.by_topic.values()):
+            upstream.listeners.clear()
+            upstream.close()
+        await asyncio.sleep(0)
+        with contextlib.suppress(Exception):
+            self.by_topic.clear()

@@ -1,0 +1,368 @@
+"""Live market data for clients: WebSocket at /ws (and /) and Server-Sent Events.
+
+WebSocket frames in: `{"method": "SUBSCRIBE"|"UNSUBSCRIBE", "params": [topic, ...],
+"id": any?, "token": bearer?, "signature": [key, signature, timestamp, window]?}`.
+Topics in either dialect: `depth@TATA_INR` or `depth.TATA_INR` (also trade, ticker,
+bookTicker), `kline.<1m..1w>.TATA_INR`, and the caller's own `account.orderUpdate[.M]`,
+`account.balanceUpdate`. A frame is acknowledged with `{"id": ..., "result": null}` or
+answered with `{"id": ..., "error": {"code", "name", "message"}}`; a bad frame never
+closes the connection. Frames out: `{"stream": <topic as subscribed>, "data": {...}}`.
+
+Each connection has a bounded send queue; a client that lets it fill is closed with 1008
+(SLOW_CONSUMER) instead of letting the gateway's memory grow. Pings go out every
+GATEWAY_WS_HEARTBEAT_SECONDS and a client that does not answer is closed; so is one that
+holds no subscription for GATEWAY_WS_IDLE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import orjson
+from aiohttp import WSCloseCode, WSMsgType, web
+from prometheus_client import Counter, Gauge
+
+from exchange.stream.v1 import stream_pb2 as spb
+from exchange.stream.v1.stream_pb2_grpc import StreamServiceStub
+from gateway_svc.auth import verify_signed
+from gateway_svc.context import Backends, backends
+from gateway_svc.errors import ApiError
+from gateway_svc.frames import error_frame, frame
+from gateway_svc.upstream import Upstreams
+from stream_svc.topics import KLINE_INTERVALS, Topic
+
+log = logging.getLogger(__name__)
+
+UPSTREAMS = web.AppKey("upstreams", Upstreams)
+
+CONNECTIONS = Gauge("gateway_ws_connections", "Open WebSocket and SSE connections")
+SUBSCRIPTIONS = Gauge("gateway_ws_subscriptions", "Topic subscriptions of open connections")
+MESSAGES_OUT = Counter("gateway_ws_messages_total", "Frames queued to clients")
+DROPPED = Counter("gateway_ws_slow_closed_total", "Connections closed for falling behind")
+
+
+class FrameError(Exception):
+    def __init__(self, code: int, name: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.name, self.message = code, name, message
+
+
+def _bad_topic(text: str) -> FrameError:
+    return FrameError(4006, "INVALID_STREAM", f"unknown stream {text[:80]!r}")
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A subscription as the client named it, and what it reads upstream."""
+
+    name: str  # echoed as `stream`
+    topic: Topic
+    market_filter: str = ""  # account.orderUpdate.<M>: only that market's orders
+
+
+def parse_topic(text: str, user_id: int | None, markets: set[str]) -> Wanted:
+    """A client's topic name, in either dialect. Raises FrameError."""
+    if not isinstance(text, str) or not 0 < len(text) <= 100 or not text.isascii():
+        raise _bad_topic(str(text))
+    if text.startswith("account."):
+        if user_id is None:
+            raise FrameError(4003, "UNAUTHORIZED", f"{text} needs a token or a signature")
+        parts = text.split(".")
+        if parts[1] == "orderUpdate" and len(parts) <= 3:
+            market = parts[2] if len(parts) == 3 else ""
+            if market and market not in markets:
+                raise FrameError(4004, "INVALID_MARKET", f"unknown market {market[:40]!r}")
+            return Wanted(text, Topic("orders", user_id=user_id), market)
+        if text == "account.balanceUpdate":
+            return Wanted(text, Topic("balances", user_id=user_id))
+        raise _bad_topic(text)
+    kind, sep, rest = text.partition("@") if "@" in text else text.partition(".")
+    if not sep or not rest:
+        raise _bad_topic(text)
+    if kind == "kline":
+        interval, _, market = rest.partition(".")
+        if interval not in KLINE_INTERVALS:
+            raise _bad_topic(text)
+        topic = Topic("kline", market=market, interval_s=KLINE_INTERVALS[interval])
+    elif kind in ("depth", "trade", "ticker", "bookTicker"):
+        market = rest
+        topic = Topic(kind, market=market)
+    else:
+        raise _bad_topic(text)
+    if market not in markets:
+        raise FrameError(4004, "INVALID_MARKET", f"unknown market {market[:40]!r}")
+    return Wanted(text, topic)
+
+
+class Connection:
+    """One client (WebSocket or SSE): its subscriptions and its bounded send queue."""
+
+    def __init__(self, upstreams: Upstreams, queue_frames: int, *, sse: bool = False) -> None:
+        self.upstreams = upstreams
+        self.sse = sse  # frames as text/event-stream events, with their seq as the id
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(queue_frames)
+        self.wanted: dict[str, Wanted] = {}  # by client name
+        self.by_topic: dict[str, list[Wanted]] = {}
+        self.user_id: int | None = None
+        self.slow = False
+        self.closed = asyncio.Event()
+
+    def deliver(self, topic: str, seq: int, data: bytes, item: spb.MarketData) -> None:
+        for wanted in self.by_topic.get(topic, ()):
+            if wanted.market_filter and item.order_update.order.market != wanted.market_filter:
+                continue
+            out = frame(wanted.name, data)
+            self.put(_event(out, seq) if self.sse else out)
+
+    def failed(self, topic: str, code: str, message: str) -> None:
+        for wanted in list(self.by_topic.get(topic, ())):
+            self.put(error_frame(4006, code, f"{wanted.name}: {message}"))
+            self.unsubscribe(wanted.name)
+
+    def put(self, data: bytes) -> None:
+        if self.slow:
+            return
+        try:
+            self.queue.put_nowait(data)
+            MESSAGES_OUT.inc()
+        except asyncio.QueueFull:
+            self.slow = True
+            DROPPED.inc()
+            self.closed.set()
+
+    def subscribe(self, wanted: Wanted) -> None:
+        if wanted.name in self.wanted:
+            return
+        self.wanted[wanted.name] = wanted
+        others = self.by_topic.setdefault(wanted.topic.name, [])
+        others.append(wanted)
+        SUBSCRIPTIONS.inc()
+        if len(others) == 1:
+            self.upstreams.join(wanted.topic, self)
+
+    def unsubscribe(self, name: str) -> None:
+        wanted = self.wanted.pop(name, None)
+        if wanted is None:
+            return
+        SUBSCRIPTIONS.dec()
+        others = self.by_topic[wanted.topic.name]
+        others.remove(wanted)
+        if not others:
+            del self.by_topic[wanted.topic.name]
+            self.upstreams.leave(wanted.topic, self)
+
+    def close(self) -> None:
+        for name in list(self.wanted):
+            self.unsubscribe(name)
+        self.closed.set()
+
+
+async def _authenticate(b: Backends, message: dict[str, Any]) -> int | None:
+    token = message.get("token")
+    if isinstance(token, str) and token:
+        return b.tokens.verify(token)
+    signature = message.get("signature")
+    if signature is None:
+        return None
+    if not (isinstance(signature, list) and len(signature) == 4
+            and all(isinstance(x, str) for x in signature)):  # fmt: skip
+        raise FrameError(4003, "UNAUTHORIZED", "signature must be [key, signature, ts, window]")
+    names = ("X-API-Key", "X-Signature", "X-Timestamp", "X-Window")
+    headers = dict(zip(names, signature, strict=True))
+    # No replay guard: a subscription only reads, and clients such as ccxt sign several
+    # subscriptions within one millisecond, which makes identical signatures.
+    caller = await verify_signed(headers, "subscribe", {}, b.api_keys, None)
+    return caller.user_id
+
+
+async def _handle_frame(b: Backends, conn: Connection, raw: str) -> bytes:
+    """Applies one client frame; returns the acknowledgement or the error frame."""
+    request_id: Any = None
+    try:
+        try:
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise FrameError(4000, "INVALID_FRAME", "the frame is not JSON") from None
+        if not isinstance(message, dict):
+            raise FrameError(4000, "INVALID_FRAME", "the frame must be a JSON object")
+        request_id = message.get("id")
+        if not isinstance(request_id, int | str | None):
+            request_id = None
+        method = message.get("method")
+        params = message.get("params")
+        if method not in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            raise FrameError(4001, "UNKNOWN_METHOD", "method must be SUBSCRIBE or UNSUBSCRIBE")
+        if not isinstance(params, list) or not params:
+            raise FrameError(4000, "INVALID_FRAME", "params must be a non-empty list of streams")
+        if method == "UNSUBSCRIBE":
+            for name in params:
+                if isinstance(name, str):
+                    conn.unsubscribe(name)
+            return orjson.dumps({"id": request_id, "result": None})
+        limit = b.settings.ws_max_topics
+        new = [p for p in params if p not in conn.wanted]
+        if len(conn.wanted) + len(new) > limit:
+            raise FrameError(4002, "TOO_MANY_STREAMS", f"at most {limit} streams per connection")
+        if any(isinstance(p, str) and p.startswith("account.") for p in new):
+            try:
+                user = await _authenticate(b, message)
+            except ApiError as exc:
+                raise FrameError(4003, "UNAUTHORIZED", exc.message) from None
+            if user is not None:
+                conn.user_id = user
+        markets = {m.symbol for m in await b.markets.all()}
+        parsed = [parse_topic(p, conn.user_id, markets) for p in new]
+        for wanted in parsed:
+            conn.subscribe(wanted)
+        return orjson.dumps({"id": request_id, "result": None})
+    except FrameError as exc:
+        return error_frame(exc.code, exc.name, exc.message, request_id)
+
+
+async def _writer(ws: web.WebSocketResponse, conn: Connection) -> None:
+    while True:
+        data = await conn.queue.get()
+        if data is None:
+            return
+        await ws.send_frame(data, WSMsgType.TEXT)
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    b = backends(request)
+    settings = b.settings
+    ws = web.WebSocketResponse(
+        heartbeat=settings.ws_heartbeat_seconds,
+        max_msg_size=settings.ws_max_frame_bytes,
+        receive_timeout=settings.ws_idle_seconds,
+    )
+    await ws.prepare(request)
+    conn = Connection(request.app[UPSTREAMS], settings.ws_queue_frames)
+    CONNECTIONS.inc()
+    writer = asyncio.create_task(_writer(ws, conn))
+    reader = asyncio.create_task(_reader(b, ws, conn))
+    try:
+        await asyncio.wait(
+            [writer, reader, asyncio.ensure_future(conn.closed.wait())],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+    finally:
+        CONNECTIONS.dec()
+        conn.close()
+        for task in (writer, reader):
+            task.cancel()
+        if conn.slow:
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"SLOW_CONSUMER")
+        else:
+            await ws.close()
+    return ws
+
+
+async def _reader(b: Backends, ws: web.WebSocketResponse, conn: Connection) -> None:
+    while True:
+        try:
+            msg = await ws.receive()
+        except TimeoutError:
+            if conn.wanted:
+                continue  # idle means: no subscription for the whole timeout
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"IDLE")
+            return
+        if msg.type == WSMsgType.TEXT:
+            conn.put(await _handle_frame(b, conn, msg.data))
+        elif msg.type == WSMsgType.BINARY:
+            conn.put(error_frame(4000, "INVALID_FRAME", "send JSON text frames"))
+        elif msg.type == WSMsgType.ERROR:
+            exc = ws.exception()
+            if exc is not None and "too big" in str(exc).lower():
+                log.info("ws frame too large")
+            return
+        else:  # CLOSE, CLOSING, CLOSED
+            return
+
+
+@web.middleware
+async def websocket_at_root(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Backpack clients connect to `/`: a WebSocket upgrade there is the stream, anything
+    else at `/` is the web UI."""
+    if request.path == "/" and request.headers.get("Upgrade", "").lower() == "websocket":
+        return await websocket(request)
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+async def sse(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/stream?topics=a,b: the same frames as text/event-stream. Each event's id
+    is its engine sequence number; with Last-Event-ID the frames after it are replayed when
+    still kept, else the topic starts from its current state."""
+    b = backends(request)
+    names = [t for t in request.query.get("topics", "").split(",") if t]
+    markets = {m.symbol for m in await b.markets.all()}
+    try:
+        if not names or len(names) > b.settings.ws_max_topics:
+            raise FrameError(4002, "TOO_MANY_STREAMS",
+                             f"give 1 to {b.settings.ws_max_topics} topics")  # fmt: skip
+        user = None
+        authorization = request.headers.get("Authorization", "")
+        if authorization.startswith("Bearer "):
+            user = b.tokens.verify(authorization[7:].strip())
+        parsed = [parse_topic(n, user, markets) for n in names]
+    except FrameError as exc:
+        raise ApiError(400, exc.name, exc.message) from None
+    last = request.headers.get("Last-Event-ID", "")
+    upstreams = request.app[UPSTREAMS]
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    conn = Connection(upstreams, b.settings.ws_queue_frames, sse=True)
+    CONNECTIONS.inc()
+    try:
+        if last.isdigit():
+            for wanted in parsed:
+                upstream = upstreams.by_topic.get(wanted.topic.name)
+                for seq, data in (upstream.since(int(last)) or []) if upstream else []:
+                    conn.put(_event(frame(wanted.name, data), seq))
+        for wanted in parsed:
+            conn.subscribe(wanted)
+        while not conn.closed.is_set():
+            event = await conn.queue.get()
+            if event is None:
+                break
+            await response.write(event)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        CONNECTIONS.dec()
+        conn.close()
+    return response
+
+
+def _event(data: bytes, seq: int) -> bytes:
+    return b"id: " + str(seq).encode() + b"\ndata: " + data + b"\n\n"
+
+
+def streams_context(address: str) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context: the channel to stream_svc and the shared upstreams."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        channel = grpc.aio.insecure_channel(address)
+        upstreams = Upstreams(StreamServiceStub(channel))
+        app[UPSTREAMS] = upstreams
+        yield
+        await upstreams.close()
+        await channel.close()
+
+    return ctx
+
+
+routes = web.RouteTableDef()
+routes.get("/ws")(websocket)
+routes.get("/api/v1/stream")(sse)

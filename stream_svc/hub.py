@@ -1,0 +1,340 @@
+"""stream_svc's state and fan-out: Redis in, per-topic subscriber queues out.
+
+Per market it keeps the book (checked by update id, resynced from the engine's depth on a
+gap), the recent trades, the ticker, the best bid/ask and the open candles. Every book diff
+it sends continues its own id chain (first id = previous last id + 1), and a resync is sent
+as one diff from the old book to the new one, so its subscribers never see a gap, even
+when Redis lost messages or restarted.
+
+A subscriber gets the topic's state first, then its updates, through a bounded queue; one
+that falls a whole queue behind is dropped (the gateway reconnects and gets a snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import grpc
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from exchange.engine.v1 import engine_pb2 as epb
+from exchange.stream.v1 import stream_pb2 as spb
+from stream_svc.book import Book, Gap
+from stream_svc.publisher import state_field, state_key, trades_key
+from stream_svc.topics import INTERVAL_NAMES, Topic
+
+if TYPE_CHECKING:
+    from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
+
+log = logging.getLogger(__name__)
+
+RECENT_TRADES = 50
+T = TypeVar("T")
+
+
+class SlowSubscriber(Exception):
+    """The subscriber's queue overflowed; it was dropped."""
+
+
+class UnknownMarket(Exception):
+    pass
+
+
+@dataclass(eq=False)
+class Subscriber:
+    queue: asyncio.Queue[spb.MarketData | None]
+    overflowed: bool = False
+
+    def put(self, item: spb.MarketData) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.queue = asyncio.Queue(1)  # drop the backlog now; the reader sees the end
+            self.queue.put_nowait(None)
+
+
+@dataclass
+class MarketCache:
+    symbol: str
+    book: Book | None = None  # None until the first resync
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    pending: list[spb.DepthUpdate] | None = None  # diffs held while resyncing
+    trades: deque[spb.MarketData] = field(default_factory=lambda: deque(maxlen=RECENT_TRADES))
+    state: dict[str, spb.MarketData] = field(default_factory=dict)  # state_field -> item
+
+    @property
+    def last_trade_id(self) -> int:
+        return self.trades[-1].trade.trade_id if self.trades else 0
+
+
+class StreamHub:
+    def __init__(self, engine: EngineServiceAsyncStub, redis: Redis, queue_items: int) -> None:
+        self.engine = engine
+        self.redis = redis
+        self.queue_items = queue_items
+        self.markets: dict[str, MarketCache] = {}
+        self.topics: dict[str, set[Subscriber]] = {}
+        self.users: dict[int, int] = {}  # user id -> subscribers of their topics
+        self.connected = asyncio.Event()
+        self.resyncs = 0
+        self._pubsub: PubSub | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ---- subscribers ----
+
+    async def subscribe(self, topic: Topic) -> AsyncIterator[spb.MarketData]:
+        """The topic's state, then its updates. Raises UnknownMarket, SlowSubscriber."""
+        snapshot: list[spb.MarketData] = []
+        if topic.market:
+            cache = self.markets.get(topic.market)
+            if cache is None:
+                raise UnknownMarket(topic.market)
+            if topic.kind == "depth":
+                await cache.ready.wait()
+        sub = Subscriber(asyncio.Queue(self.queue_items))
+        # Snapshot and registration in one step: no update can fall between them.
+        if topic.market:
+            snapshot = self._snapshot(self.markets[topic.market], topic)
+        self.topics.setdefault(topic.name, set()).add(sub)
+        if topic.user_id:
+            await self._watch_user(topic.user_id)
+        try:
+            for item in snapshot:
+                yield item
+            while True:
+                update = await sub.queue.get()
+                if update is None:
+                    raise SlowSubscriber(topic.name)
+                yield update
+        finally:
+            subs = self.topics.get(topic.name)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self.topics[topic.name]
+            if topic.user_id:
+                await self._unwatch_user(topic.user_id)
+
+    def _snapshot(self, cache: MarketCache, topic: Topic) -> list[spb.MarketData]:
+        if topic.kind == "depth":
+            assert cache.book is not None
+            return [spb.MarketData(depth=cache.book.snapshot())]
+        if topic.kind == "trade":
+            recent = []
+            for item in cache.trades:
+                copy = spb.MarketData()
+                copy.CopyFrom(item)
+                copy.trade.recent = True
+                recent.append(copy)
+            return recent
+        name = {"ticker": "ticker", "bookTicker": "book_ticker"}.get(
+            topic.kind, f"kline.{topic.interval_s}"
+        )
+        state = cache.state.get(name)
+        return [state] if state is not None else []
+
+    def _fan_out(self, topic: str, item: spb.MarketData) -> None:
+        for sub in self.topics.get(topic, ()):
+            sub.put(item)
+
+    # ---- Redis ----
+
+    async def run(self) -> None:
+        """Reads Redis forever; after each (re)connection, reloads state and resyncs books.
+
+        The market list comes from the engine in the background: markets also appear as
+        their first messages arrive, and Redis alone is enough to serve trades and tickers."""
+        self._spawn(self._list_markets(), "list markets")
+        delay = 0.2
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.psubscribe("md.*")
+                for user in self.users:
+                    await pubsub.subscribe(f"user.{user}")
+                self._pubsub = pubsub
+                for cache in self.markets.values():
+                    await self._load_state(cache)
+                    self._start_resync(cache)
+                self.connected.set()
+                delay = 0.2
+                async for message in pubsub.listen():
+                    self._on_message(message)
+            except (RedisError, OSError) as exc:
+                log.warning("redis lost", extra={"error": repr(exc), "retry_s": delay})
+            finally:
+                self.connected.clear()
+                self._pubsub = None
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _list_markets(self) -> None:
+        listing = await self._retry(lambda: self.engine.ListMarkets(epb.ListMarketsRequest()))
+        for mk in listing.markets:
+            if mk.symbol not in self.markets:
+                cache = self.markets[mk.symbol] = MarketCache(mk.symbol)
+                if self.connected.is_set():
+                    await self._load_state(cache)
+                    self._start_resync(cache)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _watch_user(self, user: int) -> None:
+        self.users[user] = self.users.get(user, 0) + 1
+        if self.users[user] == 1 and self._pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.subscribe(f"user.{user}")
+
+    async def _unwatch_user(self, user: int) -> None:
+        self.users[user] -= 1
+        if self.users[user] == 0:
+            del self.users[user]
+            if self._pubsub is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    await self._pubsub.unsubscribe(f"user.{user}")
+
+    def _on_message(self, message: dict[str, object]) -> None:
+        if message.get("type") not in ("message", "pmessage"):
+            return
+        channel = message["channel"]
+        name = channel.decode() if isinstance(channel, bytes) else str(channel)
+        envelope = spb.Envelope.FromString(message["data"])  # type: ignore[arg-type]
+        prefix, _, key = name.partition(".")
+        if prefix == "md":
+            cache = self.markets.get(key)
+            if cache is None:  # a market listed since we started
+                cache = self.markets[key] = MarketCache(key)
+                self._start_resync(cache)
+            for item in envelope.items:
+                self._market_item(cache, item)
+        elif prefix == "user":
+            for item in envelope.items:
+                kind = "orders" if item.HasField("order_update") else "balances"
+                self._fan_out(f"{kind}.{key}", item)
+
+    def _market_item(self, cache: MarketCache, item: spb.MarketData) -> None:
+        kind = item.WhichOneof("body")
+        if kind == "depth":
+            self._depth(cache, item.depth)
+        elif kind == "trade":
+            if item.trade.trade_id > cache.last_trade_id:
+                cache.trades.append(item)
+                self._fan_out(f"trade.{cache.symbol}", item)
+        else:
+            self._state(cache, item)
+
+    def _state(self, cache: MarketCache, item: spb.MarketData) -> None:
+        name = state_field(item)
+        if name is None:
+            return
+        body = getattr(item, item.WhichOneof("body") or "")
+        current = cache.state.get(name)
+        if (
+            current is not None
+            and getattr(current, current.WhichOneof("body") or "").seq > body.seq
+        ):
+            return  # older than what we have
+        cache.state[name] = item
+        if name.startswith("kline."):
+            topic = f"kline.{INTERVAL_NAMES[item.kline.interval_s]}.{cache.symbol}"
+        else:
+            topic = f"{'ticker' if name == 'ticker' else 'bookTicker'}.{cache.symbol}"
+        self._fan_out(topic, item)
+
+    async def _load_state(self, cache: MarketCache) -> None:
+        fields = await self.redis.hgetall(state_key(cache.symbol))
+        for raw in fields.values():
+            self._state(cache, spb.MarketData.FromString(_raw(raw)))
+        trades = await self.redis.lrange(trades_key(cache.symbol), 0, -1)
+        for raw in reversed(trades):
+            self._market_item(cache, spb.MarketData.FromString(_raw(raw)))
+
+    # ---- books ----
+
+    def _depth(self, cache: MarketCache, diff: spb.DepthUpdate) -> None:
+        if cache.pending is not None:
+            cache.pending.append(diff)
+            return
+        book = cache.book
+        assert book is not None
+        before = book.last_update_id
+        try:
+            if not book.apply(diff):
+                return
+        except Gap as gap:
+            log.info("book gap: resync", extra={"market": cache.symbol, "gap": str(gap)})
+            self._start_resync(cache, [diff])
+            return
+        out = spb.DepthUpdate()
+        out.CopyFrom(diff)
+        out.first_update_id = before + 1
+        self._fan_out(f"depth.{cache.symbol}", spb.MarketData(depth=out))
+
+    def _start_resync(
+        self, cache: MarketCache, pending: list[spb.DepthUpdate] | None = None
+    ) -> None:
+        if cache.pending is not None:
+            cache.pending.extend(pending or ())
+            return  # one is running
+        cache.pending = list(pending or ())
+        self._spawn(self._resync(cache), f"resync {cache.symbol}")
+
+    async def _resync(self, cache: MarketCache) -> None:
+        self.resyncs += 1
+        while True:
+            depth = await self._retry(
+                lambda: self.engine.GetDepth(epb.GetDepthRequest(market=cache.symbol))
+            )
+            fresh = Book.from_levels(
+                cache.symbol, list(depth.bids), list(depth.asks), depth.seq, depth.ts_us
+            )
+            held, cache.pending = cache.pending or [], []
+            try:
+                for diff in held:
+                    fresh.apply(diff)
+            except Gap:
+                continue  # the engine moved past what we hold: take a newer snapshot
+            break
+        cache.pending = None
+        old, cache.book = cache.book, fresh
+        cache.ready.set()
+        if old is None:
+            return
+        if fresh.last_update_id < old.last_update_id:
+            log.warning("engine depth older than the book", extra={"market": cache.symbol})
+            return
+        self._fan_out(f"depth.{cache.symbol}", spb.MarketData(depth=old.diff_to(fresh)))
+
+    async def _retry(self, call: Callable[[], Awaitable[T]]) -> T:
+        delay = 0.1
+        while True:
+            try:
+                return await call()
+            except grpc.aio.AioRpcError as exc:
+                log.warning("engine unavailable", extra={"error": exc.code().name})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+
+def _raw(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()

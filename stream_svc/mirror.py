@@ -1,0 +1,429 @@
+"""The publisher's copy of the engine's public state, rebuilt from its events.
+
+`Mirror.apply(events)` takes one batch of engine events and returns what it changed, as
+messages per Redis channel: per market (`md.<MARKET>`) one depth diff, the trades, the
+ticker, the open candles and the best bid/ask; per user (`user.<ID>`) order and balance
+updates. It is pure (no I/O), so it is tested against the engine directly.
+
+The book is kept as price levels. An order's events say enough to keep them exact:
+- a GTC limit order goes on its level when accepted (for the span of its own command it
+  may take liquidity first: its fills take the quantity off again, so after the command
+  the level holds exactly what rests);
+- a fill takes its quantity off the maker's level (makers rest at the fill price);
+- a close takes the order's remaining quantity off its level, unless it was an order that
+  never rested (a market, IOC or FOK order, always closed in its own command).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sortedcontainers import SortedDict
+
+from engine_svc.core.money import format_units, parse_units
+from exchange.common.v1 import common_pb2 as cpb
+from exchange.stream.v1 import stream_pb2 as spb
+from ledger_svc.projection import INTERVALS_S
+from stream_svc.candles import Bar, MarketCandles
+
+FEE_ACCOUNT = 0  # the engine's fee collector: not a user, gets no updates
+BUY, SELL = cpb.SIDE_BUY, cpb.SIDE_SELL
+
+
+def market_channel(market: str) -> str:
+    return f"md.{market}"
+
+
+def user_channel(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+@dataclass(frozen=True)
+class Scales:
+    base: str
+    quote: str
+    base_decimals: int
+    quote_decimals: int
+
+    def price(self, units: int) -> str:
+        return format_units(units, self.quote_decimals)
+
+    def qty(self, units: int) -> str:
+        return format_units(units, self.base_decimals)
+
+
+@dataclass
+class _Taker:
+    """The order whose command is being applied: the last one accepted."""
+
+    order_id: int
+    side: int
+    price: int
+    rests: bool
+
+
+@dataclass
+class MarketState:
+    scales: Scales
+    applied: int  # events up to here are in the book (the depth snapshot's seq at the start)
+    last_update_id: int  # `u` of the last diff: the next one starts after it
+    levels: dict[int, SortedDict] = field(
+        default_factory=lambda: {BUY: SortedDict(), SELL: SortedDict()}
+    )
+    candles: MarketCandles = field(default_factory=lambda: MarketCandles({}, []))
+    candles_from: int = 0  # trades up to this seq are already in `candles`
+    touched: set[tuple[int, int]] = field(default_factory=set)
+    traded: bool = False
+    best: tuple[tuple[int, int] | None, tuple[int, int] | None] = (None, None)
+
+    def move(self, side: int, price: int, qty: int) -> None:
+        side_levels = self.levels[side]
+        left = side_levels.get(price, 0) + qty
+        if left:
+            side_levels[price] = left
+        else:
+            side_levels.pop(price, None)
+        self.touched.add((side, price))
+
+    def top(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        bids, asks = self.levels[BUY], self.levels[SELL]
+        return (
+            bids.peekitem(-1) if bids else None,
+            asks.peekitem(0) if asks else None,
+        )
+
+
+@dataclass
+class _OpenOrder:
+    order: cpb.Order
+    filled: int = 0
+    filled_quote: int = 0
+
+
+@dataclass
+class Output:
+    """What one batch produced, per channel, in order."""
+
+    channels: dict[str, list[spb.MarketData]] = field(default_factory=dict)
+
+    def add(self, channel: str, item: spb.MarketData) -> None:
+        items = self.channels.get(channel)
+        if items is None:
+            items = self.channels[channel] = []
+        items.append(item)
+
+
+class Mirror:
+    def __init__(
+        self,
+        assets: dict[str, int],
+        markets: dict[str, MarketState],
+        balances: dict[tuple[int, str], list[int]],
+        seq: int,
+    ) -> None:
+        """`assets`: decimals per asset; `balances`: (user, asset) -> [available, locked],
+        as of `seq`, the last event already reflected in them."""
+        self.assets = assets
+        self.markets = markets
+        self.balances = balances
+        self.seq = seq
+        self.open_orders: dict[int, _OpenOrder] = {}
+        self._taker: _Taker | None = None
+        self._touched_balances: set[tuple[int, str]] = set()
+
+    # ---- batches ----
+
+    def apply(self, events: list[cpb.EngineEvent]) -> Output:
+        out = Output()
+        if not events:
+            return out
+        for ev in events:
+            if ev.seq <= self.seq:
+                continue  # already reflected (a resubscription overlapping the start)
+            self._event(ev, out)
+            self.seq = ev.seq
+        last = events[-1]
+        for symbol, m in self.markets.items():
+            self._flush_market(symbol, m, last.seq, last.ts_us, out)
+        for user, asset in sorted(self._touched_balances):
+            available, locked = self.balances[(user, asset)]
+            decimals = self.assets[asset]
+            out.add(
+                user_channel(user),
+                spb.MarketData(
+                    balance_update=spb.BalanceUpdate(
+                        user_id=user,
+                        asset=asset,
+                        available=format_units(available, decimals),
+                        locked=format_units(locked, decimals),
+                        ts_us=last.ts_us,
+                        seq=last.seq,
+                    )
+                ),
+            )
+        self._touched_balances.clear()
+        return out
+
+    def ticker(self, symbol: str, seq: int, now_us: int) -> spb.MarketData | None:
+        m = self.markets[symbol]
+        bar = m.candles.ticker(now_us)
+        if bar is None:
+            return None
+        s = m.scales
+        return spb.MarketData(
+            ticker=spb.Ticker(
+                market=symbol, open=s.price(bar.open), high=s.price(bar.high),
+                low=s.price(bar.low), last=s.price(bar.close), volume=s.qty(bar.volume),
+                quote_volume=s.price(bar.quote_volume), trades=bar.trades, ts_us=now_us,
+                seq=seq,
+            )
+        )  # fmt: skip
+
+    def klines(self, symbol: str, seq: int, ts_us: int) -> list[spb.MarketData]:
+        m = self.markets[symbol]
+        s = m.scales
+        out = []
+        for interval in INTERVALS_S:
+            bar = m.candles.open.get(interval)
+            if bar is None:
+                continue
+            out.append(
+                spb.MarketData(
+                    kline=spb.Kline(
+                        market=symbol, interval_s=interval, open_time_us=bar.start_us,
+                        close_time_us=_bar_end(bar, interval), open=s.price(bar.open),
+                        high=s.price(bar.high), low=s.price(bar.low), close=s.price(bar.close),
+                        volume=s.qty(bar.volume), quote_volume=s.price(bar.quote_volume),
+                        trades=bar.trades, ts_us=ts_us, seq=seq,
+                    )
+                )
+            )  # fmt: skip
+        return out
+
+    def book_ticker(self, symbol: str, seq: int, ts_us: int) -> spb.MarketData:
+        m = self.markets[symbol]
+        bid, ask = m.top()
+        s = m.scales
+        b = spb.BookTicker(market=symbol, ts_us=ts_us, seq=seq)
+        if bid is not None:
+            b.bid_price, b.bid_quantity = s.price(bid[0]), s.qty(bid[1])
+        if ask is not None:
+            b.ask_price, b.ask_quantity = s.price(ask[0]), s.qty(ask[1])
+        return spb.MarketData(book_ticker=b)
+
+    def _flush_market(self, symbol: str, m: MarketState, seq: int, ts: int, out: Output) -> None:
+        channel = market_channel(symbol)
+        if m.touched:
+            diff = spb.DepthUpdate(
+                market=symbol, first_update_id=m.last_update_id + 1, last_update_id=seq, ts_us=ts
+            )
+            s = m.scales
+            for side, price in sorted(m.touched, key=lambda t: (t[0], t[1])):
+                qty = m.levels[side].get(price, 0)
+                level = cpb.PriceLevel(price=s.price(price), quantity=s.qty(qty))
+                (diff.bids if side == BUY else diff.asks).append(level)
+            diff.bids.reverse()  # best (highest) first
+            out.add(channel, spb.MarketData(depth=diff))
+            m.last_update_id = seq
+            m.touched.clear()
+            top = m.top()
+            if top != m.best:
+                m.best = top
+                out.add(channel, self.book_ticker(symbol, seq, ts))
+        if m.traded:
+            m.traded = False
+            ticker = self.ticker(symbol, seq, ts)
+            if ticker is not None:
+                out.add(channel, ticker)
+            for kline in self.klines(symbol, seq, ts):
+                out.add(channel, kline)
+
+    # ---- events ----
+
+    def _event(self, ev: cpb.EngineEvent, out: Output) -> None:
+        kind = ev.WhichOneof("body")
+        if kind == "order_accepted":
+            self._accepted(ev, out)
+        elif kind == "trade_executed":
+            self._trade(ev, out)
+        elif kind == "order_closed":
+            self._closed(ev, out)
+        elif kind == "order_rested":
+            r = ev.order_rested
+            self._unlock(r.user_id, r.unlocked_asset, r.unlocked)
+        elif kind == "deposited":
+            d = ev.deposited
+            self._credit(d.user_id, d.asset, parse_units(d.amount, self.assets[d.asset]), 0)
+        elif kind == "withdrawn":
+            w = ev.withdrawn
+            self._credit(w.user_id, w.asset, -parse_units(w.amount, self.assets[w.asset]), 0)
+        elif kind == "asset_listed":
+            a = ev.asset_listed.asset
+            self.assets[a.symbol] = a.decimals
+        elif kind == "market_listed":
+            mk = ev.market_listed.market
+            scales = Scales(mk.base, mk.quote, self.assets[mk.base], self.assets[mk.quote])
+            self.markets[mk.symbol] = MarketState(scales, ev.seq, ev.seq)
+
+    def _accepted(self, ev: cpb.EngineEvent, out: Output) -> None:
+        a = ev.order_accepted
+        o = a.order
+        self._credit(o.user_id, a.locked_asset, *self._lock_amounts(a.locked_asset, a.locked))
+        m = self.markets[o.market]
+        rests = o.type == cpb.ORDER_TYPE_LIMIT and o.time_in_force == cpb.TIME_IN_FORCE_GTC
+        price = parse_units(o.price, m.scales.quote_decimals) if o.price else 0
+        self._taker = _Taker(o.order_id, o.side, price, rests)
+        if rests and ev.seq > m.applied:
+            m.move(o.side, price, parse_units(o.quantity, m.scales.base_decimals))
+        order = cpb.Order()
+        order.CopyFrom(o)
+        order.updated_at_us = ev.ts_us
+        self.open_orders[o.order_id] = _OpenOrder(order)
+        self._order_update(spb.ORDER_UPDATE_KIND_ACCEPTED, order, ev, out)
+
+    def _trade(self, ev: cpb.EngineEvent, out: Output) -> None:
+        f = ev.trade_executed.fill
+        m = self.markets[f.market]
+        s = m.scales
+        price = parse_units(f.price, s.quote_decimals)
+        qty = parse_units(f.quantity, s.base_decimals)
+        quote = parse_units(f.quote_quantity, s.quote_decimals)
+        maker_fee = parse_units(f.maker_fee, s.quote_decimals) if f.maker_fee else 0
+        taker_fee = parse_units(f.taker_fee, s.quote_decimals) if f.taker_fee else 0
+        taker_buys = f.taker_side == BUY
+        maker_side = SELL if taker_buys else BUY
+        if ev.seq > m.applied:
+            m.move(maker_side, price, -qty)
+            taker = self._taker
+            if taker is not None and taker.order_id == f.taker_order_id and taker.rests:
+                m.move(f.taker_side, taker.price, -qty)
+        if ev.seq > m.candles_from:
+            m.candles.trade(price, qty, quote, ev.ts_us)
+            m.traded = True
+        # Balances, as the engine settles a fill (see engine_svc.core.events).
+        buyer, seller = (
+            (f.taker_user_id, f.maker_user_id) if taker_buys else (f.maker_user_id, f.taker_user_id)
+        )
+        buyer_fee, seller_fee = (taker_fee, maker_fee) if taker_buys else (maker_fee, taker_fee)
+        self._credit(seller, s.base, 0, -qty)
+        self._credit(buyer, s.base, qty, 0)
+        self._credit(buyer, s.quote, 0, -(quote + buyer_fee))
+        self._credit(seller, s.quote, quote - seller_fee, 0)
+        self._credit(FEE_ACCOUNT, s.quote, maker_fee + taker_fee, 0)
+        buy_order, sell_order = (
+            (f.taker_order_id, f.maker_order_id)
+            if taker_buys
+            else (f.maker_order_id, f.taker_order_id)
+        )
+        out.add(
+            market_channel(f.market),
+            spb.MarketData(
+                trade=spb.Trade(
+                    market=f.market, trade_id=f.trade_id, price=f.price, quantity=f.quantity,
+                    quote_quantity=f.quote_quantity, buyer_is_maker=not taker_buys,
+                    buy_order_id=buy_order, sell_order_id=sell_order, ts_us=ev.ts_us,
+                    seq=ev.seq,
+                )
+            ),
+        )  # fmt: skip
+        for order_id, user, side, client_id, fee, maker in (
+            (f.maker_order_id, f.maker_user_id, maker_side, f.maker_client_order_id,
+             maker_fee, True),
+            (f.taker_order_id, f.taker_user_id, f.taker_side, f.taker_client_order_id,
+             taker_fee, False),
+        ):  # fmt: skip
+            order = self._filled(order_id, user, f.market, side, client_id, qty, quote, ev)
+            update = spb.OrderUpdate(
+                kind=spb.ORDER_UPDATE_KIND_FILL, order=order, trade_id=f.trade_id,
+                fill_price=f.price, fill_quantity=f.quantity, is_maker=maker,
+                fee=s.price(fee), ts_us=ev.ts_us, seq=ev.seq,
+            )  # fmt: skip
+            out.add(user_channel(user), spb.MarketData(order_update=update))
+
+    def _filled(
+        self,
+        order_id: int,
+        user: int,
+        market: str,
+        side: cpb.Side.ValueType,
+        client_id: int,
+        qty: int,
+        quote: int,
+        ev: cpb.EngineEvent,
+    ) -> cpb.Order:
+        known = self.open_orders.get(order_id)
+        if known is None:  # accepted before the publisher started: what the fill says
+            return cpb.Order(
+                order_id=order_id, client_order_id=client_id, user_id=user, market=market,
+                side=side, status=cpb.ORDER_STATUS_PARTIALLY_FILLED, updated_at_us=ev.ts_us,
+            )  # fmt: skip
+        s = self.markets[market].scales
+        known.filled += qty
+        known.filled_quote += quote
+        o = known.order
+        o.executed_quantity = s.qty(known.filled)
+        o.executed_quote_quantity = s.price(known.filled_quote)
+        full = o.quantity and parse_units(o.quantity, s.base_decimals) == known.filled
+        o.status = cpb.ORDER_STATUS_FILLED if full else cpb.ORDER_STATUS_PARTIALLY_FILLED
+        o.updated_at_us = ev.ts_us
+        return o
+
+    def _closed(self, ev: cpb.EngineEvent, out: Output) -> None:
+        c = ev.order_closed
+        m = self.markets[c.market]
+        self._unlock(c.user_id, c.unlocked_asset, c.unlocked)
+        taker = self._taker
+        never_rested = taker is not None and taker.order_id == c.order_id and not taker.rests
+        if ev.seq > m.applied and not never_rested and c.price:
+            s = m.scales
+            remaining = parse_units(c.remaining_quantity, s.base_decimals)
+            if remaining:
+                m.move(c.side, parse_units(c.price, s.quote_decimals), -remaining)
+        known = self.open_orders.pop(c.order_id, None)
+        order = known.order if known is not None else cpb.Order(
+            order_id=c.order_id, client_order_id=c.client_order_id, user_id=c.user_id,
+            market=c.market, side=c.side, price=c.price,
+        )  # fmt: skip
+        order.executed_quantity = c.executed_quantity
+        order.executed_quote_quantity = c.executed_quote_quantity
+        order.status = c.status
+        order.close_reason = c.reason
+        order.updated_at_us = ev.ts_us
+        self._order_update(spb.ORDER_UPDATE_KIND_CLOSED, order, ev, out)
+
+    def _order_update(
+        self,
+        kind: spb.OrderUpdateKind.ValueType,
+        order: cpb.Order,
+        ev: cpb.EngineEvent,
+        out: Output,
+    ) -> None:
+        update = spb.OrderUpdate(kind=kind, order=order, ts_us=ev.ts_us, seq=ev.seq)
+        out.add(user_channel(order.user_id), spb.MarketData(order_update=update))
+
+    # ---- balances ----
+
+    def _lock_amounts(self, asset: str, text: str) -> tuple[int, int]:
+        amount = parse_units(text, self.assets[asset]) if text else 0
+        return -amount, amount
+
+    def _unlock(self, user: int, asset: str, text: str) -> None:
+        if text:
+            amount = parse_units(text, self.assets[asset])
+            self._credit(user, asset, amount, -amount)
+
+    def _credit(self, user: int, asset: str, available: int, locked: int) -> None:
+        if not available and not locked:
+            return
+        key = (user, asset)
+        balance = self.balances.get(key)
+        if balance is None:
+            balance = self.balances[key] = [0, 0]
+        balance[0] += available
+        balance[1] += locked
+        if user != FEE_ACCOUNT:
+            self._touched_balances.add(key)
+
+
+def _bar_end(bar: Bar, interval: int) -> int:
+    return bar.start_us + interval * 1_000_000

@@ -1,0 +1,323 @@
+"""The publisher: follows the engine's events and puts market data on Redis, once.
+
+One instance runs (a second would only send duplicates, which consumers drop by id). It
+starts from the engine's own state (balances, then each market's depth) and the ledger's
+candles, then applies every event after that (see mirror.py) and, per engine batch,
+publishes one Envelope per channel in one Redis round trip. It also keeps in Redis what a
+new stream_svc replica needs to start: per market the ticker, best bid/ask, open candles
+(hash `md.state.<MARKET>`) and the recent trades (list `md.trades.<MARKET>`, newest first).
+
+Redis being down costs messages, never the mirror: publishing failures are logged and the
+state is rewritten in full once Redis answers again; consumers see the gap by update id.
+The engine going away ends the subscription: the publisher starts over from a fresh state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import grpc
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from engine_svc.core.money import parse_units
+from exchange.engine.v1 import engine_pb2 as epb
+from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
+from exchange.ledger.v1 import ledger_pb2 as lpb
+from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
+from exchange.stream.v1 import stream_pb2 as spb
+from ledger_svc.projection import INTERVALS_S, bucket_start
+from servicekit.clock import now_us
+from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
+from stream_svc.candles import WINDOW_MINUTES, Bar, MarketCandles
+from stream_svc.mirror import MarketState, Mirror, Output, Scales, market_channel
+from stream_svc.settings import PublisherSettings
+
+if TYPE_CHECKING:
+    from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
+    from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub
+
+log = logging.getLogger(__name__)
+
+TICKER_EVERY_S = 5.0  # the 24h window moves even without trades
+KLINE_PAGE = 1000
+
+
+def state_key(market: str) -> str:
+    return f"md.state.{market}"
+
+
+def trades_key(market: str) -> str:
+    return f"md.trades.{market}"
+
+
+def state_field(item: spb.MarketData) -> str | None:
+    """The field of `md.state.<MARKET>` an item replaces, or None if it is not state."""
+    kind = item.WhichOneof("body")
+    if kind == "kline":
+        return f"kline.{item.kline.interval_s}"
+    if kind in ("ticker", "book_ticker"):
+        return kind
+    return None
+
+
+async def bootstrap(
+    engine: EngineServiceAsyncStub, ledger: LedgerServiceAsyncStub, ledger_wait_s: float
+) -> Mirror:
+    """A mirror of the engine's state now, with candles from the ledger's history."""
+    listing = await engine.ListMarkets(epb.ListMarketsRequest())
+    assets = {a.symbol: a.decimals for a in listing.assets}
+    exported = await engine.ExportBalances(epb.ExportBalancesRequest())
+    balances = {
+        (b.user_id, b.asset): [
+            parse_units(b.available, assets[b.asset]),
+            parse_units(b.locked, assets[b.asset]),
+        ]
+        for b in exported.balances
+    }
+    markets: dict[str, MarketState] = {}
+    for mk in listing.markets:
+        scales = Scales(mk.base, mk.quote, assets[mk.base], assets[mk.quote])
+        depth = await engine.GetDepth(epb.GetDepthRequest(market=mk.symbol))
+        seq = max(depth.seq, exported.seq)
+        state = MarketState(scales, applied=seq, last_update_id=seq)
+        for side, levels in ((1, depth.bids), (2, depth.asks)):
+            for lv in levels:
+                price = parse_units(lv.price, scales.quote_decimals)
+                state.levels[side][price] = parse_units(lv.quantity, scales.base_decimals)
+        state.best = state.top()
+        markets[mk.symbol] = state
+    await _load_candles(ledger, markets, max((m.applied for m in markets.values()), default=0),
+                        ledger_wait_s)  # fmt: skip
+    return Mirror(assets, markets, balances, exported.seq)
+
+
+async def _load_candles(
+    ledger: LedgerServiceAsyncStub, markets: dict[str, MarketState], seq: int, wait_s: float
+) -> None:
+    """Candles and the last day's minutes from the ledger, once it has stored up to `seq`.
+
+    The ledger's position is read before and after: if it moved, the read is retried, so
+    that `candles_from` says exactly which trades the candles already hold."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            before = (await ledger.GetIngestStatus(lpb.GetIngestStatusRequest())).last_seq
+            if before < seq and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                continue
+            loaded = {symbol: await _market_candles(ledger, symbol, m.scales)
+                      for symbol, m in markets.items()}  # fmt: skip
+            after = (await ledger.GetIngestStatus(lpb.GetIngestStatusRequest())).last_seq
+        except grpc.aio.AioRpcError as exc:
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "no ledger history: candles start empty", extra={"error": exc.code().name}
+                )
+                for m in markets.values():
+                    m.candles_from = seq
+                return
+            await asyncio.sleep(0.5)
+            continue
+        if after == before or time.monotonic() >= deadline:
+            break
+    for symbol, m in markets.items():
+        m.candles = loaded[symbol]
+        m.candles_from = after
+    if after < seq:
+        log.warning(
+            "ledger behind the engine: candles miss trades", extra={"ledger": after, "engine": seq}
+        )
+
+
+async def _market_candles(
+    ledger: LedgerServiceAsyncStub, symbol: str, scales: Scales
+) -> MarketCandles:
+    now = now_us()
+    start = bucket_start(now, 60) - (WINDOW_MINUTES - 1) * 60_000_000
+    minutes: list[Bar] = []
+    while True:
+        page = await ledger.GetKlines(
+            lpb.GetKlinesRequest(
+                market=symbol, interval=lpb.KLINE_INTERVAL_1M, start_time_us=start, limit=KLINE_PAGE
+            )
+        )
+        minutes += [_bar(k, scales) for k in page.klines]
+        if len(page.klines) < KLINE_PAGE:
+            break
+        start = page.klines[-1].open_time_us + 60_000_000
+    open_bars: dict[int, Bar] = {}
+    for interval in INTERVALS_S:
+        reply = await ledger.GetKlines(
+            lpb.GetKlinesRequest(
+                market=symbol, interval=lpb.KlineInterval.ValueType(interval),
+                start_time_us=bucket_start(now, interval), limit=1,
+            )
+        )  # fmt: skip
+        if reply.klines:
+            open_bars[interval] = _bar(reply.klines[-1], scales)
+    return MarketCandles(open_bars, minutes)
+
+
+def _bar(k: lpb.Kline, s: Scales) -> Bar:
+    p = s.quote_decimals
+    return Bar(
+        k.open_time_us, parse_units(k.open, p), parse_units(k.high, p), parse_units(k.low, p),
+        parse_units(k.close, p), parse_units(k.volume, s.base_decimals),
+        parse_units(k.quote_volume, p), k.trades,
+    )  # fmt: skip
+
+
+class Publisher:
+    def __init__(self, settings: PublisherSettings, redis: Redis) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.mirror: Mirror | None = None
+        self._redis_lost = False
+        self._tickers: dict[str, tuple[str, str, str, str, str, int]] = {}
+
+    async def send(self, out: Output) -> None:
+        """Publishes one batch's messages (and the state they change) in one round trip."""
+        if not out.channels and not self._redis_lost:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        if self._redis_lost and self.mirror is not None:
+            self._write_full_state(pipe, self.mirror)
+        for channel, items in out.channels.items():
+            pipe.publish(channel, spb.Envelope(items=items).SerializeToString())
+            if channel.startswith("md."):
+                self._write_state(pipe, channel[3:], items)
+        try:
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            if not self._redis_lost:
+                log.warning("redis unavailable: market data dropped", extra={"error": repr(exc)})
+            self._redis_lost = True
+            return
+        if self._redis_lost:
+            log.info("redis back: state rewritten")
+            self._redis_lost = False
+
+    def _write_state(self, pipe: object, market: str, items: list[spb.MarketData]) -> None:
+        fields: dict[str, bytes] = {}
+        trades: list[bytes] = []
+        for item in items:
+            name = state_field(item)
+            if name is not None:
+                fields[name] = item.SerializeToString()
+            elif item.WhichOneof("body") == "trade":
+                trades.append(item.SerializeToString())
+        if fields:
+            pipe.hset(state_key(market), mapping=fields)  # type: ignore[attr-defined]
+        if trades:
+            pipe.lpush(trades_key(market), *trades)  # type: ignore[attr-defined]
+            pipe.ltrim(trades_key(market), 0, self.settings.recent_trades - 1)  # type: ignore[attr-defined]
+
+    def _write_full_state(self, pipe: object, mirror: Mirror) -> None:
+        ts = now_us()
+        for symbol in mirror.markets:
+            items = [
+                mirror.book_ticker(symbol, mirror.seq, ts),
+                *mirror.klines(symbol, mirror.seq, ts),
+            ]
+            ticker = mirror.ticker(symbol, mirror.seq, ts)
+            if ticker is not None:
+                items.append(ticker)
+            self._write_state(pipe, symbol, items)
+
+    async def tick_tickers(self) -> None:
+        """Publishes tickers that changed because time passed (trades left the window)."""
+        mirror = self.mirror
+        if mirror is None:
+            return
+        out = Output()
+        ts = now_us()
+        for symbol in mirror.markets:
+            item = mirror.ticker(symbol, mirror.seq, ts)
+            if item is None:
+                continue
+            t = item.ticker
+            fingerprint = (t.open, t.high, t.low, t.last, t.volume, t.trades)
+            if self._tickers.get(symbol) != fingerprint:
+                self._tickers[symbol] = fingerprint
+                out.add(market_channel(symbol), item)
+        await self.send(out)
+
+    async def follow(self, engine: EngineServiceAsyncStub, ledger: LedgerServiceAsyncStub) -> None:
+        """Bootstraps, then publishes every batch until the engine's stream ends."""
+        mirror = await bootstrap(engine, ledger, self.settings.ledger_wait_seconds)
+        self.mirror = mirror
+        self._redis_lost = True  # write the whole state once: a fresh start
+        await self.send(Output())
+        log.info("publishing", extra={"from_seq": mirror.seq + 1, "markets": len(mirror.markets)})
+        call = engine.Subscribe(epb.SubscribeRequest(from_seq=mirror.seq + 1))
+        async for batch in call:
+            await self.send(mirror.apply(list(batch.events)))
+
+
+async def run(
+    publisher: Publisher, engine: EngineServiceAsyncStub, ledger: LedgerServiceAsyncStub
+) -> None:
+    """Follows the engine forever, starting over after each failure (with backoff)."""
+    delay = 0.2
+    while True:
+        try:
+            await publisher.follow(engine, ledger)
+            log.warning("engine stream ended; starting over")
+        except grpc.aio.AioRpcError as exc:
+            log.warning("engine unavailable", extra={"error": exc.code().name, "retry_s": delay})
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+async def _tickers(publisher: Publisher) -> None:
+    while True:
+        await asyncio.sleep(TICKER_EVERY_S)
+        await publisher.tick_tickers()
+
+
+async def serve(settings: PublisherSettings) -> None:
+    redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+    engine_channel = grpc.aio.insecure_channel(settings.engine_address, options=options)
+    ledger_channel = grpc.aio.insecure_channel(settings.ledger_address, options=options)
+    publisher = Publisher(settings, redis)
+    server = grpc.aio.server()
+    health = add_health_and_reflection(server, [])
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    await server.start()
+    tasks = [
+        asyncio.create_task(
+            run(publisher, EngineServiceStub(engine_channel), LedgerServiceStub(ledger_channel))
+        ),
+        asyncio.create_task(_tickers(publisher)),
+    ]
+    await set_serving(health, [])
+    log.info("publisher serving health", extra={"port": port})
+
+    async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await engine_channel.close()
+        await ledger_channel.close()
+        await redis.aclose()
+
+    await serve_until_signalled(server, health, grace=settings.grace_seconds, on_stop=stop)
+
+
+def main() -> None:
+    from servicekit.process import start_process
+
+    settings = start_process("publisher", PublisherSettings.from_env)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()
