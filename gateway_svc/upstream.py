@@ -62,7 +62,14 @@ class Upstream:
         self._calls = 0  # subscriptions made so far; after the first, recent trades were missed
         self._on_idle = on_idle
         self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
+        self.connected = asyncio.Event()  # a call is open: every update from now will come
+
+    async def wait_ready(self, seconds: float) -> None:
+        """Wait (at most `seconds`) until the stream is open, so that a client told
+        "subscribed" gets every change after that moment."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.connected.wait()
 
     def add(self, listener: Listener) -> None:
         self.listeners.add(listener)
@@ -95,9 +102,10 @@ class Upstream:
             call = self.stub.Subscribe(spb.SubscribeRequest(topic=self.topic.name))
             self._calls += 1
             try:
+                await call.initial_metadata()  # sent once stream_svc has registered us
+                delay = 0.1
+                self.connected.set()
                 async for item in call:
-                    self.connected.set()
-                    delay = 0.1
                     self._receive(item)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
@@ -169,6 +177,7 @@ class Upstreams:
         self.by_topic: dict[str, Upstream] = {}
 
     def join(self, topic: Topic, listener: Listener) -> Upstream:
+        """The topic's upstream, opened if new, with `listener` added."""
         upstream = self.by_topic.get(topic.name)
         if upstream is None:
             upstream = self.by_topic[topic.name] = Upstream(topic, self.stub, self._idle)
@@ -188,6 +197,4 @@ class Upstreams:
         for upstream in list(self.by_topic.values()):
             upstream.listeners.clear()
             upstream.close()
-        await asyncio.sleep(0)
-        with contextlib.suppress(Exception):
-            self.by_topic.clear()
+        self.by_topic.clear()

@@ -33,12 +33,13 @@ from gateway_svc.auth import verify_signed
 from gateway_svc.context import Backends, backends
 from gateway_svc.errors import ApiError
 from gateway_svc.frames import error_frame, frame
-from gateway_svc.upstream import Upstreams
+from gateway_svc.upstream import Upstream, Upstreams
 from stream_svc.topics import KLINE_INTERVALS, Topic
 
 log = logging.getLogger(__name__)
 
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
+READY_SECONDS = 5.0  # how long an acknowledgement waits for a new stream's first state
 
 CONNECTIONS = Gauge("gateway_ws_connections", "Open WebSocket and SSE connections")
 SUBSCRIPTIONS = Gauge("gateway_ws_subscriptions", "Topic subscriptions of open connections")
@@ -135,15 +136,17 @@ class Connection:
             DROPPED.inc()
             self.closed.set()
 
-    def subscribe(self, wanted: Wanted) -> None:
+    def subscribe(self, wanted: Wanted) -> Upstream | None:
+        """Adds the subscription; returns its upstream when this connection is new to it."""
         if wanted.name in self.wanted:
-            return
+            return None
         self.wanted[wanted.name] = wanted
         others = self.by_topic.setdefault(wanted.topic.name, [])
         others.append(wanted)
         SUBSCRIPTIONS.inc()
         if len(others) == 1:
-            self.upstreams.join(wanted.topic, self)
+            return self.upstreams.join(wanted.topic, self)
+        return None
 
     def unsubscribe(self, name: str) -> None:
         wanted = self.wanted.pop(name, None)
@@ -217,8 +220,8 @@ async def _handle_frame(b: Backends, conn: Connection, raw: str) -> bytes:
                 conn.user_id = user
         markets = {m.symbol for m in await b.markets.all()}
         parsed = [parse_topic(p, conn.user_id, markets) for p in new]
-        for wanted in parsed:
-            conn.subscribe(wanted)
+        joined = [u for u in (conn.subscribe(w) for w in parsed) if u is not None]
+        await asyncio.gather(*(u.wait_ready(READY_SECONDS) for u in joined))
         return orjson.dumps({"id": request_id, "result": None})
     except FrameError as exc:
         return error_frame(exc.code, exc.name, exc.message, request_id)

@@ -53,6 +53,13 @@ class Subscriber:
     queue: asyncio.Queue[spb.MarketData | None]
     overflowed: bool = False
 
+    async def next(self) -> spb.MarketData:
+        """The next update. Raises SlowSubscriber once the queue overflowed."""
+        item = await self.queue.get()
+        if item is None:
+            raise SlowSubscriber
+        return item
+
     def put(self, item: spb.MarketData) -> None:
         if self.overflowed:
             return
@@ -93,8 +100,12 @@ class StreamHub:
 
     # ---- subscribers ----
 
-    async def subscribe(self, topic: Topic) -> AsyncIterator[spb.MarketData]:
-        """The topic's state, then its updates. Raises UnknownMarket, SlowSubscriber."""
+    @contextlib.asynccontextmanager
+    async def subscription(
+        self, topic: Topic
+    ) -> AsyncIterator[tuple[list[spb.MarketData], Subscriber]]:
+        """The topic's state now and a subscriber that gets every update after it.
+        Raises UnknownMarket."""
         snapshot: list[spb.MarketData] = []
         if topic.market:
             cache = self.markets.get(topic.market)
@@ -110,13 +121,7 @@ class StreamHub:
         if topic.user_id:
             await self._watch_user(topic.user_id)
         try:
-            for item in snapshot:
-                yield item
-            while True:
-                update = await sub.queue.get()
-                if update is None:
-                    raise SlowSubscriber(topic.name)
-                yield update
+            yield snapshot, sub
         finally:
             subs = self.topics.get(topic.name)
             if subs is not None:

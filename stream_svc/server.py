@@ -38,8 +38,13 @@ class StreamServicer(stream_pb2_grpc.StreamServiceServicer):
         except BadTopic as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"INVALID_TOPIC: {exc}")
         try:
-            async for item in self.hub.subscribe(topic):
-                yield item
+            async with self.hub.subscription(topic) as (snapshot, subscriber):
+                # Headers now: the caller knows it is subscribed even before any data.
+                await context.send_initial_metadata(())
+                for item in snapshot:
+                    yield item
+                while True:
+                    yield await subscriber.next()
         except UnknownMarket as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"INVALID_MARKET: {exc}")
         except SlowSubscriber:

@@ -1,0 +1,205 @@
+"""Faults on the market-data path, with real processes: Redis and stream_svc are killed with
+SIGKILL mid-stream and started again. The engine keeps matching throughout; the WebSocket
+client stays connected, its depth id chain never breaks, and its book (REST snapshot plus
+every diff) equals the engine's book after each recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from exchange.common.v1 import common_pb2 as cpb
+from exchange.engine.v1 import engine_pb2 as epb
+from launcher.health import check_health
+from launcher.ports import free_port
+from launcher.redis_server import LocalRedis, RedisProbe
+from ledger_svc.server import LedgerRuntime
+from tests.engine.conftest import RunningEngine
+from tests.ledger.trading import Trader
+from tests.stream.conftest import publishing
+
+pytestmark = pytest.mark.timeout(180)
+MARKET = "TATA_INR"
+
+
+class Process:
+    """A child process that can be killed and started again with the same command."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
+        self.argv = argv
+        self.env = env
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv, env=self.env, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+
+    async def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        await self.proc.wait()
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            await self.kill()
+
+
+async def until(check: Any, what: str) -> None:
+    async with asyncio.timeout(20):
+        while not await check():  # noqa: ASYNC110 - polling another process
+            await asyncio.sleep(0.05)
+
+
+class Client:
+    """A WebSocket client keeping a book from REST depth plus depth diffs."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, snapshot: dict[str, Any]) -> None:
+        self.ws = ws
+        self.bids = {Decimal(p): q for p, q in snapshot["bids"]}
+        self.asks = {Decimal(p): q for p, q in snapshot["asks"]}
+        self.last = int(snapshot["lastUpdateId"])
+        self.previous_u: int | None = None
+        self.trade_ids: list[int] = []
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            frame = orjson.loads(msg.data)
+            data = frame.get("data")
+            if frame.get("stream") == f"trade.{MARKET}":
+                self.trade_ids.append(data["t"])
+            elif frame.get("stream") == f"depth.{MARKET}":
+                if self.previous_u is not None:
+                    assert data["U"] == self.previous_u + 1, "the depth id chain broke"
+                self.previous_u = data["u"]
+                if data["u"] <= self.last:
+                    continue
+                assert data["U"] <= self.last + 1
+                for side, levels in ((self.bids, data["b"]), (self.asks, data["a"])):
+                    for price, qty in levels:
+                        if Decimal(qty) == 0:
+                            side.pop(Decimal(price), None)
+                        else:
+                            side[Decimal(price)] = qty
+                self.last = data["u"]
+
+    def book(self) -> tuple[list[tuple[Decimal, str]], list[tuple[Decimal, str]]]:
+        return sorted(self.bids.items(), reverse=True), sorted(self.asks.items())
+
+
+async def settled_equal(client: Client, engine: RunningEngine, http: aiohttp.ClientSession,
+                        url: str) -> None:  # fmt: skip
+    """Mark the market with one more order, wait for the client to see it, then compare."""
+    reply = await engine.stub.PlaceOrder(
+        epb.PlaceOrderRequest(
+            user_id=9, market=MARKET, side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
+            price="9999", quantity="1", time_in_force=cpb.TIME_IN_FORCE_GTC,
+        )
+    )  # fmt: skip
+    assert reply.code == 0, reply.message
+    target = reply.seq
+
+    async def seen() -> bool:
+        assert not client.task.done(), client.task
+        return client.last >= target
+
+    await until(seen, "the client's book to reach the marker")
+    async with http.get(f"{url}/api/v1/depth?symbol={MARKET}") as response:
+        depth = await response.json()
+    assert client.book() == (
+        [(Decimal(p), q) for p, q in depth["bids"]],
+        [(Decimal(p), q) for p, q in depth["asks"]],
+    )
+
+
+@pytest.fixture
+async def redis_process(tmp_path: Path) -> AsyncIterator[tuple[Process, str]]:
+    redis = LocalRedis(tmp_path / "redis", free_port(), appendonly=False)
+    await redis.prepare()
+    process = Process(redis.spec().argv)
+    await process.start()
+    probe = RedisProbe(redis.url)
+    await until(lambda: probe.check(timeout=0.5), "redis")
+    yield process, redis.url
+    await process.stop()
+
+
+async def test_redis_and_stream_svc_restarts_leave_clients_a_correct_book(
+    engine: RunningEngine,
+    ledger_address: tuple[str, LedgerRuntime],
+    redis_process: tuple[Process, str],
+    stack_factory: Any,
+) -> None:
+    redis, redis_url = redis_process
+    probe = RedisProbe(redis_url)
+    stream_port = free_port()
+    stream_address = f"127.0.0.1:{stream_port}"
+    stream = Process(
+        [sys.executable, "-m", "stream_svc"],
+        env={
+            **os.environ,
+            "STREAM_GRPC_PORT": str(stream_port),
+            "STREAM_HOST": "127.0.0.1",
+            "ENGINE_ADDRESS": engine.address,
+            "REDIS_URL": redis_url,
+        },
+    )
+    await engine.stub.Deposit(epb.DepositRequest(user_id=9, asset="TATA", amount="1000"))
+    trader = Trader(engine.stub, seed=11)
+    await trader.fund()
+    async with (
+        publishing(engine.address, ledger_address[0], redis_url),
+        contextlib.AsyncExitStack() as cleanup,
+    ):
+        await stream.start()
+        cleanup.push_async_callback(stream.stop)
+        await until(lambda: check_health(stream_address), "stream_svc")
+        gateway = await stack_factory(stream_address=stream_address)
+        http = await cleanup.enter_async_context(aiohttp.ClientSession())
+        ws = await cleanup.enter_async_context(
+            http.ws_connect(gateway.url.replace("http://", "ws://") + "/ws")
+        )
+        await ws.send_str(orjson.dumps(
+            {"method": "SUBSCRIBE", "params": [f"depth.{MARKET}", f"trade.{MARKET}"]}
+        ).decode())  # fmt: skip
+        assert orjson.loads((await ws.receive(timeout=10)).data) == {"id": None, "result": None}
+        async with http.get(f"{gateway.url}/api/v1/depth?symbol={MARKET}") as response:
+            client = Client(ws, await response.json())
+        cleanup.callback(client.task.cancel)
+
+        await trader.run(60)
+        await settled_equal(client, engine, http, gateway.url)
+
+        # Redis dies: the engine keeps matching; nothing reaches the client meanwhile.
+        await redis.kill()
+        accepted = trader.accepted
+        await trader.run(60)
+        assert trader.accepted > accepted
+        await redis.start()
+        await until(lambda: probe.check(timeout=0.5), "redis back")
+        await trader.run(40)
+        await settled_equal(client, engine, http, gateway.url)
+
+        # stream_svc dies and comes back on its address; the gateway resubscribes.
+        await stream.kill()
+        await trader.run(40)
+        await stream.start()
+        await until(lambda: check_health(stream_address), "stream_svc back")
+        await trader.run(40)
+        await settled_equal(client, engine, http, gateway.url)
+
+        assert not ws.closed
+        assert client.trade_ids == sorted(set(client.trade_ids))  # never twice, in order
