@@ -50,6 +50,11 @@ class StackSettings:
     postgres_data_dir: Path = Path(".run/postgres")
     redis_port: int = 56379
     redis_data_dir: Path = Path(".run/redis")
+    market_maker: bool = True  # EXCHANGE_MM=off runs the exchange without mm_svc
+    mm_health_port: int = 50061
+    mm_metrics_port: int = 9161
+    flow_health_port: int = 50062
+    flow_metrics_port: int = 9162
 
     @classmethod
     def from_env(
@@ -77,6 +82,11 @@ class StackSettings:
             postgres_data_dir=path("POSTGRES_DATA_DIR", cls.postgres_data_dir),
             redis_port=_port(environ, "REDIS_PORT", cls.redis_port),
             redis_data_dir=path("REDIS_DATA_DIR", cls.redis_data_dir),
+            market_maker=_on_off(environ, "EXCHANGE_MM", cls.market_maker),
+            mm_health_port=_port(environ, "MM_HEALTH_PORT", cls.mm_health_port),
+            mm_metrics_port=_port(environ, "MM_METRICS_PORT", cls.mm_metrics_port),
+            flow_health_port=_port(environ, "MM_FLOW_HEALTH_PORT", cls.flow_health_port),
+            flow_metrics_port=_port(environ, "MM_FLOW_METRICS_PORT", cls.flow_metrics_port),
         )
 
     @property
@@ -167,6 +177,30 @@ def exchange_specs(settings: StackSettings) -> list[ServiceSpec]:
             },
             ready_probe=HttpProbe(f"http://{LOCALHOST}:{settings.gateway_port}/health"),
         ),
+        *(market_maker_specs(settings) if settings.market_maker else []),
+    ]
+
+
+def market_maker_specs(settings: StackSettings) -> list[ServiceSpec]:
+    """The market maker and a gentle simulated flow on the seeded markets (mm_svc/mm.toml)."""
+    engine = f"{LOCALHOST}:{settings.engine_grpc_port}"
+    runs = [
+        ("mm", "mm_svc", settings.mm_health_port, settings.mm_metrics_port),
+        ("flow", "mm_svc.flow", settings.flow_health_port, settings.flow_metrics_port),
+    ]
+    return [
+        ServiceSpec(
+            name=name,
+            argv=[sys.executable, "-m", module],
+            env={
+                "ENGINE_ADDRESS": engine,
+                "MM_HOST": LOCALHOST,
+                "MM_HEALTH_PORT": str(health),
+                "MM_METRICS_PORT": str(metrics),
+            },
+            health_address=f"{LOCALHOST}:{health}",
+        )
+        for name, module, health, metrics in runs
     ]
 
 
@@ -204,6 +238,17 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
     if not 0 < port < 65536:
         raise ValueError(f"{name}={port} is outside 1..65535")
     return port
+
+
+def _on_off(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    if raw:
+        raise ValueError(f"{name}={environ[name]!r} must be on or off")
+    return default
 
 
 def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:

@@ -65,6 +65,7 @@ async def test_runs_the_exchange_until_sigterm_then_stops_it(tmp_path: Path) -> 
         "GATEWAY_PORT": str(gateway_port),
         "STREAM_GRPC_PORT": str(free_port()),
         "STREAM_PUBLISHER_PORT": str(free_port()),
+        "EXCHANGE_MM": "off",  # the stand-in engine has no markets to quote
         "POSTGRES_PORT": str(postgres_port),
         "REDIS_PORT": str(redis_port),
         "PYTHONPATH": str(REPO_ROOT),

@@ -14,10 +14,10 @@ def test_without_store_urls_postgres_and_redis_run_locally_first(tmp_path: Path)
     specs = exchange_specs(settings)
 
     names = ["postgres", "redis", "engine", "ledger", "publisher", "stream", "gateway"]
-    assert [spec.name for spec in specs] == names
+    assert [spec.name for spec in specs] == [*names, "mm", "flow"]
     assert settings.database_url == "postgresql://postgres@127.0.0.1:55432/exchange"
     assert settings.redis_url == "redis://127.0.0.1:56379/0"
-    postgres, redis, _, ledger, publisher, stream, gateway = specs
+    postgres, redis, _, ledger, publisher, stream, gateway, _, _ = specs
     assert gateway.env["REDIS_URL"] == settings.redis_url
     assert gateway.env["STREAM_ADDRESS"] == "127.0.0.1:50053"
     assert publisher.env["REDIS_URL"] == stream.env["REDIS_URL"] == settings.redis_url
@@ -34,6 +34,8 @@ def test_without_store_urls_postgres_and_redis_run_locally_first(tmp_path: Path)
         "publisher  grpc 127.0.0.1:50054",
         "stream     grpc 127.0.0.1:50053",
         "gateway    http http://127.0.0.1:8080",
+        "mm         grpc 127.0.0.1:50061",
+        "flow       grpc 127.0.0.1:50062",
     ]
 
 
@@ -60,7 +62,9 @@ def test_store_urls_given_are_used_and_nothing_is_run_for_them(tmp_path: Path) -
     settings = StackSettings.from_env(environ, cwd=tmp_path)
     specs = exchange_specs(settings)
 
-    assert [spec.name for spec in specs] == ["engine", "ledger", "publisher", "stream", "gateway"]
+    assert [spec.name for spec in specs] == [
+        "engine", "ledger", "publisher", "stream", "gateway", "mm", "flow"
+    ]  # fmt: skip
     assert specs[1].env["DATABASE_URL"] == environ["DATABASE_URL"]
     assert settings.local_postgres is None
     assert settings.local_redis is None
@@ -74,6 +78,8 @@ def test_store_urls_given_are_used_and_nothing_is_run_for_them(tmp_path: Path) -
         "publisher  grpc 127.0.0.1:50054",
         "stream     grpc 127.0.0.1:50053",
         "gateway    http http://127.0.0.1:8080",
+        "mm         grpc 127.0.0.1:50061",
+        "flow       grpc 127.0.0.1:50062",
     ]
 
 
@@ -81,8 +87,16 @@ def test_only_the_store_without_a_url_runs_locally(tmp_path: Path) -> None:
     settings = StackSettings.from_env({"REDIS_URL": "redis://cache:6379/0"}, cwd=tmp_path)
     specs = exchange_specs(settings)
 
-    names = ["postgres", "engine", "ledger", "publisher", "stream", "gateway"]
-    assert [spec.name for spec in specs] == names
+    assert [spec.name for spec in specs] == [
+        "postgres",
+        "engine",
+        "ledger",
+        "publisher",
+        "stream",
+        "gateway",
+        "mm",
+        "flow",
+    ]
     assert summary(settings, specs).splitlines()[:2] == [
         "postgres   postgresql://postgres@127.0.0.1:55432/exchange",
         "redis      redis://cache:6379/0 (external)",
