@@ -13,8 +13,11 @@ import signal
 import sys
 from collections.abc import Callable
 
+import aiohttp
+
+from launcher.demo import seed_demo_account
 from launcher.spec import ServiceStartError
-from launcher.stack import StackSettings, exchange_specs, summary
+from launcher.stack import LOCALHOST, StackSettings, exchange_specs, summary
 from launcher.supervisor import Supervisor
 
 log = logging.getLogger("launcher")  # __name__ is "__main__" here
@@ -32,6 +35,10 @@ async def run(settings: StackSettings) -> int:
     if not await _start_unless_stopped(supervisor, stop_requested):
         return 0
     print(summary(settings, specs))
+    try:
+        print(await seed_demo_account(f"http://{LOCALHOST}:{settings.gateway_port}"))
+    except (aiohttp.ClientError, RuntimeError, TimeoutError) as exc:
+        log.warning("demo account not ready: %s", exc)
     print("exchange running; Ctrl-C to stop", flush=True)
     await stop_requested.wait()
     log.info("stopping")
