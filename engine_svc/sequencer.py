@@ -38,6 +38,7 @@ class Outcome:
     events: list[Event]
     code: Code = Code.OK
     message: str = ""
+    details: dict[str, str] | None = None
 
 
 class Sequencer:
@@ -111,7 +112,7 @@ class Sequencer:
             try:
                 produced = engine.apply(command, ts)
             except Rejected as exc:
-                outcomes.append(Outcome([], exc.code, exc.message))
+                outcomes.append(Outcome([], exc.code, exc.message, exc.details))
                 continue
             outcomes.append(Outcome(produced))
             if produced:

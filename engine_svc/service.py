@@ -59,7 +59,7 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
             command = build()
         except Rejected as exc:
             done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-            done.set_result(Outcome([], exc.code, exc.message))
+            done.set_result(Outcome([], exc.code, exc.message, exc.details))
             return done
         return self.sequencer.submit(command)
 
@@ -90,6 +90,8 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
         if outcome.code != Code.OK:
             reply.code = int(outcome.code)  # type: ignore[assignment]
             reply.message = outcome.message
+            if outcome.details:
+                reply.details.update(outcome.details)
         else:
             convert.write_placed_order(reply, outcome.events, self.engine)
         return reply

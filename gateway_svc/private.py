@@ -68,7 +68,7 @@ async def place_order(request: web.Request) -> web.Response:
     await _order_action(request, who)
     reply = await backends(request).engine.place(place_request(p, who.user_id))
     if reply.code:
-        raise engine_error(reply.code, reply.message)
+        raise engine_error(reply.code, reply.message, **reply.details)
     return json_response(order_json(reply.order, list(reply.fills)))
 
 
@@ -87,7 +87,7 @@ async def place_orders(request: web.Request) -> web.Response:
     results: list[dict[str, Any]] = []
     for reply in replies:
         if reply.code:
-            results.append(engine_error(reply.code, reply.message).body())
+            results.append(engine_error(reply.code, reply.message, **reply.details).body())
         else:
             results.append(order_json(reply.order, list(reply.fills)))
     return json_response(results)

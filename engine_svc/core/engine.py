@@ -47,7 +47,7 @@ from engine_svc.core.events import (
     Withdrawn,
 )
 from engine_svc.core.markets import Asset, Market, build_market, validate_asset
-from engine_svc.core.money import MAX_UNITS, ceil_div
+from engine_svc.core.money import MAX_UNITS, ceil_div, format_units
 from engine_svc.core.order import Order
 from engine_svc.core.types import (
     FEE_ACCOUNT,
@@ -186,7 +186,13 @@ class Engine:
         available = 0 if spend is None else spend.available
         lock, takes = self._lock_for(c, market, book, available)
         if lock > available:
-            raise Rejected(Code.INSUFFICIENT_FUNDS, f"{spend_asset}: needs {lock}, has {available}")
+            decimals = self.assets[spend_asset].decimals
+            required, held_text = format_units(lock, decimals), format_units(available, decimals)
+            raise Rejected(
+                Code.INSUFFICIENT_FUNDS,
+                f"{spend_asset}: needs {required}, {held_text} available",
+                {"asset": spend_asset, "required": required, "available": held_text},
+            )
 
         # Every check passed: from here on the command changes state.
         receive = held.get(receive_asset)

@@ -93,7 +93,8 @@ class Code(IntEnum):
 class Rejected(Exception):
     """A business rejection: the command changed nothing."""
 
-    def __init__(self, code: Code, message: str) -> None:
+    def __init__(self, code: Code, message: str, details: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.details = details  # machine-readable facts, e.g. required and available funds

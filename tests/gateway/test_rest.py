@@ -274,6 +274,11 @@ async def test_a_batch_answers_each_order_on_its_own(stack: Stack) -> None:
     placed, refused = await response.json()
     assert (placed["status"], placed["price"]) == ("New", "100.00")
     assert refused["code"] == refused["error"]["code"] == "INSUFFICIENT_FUNDS"
-    assert refused["error"]["details"]["reason"] == "INSUFFICIENT_FUNDS"
+    assert refused["error"]["details"] == {
+        "reason": "INSUFFICIENT_FUNDS",
+        "asset": "INR",
+        "required": "5005.00",  # price x quantity + the taker fee it may pay
+        "available": "899.90",
+    }
     capital = await (await stack.client.get("/api/v1/capital", headers=auth)).json()
     assert capital["INR"]["locked"] == "100.10"  # only the first order locks funds
