@@ -524,7 +524,9 @@ WS_DESCRIPTION = (
     "with Backpack's payloads (times in microseconds); depth diffs carry `U`/`u` engine "
     "sequence ids: sync with `GET /api/v1/depth`'s `lastUpdateId`. Errors: `{id, error: "
     "{code, name, message}}` with codes 4000 INVALID_FRAME, 4001 UNKNOWN_METHOD, 4002 "
-    "TOO_MANY_STREAMS, 4003 UNAUTHORIZED, 4004 INVALID_MARKET, 4006 INVALID_STREAM."
+    "TOO_MANY_STREAMS, 4003 UNAUTHORIZED, 4004 INVALID_MARKET, 4005 TOO_MANY_CONNECTIONS "
+    "(private streams: GATEWAY_WS_CONNECTIONS per user), 4006 INVALID_STREAM, 4007 "
+    "UNAVAILABLE."
 )
 SSE_DESCRIPTION = (
     "The WebSocket frames as `text/event-stream` events whose id is the engine sequence "

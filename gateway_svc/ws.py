@@ -17,6 +17,7 @@ holds no subscription for GATEWAY_WS_IDLE_SECONDS.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from gateway_svc.auth import verify_signed
 from gateway_svc.context import Backends, backends
 from gateway_svc.errors import ApiError
 from gateway_svc.frames import error_frame, frame
+from gateway_svc.limits import LimitsUnavailable
 from gateway_svc.upstream import Upstream, Upstreams
 from stream_svc.topics import KLINE_INTERVALS, Topic
 
@@ -110,6 +112,7 @@ class Connection:
         self.wanted: dict[str, Wanted] = {}  # by client name
         self.by_topic: dict[str, list[Wanted]] = {}
         self.user_id: int | None = None
+        self.slot: str | None = None  # this connection's place among its user's (limits.py)
         self.slow = False
         self.closed = asyncio.Event()
 
@@ -183,6 +186,35 @@ async def _authenticate(b: Backends, message: dict[str, Any]) -> int | None:
     return caller.user_id
 
 
+async def _take_slot(b: Backends, conn: Connection, user: int) -> None:
+    """Counts the connection against its user's limit (GATEWAY_WS_CONNECTIONS, all replicas)."""
+    if conn.slot is not None:
+        raise FrameError(4003, "UNAUTHORIZED", "this connection already belongs to a user")
+    try:
+        slot = await b.connections.acquire(str(user), b.settings.ws_connections)
+    except LimitsUnavailable:
+        raise FrameError(4007, "UNAVAILABLE", "try again shortly") from None
+    if slot is None:
+        limit = b.settings.ws_connections
+        raise FrameError(4005, "TOO_MANY_CONNECTIONS", f"at most {limit} connections per user")
+    conn.user_id, conn.slot = user, slot
+
+
+async def _keep_slot(b: Backends, conn: Connection) -> None:
+    """Refreshes the connection's slot while it lives; closes it if the slot was lost."""
+    while True:
+        await asyncio.sleep(b.connections.refresh_interval)
+        if conn.slot is None or conn.user_id is None:
+            continue
+        try:
+            held = await b.connections.refresh(str(conn.user_id), conn.slot)
+        except LimitsUnavailable:
+            continue  # Redis is down: keep the connection rather than drop everyone
+        if not held:
+            conn.closed.set()
+            return
+
+
 async def _handle_frame(b: Backends, conn: Connection, raw: str) -> bytes:
     """Applies one client frame; returns the acknowledgement or the error frame."""
     request_id: Any = None
@@ -216,8 +248,8 @@ async def _handle_frame(b: Backends, conn: Connection, raw: str) -> bytes:
                 user = await _authenticate(b, message)
             except ApiError as exc:
                 raise FrameError(4003, "UNAUTHORIZED", exc.message) from None
-            if user is not None:
-                conn.user_id = user
+            if user is not None and user != conn.user_id:
+                await _take_slot(b, conn, user)
         markets = {m.symbol for m in await b.markets.all()}
         parsed = [parse_topic(p, conn.user_id, markets) for p in new]
         joined = [u for u in (conn.subscribe(w) for w in parsed) if u is not None]
@@ -248,16 +280,18 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     CONNECTIONS.inc()
     writer = asyncio.create_task(_writer(ws, conn))
     reader = asyncio.create_task(_reader(b, ws, conn))
+    keeper = asyncio.create_task(_keep_slot(b, conn))
+    closed = asyncio.ensure_future(conn.closed.wait())
     try:
-        await asyncio.wait(
-            [writer, reader, asyncio.ensure_future(conn.closed.wait())],
-            return_when=asyncio.FIRST_COMPLETED,
-        )
+        await asyncio.wait([writer, reader, closed], return_when=asyncio.FIRST_COMPLETED)
     finally:
         CONNECTIONS.dec()
         conn.close()
-        for task in (writer, reader):
+        for task in (writer, reader, keeper, closed):
             task.cancel()
+        if conn.slot is not None and conn.user_id is not None:
+            with contextlib.suppress(LimitsUnavailable):
+                await b.connections.release(str(conn.user_id), conn.slot)
         if conn.slow:
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"SLOW_CONSUMER")
         else:

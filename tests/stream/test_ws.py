@@ -269,3 +269,30 @@ async def test_websocket_answers_at_both_paths(live: Live, path: str) -> None:
     url = live.ws_url.removesuffix("/ws") + path
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         assert await subscribe(ws, f"kline.1m.{MARKET}") == {"id": 7, "result": None}
+
+
+async def test_private_connections_per_user_are_limited(live: Live, stack_factory: Any) -> None:
+    stack = await stack_factory(stream_address=f"127.0.0.1:{live.stream_port}", ws_connections=2)
+    _, auth = await signup(stack, "limit@example.test")
+    token = auth["Authorization"].removeprefix("Bearer ")
+    url = stack.url.replace("http://", "ws://") + "/ws"
+    async with aiohttp.ClientSession() as session:
+        first = await session.ws_connect(url)
+        second = await session.ws_connect(url)
+        third = await session.ws_connect(url)
+        for ws in (first, second):
+            assert await subscribe(ws, "account.balanceUpdate", token=token) == {
+                "id": 7, "result": None,
+            }  # fmt: skip
+        refused = await subscribe(third, "account.balanceUpdate", token=token)
+        assert refused["error"]["name"] == "TOO_MANY_CONNECTIONS"
+        assert await subscribe(third, f"trade.{MARKET}") == {"id": 7, "result": None}  # public
+        await first.close()
+        async with asyncio.timeout(10):  # the closed connection's slot is released
+            while True:
+                again = await subscribe(third, "account.balanceUpdate", token=token)
+                if "result" in again:
+                    break
+                await asyncio.sleep(0.1)
+        await second.close()
+        await third.close()
