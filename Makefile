@@ -5,14 +5,19 @@ PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 PROTO_STAMP := exchange/.generated
 PROTOS := $(shell find proto -name '*.proto')
-APT_PACKAGES := postgresql redis-server
+APT_PACKAGES := postgresql redis-server chromium
+# The web UI (web/): `npm ci` when the lockfile changes, a build when a source does.
+WEB_DEPS_STAMP := web/node_modules/.installed
+WEB_STAMP := web/dist/.built
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) \
+	web/index.html web/package.json web/tsconfig.json web/vite.config.ts
 
-.PHONY: run test check lint typecheck bench proto deps clean
+.PHONY: run test check lint typecheck bench proto deps web clean
 
-run: deps
+run: deps web
 	$(PY) -m launcher
 
-test: deps
+test: deps web
 	$(PY) -m pytest
 
 check: deps
@@ -25,6 +30,17 @@ bench: deps
 	$(PY) -m engine_svc.bench_suite
 
 proto: $(PROTO_STAMP)
+
+web: $(WEB_STAMP)
+
+$(WEB_DEPS_STAMP): web/package-lock.json
+	@command -v npm >/dev/null || scripts/apt-ensure.sh nodejs npm
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB_STAMP): $(WEB_DEPS_STAMP) $(WEB_SOURCES)
+	cd web && npm run --silent build
+	touch $@
 
 deps: $(VENV_STAMP) $(PROTO_STAMP)
 
@@ -48,4 +64,4 @@ $(PROTO_STAMP): $(VENV_STAMP) $(PROTOS)
 	touch $@
 
 clean:
-	rm -rf .venv exchange .run .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv exchange .run .mypy_cache .ruff_cache .pytest_cache web/node_modules web/dist

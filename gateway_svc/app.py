@@ -29,6 +29,7 @@ from gateway_svc.errors import Handler, error_middleware
 from gateway_svc.limits import ConnectionLimiter, RateLimiter, ReplayGuard, Rule
 from gateway_svc.respond import json_response
 from gateway_svc.settings import GatewaySettings
+from gateway_svc.web import ui_middleware
 from servicekit.logs import request_id as request_id_var
 
 REQUESTS = Counter("gateway_requests_total", "HTTP requests", ["route", "status"])
@@ -92,7 +93,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(
-        middlewares=[ws.websocket_at_root, observe, error_middleware],
+        middlewares=[ws.websocket_at_root, observe, error_middleware, ui_middleware(settings)],
         client_max_size=settings.max_body_bytes,
     )
 
