@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from engine_svc.workload import DEFAULT_DEPTH, write_workload
+from gateway_svc.bench_ws import summary_line as ws_summary_line
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS_DIR = ROOT / "bench" / "workloads"
@@ -96,6 +97,7 @@ STEPS = [
         module="gateway_svc.bench_orders",
         args=("--clients", "1000", "--seconds", "10", "--modes", "single"),
     ),
+    Step("gateway-ws", module="gateway_svc.bench_ws", args=("--clients", "1000,10000")),
 ]
 
 
@@ -161,6 +163,8 @@ def _figures(r: dict[str, Any]) -> str:
         return _ingest_figures(r)
     if "modes" in r:
         return _gateway_figures(r)
+    if "fan_out" in r:
+        return "; ".join(ws_summary_line(run) for run in r["fan_out"])
     if "queries" in r:
         latencies = (f"{name} {q['p50_ms']}/{q['p99_ms']}" for name, q in r["queries"].items())
         return "p50/p99 ms: " + ", ".join(latencies)

@@ -21,9 +21,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import grpc
+from prometheus_client import Counter
 
 from exchange.stream.v1 import stream_pb2 as spb
-from gateway_svc.frames import data_json
+from gateway_svc.frames import data_json, frame
 from stream_svc.book import Book, Gap
 from stream_svc.topics import Topic
 
@@ -32,11 +33,33 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HISTORY = 1000  # frames kept per topic for SSE resumption
+HISTORY = 1000  # messages kept per topic for SSE resumption
+FANNED_OUT = Counter("gateway_ws_messages_total", "Messages handed to client connections")
+
+
+class Message:
+    """One upstream message for all listeners: its payload rendered once, and each distinct
+    frame (per stream name, WebSocket or SSE) built once however many clients get it."""
+
+    __slots__ = ("_frames", "data", "item", "seq", "topic")
+
+    def __init__(self, topic: str, seq: int, data: bytes, item: spb.MarketData) -> None:
+        self.topic, self.seq, self.data, self.item = topic, seq, data, item
+        self._frames: dict[tuple[str, bool], bytes] = {}
+
+    def frame(self, stream: str, sse: bool) -> bytes:
+        key = (stream, sse)
+        out = self._frames.get(key)
+        if out is None:
+            out = frame(stream, self.data)
+            if sse:
+                out = b"id: " + str(self.seq).encode() + b"\ndata: " + out + b"\n\n"
+            self._frames[key] = out
+        return out
 
 
 class Listener(Protocol):
-    def deliver(self, topic: str, seq: int, data: bytes, item: spb.MarketData) -> None: ...
+    def deliver(self, message: Message) -> None: ...
 
     def failed(self, topic: str, code: str, message: str) -> None: ...
 
@@ -56,8 +79,8 @@ class Upstream:
         self.stub = stub
         self.listeners: set[Listener] = set()
         self.book: Book | None = None
-        self.latest: tuple[int, bytes, spb.MarketData] | None = None  # state topics
-        self.history: deque[tuple[int, bytes]] = deque(maxlen=HISTORY)
+        self.latest: Message | None = None  # state topics: the current state
+        self.history: deque[Message] = deque(maxlen=HISTORY)
         self._last_trade_id = 0
         self._calls = 0  # subscriptions made so far; after the first, recent trades were missed
         self._on_idle = on_idle
@@ -74,8 +97,7 @@ class Upstream:
     def add(self, listener: Listener) -> None:
         self.listeners.add(listener)
         if self.latest is not None:
-            seq, data, item = self.latest
-            listener.deliver(self.topic.name, seq, data, item)
+            listener.deliver(self.latest)
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"upstream {self.topic.name}")
 
@@ -90,11 +112,11 @@ class Upstream:
             self._task = None
         self._on_idle(self)
 
-    def since(self, seq: int) -> list[tuple[int, bytes]] | None:
-        """Frames after `seq`, or None when `seq` is older than what is kept."""
-        if not self.history or self.history[0][0] > seq + 1:
+    def since(self, seq: int) -> list[Message] | None:
+        """Messages after `seq`, or None when `seq` is older than what is kept."""
+        if not self.history or self.history[0].seq > seq + 1:
             return None
-        return [(s, d) for s, d in self.history if s > seq]
+        return [m for m in self.history if m.seq > seq]
 
     async def _run(self) -> None:
         delay = 0.1
@@ -160,13 +182,14 @@ class Upstream:
         return out
 
     def _send(self, item: spb.MarketData) -> None:
-        data = data_json(item)
-        seq = item_seq(item)
-        self.history.append((seq, data))
+        message = Message(self.topic.name, item_seq(item), data_json(item), item)
+        self.history.append(message)
         if item.WhichOneof("body") in ("ticker", "book_ticker", "kline"):
-            self.latest = (seq, data, item)
-        for listener in list(self.listeners):
-            listener.deliver(self.topic.name, seq, data, item)
+            self.latest = message
+        listeners = list(self.listeners)
+        for listener in listeners:
+            listener.deliver(message)
+        FANNED_OUT.inc(len(listeners))
 
 
 class Upstreams:

@@ -28,14 +28,13 @@ import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 from prometheus_client import Counter, Gauge
 
-from exchange.stream.v1 import stream_pb2 as spb
 from exchange.stream.v1.stream_pb2_grpc import StreamServiceStub
 from gateway_svc.auth import verify_signed
 from gateway_svc.context import Backends, backends
 from gateway_svc.errors import ApiError
-from gateway_svc.frames import error_frame, frame
+from gateway_svc.frames import error_frame
 from gateway_svc.limits import LimitsUnavailable
-from gateway_svc.upstream import Upstream, Upstreams
+from gateway_svc.upstream import Message, Upstream, Upstreams
 from stream_svc.topics import KLINE_INTERVALS, Topic
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,6 @@ READY_SECONDS = 5.0  # how long an acknowledgement waits for a new stream's firs
 
 CONNECTIONS = Gauge("gateway_ws_connections", "Open WebSocket and SSE connections")
 SUBSCRIPTIONS = Gauge("gateway_ws_subscriptions", "Topic subscriptions of open connections")
-MESSAGES_OUT = Counter("gateway_ws_messages_total", "Frames queued to clients")
 DROPPED = Counter("gateway_ws_slow_closed_total", "Connections closed for falling behind")
 
 
@@ -116,12 +114,14 @@ class Connection:
         self.slow = False
         self.closed = asyncio.Event()
 
-    def deliver(self, topic: str, seq: int, data: bytes, item: spb.MarketData) -> None:
-        for wanted in self.by_topic.get(topic, ()):
-            if wanted.market_filter and item.order_update.order.market != wanted.market_filter:
+    def deliver(self, message: Message) -> None:
+        for wanted in self.by_topic.get(message.topic, ()):
+            if (
+                wanted.market_filter
+                and message.item.order_update.order.market != wanted.market_filter
+            ):
                 continue
-            out = frame(wanted.name, data)
-            self.put(_event(out, seq) if self.sse else out)
+            self.put(message.frame(wanted.name, self.sse))
 
     def failed(self, topic: str, code: str, message: str) -> None:
         for wanted in list(self.by_topic.get(topic, ())):
@@ -133,7 +133,6 @@ class Connection:
             return
         try:
             self.queue.put_nowait(data)
-            MESSAGES_OUT.inc()
         except asyncio.QueueFull:
             self.slow = True
             DROPPED.inc()
@@ -365,8 +364,8 @@ async def sse(request: web.Request) -> web.StreamResponse:
         if last.isdigit():
             for wanted in parsed:
                 upstream = upstreams.by_topic.get(wanted.topic.name)
-                for seq, data in (upstream.since(int(last)) or []) if upstream else []:
-                    conn.put(_event(frame(wanted.name, data), seq))
+                for message in (upstream.since(int(last)) or []) if upstream else []:
+                    conn.put(message.frame(wanted.name, sse=True))
         for wanted in parsed:
             conn.subscribe(wanted)
         while not conn.closed.is_set():
@@ -380,10 +379,6 @@ async def sse(request: web.Request) -> web.StreamResponse:
         CONNECTIONS.dec()
         conn.close()
     return response
-
-
-def _event(data: bytes, seq: int) -> bytes:
-    return b"id: " + str(seq).encode() + b"\ndata: " + data + b"\n\n"
 
 
 def streams_context(address: str) -> Callable[[web.Application], AsyncIterator[None]]:

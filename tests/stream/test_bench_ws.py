@@ -1,0 +1,77 @@
+"""The WebSocket fan-out benchmark, run small: a few clients for a couple of seconds.
+
+It runs the real stack (Redis, engine, publisher, stream_svc, gateway) and the load
+processes as `make bench` does, and checks what the result says, never how fast: timings
+on a shared machine are not a test's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import sys
+from typing import Any
+
+import orjson
+
+from engine_svc.bench_suite import _figures
+
+
+async def test_quick_run_delivers_depth_and_trades_to_every_client() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway_svc.bench_ws", "--quick", "--json",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(240):
+        stdout, _ = await process.communicate()
+    assert process.returncode == 0, f"bench_ws exited with {process.returncode}"
+    result: dict[str, Any] = orjson.loads(stdout.splitlines()[-1])
+    assert result["topics"] == ["depth.TATA_INR", "trade.TATA_INR"]
+    [run] = result["fan_out"]
+    assert "error" not in run, run["error"]
+    assert run["connected"] == run["clients"] == 4
+    assert run["connection_failures"] == 0
+    # Orders flowed and the publisher published, though no ledger answers it.
+    assert run["orders_per_second"] > 0
+    assert run["orders_refused"] == {}
+    assert run["upstream_messages_per_second"] > 0
+    # Every client got frames, with the engine's timestamps, in unbroken chains.
+    assert run["delivered_messages_per_second"] > 0
+    assert run["per_client_messages_per_second"]["min"] > 0
+    assert set(run["delay_ms"]) == {"p50", "p99", "max"}
+    assert run["delay_ms"]["p50"] is not None
+    assert run["depth_gaps"] == run["trade_gaps"] == 0
+    assert run["slow_consumer_closes"] == 0
+    assert run["closes"] == {}
+    assert run["error_frames"] == {}
+    gateway = run["gateway"]
+    assert {"memory_per_connection_kb", "cpu_percent", "rss_before_mb", "rss_end_mb"} <= set(
+        gateway
+    )
+    assert gateway["connections_at_end"] == 4
+    assert gateway["frames_queued_per_second"] > 0
+    assert {"gateway", "stream", "publisher", "engine", "clients", "driver"} <= set(
+        run["cpu_seconds"]
+    )
+    assert set(run["restarts"].values()) == {0}
+    # `make bench` shows it as one line per N.
+    assert _figures(result).startswith("4 clients (4 connected): ")
+
+
+def _few_descriptors() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+
+async def test_a_run_that_cannot_be_made_says_what_failed() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway_svc.bench_ws", "--json", "--clients", "2000",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_few_descriptors,
+    )  # fmt: skip
+    async with asyncio.timeout(60):
+        stdout, stderr = await process.communicate()
+    assert process.returncode == 1
+    [run] = orjson.loads(stdout.splitlines()[-1])["fan_out"]
+    assert run["clients"] == 2000
+    assert run["error"].startswith("RuntimeError: RLIMIT_NOFILE hard limit 1024 < 2256")
+    assert b"2,000 clients: FAILED: RuntimeError: RLIMIT_NOFILE" in stderr
