@@ -5,7 +5,8 @@ PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 PROTO_STAMP := exchange/.generated
 PROTOS := $(shell find proto -name '*.proto')
-APT_PACKAGES := postgresql redis-server chromium
+# prometheus: its promtool checks and unit-tests the alert rules (tests/monitoring).
+APT_PACKAGES := postgresql redis-server chromium prometheus
 # The web UI (web/): `npm ci` when the lockfile changes, a build when a source does.
 WEB_DEPS_STAMP := web/node_modules/.installed
 WEB_STAMP := web/dist/.built

@@ -17,8 +17,9 @@ to start rather than guess.
 import logging
 import os
 import struct
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -178,9 +179,17 @@ def read_records(directory: Path, after_seq: int = 0) -> Iterator[Record]:
 class Journal:
     """Appends records to the newest segment; `append` returns once they are durable."""
 
-    def __init__(self, directory: Path, *, fsync: bool = True, segment_bytes: int = SEGMENT_BYTES):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        fsync: bool = True,
+        segment_bytes: int = SEGMENT_BYTES,
+        on_sync: Callable[[float], None] | None = None,
+    ):
         self.directory = directory
         self.fsync = fsync
+        self.on_sync = on_sync  # told how many seconds each fdatasync took (for metrics)
         self.segment_bytes = segment_bytes
         directory.mkdir(parents=True, exist_ok=True)
         self._fd = -1
@@ -229,7 +238,10 @@ class Journal:
             raise OSError(f"short journal write: {written} of {len(record)} bytes")
         self._size += written
         if self.fsync:
+            started = time.perf_counter()
             os.fdatasync(self._fd)
+            if self.on_sync is not None:
+                self.on_sync(time.perf_counter() - started)
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -66,6 +66,11 @@ class Sequencer:
         self.last_snapshot_seq = engine.seq
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def queue_depth(self) -> int:
+        """Commands submitted and not yet applied."""
+        return len(self._pending)
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="sequencer")
 

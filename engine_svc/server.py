@@ -12,24 +12,30 @@ from typing import Any
 import grpc
 import orjson
 from grpc_health.v1._async import HealthServicer
+from prometheus_client import CollectorRegistry
 
 from engine_svc import convert
+from engine_svc.admin_auth import AdminAuth
 from engine_svc.config import listing_commands
 from engine_svc.core.engine import Engine
 from engine_svc.core.types import Code
 from engine_svc.hub import EventHub
 from engine_svc.journal import Journal
+from engine_svc.metrics import EngineMetrics
 from engine_svc.recovery import recover
 from engine_svc.sequencer import Sequencer
 from engine_svc.service import EngineServicer
 from engine_svc.settings import EngineSettings
 from engine_svc.snapshots import write_snapshot
-from exchange.engine.v1 import engine_pb2, engine_pb2_grpc
+from exchange.common.v1 import common_pb2 as pb
+from exchange.engine.v1 import engine_pb2 as epb
+from exchange.engine.v1 import engine_pb2_grpc
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
+from servicekit.metrics import RpcMetrics, metrics_endpoint
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = engine_pb2.DESCRIPTOR.services_by_name["EngineService"].full_name
+SERVICE_NAME = epb.DESCRIPTOR.services_by_name["EngineService"].full_name
 
 
 class EngineRuntime:
@@ -37,8 +43,13 @@ class EngineRuntime:
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
+        self.registry = CollectorRegistry()
+        self.metrics = EngineMetrics(self.registry)
+        self.rpc_metrics = RpcMetrics(self.registry)
         self.engine: Engine = recover(settings.journal_dir, settings.snapshot_dir)
-        self.journal = Journal(settings.journal_dir, fsync=settings.fsync)
+        self.journal = Journal(
+            settings.journal_dir, fsync=settings.fsync, on_sync=self.metrics.fsync_seconds.observe
+        )
         self.hub = EventHub(
             lambda e: convert.event_to_proto(e, self.engine),
             settings.journal_dir,
@@ -52,22 +63,49 @@ class EngineRuntime:
             snapshot=self._write_snapshot,
             snapshot_every=settings.snapshot_every_events,
         )
-        self._snapshot_writes: set[asyncio.Future[Any]] = set()
+        self.metrics.watch(self.engine, self.sequencer)
+        self._snapshot_writes: set[asyncio.Future[epb.SnapshotReply]] = set()
+        self._latest_write: asyncio.Future[epb.SnapshotReply] | None = None
+        self._forced = asyncio.Lock()
 
     def _write_snapshot(self, state: dict[str, Any]) -> None:
         """Encodes and writes off the event loop; `state` is already a private copy."""
 
-        def write() -> None:
+        def write() -> epb.SnapshotReply:
             started = time.perf_counter()
-            path = write_snapshot(self.settings.snapshot_dir, state["seq"], orjson.dumps(state))
+            payload = orjson.dumps(state)
+            path = write_snapshot(self.settings.snapshot_dir, state["seq"], payload)
+            seconds = time.perf_counter() - started
+            self.metrics.snapshot_seconds.observe(seconds)
+            self.metrics.snapshot_bytes.set(path.stat().st_size)
             log.info(
-                "snapshot written",
-                extra={"snapshot": path.name, "seconds": round(time.perf_counter() - started, 3)},
+                "snapshot written", extra={"snapshot": path.name, "seconds": round(seconds, 3)}
+            )
+            return epb.SnapshotReply(
+                seq=state["seq"],
+                file=path.name,
+                size_bytes=path.stat().st_size,
+                duration_us=int(seconds * 1_000_000),
             )
 
         future = asyncio.get_running_loop().run_in_executor(None, write)
         self._snapshot_writes.add(future)
         future.add_done_callback(self._snapshot_writes.discard)
+        self._latest_write = future
+
+    async def snapshot_now(self) -> epb.SnapshotReply:
+        """Writes a snapshot at once (the Snapshot RPC) and says where, once it is durable."""
+        async with self._forced:  # two writes of one seq would share a temporary file
+            if self._snapshot_writes:
+                await asyncio.gather(*self._snapshot_writes)
+            self._latest_write = None
+            self.sequencer.take_snapshot()
+            if self._latest_write is None:
+                return epb.SnapshotReply(
+                    code=pb.RESULT_CODE_UNAVAILABLE,
+                    message=f"no snapshot while the journal has failed: {self.sequencer.failed}",
+                )
+            return await self._latest_write
 
     async def start(self) -> None:
         self.sequencer.start()
@@ -99,14 +137,19 @@ def create_server(
     runtime: EngineRuntime, address: str
 ) -> tuple[grpc.aio.Server, HealthServicer, int]:
     """The gRPC server with the engine, health and reflection; returns the bound port."""
+    token = runtime.settings.admin_token
     server = grpc.aio.server(
+        interceptors=[runtime.rpc_metrics, *([AdminAuth(token)] if token else [])],
         options=[
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
-        ]
+        ],
     )
     engine_pb2_grpc.add_EngineServiceServicer_to_server(
-        EngineServicer(runtime.engine, runtime.sequencer, runtime.hub), server
+        EngineServicer(
+            runtime.engine, runtime.sequencer, runtime.hub, snapshot=runtime.snapshot_now
+        ),
+        server,
     )
     health = add_health_and_reflection(server, [SERVICE_NAME])
     port = server.add_insecure_port(address)
@@ -115,17 +158,31 @@ def create_server(
 
 async def serve(settings: EngineSettings) -> None:
     runtime = EngineRuntime(settings)
-    await runtime.start()
-    server, health, port = create_server(runtime, f"{settings.host}:{settings.port}")
-    await server.start()
-    await set_serving(health, [SERVICE_NAME])
-    log.info(
-        "engine serving", extra={"host": settings.host, "port": port, "seq": runtime.engine.seq}
-    )
-    snapshots = asyncio.create_task(runtime.snapshot_periodically())
-    try:
-        await serve_until_signalled(
-            server, health, grace=settings.grace_seconds, on_stop=runtime.stop
+    async with metrics_endpoint(
+        "engine", runtime.registry, settings.host, settings.metrics_port, "ENGINE_METRICS_PORT"
+    ):
+        await runtime.start()
+        server, health, port = create_server(runtime, f"{settings.host}:{settings.port}")
+        if not settings.admin_token:
+            log.warning(
+                "ENGINE_ADMIN_TOKEN is not set: admin calls (Deposit, Withdraw, AddAsset,"
+                " AddMarket, SetMarketStatus, Snapshot) are open to anyone who can reach this port"
+            )
+        await server.start()
+        await set_serving(health, [SERVICE_NAME])
+        log.info(
+            "engine serving",
+            extra={
+                "host": settings.host,
+                "port": port,
+                "metrics_port": settings.metrics_port,
+                "seq": runtime.engine.seq,
+            },
         )
-    finally:
-        snapshots.cancel()
+        snapshots = asyncio.create_task(runtime.snapshot_periodically())
+        try:
+            await serve_until_signalled(
+                server, health, grace=settings.grace_seconds, on_stop=runtime.stop
+            )
+        finally:
+            snapshots.cancel()

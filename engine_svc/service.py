@@ -5,7 +5,7 @@ only that the call itself failed (bad transport, cancelled, shutting down).
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -46,10 +46,18 @@ Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
 class EngineServicer(epb_grpc.EngineServiceServicer):
-    def __init__(self, engine: Engine, sequencer: Sequencer, hub: EventHub) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        sequencer: Sequencer,
+        hub: EventHub,
+        *,
+        snapshot: Callable[[], Awaitable[epb.SnapshotReply]] | None = None,
+    ) -> None:
         self.engine = engine
         self.sequencer = sequencer
         self.hub = hub
+        self.snapshot = snapshot  # writes a snapshot now (the runtime's), when there is one
 
     # ---- commands ----
 
@@ -186,6 +194,13 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
 
         return await self._admin(build)
 
+    async def Snapshot(self, request: epb.SnapshotRequest, context: Ctx) -> epb.SnapshotReply:
+        if self.snapshot is None:
+            return epb.SnapshotReply(
+                code=pb.RESULT_CODE_UNAVAILABLE, message="this engine writes no snapshots"
+            )
+        return await self.snapshot()
+
     # ---- batched order entry ----
 
     async def Execute(
@@ -264,9 +279,14 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
         self, request: epb.GetOpenOrdersRequest, context: Ctx
     ) -> epb.GetOpenOrdersReply:
         engine = self.engine
-        orders = sorted(
-            engine.open_orders(UserId(request.user_id), request.market), key=lambda o: o.id
-        )
+        if request.all_users:
+            # An operator's view of one market (exchangectl): a scan of every open order.
+            if not request.market:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "all_users needs a market")
+            found = [o for o in engine.orders.values() if o.market == request.market]
+        else:
+            found = engine.open_orders(UserId(request.user_id), request.market)
+        orders = sorted(found, key=lambda o: o.id)
         return epb.GetOpenOrdersReply(
             orders=[convert.open_order_to_proto(o, engine.markets[o.market]) for o in orders]
         )
@@ -314,6 +334,18 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
         self, request: epb.GetStateHashRequest, context: Ctx
     ) -> epb.GetStateHashReply:
         return epb.GetStateHashReply(state_hash=state_hash(self.engine), seq=self.engine.seq)
+
+    async def GetStatus(self, request: epb.GetStatusRequest, context: Ctx) -> epb.GetStatusReply:
+        engine, sequencer = self.engine, self.sequencer
+        return epb.GetStatusReply(
+            seq=engine.seq,
+            ts_us=engine.ts,
+            last_snapshot_seq=sequencer.last_snapshot_seq,
+            queued_commands=sequencer.queue_depth,
+            journal_failure=sequencer.failed,
+            markets=len(engine.markets),
+            open_orders=len(engine.orders),
+        )
 
     async def ExportBalances(
         self, request: epb.ExportBalancesRequest, context: Ctx

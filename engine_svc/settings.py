@@ -1,10 +1,12 @@
 """The engine's configuration, read once from the environment at start."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine_svc.config import DEFAULT_MARKETS_FILE
-from servicekit.settings import env_bool, env_float, env_int, env_path, env_str
+from servicekit.settings import SettingsError, env_bool, env_float, env_int, env_path, env_str
+
+MIN_ADMIN_TOKEN_CHARS = 32
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,9 @@ class EngineSettings:
     snapshot_every_seconds: float
     grace_seconds: float
     log_level: str
+    # Bearer token the admin RPCs require (engine_svc.admin_auth); "" leaves them open.
+    admin_token: str = field(default="", repr=False)
+    metrics_port: int = 0  # GET /metrics (Prometheus); 0 = none
 
     @property
     def journal_dir(self) -> Path:
@@ -29,6 +34,11 @@ class EngineSettings:
 
     @classmethod
     def from_env(cls) -> "EngineSettings":
+        admin_token = env_str("ENGINE_ADMIN_TOKEN", "")
+        if admin_token and len(admin_token) < MIN_ADMIN_TOKEN_CHARS:
+            raise SettingsError(
+                f"ENGINE_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters"
+            )
         return cls(
             host=env_str("ENGINE_HOST", "0.0.0.0"),
             port=env_int("ENGINE_GRPC_PORT", 50051, low=0, high=65535),
@@ -39,4 +49,6 @@ class EngineSettings:
             snapshot_every_seconds=env_float("ENGINE_SNAPSHOT_EVERY_SECONDS", 300.0, low=1.0),
             grace_seconds=env_float("ENGINE_SHUTDOWN_GRACE_SECONDS", 10.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
+            admin_token=admin_token,
+            metrics_port=env_int("ENGINE_METRICS_PORT", 0, low=0, high=65535),
         )

@@ -112,7 +112,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
             retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
         )
         redis = Redis(connection_pool=pool)
-        engine = EngineClient(engine_channel)
+        engine = EngineClient(engine_channel, admin_token=settings.engine_admin_token)
         ledger = LedgerServiceStub(ledger_channel)
         app[BACKENDS] = Backends(
             settings=settings,

@@ -23,6 +23,7 @@ import grpc
 
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
+from servicekit.admin_token import admin_metadata
 
 if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
@@ -37,9 +38,13 @@ class EngineUnavailable(RuntimeError):
 
 
 class EngineClient:
-    def __init__(self, channel: grpc.aio.Channel, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, *, timeout: float = 10.0, admin_token: str = ""
+    ) -> None:
         self.stub: EngineServiceAsyncStub = EngineServiceStub(channel)
         self._timeout = timeout
+        # Deposits travel on the stream, and the engine takes them only with its admin token.
+        self._metadata = admin_metadata(admin_token)
         self._ids = itertools.count(1)
         self._queue: asyncio.Queue[epb.Command] = asyncio.Queue()
         self._pending: dict[int, asyncio.Future[epb.Reply]] = {}
@@ -90,7 +95,7 @@ class EngineClient:
 
     async def _run_stream(self) -> None:
         try:
-            async for batch in self.stub.Execute(self._batches()):
+            async for batch in self.stub.Execute(self._batches(), metadata=self._metadata):
                 pending = self._pending
                 for reply in batch.replies:
                     future = pending.get(reply.request_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from servicekit.settings import SettingsError, env_bool, env_float, env_int, env_str
 
@@ -32,6 +32,8 @@ class GatewaySettings:
     ws_max_frame_bytes: int  # largest frame a client may send
     grace_seconds: float
     log_level: str
+    # ENGINE_ADMIN_TOKEN: the faucet's deposits need the engine's admin credential.
+    engine_admin_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -63,4 +65,5 @@ class GatewaySettings:
             ws_max_frame_bytes=env_int("GATEWAY_WS_MAX_FRAME_BYTES", 65_536, low=1024),
             grace_seconds=env_float("GATEWAY_SHUTDOWN_GRACE_SECONDS", 10.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
+            engine_admin_token=env_str("ENGINE_ADMIN_TOKEN", ""),
         )

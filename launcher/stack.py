@@ -22,6 +22,7 @@ from launcher.health import HttpProbe
 from launcher.postgres import LocalPostgres
 from launcher.redis_server import LocalRedis
 from launcher.spec import ServiceSpec
+from servicekit.admin_token import ENV as ADMIN_TOKEN_ENV
 
 LOCALHOST = "127.0.0.1"
 
@@ -39,8 +40,10 @@ class StackSettings:
     """
 
     engine_grpc_port: int = 50051
+    engine_metrics_port: int = 9151
     engine_data_dir: Path = Path(".run/engine")
     ledger_grpc_port: int = 50052
+    ledger_metrics_port: int = 9152
     stream_grpc_port: int = 50053
     publisher_port: int = 50054
     gateway_port: int = 8080
@@ -71,8 +74,10 @@ class StackSettings:
 
         return cls(
             engine_grpc_port=_port(environ, "ENGINE_GRPC_PORT", cls.engine_grpc_port),
+            engine_metrics_port=_port(environ, "ENGINE_METRICS_PORT", cls.engine_metrics_port),
             engine_data_dir=path("ENGINE_DATA_DIR", cls.engine_data_dir),
             ledger_grpc_port=_port(environ, "LEDGER_GRPC_PORT", cls.ledger_grpc_port),
+            ledger_metrics_port=_port(environ, "LEDGER_METRICS_PORT", cls.ledger_metrics_port),
             stream_grpc_port=_port(environ, "STREAM_GRPC_PORT", cls.stream_grpc_port),
             publisher_port=_port(environ, "STREAM_PUBLISHER_PORT", cls.publisher_port),
             gateway_port=_port(environ, "GATEWAY_PORT", cls.gateway_port),
@@ -119,6 +124,7 @@ class StackSettings:
 def exchange_specs(settings: StackSettings) -> list[ServiceSpec]:
     """The services of the local exchange, in start order."""
     stores = [settings.local_postgres, settings.local_redis]
+    admin = {ADMIN_TOKEN_ENV: admin_token(settings)}
     return [
         *(store.spec() for store in stores if store is not None),
         ServiceSpec(
@@ -127,6 +133,8 @@ def exchange_specs(settings: StackSettings) -> list[ServiceSpec]:
             env={
                 "ENGINE_GRPC_PORT": str(settings.engine_grpc_port),
                 "ENGINE_DATA_DIR": str(settings.engine_data_dir),
+                "ENGINE_METRICS_PORT": str(settings.engine_metrics_port),
+                **admin,
             },
             health_address=f"{LOCALHOST}:{settings.engine_grpc_port}",
         ),
@@ -135,6 +143,7 @@ def exchange_specs(settings: StackSettings) -> list[ServiceSpec]:
             argv=[sys.executable, "-m", "ledger_svc"],
             env={
                 "LEDGER_GRPC_PORT": str(settings.ledger_grpc_port),
+                "LEDGER_METRICS_PORT": str(settings.ledger_metrics_port),
                 "DATABASE_URL": settings.database_url,
                 "ENGINE_ADDRESS": f"{LOCALHOST}:{settings.engine_grpc_port}",
             },
@@ -174,6 +183,7 @@ def exchange_specs(settings: StackSettings) -> list[ServiceSpec]:
                 "GATEWAY_FAUCET": "true",
                 "GATEWAY_TOKEN_SECRET": os.environ.get("GATEWAY_TOKEN_SECRET")
                 or local_secret(settings.engine_data_dir.parent / "gateway-secret"),
+                **admin,  # the faucet deposits
             },
             ready_probe=HttpProbe(f"http://{LOCALHOST}:{settings.gateway_port}/health"),
         ),
@@ -197,11 +207,22 @@ def market_maker_specs(settings: StackSettings) -> list[ServiceSpec]:
                 "MM_HOST": LOCALHOST,
                 "MM_HEALTH_PORT": str(health),
                 "MM_METRICS_PORT": str(metrics),
+                ADMIN_TOKEN_ENV: admin_token(settings),  # funding deposits
             },
             health_address=f"{LOCALHOST}:{health}",
         )
         for name, module, health, metrics in runs
     ]
+
+
+def admin_token(settings: StackSettings) -> str:
+    """The engine's admin credential (ENGINE_ADMIN_TOKEN, else one kept per data folder, which
+    exchangectl reads too: `exchangectl --token-file .run/admin-token`)."""
+    return os.environ.get(ADMIN_TOKEN_ENV) or local_secret(admin_token_file(settings))
+
+
+def admin_token_file(settings: StackSettings) -> Path:
+    return settings.engine_data_dir.parent / "admin-token"
 
 
 def local_secret(path: Path) -> str:

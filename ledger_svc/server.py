@@ -10,22 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import grpc
 from argon2 import PasswordHasher, Type
 from grpc_health.v1._async import HealthServicer
+from prometheus_client import CollectorRegistry
 
 from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
 from exchange.ledger.v1 import ledger_pb2, ledger_pb2_grpc
 from ledger_svc.db import create_pool
 from ledger_svc.ingest import Ingest
+from ledger_svc.metrics import IngestState
 from ledger_svc.migrate import migrate, timescale_in_use, timescale_policies
 from ledger_svc.service import LedgerServicer
 from ledger_svc.settings import LedgerSettings
 from ledger_svc.users import UserStore
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
+from servicekit.metrics import RpcMetrics, metrics_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,13 @@ class LedgerRuntime:
     engine: grpc.aio.Channel
     ingest: Ingest | None
     ingest_task: asyncio.Task[None] | None = None
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    rpc_metrics: RpcMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rpc_metrics = RpcMetrics(self.registry)
+        if self.ingest is not None:
+            self.registry.register(IngestState(self.ingest))
 
     @classmethod
     async def open(cls, settings: LedgerSettings) -> LedgerRuntime:
@@ -87,7 +97,7 @@ def create_server(
     runtime: LedgerRuntime, address: str
 ) -> tuple[grpc.aio.Server, HealthServicer, int]:
     """The gRPC server with the ledger, health and reflection; returns the bound port."""
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[runtime.rpc_metrics])
     hasher = PasswordHasher(
         time_cost=runtime.settings.argon2_time_cost,
         memory_cost=runtime.settings.argon2_memory_kib,
@@ -107,9 +117,17 @@ def create_server(
 
 async def serve(settings: LedgerSettings) -> None:
     runtime = await LedgerRuntime.open(settings)
-    server, health, port = create_server(runtime, f"{settings.host}:{settings.port}")
-    await server.start()
-    runtime.start()
-    await set_serving(health, [SERVICE_NAME])
-    log.info("ledger serving", extra={"host": settings.host, "port": port})
-    await serve_until_signalled(server, health, grace=settings.grace_seconds, on_stop=runtime.close)
+    async with metrics_endpoint(
+        "ledger", runtime.registry, settings.host, settings.metrics_port, "LEDGER_METRICS_PORT"
+    ):
+        server, health, port = create_server(runtime, f"{settings.host}:{settings.port}")
+        await server.start()
+        runtime.start()
+        await set_serving(health, [SERVICE_NAME])
+        log.info(
+            "ledger serving",
+            extra={"host": settings.host, "port": port, "metrics_port": settings.metrics_port},
+        )
+        await serve_until_signalled(
+            server, health, grace=settings.grace_seconds, on_stop=runtime.close
+        )

@@ -160,6 +160,13 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         call = self._users.create_user(request.email, request.password)
         return _user(await self._users_call(context, call))
 
+    async def GetUser(self, request: lpb.GetUserRequest, context: Ctx) -> lpb.User:
+        if request.email:
+            call = self._users.get_user_by_email(request.email)
+        else:
+            call = self._users.get_user(request.user_id)
+        return _user(await self._users_call(context, call))
+
     async def Authenticate(self, request: lpb.AuthenticateRequest, context: Ctx) -> lpb.User:
         call = self._users.authenticate(request.email, request.password)
         return _user(await self._users_call(context, call))

@@ -25,6 +25,7 @@ class LedgerSettings:
     argon2_memory_kib: int
     grace_seconds: float
     log_level: str
+    metrics_port: int = 0  # GET /metrics (Prometheus); 0 = none
 
     @classmethod
     def from_env(cls) -> LedgerSettings:
@@ -46,4 +47,5 @@ class LedgerSettings:
             argon2_memory_kib=env_int("LEDGER_ARGON2_MEMORY_KIB", 65_536, low=8),
             grace_seconds=env_float("LEDGER_SHUTDOWN_GRACE_SECONDS", 10.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
+            metrics_port=env_int("LEDGER_METRICS_PORT", 0, low=0, high=65535),
         )

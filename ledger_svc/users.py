@@ -193,6 +193,18 @@ class UserStore:
             raise NotFound(ErrorCode.USER_NOT_FOUND, f"no user {user_id}")
         return _user(row)
 
+    async def get_user_by_email(self, email: str) -> UserRecord:
+        """The user with this email, whatever its case (an operator's lookup)."""
+        email = email.strip()
+        row = None
+        if _valid_email(email):
+            row = await self._db.fetchrow(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE lower(email) = lower($1)", email
+            )
+        if row is None:
+            raise NotFound(ErrorCode.USER_NOT_FOUND, f"no user with email {email[:64]!r}")
+        return _user(row)
+
     # ---- API keys ----
 
     async def register_api_key(self, user_id: int, public_key_b64: str, label: str) -> ApiKeyRecord:

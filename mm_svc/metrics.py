@@ -1,4 +1,4 @@
-"""Prometheus metrics of the maker and of the flow, and the HTTP endpoint serving them.
+"""Prometheus metrics of the maker and of the flow (served by servicekit.metrics).
 
 Each process keeps its own registry (tests run several makers in one process). Gauges of
 money are floats: they are for dashboards, the maker never computes with them.
@@ -6,14 +6,7 @@ money are floats: they are for dashboards, the maker never computes with them.
 
 from __future__ import annotations
 
-from aiohttp import web
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class MakerMetrics:
@@ -84,19 +77,3 @@ class FlowMetrics:
             "mm_flow_engine_errors", "Orders not sent because the engine was unreachable",
             registry=registry,
         )  # fmt: skip
-
-
-async def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> web.AppRunner:
-    """GET /metrics on host:port until the returned runner is cleaned up."""
-
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner

@@ -21,9 +21,9 @@ from prometheus_client import CollectorRegistry
 
 from gateway_svc.engine_client import EngineClient
 from mm_svc.engine import ENGINE_ERRORS, StartupError, open_channel
-from mm_svc.metrics import serve_metrics
 from mm_svc.settings import MmSettings
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
+from servicekit.metrics import serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ async def serve(settings: MmSettings, name: str, make_worker: WorkerFactory) -> 
         except OSError as exc:
             sys.exit(f"mm_svc: cannot serve metrics on port {settings.metrics_port}: {exc}")
     channel = open_channel(settings.engine_address)
-    client = EngineClient(channel)
+    client = EngineClient(channel, admin_token=settings.engine_admin_token)
     worker = make_worker(client, registry)
     log.info(
         "%s starting", name,

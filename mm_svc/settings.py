@@ -3,7 +3,7 @@ read the same variables; the launcher gives each its own ports)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mm_svc.config import DEFAULT_CONFIG_FILE, Config, load_config
 from servicekit.settings import SettingsError, env_float, env_int, env_path, env_str
@@ -18,6 +18,8 @@ class MmSettings:
     grace_seconds: float
     log_level: str
     config: Config
+    # ENGINE_ADMIN_TOKEN: funding (the engine's Deposit) needs the engine's admin credential.
+    engine_admin_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, health_port: int, metrics_port: int) -> MmSettings:
@@ -35,4 +37,5 @@ class MmSettings:
             grace_seconds=env_float("MM_SHUTDOWN_GRACE_SECONDS", 5.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
             config=load_config(env_path("MM_CONFIG", str(DEFAULT_CONFIG_FILE))),
+            engine_admin_token=env_str("ENGINE_ADMIN_TOKEN", ""),
         )

@@ -1,0 +1,49 @@
+# syntax=docker/dockerfile:1
+# One image for every service. The entry point is chosen by whoever runs it (k8s/, compose.yaml):
+#   python -m engine_svc | ledger_svc | gateway_svc | stream_svc | stream_svc.publisher
+#   python -m mm_svc | mm_svc.flow
+# It runs as an unprivileged user and needs no writable path but its data volume (the engine's
+# ENGINE_DATA_DIR), so the root filesystem can be mounted read-only.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# Wheels of the project and its pinned dependencies, with the generated protobuf code.
+FROM ${PYTHON_IMAGE} AS build
+WORKDIR /src
+# The pin of grpcio-tools in pyproject.toml's dev extra.
+RUN pip install --no-cache-dir grpcio-tools==1.85.1
+# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes.
+COPY pyproject.toml ./
+RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > requirements.txt \
+    && pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt
+COPY . .
+RUN python -m grpc_tools.protoc -I proto --python_out=. --grpc_python_out=. $(find proto -name '*.proto') \
+    && find exchange -type d -exec touch {}/__init__.py \; \
+    && pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels exchange
+
+# The web UI's static files, built with its lockfile.
+FROM node:22-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci
+COPY web/ ./
+RUN npm run build
+
+FROM ${PYTHON_IMAGE} AS runtime
+RUN groupadd --system --gid 10001 exchange \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin exchange \
+    && install -d -o 10001 -g 10001 /var/lib/engine
+COPY --from=build /opt/venv /opt/venv
+COPY --from=web /web/dist /app/web/dist
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    GATEWAY_WEB_DIR=/app/web/dist \
+    ENGINE_DATA_DIR=/var/lib/engine
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8080 50051 50052 50053 50054 50055 9161
+CMD ["python", "-m", "gateway_svc"]

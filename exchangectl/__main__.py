@@ -1,0 +1,5 @@
+import sys
+
+from exchangectl.cli import main
+
+sys.exit(main())
