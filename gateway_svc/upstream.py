@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HISTORY = 1000  # messages kept per topic for SSE resumption
+LINGER_S = 30.0  # an upstream outlives its last listener this long
 FANNED_OUT = Counter("gateway_ws_messages_total", "Messages handed to client connections")
 
 
@@ -85,6 +86,7 @@ class Upstream:
         self._calls = 0  # subscriptions made so far; after the first, recent trades were missed
         self._on_idle = on_idle
         self._task: asyncio.Task[None] | None = None
+        self._linger: asyncio.TimerHandle | None = None
         self.connected = asyncio.Event()  # a call is open: every update from now will come
 
     async def wait_ready(self, seconds: float) -> None:
@@ -95,6 +97,9 @@ class Upstream:
                 await self.connected.wait()
 
     def add(self, listener: Listener) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         self.listeners.add(listener)
         if self.latest is not None:
             listener.deliver(self.latest)
@@ -102,11 +107,21 @@ class Upstream:
             self._task = asyncio.create_task(self._run(), name=f"upstream {self.topic.name}")
 
     def remove(self, listener: Listener) -> None:
+        """Drops `listener`; the last one leaving closes the stream after LINGER_S, so that a
+        client reconnecting meanwhile (SSE's Last-Event-ID) finds what it missed."""
         self.listeners.discard(listener)
+        if not self.listeners and self._linger is None:
+            self._linger = asyncio.get_running_loop().call_later(LINGER_S, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        self._linger = None
         if not self.listeners:
             self.close()
 
     def close(self) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         if self._task is not None:
             self._task.cancel()
             self._task = None

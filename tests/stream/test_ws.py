@@ -296,3 +296,45 @@ async def test_private_connections_per_user_are_limited(live: Live, stack_factor
                 await asyncio.sleep(0.1)
         await second.close()
         await third.close()
+
+
+async def _sse_events(response: Any, count: int) -> list[tuple[int, Any]]:
+    events: list[tuple[int, Any]] = []
+    event_id = 0
+    async with asyncio.timeout(10):
+        while len(events) < count:
+            line = (await response.content.readline()).decode().strip()
+            if line.startswith("id: "):
+                event_id = int(line[4:])
+            elif line.startswith("data: "):
+                events.append((event_id, orjson.loads(line[6:])["data"]))
+    return events
+
+
+async def test_sse_resumes_from_last_event_id(live: Live) -> None:
+    stub = live.stack.engine.stub
+    await stub.Deposit(epb.DepositRequest(user_id=9, asset="TATA", amount="10"))
+
+    async def sell(price: str) -> None:
+        reply = await stub.PlaceOrder(
+            epb.PlaceOrderRequest(
+                user_id=9, market=MARKET, side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
+                price=price, quantity="1", time_in_force=cpb.TIME_IN_FORCE_GTC,
+            )
+        )  # fmt: skip
+        assert reply.code == 0, reply.message
+
+    url = f"/api/v1/stream?topics=depth@{MARKET}"
+    first = await live.stack.client.get(url)
+    await sell("1601")
+    [(seen_id, seen)] = await _sse_events(first, 1)
+    assert seen["a"] == [["1601.00", "1"]]
+    first.close()
+    await sell("1602")  # while disconnected
+    await sell("1603")
+    await live.published()
+    again = await live.stack.client.get(url, headers={"Last-Event-ID": str(seen_id)})
+    missed = await _sse_events(again, 2)
+    assert [d["a"] for _, d in missed] == [[["1602.00", "1"]], [["1603.00", "1"]]]
+    assert all(event_id > seen_id for event_id, _ in missed)
+    again.close()
