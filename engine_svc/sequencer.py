@@ -65,6 +65,9 @@ class Sequencer:
         self._closing = False
         self.last_snapshot_seq = engine.seq
         self._task: asyncio.Task[None] | None = None
+        # Held from a batch's first command until its journal record is durable: the
+        # engine's state is only fit for a snapshot outside it.
+        self._batch_in_flight = asyncio.Lock()
 
     @property
     def queue_depth(self) -> int:
@@ -102,7 +105,8 @@ class Sequencer:
                 continue
             batch = self._pending[:MAX_BATCH]
             del self._pending[:MAX_BATCH]
-            await self._apply_batch(batch, loop)
+            async with self._batch_in_flight:
+                await self._apply_batch(batch, loop)
 
     async def _apply_batch(
         self, batch: list[tuple[Command, asyncio.Future[Outcome]]], loop: asyncio.AbstractEventLoop
@@ -143,8 +147,14 @@ class Sequencer:
         ):
             self.take_snapshot()
 
+    async def snapshot_between_batches(self) -> None:
+        """Snapshots the engine between batches: never a batch whose journal write is still
+        in flight (it may yet fail, and then it never happened)."""
+        async with self._batch_in_flight:
+            self.take_snapshot()
+
     def take_snapshot(self) -> None:
-        """Snapshots the engine as of the last durable batch (call between batches)."""
+        """Snapshots the engine as of the last durable batch (only between batches)."""
         if self.snapshot is None or self.failed:
             return
         self.last_snapshot_seq = self.engine.seq

@@ -99,7 +99,7 @@ class EngineRuntime:
             if self._snapshot_writes:
                 await asyncio.gather(*self._snapshot_writes)
             self._latest_write = None
-            self.sequencer.take_snapshot()
+            await self.sequencer.snapshot_between_batches()
             if self._latest_write is None:
                 return epb.SnapshotReply(
                     code=pb.RESULT_CODE_UNAVAILABLE,
@@ -122,12 +122,12 @@ class EngineRuntime:
         while True:
             await asyncio.sleep(self.settings.snapshot_every_seconds)
             if self.engine.seq != self.sequencer.last_snapshot_seq:
-                self.sequencer.take_snapshot()
+                await self.sequencer.snapshot_between_batches()
 
     async def stop(self) -> None:
         await self.sequencer.close()
         if self.engine.seq != self.sequencer.last_snapshot_seq:
-            self.sequencer.take_snapshot()
+            await self.sequencer.snapshot_between_batches()
         if self._snapshot_writes:
             await asyncio.gather(*self._snapshot_writes)
         self.journal.close()
