@@ -31,6 +31,7 @@ from gateway_svc.respond import json_response
 from gateway_svc.settings import GatewaySettings
 from gateway_svc.web import ui_middleware
 from servicekit.logs import request_id as request_id_var
+from servicekit.request_ids import SendRequestId
 
 REQUESTS = Counter("gateway_requests_total", "HTTP requests", ["route", "status"])
 LATENCY = Histogram(
@@ -98,8 +99,13 @@ def create_app(settings: GatewaySettings) -> web.Application:
     )
 
     async def backends(app: web.Application) -> AsyncIterator[None]:
-        engine_channel = grpc.aio.insecure_channel(settings.engine_address, options=GRPC_OPTIONS)
-        ledger_channel = grpc.aio.insecure_channel(settings.ledger_address, options=GRPC_OPTIONS)
+        # Unary calls carry the request id as metadata; order entry carries it per command.
+        engine_channel = grpc.aio.insecure_channel(
+            settings.engine_address, options=GRPC_OPTIONS, interceptors=[SendRequestId()]
+        )
+        ledger_channel = grpc.aio.insecure_channel(
+            settings.ledger_address, options=GRPC_OPTIONS, interceptors=[SendRequestId()]
+        )
         # One quick retry at most: while Redis is down, requests should fail fast with 503.
         # A blocking pool: under a burst, requests wait briefly for a connection instead of
         # failing once the pool's size is reached.
@@ -138,6 +144,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
 
     app.cleanup_ctx.append(backends)
     app.cleanup_ctx.append(ws.streams_context(settings.stream_address))
+    app.on_shutdown.append(ws.close_streams)
     app.router.add_routes(public.routes)
     app.router.add_routes(private.routes)
     app.router.add_routes(accounts.routes)

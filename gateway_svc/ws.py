@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from stream_svc.topics import KLINE_INTERVALS, Topic
 log = logging.getLogger(__name__)
 
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
+OPEN = web.AppKey("stream_connections", set)  # the open WebSocket and SSE connections
 READY_SECONDS = 5.0  # how long an acknowledgement waits for a new stream's first state
 
 CONNECTIONS = Gauge("gateway_ws_connections", "Open WebSocket and SSE connections")
@@ -117,6 +119,8 @@ class Connection:
         self.user_id: int | None = None
         self.slot: str | None = None  # this connection's place among its user's (limits.py)
         self.slow = False
+        self.going_away = False  # the gateway is shutting down
+        self.idle_since: float | None = time.monotonic()  # None while it has subscriptions
         self.closed = asyncio.Event()
 
     def deliver(self, message: Message) -> None:
@@ -159,6 +163,7 @@ class Connection:
         if wanted.name in self.wanted:
             return None
         self.wanted[wanted.name] = wanted
+        self.idle_since = None
         others = self.by_topic.setdefault(wanted.topic.name, [])
         others.append(wanted)
         SUBSCRIPTIONS.inc()
@@ -171,6 +176,8 @@ class Connection:
         if wanted is None:
             return
         SUBSCRIPTIONS.dec()
+        if not self.wanted:
+            self.idle_since = time.monotonic()
         others = self.by_topic[wanted.topic.name]
         others.remove(wanted)
         if not others:
@@ -255,6 +262,8 @@ async def _handle_frame(b: Backends, conn: Connection, raw: str) -> bytes:
                 if isinstance(name, str):
                     conn.unsubscribe(name)
             return orjson.dumps({"id": request_id, "result": None})
+        if not all(isinstance(p, str) for p in params):  # a list or object is unhashable
+            raise FrameError(4006, "INVALID_STREAM", "every stream must be a string")
         limit = b.settings.ws_max_topics
         new = [p for p in params if p not in conn.wanted]
         if len(conn.wanted) + len(new) > limit:
@@ -289,41 +298,51 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(
         heartbeat=settings.ws_heartbeat_seconds,
         max_msg_size=settings.ws_max_frame_bytes,
-        receive_timeout=settings.ws_idle_seconds,
     )
     await ws.prepare(request)
     conn = Connection(request.app[UPSTREAMS], settings.ws_queue_frames)
+    request.app[OPEN].add(conn)
     CONNECTIONS.inc()
     writer = asyncio.create_task(_writer(ws, conn))
     reader = asyncio.create_task(_reader(b, ws, conn))
     keeper = asyncio.create_task(_keep_slot(b, conn))
+    idle = asyncio.create_task(_idle(conn, settings.ws_idle_seconds))
     closed = asyncio.ensure_future(conn.closed.wait())
     try:
-        await asyncio.wait([writer, reader, closed], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([writer, reader, idle, closed], return_when=asyncio.FIRST_COMPLETED)
     finally:
         CONNECTIONS.dec()
+        request.app[OPEN].discard(conn)
         conn.close()
-        for task in (writer, reader, keeper, closed):
+        for task in (writer, reader, keeper, idle, closed):
             task.cancel()
         if conn.slot is not None and conn.user_id is not None:
             with contextlib.suppress(LimitsUnavailable):
                 await b.connections.release(str(conn.user_id), conn.slot)
         if conn.slow:
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"SLOW_CONSUMER")
+        elif conn.going_away:
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"SHUTDOWN")
+        elif idle.done() and not idle.cancelled():
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"IDLE")
         else:
             await ws.close()
     return ws
 
 
+async def _idle(conn: Connection, seconds: float) -> None:
+    """Returns once the connection has held no subscription for `seconds`."""
+    while True:
+        since = conn.idle_since
+        left = seconds if since is None else since + seconds - time.monotonic()
+        if since is not None and left <= 0:
+            return
+        await asyncio.sleep(left)
+
+
 async def _reader(b: Backends, ws: web.WebSocketResponse, conn: Connection) -> None:
     while True:
-        try:
-            msg = await ws.receive()
-        except TimeoutError:
-            if conn.wanted:
-                continue  # idle means: no subscription for the whole timeout
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"IDLE")
-            return
+        msg = await ws.receive()
         if msg.type == WSMsgType.TEXT:
             conn.put(await _handle_frame(b, conn, msg.data))
         elif msg.type == WSMsgType.BINARY:
@@ -376,6 +395,7 @@ async def sse(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     conn = Connection(upstreams, b.settings.ws_queue_frames, sse=True)
+    request.app[OPEN].add(conn)
     CONNECTIONS.inc()
     try:
         if last.isdigit():
@@ -394,8 +414,16 @@ async def sse(request: web.Request) -> web.StreamResponse:
         pass
     finally:
         CONNECTIONS.dec()
+        request.app[OPEN].discard(conn)
         conn.close()
     return response
+
+
+async def close_streams(app: web.Application) -> None:
+    """On shutdown: every stream client is told to go away (1001), to reconnect elsewhere."""
+    for conn in list(app.get(OPEN, ())):
+        conn.going_away = True
+        conn.close()
 
 
 def streams_context(address: str) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -405,6 +433,7 @@ def streams_context(address: str) -> Callable[[web.Application], AsyncIterator[N
         channel = grpc.aio.insecure_channel(address)
         upstreams = Upstreams(StreamServiceStub(channel))
         app[UPSTREAMS] = upstreams
+        app[OPEN] = set()
         yield
         await upstreams.close()
         await channel.close()

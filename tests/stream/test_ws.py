@@ -338,3 +338,46 @@ async def test_sse_resumes_from_last_event_id(live: Live) -> None:
     assert [d["a"] for _, d in missed] == [[["1602.00", "1"]], [["1603.00", "1"]]]
     assert all(event_id > seen_id for event_id, _ in missed)
     again.close()
+
+
+async def test_pings_pongs_and_dead_or_idle_clients(live: Live, stack_factory: Any) -> None:
+    stack = await stack_factory(
+        stream_address=f"127.0.0.1:{live.stream_port}",
+        ws_heartbeat_seconds=1.0,
+        ws_idle_seconds=2.0,
+    )
+    url = stack.url.replace("http://", "ws://") + "/ws"
+    async with aiohttp.ClientSession() as session:
+        # The server answers a client's ping, and pings the client itself.
+        async with session.ws_connect(url, autoping=False) as ws:
+            await ws.ping(b"hello")
+            pong = await ws.receive(timeout=5)
+            assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"hello")
+            ping = await ws.receive(timeout=5)
+            assert ping.type == aiohttp.WSMsgType.PING
+            # A client that never answers pings is taken for dead and closed.
+            async with asyncio.timeout(10):
+                while (await ws.receive()).type not in (
+                    aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                ):  # fmt: skip
+                    pass
+        # A live client with no subscription is closed as idle; one with a subscription stays.
+        async with session.ws_connect(url) as idle, session.ws_connect(url) as busy:
+            assert await subscribe(busy, f"ticker.{MARKET}") == {"id": 7, "result": None}
+            closing = await idle.receive(timeout=10)
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert idle.close_code == aiohttp.WSCloseCode.GOING_AWAY
+            await asyncio.sleep(1)
+            assert not busy.closed
+
+
+async def test_a_gateway_shutting_down_tells_its_clients_to_go_away(
+    live: Live, stack_factory: Any
+) -> None:
+    stack = await stack_factory(stream_address=f"127.0.0.1:{live.stream_port}")
+    url = stack.url.replace("http://", "ws://") + "/ws"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        assert await subscribe(ws, f"depth.{MARKET}") == {"id": 7, "result": None}
+        async with asyncio.timeout(10):
+            await asyncio.gather(stack.client.close(), ws.receive())
+        assert ws.close_code == aiohttp.WSCloseCode.GOING_AWAY
