@@ -162,7 +162,8 @@ async def verify_signed(
     window = headers.get("X-Window", str(DEFAULT_WINDOW_MS))
     if not (public_key and signature_b64 and timestamp):
         raise unauthorized("X-API-Key, X-Signature and X-Timestamp are required")
-    if not (timestamp.isdigit() and window.isdigit()):
+    # isdigit() is also true of "²" and of strings too long for int(): ASCII, 20 digits at most.
+    if not all(v.isascii() and v.isdigit() and len(v) <= 20 for v in (timestamp, window)):
         raise unauthorized("X-Timestamp and X-Window must be integers (ms)")
     window_ms = int(window)
     if not 0 < window_ms <= MAX_WINDOW_MS:
