@@ -32,6 +32,7 @@ from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
 from servicekit.metrics import RpcMetrics, metrics_endpoint
+from servicekit.request_ids import ReceiveRequestId
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,11 @@ def create_server(
     """The gRPC server with the engine, health and reflection; returns the bound port."""
     token = runtime.settings.admin_token
     server = grpc.aio.server(
-        interceptors=[runtime.rpc_metrics, *([AdminAuth(token)] if token else [])],
+        interceptors=[
+            runtime.rpc_metrics,
+            ReceiveRequestId(),
+            *([AdminAuth(token)] if token else []),
+        ],
         options=[
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),

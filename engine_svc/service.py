@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 
 from engine_svc import convert
+from engine_svc.command_log import log_command
 from engine_svc.core.commands import (
     AddAsset,
     AddMarket,
@@ -105,7 +106,9 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
         return reply
 
     async def PlaceOrder(self, request: epb.PlaceOrderRequest, context: Ctx) -> epb.PlaceOrderReply:
-        return self._place_reply(await self._run(lambda: self._place_command(request)))
+        outcome = await self._run(lambda: self._place_command(request))
+        log_command("place_order", request, outcome)
+        return self._place_reply(outcome)
 
     def _cancel_command(self, r: epb.CancelOrderRequest) -> Command:
         if not r.order_id and not r.client_order_id:
@@ -124,7 +127,9 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
     async def CancelOrder(
         self, request: epb.CancelOrderRequest, context: Ctx
     ) -> epb.CancelOrderReply:
-        return self._cancel_reply(await self._run(lambda: self._cancel_command(request)))
+        outcome = await self._run(lambda: self._cancel_command(request))
+        log_command("cancel_order", request, outcome)
+        return self._cancel_reply(outcome)
 
     def _cancel_all_reply(self, outcome: Outcome) -> epb.CancelAllOrdersReply:
         if outcome.code != Code.OK:
@@ -141,6 +146,7 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
         self, request: epb.CancelAllOrdersRequest, context: Ctx
     ) -> epb.CancelAllOrdersReply:
         outcome = await self._run(lambda: CancelAllOrders(UserId(request.user_id), request.market))
+        log_command("cancel_all_orders", request, outcome)
         return self._cancel_all_reply(outcome)
 
     def _funds_command(
@@ -163,10 +169,12 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
 
     async def Deposit(self, request: epb.DepositRequest, context: Ctx) -> epb.BalanceReply:
         outcome = await self._run(lambda: self._funds_command(request, withdraw=False))
+        log_command("deposit", request, outcome)
         return self._balance_reply(outcome, request.user_id, request.asset)
 
     async def Withdraw(self, request: epb.WithdrawRequest, context: Ctx) -> epb.BalanceReply:
         outcome = await self._run(lambda: self._funds_command(request, withdraw=True))
+        log_command("withdraw", request, outcome)
         return self._balance_reply(outcome, request.user_id, request.asset)
 
     async def _admin(self, build: Callable[[], Command]) -> epb.AdminReply:
@@ -249,6 +257,8 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
     def _write_reply(self, reply: epb.Reply, c: epb.Command, outcome: Outcome) -> None:
         reply.request_id = c.request_id
         kind = c.WhichOneof("body")
+        if kind is not None:
+            log_command(kind, getattr(c, kind), outcome, c.trace_id)
         if kind == "cancel_order":
             reply.cancel_order.CopyFrom(self._cancel_reply(outcome))
         elif kind == "cancel_all_orders":

@@ -24,6 +24,7 @@ import grpc
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
 from servicekit.admin_token import admin_metadata
+from servicekit.logs import request_id as trace_id
 
 if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
@@ -54,6 +55,7 @@ class EngineClient:
         """Send one command (its request_id is set here) and wait for its reply."""
         request_id = next(self._ids)
         command.request_id = request_id
+        command.trace_id = trace_id.get()  # the HTTP request's id, for the engine's logs
         future: asyncio.Future[epb.Reply] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         self._queue.put_nowait(command)

@@ -1,8 +1,9 @@
 """`python -m launcher` (`make run`): run the local exchange until Ctrl-C or SIGTERM.
 
-Starts every service of `launcher.stack` under a Supervisor, prints where each one answers,
-and on Ctrl-C or SIGTERM stops them all in reverse order and exits 0. Exits 1 if a service
-cannot be started, 2 if the launcher's own configuration is wrong.
+Starts every service of `launcher.stack` under a Supervisor, prints where each one answers
+and then a status line every few seconds (launcher.status), and on Ctrl-C or SIGTERM stops
+them all in reverse order and exits 0. Exits 1 if a service cannot be started, 2 if the
+launcher's own configuration is wrong.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import aiohttp
 from launcher.demo import seed_demo_account
 from launcher.spec import ServiceStartError
 from launcher.stack import LOCALHOST, StackSettings, exchange_specs, summary
+from launcher.status import print_status
 from launcher.supervisor import Supervisor
 
 log = logging.getLogger("launcher")  # __name__ is "__main__" here
@@ -40,7 +42,9 @@ async def run(settings: StackSettings) -> int:
     except (aiohttp.ClientError, RuntimeError, TimeoutError) as exc:
         log.warning("demo account not ready: %s", exc)
     print("exchange running; Ctrl-C to stop", flush=True)
+    status = asyncio.create_task(print_status(specs, settings))
     await stop_requested.wait()
+    status.cancel()
     log.info("stopping")
     await supervisor.stop()
     return 0

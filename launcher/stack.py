@@ -45,7 +45,9 @@ class StackSettings:
     ledger_grpc_port: int = 50052
     ledger_metrics_port: int = 9152
     stream_grpc_port: int = 50053
+    stream_metrics_port: int = 9153
     publisher_port: int = 50054
+    publisher_metrics_port: int = 9154
     gateway_port: int = 8080
     external_database_url: str | None = None
     external_redis_url: str | None = None
@@ -79,7 +81,11 @@ class StackSettings:
             ledger_grpc_port=_port(environ, "LEDGER_GRPC_PORT", cls.ledger_grpc_port),
             ledger_metrics_port=_port(environ, "LEDGER_METRICS_PORT", cls.ledger_metrics_port),
             stream_grpc_port=_port(environ, "STREAM_GRPC_PORT", cls.stream_grpc_port),
+            stream_metrics_port=_port(environ, "STREAM_METRICS_PORT", cls.stream_metrics_port),
             publisher_port=_port(environ, "STREAM_PUBLISHER_PORT", cls.publisher_port),
+            publisher_metrics_port=_port(
+                environ, "STREAM_PUBLISHER_METRICS_PORT", cls.publisher_metrics_port
+            ),
             gateway_port=_port(environ, "GATEWAY_PORT", cls.gateway_port),
             external_database_url=_url(environ, "DATABASE_URL", _DATABASE_SCHEMES),
             external_redis_url=_url(environ, "REDIS_URL", _REDIS_SCHEMES),
@@ -154,6 +160,7 @@ def exchange_specs(settings: StackSettings) -> list[ServiceSpec]:
             argv=[sys.executable, "-m", "stream_svc.publisher"],
             env={
                 "STREAM_PUBLISHER_PORT": str(settings.publisher_port),
+                "STREAM_PUBLISHER_METRICS_PORT": str(settings.publisher_metrics_port),
                 "ENGINE_ADDRESS": f"{LOCALHOST}:{settings.engine_grpc_port}",
                 "LEDGER_ADDRESS": f"{LOCALHOST}:{settings.ledger_grpc_port}",
                 "REDIS_URL": settings.redis_url,
@@ -165,6 +172,7 @@ def exchange_specs(settings: StackSettings) -> list[ServiceSpec]:
             argv=[sys.executable, "-m", "stream_svc"],
             env={
                 "STREAM_GRPC_PORT": str(settings.stream_grpc_port),
+                "STREAM_METRICS_PORT": str(settings.stream_metrics_port),
                 "ENGINE_ADDRESS": f"{LOCALHOST}:{settings.engine_grpc_port}",
                 "REDIS_URL": settings.redis_url,
             },

@@ -29,6 +29,7 @@ from ledger_svc.settings import LedgerSettings
 from ledger_svc.users import UserStore
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
 from servicekit.metrics import RpcMetrics, metrics_endpoint
+from servicekit.request_ids import ReceiveRequestId
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def create_server(
     runtime: LedgerRuntime, address: str
 ) -> tuple[grpc.aio.Server, HealthServicer, int]:
     """The gRPC server with the ledger, health and reflection; returns the bound port."""
-    server = grpc.aio.server(interceptors=[runtime.rpc_metrics])
+    server = grpc.aio.server(interceptors=[runtime.rpc_metrics, ReceiveRequestId()])
     hasher = PasswordHasher(
         time_cost=runtime.settings.argon2_time_cost,
         memory_cost=runtime.settings.argon2_memory_kib,

@@ -95,6 +95,8 @@ class StreamHub:
         self.users: dict[int, int] = {}  # user id -> subscribers of their topics
         self.connected = asyncio.Event()
         self.resyncs = 0
+        self.fanned_out = 0  # messages handed to subscribers
+        self.dropped = 0  # subscribers dropped for being slow
         self._pubsub: PubSub | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -123,6 +125,8 @@ class StreamHub:
         try:
             yield snapshot, sub
         finally:
+            if sub.overflowed:
+                self.dropped += 1
             subs = self.topics.get(topic.name)
             if subs is not None:
                 subs.discard(sub)
@@ -150,8 +154,10 @@ class StreamHub:
         return [state] if state is not None else []
 
     def _fan_out(self, topic: str, item: spb.MarketData) -> None:
-        for sub in self.topics.get(topic, ()):
+        subs = self.topics.get(topic, ())
+        for sub in subs:
             sub.put(item)
+        self.fanned_out += len(subs)
 
     # ---- Redis ----
 

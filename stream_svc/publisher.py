@@ -33,7 +33,9 @@ from exchange.stream.v1 import stream_pb2 as spb
 from ledger_svc.projection import INTERVALS_S, bucket_start
 from servicekit.clock import now_us
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
+from servicekit.metrics import metrics_endpoint
 from stream_svc.candles import WINDOW_MINUTES, Bar, MarketCandles
+from stream_svc.metrics import publisher_registry
 from stream_svc.mirror import MarketState, Mirror, Output, Scales, market_channel
 from stream_svc.settings import PublisherSettings
 
@@ -179,6 +181,10 @@ class Publisher:
         self.mirror: Mirror | None = None
         self._redis_lost = False
         self._tickers: dict[str, tuple[str, str, str, str, str, int]] = {}
+        self.events_applied = 0
+        self.batches = 0
+        self.published = 0  # envelopes
+        self.redis_failures = 0
 
     async def send(self, out: Output) -> None:
         """Publishes one batch's messages (and the state they change) in one round trip."""
@@ -194,10 +200,12 @@ class Publisher:
         try:
             await pipe.execute()
         except (RedisError, OSError) as exc:
+            self.redis_failures += 1
             if not self._redis_lost:
                 log.warning("redis unavailable: market data dropped", extra={"error": repr(exc)})
             self._redis_lost = True
             return
+        self.published += len(out.channels)
         if self._redis_lost:
             log.info("redis back: state rewritten")
             self._redis_lost = False
@@ -256,7 +264,10 @@ class Publisher:
         log.info("publishing", extra={"from_seq": mirror.seq + 1, "markets": len(mirror.markets)})
         call = engine.Subscribe(epb.SubscribeRequest(from_seq=mirror.seq + 1))
         async for batch in call:
-            await self.send(mirror.apply(list(batch.events)))
+            out = mirror.apply(list(batch.events))
+            self.events_applied += len(batch.events)
+            self.batches += 1
+            await self.send(out)
 
 
 async def run(
@@ -289,27 +300,34 @@ async def serve(settings: PublisherSettings) -> None:
     server = grpc.aio.server()
     health = add_health_and_reflection(server, [])
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
-    await server.start()
-    tasks = [
-        asyncio.create_task(
-            run(publisher, EngineServiceStub(engine_channel), LedgerServiceStub(ledger_channel))
-        ),
-        asyncio.create_task(_tickers(publisher)),
-    ]
-    await set_serving(health, [])
-    log.info("publisher serving health", extra={"port": port})
+    registry = publisher_registry(publisher)
+    async with metrics_endpoint(
+        "stream", registry, settings.host, settings.metrics_port, "STREAM_PUBLISHER_METRICS_PORT"
+    ):
+        await server.start()
+        tasks = [
+            asyncio.create_task(
+                run(publisher, EngineServiceStub(engine_channel), LedgerServiceStub(ledger_channel))
+            ),
+            asyncio.create_task(_tickers(publisher)),
+        ]
+        await set_serving(health, [])
+        log.info(
+            "publisher serving health",
+            extra={"port": port, "metrics_port": settings.metrics_port},
+        )
 
-    async def stop() -> None:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await engine_channel.close()
-        await ledger_channel.close()
-        await redis.aclose()
+        async def stop() -> None:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await engine_channel.close()
+            await ledger_channel.close()
+            await redis.aclose()
 
-    await serve_until_signalled(server, health, grace=settings.grace_seconds, on_stop=stop)
+        await serve_until_signalled(server, health, grace=settings.grace_seconds, on_stop=stop)
 
 
 def main() -> None:

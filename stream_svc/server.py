@@ -15,7 +15,9 @@ from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
 from exchange.stream.v1 import stream_pb2 as spb
 from exchange.stream.v1 import stream_pb2_grpc
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
+from servicekit.metrics import metrics_endpoint
 from stream_svc.hub import SlowSubscriber, StreamHub, UnknownMarket
+from stream_svc.metrics import hub_registry
 from stream_svc.settings import StreamSettings
 from stream_svc.topics import BadTopic, Topic
 
@@ -80,10 +82,15 @@ def create_server(hub: StreamHub, address: str) -> tuple[grpc.aio.Server, Health
 
 
 async def serve(settings: StreamSettings) -> None:
-    async with running_hub(settings) as hub:
+    async with (
+        running_hub(settings) as hub,
+        metrics_endpoint(
+            "stream", hub_registry(hub), settings.host, settings.metrics_port, "STREAM_METRICS_PORT"
+        ),
+    ):
         server, health, port = create_server(hub, f"{settings.host}:{settings.port}")
         await server.start()
         await hub.connected.wait()
         await set_serving(health, [SERVICE_NAME])
-        log.info("stream serving", extra={"port": port})
+        log.info("stream serving", extra={"port": port, "metrics_port": settings.metrics_port})
         await serve_until_signalled(server, health, grace=settings.grace_seconds)

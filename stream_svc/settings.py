@@ -25,6 +25,7 @@ class PublisherSettings:
     recent_trades: int  # kept in Redis per market for new subscribers
     grace_seconds: float
     log_level: str
+    metrics_port: int = 0  # 0: no /metrics
 
     @classmethod
     def from_env(cls) -> PublisherSettings:
@@ -38,6 +39,7 @@ class PublisherSettings:
             recent_trades=env_int("STREAM_RECENT_TRADES", 50, low=1, high=1000),
             grace_seconds=env_float("STREAM_SHUTDOWN_GRACE_SECONDS", 5.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
+            metrics_port=env_int("STREAM_PUBLISHER_METRICS_PORT", 0, low=0, high=65535),
         )
 
 
@@ -50,6 +52,7 @@ class StreamSettings:
     queue_items: int  # per subscriber; a subscriber that falls this far behind is dropped
     grace_seconds: float
     log_level: str
+    metrics_port: int = 0  # 0: no /metrics
 
     @classmethod
     def from_env(cls) -> StreamSettings:
@@ -61,4 +64,5 @@ class StreamSettings:
             queue_items=env_int("STREAM_QUEUE_ITEMS", 10_000, low=10),
             grace_seconds=env_float("STREAM_SHUTDOWN_GRACE_SECONDS", 5.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
+            metrics_port=env_int("STREAM_METRICS_PORT", 0, low=0, high=65535),
         )
