@@ -181,6 +181,15 @@ async def test_stack_runs_as_the_manifests_say(
                     assert await r.local.probe(kind), f"{r.local.name}: {kind} fails\n{r.output()}"
             # Exactly the declared ports: an undeclared one is unreachable in the cluster.
             assert listening_ports(r.process.pid) == set(r.local.ports.values()), r.local.name
+            # k8s/monitoring's PodMonitor scrapes every port named `metrics`.
+            if any(p["name"] == "metrics" for p in r.local.container["ports"]):
+                url = f"http://{LOCALHOST}:{r.local.local_port('metrics')}/metrics"
+                async with (
+                    aiohttp.ClientSession(trust_env=False) as session,
+                    session.get(url) as reply,
+                ):
+                    assert reply.status == 200, r.local.name
+                    assert "# TYPE " in await reply.text(), r.local.name
 
         gateway = next(r.local for r in running if r.local.name == "gateway")
         url = f"http://{LOCALHOST}:{gateway.local_port('http')}/api/v1/markets"

@@ -15,10 +15,13 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from ledger_svc.server import LedgerRuntime
 from mm_svc.metrics import FlowMetrics, MakerMetrics
+from stream_svc.metrics import hub_registry, publisher_registry
 from tests.engine.conftest import engine
 from tests.gateway.conftest import Stack, ledger_address, stack, stack_factory
 from tests.monitoring.scrape import Page, scrape
+from tests.stream.conftest import publishing, stream_settings, streaming
 
 __all__ = ["engine", "ledger_address", "stack", "stack_factory"]
 
@@ -140,9 +143,12 @@ def test_metric_names_are_read_from_expressions() -> None:
     assert metric_names(expr) == {"gateway_request_seconds_bucket", "engine_last_seq", "x:y_z"}
 
 
-async def test_every_metric_in_the_rules_and_the_dashboard_is_exported(stack: Stack) -> None:
+async def test_every_metric_in_the_rules_and_the_dashboard_is_exported(
+    stack: Stack, ledger_address: tuple[str, LedgerRuntime], redis_url: str
+) -> None:
     """One page per service: the engine's and the ledger's registries served as their
-    processes serve them, the gateway's own /metrics, the market maker's and the flow's."""
+    processes serve them, the gateway's own /metrics, the market maker's and the flow's,
+    and those of the publisher and stream_svc following the stack's engine through Redis."""
     await stack.client.get("/api/v1/markets")
     maker = CollectorRegistry()
     MakerMetrics(maker)
@@ -152,6 +158,12 @@ async def test_every_metric_in_the_rules_and_the_dashboard_is_exported(stack: St
         await scrape(stack.ledger.registry),
         await scrape(maker),
     ]
+    engine_address = stack.engine.address
+    async with (
+        publishing(engine_address, ledger_address[0], redis_url) as publisher,
+        streaming(stream_settings(engine_address, redis_url)) as (hub, _),
+    ):
+        pages += [await scrape(publisher_registry(publisher)), await scrape(hub_registry(hub))]
     response = await stack.client.get("/metrics")
     assert response.status == 200
     pages.append(Page(await response.text()))
@@ -170,7 +182,11 @@ async def test_every_metric_in_the_rules_and_the_dashboard_is_exported(stack: St
         if name not in exported | recorded() | SCRAPE_SERIES
     }
     assert not missing, f"not exported by any service: {missing}"
-    assert {"engine_journal_fsync_seconds_bucket", "ledger_ingest_last_seq"} <= set(used)
+    assert {
+        "engine_journal_fsync_seconds_bucket", "ledger_ingest_last_seq",
+        "stream_publisher_last_seq", "stream_redis_connected",
+        "stream_publisher_redis_failures_total", "stream_subscribers",
+    } <= set(used)  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", ["PrometheusRule", "PodMonitor", "ConfigMap"])
