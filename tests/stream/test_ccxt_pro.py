@@ -58,6 +58,12 @@ async def within(awaitable: Awaitable[T], seconds: float = 10) -> T:
         return await awaitable
 
 
+def settled(balance: dict[str, Any]) -> bool:
+    """Alice's balance once her sale is in: proceeds in INR, 3 + 12 TATA still locked."""
+    inr, tata = balance.get("INR", {}), balance.get("TATA", {})
+    return bool(inr.get("free", 0) > 10000 and tata.get("used") == 3 + 12)
+
+
 async def test_ccxt_pro_watches_the_gateway(live: Live, pros: tuple[Any, Any]) -> None:
     alice, bob = pros
     # Private streams first, so that they see everything that follows.
@@ -107,6 +113,6 @@ async def test_ccxt_pro_watches_the_gateway(live: Live, pros: tuple[Any, Any]) -
     async with asyncio.timeout(10):  # ccxt updates its caches in its own tasks: poll them
         while not any(o["id"] == ask["id"] and o["filled"] == 2 for o in alice.orders or []):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        while alice.balance.get("INR", {}).get("free", 0) <= 10000:  # noqa: ASYNC110
+        # One balance update per asset: wait for both.
+        while not settled(alice.balance):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-    assert alice.balance["TATA"]["used"] == 3 + 12  # the rest of the ask, the far asks
