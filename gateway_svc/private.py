@@ -93,24 +93,24 @@ async def place_orders(request: web.Request) -> web.Response:
     return json_response(results)
 
 
-def _order_ref(p: dict[str, Any]) -> tuple[int, int]:
+def _order_ref(p: dict[str, Any], user_id: int) -> dict[str, Any]:
+    """The fields that name one of the caller's orders, as GetOrder and CancelOrder take them."""
     order_id, client_id = uint(p, "orderId"), uint(p, "clientId")
     if not (order_id or client_id):
         raise bad_request("orderId or clientId is required", field="orderId")
-    return order_id, client_id
+    return {
+        "user_id": user_id,
+        "order_id": order_id,
+        "client_order_id": client_id,
+        "market": market_of(p, required=False),
+    }
 
 
 @routes.get("/api/v1/order")
 async def get_order(request: web.Request) -> web.Response:
     who, p = await _acting(request)
-    order_id, client_id = _order_ref(p)
     reply = await backends(request).engine.stub.GetOrder(
-        epb.GetOrderRequest(
-            user_id=who.user_id,
-            order_id=order_id,
-            client_order_id=client_id,
-            market=market_of(p, required=False),
-        )
+        epb.GetOrderRequest(**_order_ref(p, who.user_id))
     )
     if reply.code:
         raise engine_error(reply.code, reply.message)
@@ -120,16 +120,9 @@ async def get_order(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/order")
 async def cancel_order(request: web.Request) -> web.Response:
     who, p = await _acting(request)
-    order_id, client_id = _order_ref(p)
+    ref = _order_ref(p, who.user_id)
     await _order_action(request, who)
-    reply = await backends(request).engine.cancel(
-        epb.CancelOrderRequest(
-            user_id=who.user_id,
-            order_id=order_id,
-            client_order_id=client_id,
-            market=market_of(p, required=False),
-        )
-    )
+    reply = await backends(request).engine.cancel(epb.CancelOrderRequest(**ref))
     if reply.code:
         raise engine_error(reply.code, reply.message)
     return json_response(order_json(reply.order))

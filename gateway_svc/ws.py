@@ -37,7 +37,7 @@ from gateway_svc.errors import ApiError
 from gateway_svc.frames import error_frame
 from gateway_svc.limits import LimitsUnavailable
 from gateway_svc.upstream import Message, Upstream, Upstreams
-from stream_svc.topics import KLINE_INTERVALS, Topic
+from stream_svc.topics import KLINE_INTERVALS, MARKET_KINDS, Topic
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def parse_topic(text: str, user_id: int | None, markets: set[str]) -> Wanted:
         if interval not in KLINE_INTERVALS:
             raise _bad_topic(text)
         topic = Topic("kline", market=market, interval_s=KLINE_INTERVALS[interval])
-    elif kind in ("depth", "trade", "ticker", "bookTicker"):
+    elif kind in MARKET_KINDS:
         market = rest
         topic = Topic(kind, market=market)
     else:

@@ -56,6 +56,17 @@ def apply_levels(side: dict[Decimal, str], levels: list[list[str]]) -> None:
             side[Decimal(price)] = qty
 
 
+async def sell(live: Live, price: str, quantity: str = "1") -> None:
+    """A resting GTC sell of user 9 (funded by the test), placed on the engine directly."""
+    reply = await live.stack.engine.stub.PlaceOrder(
+        epb.PlaceOrderRequest(
+            user_id=9, market=MARKET, side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
+            price=price, quantity=quantity, time_in_force=cpb.TIME_IN_FORCE_GTC,
+        )
+    )  # fmt: skip
+    assert reply.code == 0, reply.message
+
+
 async def rest_depth(live: Live) -> dict[str, Any]:
     response = await live.stack.client.get(f"/api/v1/depth?symbol={MARKET}")
     body: dict[str, Any] = await response.json()
@@ -156,17 +167,7 @@ async def test_bad_frames_get_errors_and_change_nothing(live: Live) -> None:
         await live.stack.engine.stub.Deposit(
             epb.DepositRequest(user_id=9, asset="TATA", amount="10")
         )
-        await live.stack.engine.stub.PlaceOrder(
-            epb.PlaceOrderRequest(
-                user_id=9,
-                market=MARKET,
-                side=cpb.SIDE_SELL,
-                type=cpb.ORDER_TYPE_LIMIT,
-                price="1500",
-                quantity="1",
-                time_in_force=cpb.TIME_IN_FORCE_GTC,
-            )
-        )
+        await sell(live, "1500")
         frame = await next_json(ws)
         assert frame["stream"] == f"bookTicker.{MARKET}"
         assert (frame["data"]["a"], frame["data"]["A"]) == ("1500.00", "1")
@@ -221,17 +222,7 @@ async def test_sse_streams_the_same_frames(live: Live) -> None:
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/event-stream")
     await asyncio.sleep(0.2)  # subscribed upstream
-    await live.stack.engine.stub.PlaceOrder(
-        epb.PlaceOrderRequest(
-            user_id=9,
-            market=MARKET,
-            side=cpb.SIDE_SELL,
-            type=cpb.ORDER_TYPE_LIMIT,
-            price="1501",
-            quantity="2",
-            time_in_force=cpb.TIME_IN_FORCE_GTC,
-        )
-    )
+    await sell(live, "1501", quantity="2")
     events: dict[str, Any] = {}
     async with asyncio.timeout(10):
         while len(events) < 2:
@@ -314,24 +305,14 @@ async def _sse_events(response: Any, count: int) -> list[tuple[int, Any]]:
 async def test_sse_resumes_from_last_event_id(live: Live) -> None:
     stub = live.stack.engine.stub
     await stub.Deposit(epb.DepositRequest(user_id=9, asset="TATA", amount="10"))
-
-    async def sell(price: str) -> None:
-        reply = await stub.PlaceOrder(
-            epb.PlaceOrderRequest(
-                user_id=9, market=MARKET, side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
-                price=price, quantity="1", time_in_force=cpb.TIME_IN_FORCE_GTC,
-            )
-        )  # fmt: skip
-        assert reply.code == 0, reply.message
-
     url = f"/api/v1/stream?topics=depth@{MARKET}"
     first = await live.stack.client.get(url)
-    await sell("1601")
+    await sell(live, "1601")
     [(seen_id, seen)] = await _sse_events(first, 1)
     assert seen["a"] == [["1601.00", "1"]]
     first.close()
-    await sell("1602")  # while disconnected
-    await sell("1603")
+    await sell(live, "1602")  # while disconnected
+    await sell(live, "1603")
     await live.published()
     again = await live.stack.client.get(url, headers={"Last-Event-ID": str(seen_id)})
     missed = await _sse_events(again, 2)
