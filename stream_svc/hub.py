@@ -28,8 +28,8 @@ from redis.exceptions import RedisError
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.stream.v1 import stream_pb2 as spb
 from stream_svc.book import Book, Gap
-from stream_svc.publisher import state_field, state_key, trades_key
-from stream_svc.topics import INTERVAL_NAMES, Topic
+from stream_svc.publisher import state_key, trades_key
+from stream_svc.topics import Topic
 
 if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
@@ -78,7 +78,8 @@ class MarketCache:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     pending: list[spb.DepthUpdate] | None = None  # diffs held while resyncing
     trades: deque[spb.MarketData] = field(default_factory=lambda: deque(maxlen=RECENT_TRADES))
-    state: dict[str, spb.MarketData] = field(default_factory=dict)  # state_field -> item
+    # ticker, best bid/ask and open candles: the latest item by the name of its topic
+    state: dict[str, spb.MarketData] = field(default_factory=dict)
 
     @property
     def last_trade_id(self) -> int:
@@ -147,10 +148,7 @@ class StreamHub:
                 copy.trade.recent = True
                 recent.append(copy)
             return recent
-        name = {"ticker": "ticker", "bookTicker": "book_ticker"}.get(
-            topic.kind, f"kline.{topic.interval_s}"
-        )
-        state = cache.state.get(name)
+        state = cache.state.get(topic.name)
         return [state] if state is not None else []
 
     def _fan_out(self, topic: str, item: spb.MarketData) -> None:
@@ -255,21 +253,17 @@ class StreamHub:
             self._state(cache, item)
 
     def _state(self, cache: MarketCache, item: spb.MarketData) -> None:
-        name = state_field(item)
-        if name is None:
+        topic = _state_topic(item, cache.symbol)
+        if topic is None:
             return
         body = getattr(item, item.WhichOneof("body") or "")
-        current = cache.state.get(name)
+        current = cache.state.get(topic)
         if (
             current is not None
             and getattr(current, current.WhichOneof("body") or "").seq > body.seq
         ):
             return  # older than what we have
-        cache.state[name] = item
-        if name.startswith("kline."):
-            topic = f"kline.{INTERVAL_NAMES[item.kline.interval_s]}.{cache.symbol}"
-        else:
-            topic = f"{'ticker' if name == 'ticker' else 'bookTicker'}.{cache.symbol}"
+        cache.state[topic] = item
         self._fan_out(topic, item)
 
     async def _load_state(self, cache: MarketCache) -> None:
@@ -349,3 +343,15 @@ class StreamHub:
 
 def _raw(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
+
+
+def _state_topic(item: spb.MarketData, market: str) -> str | None:
+    """The topic a state item (ticker, best bid/ask, open candle) belongs to, else None."""
+    kind = item.WhichOneof("body")
+    if kind == "ticker":
+        return Topic("ticker", market=market).name
+    if kind == "book_ticker":
+        return Topic("bookTicker", market=market).name
+    if kind == "kline":
+        return Topic("kline", market=market, interval_s=item.kline.interval_s).name
+    return None
