@@ -1,12 +1,13 @@
 """Market data as WebSocket/SSE frames: Backpack's payloads, which both dialects receive.
 
 `data_json(item)` renders the payload once per message; `frame(stream, data)` wraps it for
-each subscriber with the topic name that subscriber used. Times `E` and `T` are
-microseconds, as Backpack sends them.
+each subscriber with the topic name that subscriber used, and `ws_text`/`sse_event` put it
+on the wire. Times `E` and `T` are microseconds, as Backpack sends them.
 """
 
 from __future__ import annotations
 
+import struct
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,25 @@ _CLOSE_EVENTS = {
 def frame(stream: str, data: bytes) -> bytes:
     """`{"stream": ..., "data": ...}`; `stream` is a validated topic name (no quoting)."""
     return b'{"stream":"' + stream.encode() + b'","data":' + data + b"}"
+
+
+def ws_text(payload: bytes) -> bytes:
+    """A whole unmasked WebSocket text frame (RFC 6455 5.2), as a server sends it: built once
+    per message and written as is to every client that gets it."""
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)
+    elif size < 65536:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
+
+
+def sse_event(payload: bytes, event_id: int | None = None) -> bytes:
+    """A text/event-stream event; `payload` is one line of JSON."""
+    head = b"" if event_id is None else b"id: " + str(event_id).encode() + b"\n"
+    return head + b"data: " + payload + b"\n\n"
 
 
 def error_frame(code: int, name: str, message: str, request_id: Any = None) -> bytes:

@@ -9,6 +9,11 @@ joins later gets the current ticker, best bid/ask or candle at once.
 
 Recent frames are kept per topic (with their engine sequence numbers) so that an SSE
 client reconnecting with Last-Event-ID can resume.
+
+Fan-out is the gateway's heaviest work (every message times every client), so messages
+are handed out in batches: the first message after a quiet spell goes out at the next turn
+of the event loop, later ones are gathered for at most FLUSH_S and then each client gets
+all of its frames of the batch, across topics, in one write.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import grpc
 from prometheus_client import Counter
 
 from exchange.stream.v1 import stream_pb2 as spb
-from gateway_svc.frames import data_json, frame
+from gateway_svc.frames import data_json, frame, sse_event, ws_text
 from stream_svc.book import Book, Gap
 from stream_svc.topics import Topic
 
@@ -35,12 +40,14 @@ log = logging.getLogger(__name__)
 
 HISTORY = 1000  # messages kept per topic for SSE resumption
 LINGER_S = 30.0  # an upstream outlives its last listener this long
+FLUSH_S = 0.005  # a busy stream's messages are gathered this long before they go out
 FANNED_OUT = Counter("gateway_ws_messages_total", "Messages handed to client connections")
 
 
 class Message:
     """One upstream message for all listeners: its payload rendered once, and each distinct
-    frame (per stream name, WebSocket or SSE) built once however many clients get it."""
+    frame (per stream name, as a WebSocket frame or an SSE event) built once on the wire
+    however many clients get it."""
 
     __slots__ = ("_frames", "data", "item", "seq", "topic")
 
@@ -52,15 +59,18 @@ class Message:
         key = (stream, sse)
         out = self._frames.get(key)
         if out is None:
-            out = frame(stream, self.data)
-            if sse:
-                out = b"id: " + str(self.seq).encode() + b"\ndata: " + out + b"\n\n"
+            payload = frame(stream, self.data)
+            out = sse_event(payload, self.seq) if sse else ws_text(payload)
             self._frames[key] = out
         return out
 
 
 class Listener(Protocol):
-    def deliver(self, message: Message) -> None: ...
+    def deliver(self, message: Message) -> None:
+        """Takes the message's frames into the listener's batch."""
+
+    def flush(self) -> None:
+        """Sends the batch."""
 
     def failed(self, topic: str, code: str, message: str) -> None: ...
 
@@ -74,10 +84,15 @@ def item_seq(item: spb.MarketData) -> int:
 
 class Upstream:
     def __init__(
-        self, topic: Topic, stub: StreamServiceAsyncStub, on_idle: Callable[[Upstream], None]
+        self,
+        topic: Topic,
+        stub: StreamServiceAsyncStub,
+        on_idle: Callable[[Upstream], None],
+        publish: Callable[[Upstream, Message], None],
     ) -> None:
         self.topic = topic
         self.stub = stub
+        self._publish = publish
         self.listeners: set[Listener] = set()
         self.book: Book | None = None
         self.latest: Message | None = None  # state topics: the current state
@@ -103,6 +118,7 @@ class Upstream:
         self.listeners.add(listener)
         if self.latest is not None:
             listener.deliver(self.latest)
+            listener.flush()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"upstream {self.topic.name}")
 
@@ -201,24 +217,51 @@ class Upstream:
         self.history.append(message)
         if item.WhichOneof("body") in ("ticker", "book_ticker", "kline"):
             self.latest = message
-        listeners = list(self.listeners)
-        for listener in listeners:
-            listener.deliver(message)
-        FANNED_OUT.inc(len(listeners))
+        self._publish(self, message)
 
 
 class Upstreams:
-    """The gateway's upstreams by topic."""
+    """The gateway's upstreams by topic, and the batch of messages not yet handed out."""
 
     def __init__(self, stub: StreamServiceAsyncStub) -> None:
         self.stub = stub
         self.by_topic: dict[str, Upstream] = {}
+        self._batch: list[tuple[Upstream, Message]] = []
+        self._flush: asyncio.Handle | None = None
+        self._flushed_at = 0.0
+
+    def publish(self, upstream: Upstream, message: Message) -> None:
+        self._batch.append((upstream, message))
+        if self._flush is None:
+            loop = asyncio.get_running_loop()
+            due = self._flushed_at + FLUSH_S
+            if due <= loop.time():
+                self._flush = loop.call_soon(self.flush)
+            else:
+                self._flush = loop.call_at(due, self.flush)
+
+    def flush(self) -> None:
+        """Hands the batch to the listeners: one send per listener for all its frames."""
+        self._flush = None
+        self._flushed_at = asyncio.get_running_loop().time()
+        batch, self._batch = self._batch, []
+        delivered = 0
+        for upstream, message in batch:
+            for listener in upstream.listeners:
+                listener.deliver(message)
+            delivered += len(upstream.listeners)
+        sources = {id(upstream): upstream for upstream, _ in batch}.values()
+        touched: set[Listener] = set().union(*(u.listeners for u in sources))
+        for listener in touched:
+            listener.flush()
+        FANNED_OUT.inc(delivered)
 
     def join(self, topic: Topic, listener: Listener) -> Upstream:
         """The topic's upstream, opened if new, with `listener` added."""
         upstream = self.by_topic.get(topic.name)
         if upstream is None:
-            upstream = self.by_topic[topic.name] = Upstream(topic, self.stub, self._idle)
+            upstream = Upstream(topic, self.stub, self._idle, self.publish)
+            self.by_topic[topic.name] = upstream
         upstream.add(listener)
         return upstream
 
@@ -232,6 +275,9 @@ class Upstreams:
             del self.by_topic[upstream.topic.name]
 
     async def close(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
         for upstream in list(self.by_topic.values()):
             upstream.listeners.clear()
             upstream.close()

@@ -8,8 +8,9 @@ bookTicker), `kline.<1m..1w>.TATA_INR`, and the caller's own `account.orderUpdat
 answered with `{"id": ..., "error": {"code", "name", "message"}}`; a bad frame never
 closes the connection. Frames out: `{"stream": <topic as subscribed>, "data": {...}}`.
 
-Each connection has a bounded send queue; a client that lets it fill is closed with 1008
-(SLOW_CONSUMER) instead of letting the gateway's memory grow. Pings go out every
+Frames go straight to a connection's socket while its kernel and transport buffers take
+them; beyond that they wait in a bounded queue, and a client that lets it fill is closed
+with 1008 (SLOW_CONSUMER) instead of letting the gateway's memory grow. Pings go out every
 GATEWAY_WS_HEARTBEAT_SECONDS and a client that does not answer is closed; so is one that
 holds no subscription for GATEWAY_WS_IDLE_SECONDS.
 """
@@ -34,7 +35,7 @@ from exchange.stream.v1.stream_pb2_grpc import StreamServiceStub
 from gateway_svc.auth import verify_signed
 from gateway_svc.context import Backends, backends
 from gateway_svc.errors import ApiError
-from gateway_svc.frames import error_frame
+from gateway_svc.frames import error_frame, sse_event, ws_text
 from gateway_svc.limits import LimitsUnavailable
 from gateway_svc.upstream import Message, Upstream, Upstreams
 from stream_svc.topics import KLINE_INTERVALS, MARKET_KINDS, Topic
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
 OPEN = web.AppKey("stream_connections", set)  # the open WebSocket and SSE connections
 READY_SECONDS = 5.0  # how long an acknowledgement waits for a new stream's first state
+HIGH_WATER = 64 * 1024  # bytes in a transport's buffer beyond which frames wait in the queue
+DRAIN_POLL_S = 0.01  # how often a queue waiting for its socket to drain looks again
 
 CONNECTIONS = Gauge("gateway_ws_connections", "Open WebSocket and SSE connections")
 SUBSCRIPTIONS = Gauge("gateway_ws_subscriptions", "Topic subscriptions of open connections")
@@ -104,15 +107,28 @@ def parse_topic(text: str, user_id: int | None, markets: set[str]) -> Wanted:
 
 
 class Connection:
-    """One client (WebSocket or SSE): its subscriptions and its bounded send queue."""
+    """One client (WebSocket or SSE): its subscriptions and its bounded send queue.
 
-    def __init__(self, upstreams: Upstreams, queue_frames: int, *, sse: bool = False) -> None:
+    A WebSocket connection passes its transport: frames are written to it directly (whole
+    frames, so aiohttp's own pings and close frames never split one) until its buffer is
+    above HIGH_WATER; then they queue, in order, for the writer task. An SSE connection
+    always goes through its writer task."""
+
+    def __init__(
+        self,
+        upstreams: Upstreams,
+        queue_frames: int,
+        *,
+        transport: asyncio.Transport | None = None,
+        sse: bool = False,
+    ) -> None:
         self.upstreams = upstreams
+        self.transport = transport
         self.sse = sse  # frames as text/event-stream events, with their seq as the id
-        # A deque and an event rather than an asyncio.Queue: put() runs once per client for
-        # every message, and the Queue's bookkeeping was a fifth of the gateway's CPU.
-        self.frames: deque[bytes] = deque()
+        self.frames: deque[bytes] = deque()  # waiting for the socket, in order
+        self.queued = 0  # messages in `frames` (one entry can hold a batch of them)
         self.max_frames = queue_frames
+        self._batch: list[bytes] = []  # frames of the upstream batch being handed out
         self._ready = asyncio.Event()
         self.wanted: dict[str, Wanted] = {}  # by client name
         self.by_topic: dict[str, list[Wanted]] = {}
@@ -123,6 +139,10 @@ class Connection:
         self.idle_since: float | None = time.monotonic()  # None while it has subscriptions
         self.closed = asyncio.Event()
 
+    def wire(self, payload: bytes) -> bytes:
+        """A JSON payload as this connection sends it: a WebSocket frame or an SSE event."""
+        return sse_event(payload) if self.sse else ws_text(payload)
+
     def deliver(self, message: Message) -> None:
         for wanted in self.by_topic.get(message.topic, ()):
             if (
@@ -130,33 +150,55 @@ class Connection:
                 and message.item.order_update.order.market != wanted.market_filter
             ):
                 continue
-            self.put(message.frame(wanted.name, self.sse))
+            self._batch.append(message.frame(wanted.name, self.sse))
+
+    def flush(self) -> None:
+        batch = self._batch
+        if batch:
+            self._batch = []
+            self.put(batch[0] if len(batch) == 1 else b"".join(batch), len(batch))
 
     def failed(self, topic: str, code: str, message: str) -> None:
         for wanted in list(self.by_topic.get(topic, ())):
-            self.put(error_frame(4006, code, f"{wanted.name}: {message}"))
+            self.put(self.wire(error_frame(4006, code, f"{wanted.name}: {message}")))
             self.unsubscribe(wanted.name)
 
-    def put(self, data: bytes) -> None:
-        if self.slow:
+    def put(self, data: bytes, count: int = 1) -> None:
+        """Sends `data` (`count` frames on the wire) or queues it behind what waits."""
+        if self.slow or self.closed.is_set():
             return
-        if len(self.frames) >= self.max_frames:
+        transport = self.transport
+        if transport is not None and not self.frames:
+            if transport.is_closing():
+                return
+            if transport.get_write_buffer_size() <= HIGH_WATER:
+                transport.write(data)
+                return
+        if self.queued + count > self.max_frames:
             self.slow = True
             DROPPED.inc()
             self.closed.set()
             self._ready.set()
             return
         self.frames.append(data)
+        self.queued += count
         self._ready.set()
 
-    async def next_frame(self) -> bytes | None:
-        """The next frame to send; None once the connection is closed."""
+    async def backlog(self) -> bool:
+        """Waits until frames are queued: True, or False once the connection is closed."""
         while not self.frames:
             if self.closed.is_set():
-                return None
+                return False
             self._ready.clear()
             await self._ready.wait()
-        return None if self.slow else self.frames.popleft()
+        return not self.slow
+
+    def take(self) -> bytes:
+        """Everything queued, in order, as one write."""
+        data = b"".join(self.frames)
+        self.frames.clear()
+        self.queued = 0
+        return data
 
     def subscribe(self, wanted: Wanted) -> Upstream | None:
         """Adds the subscription; returns its upstream when this connection is new to it."""
@@ -284,26 +326,34 @@ async def _handle_frame(b: Backends, conn: Connection, raw: str) -> bytes:
         return error_frame(exc.code, exc.name, exc.message, request_id)
 
 
-async def _writer(ws: web.WebSocketResponse, conn: Connection) -> None:
-    while True:
-        data = await conn.next_frame()
-        if data is None:
-            return
-        await ws.send_frame(data, WSMsgType.TEXT)
+async def _writer(transport: asyncio.Transport, conn: Connection) -> None:
+    """Writes what queued while the socket was full, once it has drained; the queue is taken
+    only when it can be written, so frames put meanwhile stay behind it."""
+    while await conn.backlog():
+        while transport.get_write_buffer_size() > HIGH_WATER:
+            if transport.is_closing():
+                return
+            await asyncio.sleep(DRAIN_POLL_S)
+        transport.write(conn.take())
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     b = backends(request)
     settings = b.settings
+    # No permessage-deflate: every client is sent the same frame bytes, built once.
     ws = web.WebSocketResponse(
         heartbeat=settings.ws_heartbeat_seconds,
         max_msg_size=settings.ws_max_frame_bytes,
+        compress=False,
     )
     await ws.prepare(request)
-    conn = Connection(request.app[UPSTREAMS], settings.ws_queue_frames)
+    transport = request.transport
+    if transport is None:  # the client left during the handshake
+        return ws
+    conn = Connection(request.app[UPSTREAMS], settings.ws_queue_frames, transport=transport)
     request.app[OPEN].add(conn)
     CONNECTIONS.inc()
-    writer = asyncio.create_task(_writer(ws, conn))
+    writer = asyncio.create_task(_writer(transport, conn))
     reader = asyncio.create_task(_reader(b, ws, conn))
     keeper = asyncio.create_task(_keep_slot(b, conn))
     idle = asyncio.create_task(_idle(conn, settings.ws_idle_seconds))
@@ -344,9 +394,9 @@ async def _reader(b: Backends, ws: web.WebSocketResponse, conn: Connection) -> N
     while True:
         msg = await ws.receive()
         if msg.type == WSMsgType.TEXT:
-            conn.put(await _handle_frame(b, conn, msg.data))
+            conn.put(conn.wire(await _handle_frame(b, conn, msg.data)))
         elif msg.type == WSMsgType.BINARY:
-            conn.put(error_frame(4000, "INVALID_FRAME", "send JSON text frames"))
+            conn.put(conn.wire(error_frame(4000, "INVALID_FRAME", "send JSON text frames")))
         elif msg.type == WSMsgType.ERROR:
             exc = ws.exception()
             if exc is not None and "too big" in str(exc).lower():
@@ -405,11 +455,8 @@ async def sse(request: web.Request) -> web.StreamResponse:
                     conn.put(message.frame(wanted.name, sse=True))
         for wanted in parsed:
             conn.subscribe(wanted)
-        while True:
-            event = await conn.next_frame()
-            if event is None:
-                break
-            await response.write(event)
+        while await conn.backlog():
+            await response.write(conn.take())
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:

@@ -243,16 +243,18 @@ async def test_sse_streams_the_same_frames(live: Live) -> None:
 
 
 async def test_a_client_that_falls_behind_is_dropped() -> None:
-    """The send queue is bounded: once full, the connection is marked slow and closed."""
-    conn = Connection(Upstreams(stub=None), queue_frames=3)  # type: ignore[arg-type]
-    for _ in range(3):
-        conn.put(b"x")
+    """The send queue is bounded in frames (a batch counts all of its): once full, the
+    connection is marked slow and closed."""
+    conn = Connection(Upstreams(stub=None), queue_frames=4, sse=True)  # type: ignore[arg-type]
+    conn.put(b"x")
+    conn.put(b"yz", 2)
+    conn.put(b"x")
     assert not conn.slow
     conn.put(b"x")
     assert conn.slow
     assert conn.closed.is_set()
     conn.put(b"x")  # ignored once dropped
-    assert len(conn.frames) == 3
+    assert conn.take() == b"xyzx"
 
 
 @pytest.mark.parametrize("path", ["/ws", "/"])
