@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -30,6 +31,9 @@ from ledger_svc.projection import Batch, Catalog, Projector
 from ledger_svc.writer import load_catalog, read_cursor, store
 
 log = logging.getLogger(__name__)
+
+# Told of every stored batch: its number of events and the seconds its transaction took.
+BatchObserver = Callable[[int, float], None]
 
 
 @dataclass
@@ -53,6 +57,7 @@ class Ingest:
         queue_batches: int = 256,
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
+        on_stored: BatchObserver | None = None,
     ) -> None:
         self._pool = pool
         self._stub = EngineServiceStub(engine)
@@ -60,6 +65,7 @@ class Ingest:
         self._queue_batches = queue_batches
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
+        self._on_stored = on_stored
         self.status = IngestStatus()
         self._advanced = asyncio.Condition()
 
@@ -130,7 +136,11 @@ class Ingest:
 
     async def _store(self, batch: Batch, write_candles: bool) -> None:
         async with self._pool.acquire() as conn:
+            started = time.perf_counter()
             await store(conn, batch, candles=write_candles)
+            seconds = time.perf_counter() - started
+        if self._on_stored is not None:
+            self._on_stored(batch.size, seconds)
         self.status.batches += 1
         self.status.events += batch.size
         await self._advance(batch.last_seq, batch.last_ts_us)
@@ -152,7 +162,7 @@ async def _project(events: list[cpb.EngineEvent], catalog: Catalog, first_seq: i
     for start in range(0, len(events), PROJECT_SLICE):
         projector.feed(events[start : start + PROJECT_SLICE])
         await asyncio.sleep(0)
-    return projector.batch
+    return projector.finish()
 
 
 Item = list[cpb.EngineEvent] | Exception | None  # events, the stream's error, or its end

@@ -14,8 +14,10 @@ Invariants kept here (and tested):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
+from typing import Any
 
 from engine_svc.core.money import parse_units
 from exchange.common.v1 import common_pb2 as cpb
@@ -41,6 +43,11 @@ class Kind(IntEnum):
     UNLOCK = 4
     TRADE = 5
     FEE = 6
+
+
+# The same values as plain ints, for the hot path: reading an enum member costs more.
+AVAILABLE, LOCKED, EXTERNAL = (int(b) for b in Bucket)
+DEPOSIT, WITHDRAW, LOCK, UNLOCK, TRADE, FEE = (int(k) for k in Kind)
 
 
 class GapError(RuntimeError):
@@ -97,6 +104,8 @@ ORDER_EVENT_COLUMNS = (
 # trade_id, market, price, quantity, quote_quantity, taker_side, maker_order_id,
 # maker_user_id, taker_order_id, taker_user_id, maker_fee, taker_fee, seq, ts_us
 TradeRow = tuple[int, str, int, int, int, int, int, int, int, int, int, int, int, int]
+# seq, user_id, asset, bucket, kind, amount, order_id, trade_id, ts_us
+EntryRow = tuple[int, int, str, int, int, int, int, int, int]
 
 # Indexes into an order row (a list, so that fills in the same batch update it in place).
 _EXEC_Q, _EXEC_QQ, _FEES, _LOCKED, _STATUS, _REASON, _UPDATED = 12, 13, 14, 15, 16, 17, 19
@@ -134,13 +143,14 @@ class Batch:
     last_seq: int = 0
     last_ts_us: int = 0
     assets: list[tuple[str, int, int]] = field(default_factory=list)
-    markets: list[cpb.Market] = field(default_factory=list)
+    markets: list[tuple[cpb.Market, int]] = field(default_factory=list)  # with its event's seq
     market_status: list[tuple[str, int, int]] = field(default_factory=list)
     new_orders: dict[int, list[object]] = field(default_factory=dict)
     order_deltas: dict[int, OrderDelta] = field(default_factory=dict)
     order_events: list[tuple[int, int, int, int, int | None, int]] = field(default_factory=list)
     trades: list[TradeRow] = field(default_factory=list)
-    entries: list[tuple[int, int, str, int, int, int, int, int, int]] = field(default_factory=list)
+    entries: list[EntryRow] = field(default_factory=list)
+    # Filled in by Projector.finish: deltas (available, locked) and candles of every interval.
     balances: dict[tuple[int, str], list[int]] = field(default_factory=dict)
     candles: dict[tuple[str, int, int], Candle] = field(default_factory=dict)
 
@@ -149,57 +159,101 @@ class Batch:
         return self.last_seq - self.first_seq + 1 if self.last_seq else 0
 
 
-class _Projector:
+class Projector:
+    """Projects one batch in pieces (`feed`), so a caller can yield to its event loop between
+    them; `finish` then completes the batch. About three ledger entries are built per event,
+    so the per-event work is kept to plain tuples and ints."""
+
     def __init__(self, catalog: Catalog, first_seq: int) -> None:
         self.catalog = catalog
         self.batch = Batch(first_seq=first_seq)
+        self._next_seq = first_seq
+        self._minutes: dict[tuple[str, int], Candle] = {}  # (market, minute start): candle
+        self._handlers: dict[str, Callable[[int, int, Any], None]] = {
+            "order_accepted": self._accepted,
+            "order_closed": self._closed,
+            "trade_executed": self._trade,
+            "order_rested": self._rested,
+            "deposited": self._deposited,
+            "withdrawn": self._withdrawn,
+            "asset_listed": self._asset_listed,
+            "market_listed": self._market_listed,
+            "market_status_changed": self._market_status_changed,
+        }
+
+    def feed(self, events: Sequence[cpb.EngineEvent]) -> None:
+        """Project `events`, the next ones of the stream. Raises GapError."""
+        seq, handlers = self._next_seq, self._handlers
+        for ev in events:
+            if ev.seq != seq:
+                raise GapError(f"expected event {seq}, got {ev.seq}")
+            kind = ev.WhichOneof("body")
+            handler = handlers.get(kind) if kind is not None else None
+            if kind is None or handler is None:
+                raise ValueError(f"event {seq}: unknown body {kind!r}")
+            handler(seq, ev.ts_us, getattr(ev, kind))
+            seq += 1
+        if events:
+            self.batch.last_seq = events[-1].seq
+            self.batch.last_ts_us = events[-1].ts_us
+        self._next_seq = seq
+
+    def finish(self) -> Batch:
+        """The batch of everything fed, with its balance deltas and candles filled in."""
+        batch = self.batch
+        batch.balances = _balance_deltas(batch.entries)
+        batch.candles = _all_intervals(self._minutes)
+        return batch
 
     # -- ledger entries -------------------------------------------------------------------
 
-    def move(
+    def _move(
         self,
         seq: int,
         ts: int,
-        kind: Kind,
+        kind: int,
         asset: str,
         amount: int,
-        debit: tuple[int, Bucket],
-        credit: tuple[int, Bucket],
-        order_id: int = 0,
-        trade_id: int = 0,
+        debit_user: int,
+        debit_bucket: int,
+        credit_user: int,
+        credit_bucket: int,
+        order_id: int,
+        trade_id: int,
     ) -> None:
         """Move `amount` of `asset` from one (user, bucket) to another: two entries."""
-        if amount == 0:
-            return
-        entries = self.batch.entries
-        entries.append((seq, debit[0], asset, debit[1], kind, -amount, order_id, trade_id, ts))
-        entries.append((seq, credit[0], asset, credit[1], kind, amount, order_id, trade_id, ts))
-        self._balance(debit[0], asset, debit[1], -amount)
-        self._balance(credit[0], asset, credit[1], amount)
+        if amount:
+            entries = self.batch.entries
+            entries.append(
+                (seq, debit_user, asset, debit_bucket, kind, -amount, order_id, trade_id, ts)
+            )
+            entries.append(
+                (seq, credit_user, asset, credit_bucket, kind, amount, order_id, trade_id, ts)
+            )
 
-    def _balance(self, user: int, asset: str, bucket: Bucket, amount: int) -> None:
-        if bucket is Bucket.EXTERNAL:
-            return
-        key = (user, asset)
-        delta = self.batch.balances.get(key)
-        if delta is None:
-            delta = self.batch.balances[key] = [0, 0]
-        delta[bucket - 1] += amount
+    def _unlock(self, seq: int, ts: int, user: int, order_id: int, asset: str, text: str) -> int:
+        """An order's lock going back to available; returns the amount in units."""
+        amount = self._units(asset, text)
+        self._move(seq, ts, UNLOCK, asset, amount, user, LOCKED, user, AVAILABLE, order_id, 0)
+        return amount
+
+    def _units(self, asset: str, text: str) -> int:
+        return parse_units(text, self.catalog.asset_decimals[asset]) if text else 0
 
     # -- orders ---------------------------------------------------------------------------
 
-    def order_change(
+    def _order_change(
         self,
         order_id: int,
         ts: int,
-        *,
-        executed: int = 0,
-        executed_quote: int = 0,
-        fees: int = 0,
-        locked: int = 0,
-        status: int = 0,
-        reason: int = 0,
+        executed: int,
+        executed_quote: int,
+        fees: int,
+        locked: int,
+        status: int,
+        reason: int,
     ) -> None:
+        """Apply a change to an order: to its new row if this batch accepted it."""
         row = self.batch.new_orders.get(order_id)
         if row is not None:
             row[_EXEC_Q] += executed  # type: ignore[operator]
@@ -223,164 +277,162 @@ class _Projector:
             delta.status, delta.close_reason = status, reason
         delta.updated_at_us = ts
 
-    # -- events ---------------------------------------------------------------------------
+    # -- events, one method per body --------------------------------------------------------
 
-    def event(self, ev: cpb.EngineEvent) -> None:
-        seq, ts = ev.seq, ev.ts_us
-        kind = ev.WhichOneof("body")
-        if kind == "trade_executed":
-            self.trade(seq, ts, ev.trade_executed.fill)
-        elif kind == "order_accepted":
-            self.accepted(seq, ts, ev.order_accepted)
-        elif kind == "order_closed":
-            c = ev.order_closed
-            unlocked = self.unlock(seq, ts, c.user_id, c.order_id, c.unlocked_asset, c.unlocked)
-            self.order_change(c.order_id, ts, locked=-unlocked, status=c.status, reason=c.reason)
-            scales = self.catalog.markets[c.market]
-            executed = parse_units(c.executed_quantity, scales.base_decimals)
-            self.batch.order_events.append((seq, c.order_id, c.status, c.reason, executed, ts))
-        elif kind == "order_rested":
-            r = ev.order_rested
-            unlocked = self.unlock(seq, ts, r.user_id, r.order_id, r.unlocked_asset, r.unlocked)
-            self.order_change(r.order_id, ts, locked=-unlocked)
-            self.batch.order_events.append((seq, r.order_id, STATUS_PARTIALLY_FILLED, 0, None, ts))
-        elif kind == "deposited":
-            d = ev.deposited
-            self.move(
-                seq, ts, Kind.DEPOSIT, d.asset, self.units(d.asset, d.amount),
-                (d.user_id, Bucket.EXTERNAL), (d.user_id, Bucket.AVAILABLE),
-            )  # fmt: skip
-        elif kind == "withdrawn":
-            w = ev.withdrawn
-            self.move(
-                seq, ts, Kind.WITHDRAW, w.asset, self.units(w.asset, w.amount),
-                (w.user_id, Bucket.AVAILABLE), (w.user_id, Bucket.EXTERNAL),
-            )  # fmt: skip
-        elif kind == "asset_listed":
-            a = ev.asset_listed.asset
-            self.catalog.asset_decimals[a.symbol] = a.decimals
-            self.batch.assets.append((a.symbol, a.decimals, seq))
-        elif kind == "market_listed":
-            m = ev.market_listed.market
-            self.catalog.add_market(m.symbol, m.base, m.quote)
-            self.batch.markets.append(m)
-        elif kind == "market_status_changed":
-            s = ev.market_status_changed
-            self.batch.market_status.append((s.market, s.status, seq))
-        else:
-            raise ValueError(f"event {seq}: unknown body {kind!r}")
-
-    def unlock(self, seq: int, ts: int, user: int, order_id: int, asset: str, text: str) -> int:
-        """An order's lock going back to available; returns the amount in units."""
-        amount = self.units(asset, text)
-        self.move(
-            seq, ts, Kind.UNLOCK, asset, amount,
-            (user, Bucket.LOCKED), (user, Bucket.AVAILABLE), order_id,
-        )  # fmt: skip
-        return amount
-
-    def units(self, asset: str, text: str) -> int:
-        return parse_units(text, self.catalog.asset_decimals[asset]) if text else 0
-
-    def accepted(self, seq: int, ts: int, e: cpb.OrderAccepted) -> None:
+    def _accepted(self, seq: int, ts: int, e: cpb.OrderAccepted) -> None:
         o = e.order
+        order_id, user = o.order_id, o.user_id
         scales = self.catalog.markets[o.market]
         base_dec, quote_dec = scales.base_decimals, scales.quote_decimals
-        locked = self.units(e.locked_asset, e.locked)
-        self.move(
-            seq, ts, Kind.LOCK, e.locked_asset, locked,
-            (o.user_id, Bucket.AVAILABLE), (o.user_id, Bucket.LOCKED), o.order_id,
-        )  # fmt: skip
-        self.batch.new_orders[o.order_id] = [
-            o.order_id, o.user_id, o.market, o.client_order_id, o.side, o.type,
+        locked_asset = e.locked_asset
+        locked = self._units(locked_asset, e.locked)
+        self._move(seq, ts, LOCK, locked_asset, locked, user, AVAILABLE, user, LOCKED, order_id, 0)
+        price, quantity, quote_quantity = o.price, o.quantity, o.quote_quantity
+        self.batch.new_orders[order_id] = [
+            order_id, user, o.market, o.client_order_id, o.side, o.type,
             o.time_in_force, o.self_trade_prevention, o.post_only,
-            parse_units(o.price, quote_dec) if o.price else None,
-            parse_units(o.quantity, base_dec) if o.quantity else None,
-            parse_units(o.quote_quantity, quote_dec) if o.quote_quantity else None,
+            parse_units(price, quote_dec) if price else None,
+            parse_units(quantity, base_dec) if quantity else None,
+            parse_units(quote_quantity, quote_dec) if quote_quantity else None,
             0, 0, 0, locked, STATUS_NEW, 0, ts, ts, seq,
         ]  # fmt: skip
-        self.batch.order_events.append((seq, o.order_id, STATUS_NEW, 0, 0, ts))
+        self.batch.order_events.append((seq, order_id, STATUS_NEW, 0, 0, ts))
 
-    def trade(self, seq: int, ts: int, f: cpb.Fill) -> None:
-        scales = self.catalog.markets[f.market]
-        base, quote = scales.base, scales.quote
-        price = parse_units(f.price, scales.quote_decimals)
+    def _closed(self, seq: int, ts: int, c: cpb.OrderClosed) -> None:
+        order_id, status, reason = c.order_id, c.status, c.reason
+        unlocked = self._unlock(seq, ts, c.user_id, order_id, c.unlocked_asset, c.unlocked)
+        self._order_change(order_id, ts, 0, 0, 0, -unlocked, status, reason)
+        executed = parse_units(c.executed_quantity, self.catalog.markets[c.market].base_decimals)
+        self.batch.order_events.append((seq, order_id, status, reason, executed, ts))
+
+    def _rested(self, seq: int, ts: int, r: cpb.OrderRested) -> None:
+        order_id = r.order_id
+        unlocked = self._unlock(seq, ts, r.user_id, order_id, r.unlocked_asset, r.unlocked)
+        self._order_change(order_id, ts, 0, 0, 0, -unlocked, 0, 0)
+        self.batch.order_events.append((seq, order_id, STATUS_PARTIALLY_FILLED, 0, None, ts))
+
+    def _trade(self, seq: int, ts: int, e: cpb.TradeExecuted) -> None:
+        f = e.fill
+        market, trade_id, taker_side = f.market, f.trade_id, f.taker_side
+        scales = self.catalog.markets[market]
+        base, quote, quote_dec = scales.base, scales.quote, scales.quote_decimals
+        price = parse_units(f.price, quote_dec)
         qty = parse_units(f.quantity, scales.base_decimals)
-        notional = parse_units(f.quote_quantity, scales.quote_decimals)
-        maker_fee = parse_units(f.maker_fee, scales.quote_decimals) if f.maker_fee else 0
-        taker_fee = parse_units(f.taker_fee, scales.quote_decimals) if f.taker_fee else 0
-        trade_id = f.trade_id
+        notional = parse_units(f.quote_quantity, quote_dec)
+        maker_fee_text, taker_fee_text = f.maker_fee, f.taker_fee
+        maker_fee = parse_units(maker_fee_text, quote_dec) if maker_fee_text else 0
+        taker_fee = parse_units(taker_fee_text, quote_dec) if taker_fee_text else 0
+        maker_order, maker_user = f.maker_order_id, f.maker_user_id
+        taker_order, taker_user = f.taker_order_id, f.taker_user_id
         self.batch.trades.append((
-            trade_id, f.market, price, qty, notional, f.taker_side, f.maker_order_id,
-            f.maker_user_id, f.taker_order_id, f.taker_user_id, maker_fee, taker_fee, seq, ts,
+            trade_id, market, price, qty, notional, taker_side, maker_order, maker_user,
+            taker_order, taker_user, maker_fee, taker_fee, seq, ts,
         ))  # fmt: skip
-        if f.taker_side == SIDE_BUY:
-            buyer, buy_order, buyer_fee = f.taker_user_id, f.taker_order_id, taker_fee
-            seller, sell_order, seller_fee = f.maker_user_id, f.maker_order_id, maker_fee
+        if taker_side == SIDE_BUY:
+            buyer, buy_order, buyer_fee = taker_user, taker_order, taker_fee
+            seller, sell_order, seller_fee = maker_user, maker_order, maker_fee
         else:
-            buyer, buy_order, buyer_fee = f.maker_user_id, f.maker_order_id, maker_fee
-            seller, sell_order, seller_fee = f.taker_user_id, f.taker_order_id, taker_fee
+            buyer, buy_order, buyer_fee = maker_user, maker_order, maker_fee
+            seller, sell_order, seller_fee = taker_user, taker_order, taker_fee
         # The seller's locked base goes to the buyer; the buyer's locked quote pays the
         # notional to the seller; each fee goes to the fee account (the buyer's from its
         # locked quote, the seller's out of the proceeds).
-        move, locked, available = self.move, Bucket.LOCKED, Bucket.AVAILABLE
-        move(seq, ts, Kind.TRADE, base, qty,
-             (seller, locked), (buyer, available), sell_order, trade_id)  # fmt: skip
-        move(seq, ts, Kind.TRADE, quote, notional,
-             (buyer, locked), (seller, available), buy_order, trade_id)  # fmt: skip
-        move(seq, ts, Kind.FEE, quote, buyer_fee,
-             (buyer, locked), (FEE_ACCOUNT, available), buy_order, trade_id)  # fmt: skip
-        move(seq, ts, Kind.FEE, quote, seller_fee,
-             (seller, available), (FEE_ACCOUNT, available), sell_order, trade_id)  # fmt: skip
-        self.order_change(
-            buy_order, ts, executed=qty, executed_quote=notional, fees=buyer_fee,
-            locked=-(notional + buyer_fee),
-        )  # fmt: skip
-        self.order_change(
-            sell_order, ts, executed=qty, executed_quote=notional, fees=seller_fee, locked=-qty
-        )
-        candles = self.batch.candles
-        for interval in INTERVALS_S:
-            key = (f.market, interval, bucket_start(ts, interval))
-            c = candles.get(key)
-            if c is None:
-                candles[key] = Candle(
-                    price, price, price, price, qty, notional, 1, trade_id, trade_id
-                )
-            else:
-                if price > c.high:
-                    c.high = price
-                elif price < c.low:
-                    c.low = price
-                c.close = price
-                c.volume += qty
-                c.quote_volume += notional
-                c.trades += 1
-                c.last_trade_id = trade_id
+        move = self._move
+        move(seq, ts, TRADE, base, qty, seller, LOCKED, buyer, AVAILABLE, sell_order, trade_id)
+        move(seq, ts, TRADE, quote, notional,
+             buyer, LOCKED, seller, AVAILABLE, buy_order, trade_id)  # fmt: skip
+        move(seq, ts, FEE, quote, buyer_fee,
+             buyer, LOCKED, FEE_ACCOUNT, AVAILABLE, buy_order, trade_id)  # fmt: skip
+        move(seq, ts, FEE, quote, seller_fee,
+             seller, AVAILABLE, FEE_ACCOUNT, AVAILABLE, sell_order, trade_id)  # fmt: skip
+        change = self._order_change
+        change(buy_order, ts, qty, notional, buyer_fee, -(notional + buyer_fee), 0, 0)
+        change(sell_order, ts, qty, notional, seller_fee, -qty, 0, 0)
+        # Only the minute candle here: `finish` rolls minutes up into the longer intervals.
+        key = (market, bucket_start(ts, 60))
+        c = self._minutes.get(key)
+        if c is None:
+            self._minutes[key] = Candle(
+                price, price, price, price, qty, notional, 1, trade_id, trade_id
+            )
+        else:
+            if price > c.high:
+                c.high = price
+            elif price < c.low:
+                c.low = price
+            c.close = price
+            c.volume += qty
+            c.quote_volume += notional
+            c.trades += 1
+            c.last_trade_id = trade_id
+
+    def _deposited(self, seq: int, ts: int, d: cpb.Deposited) -> None:
+        user, asset = d.user_id, d.asset
+        amount = self._units(asset, d.amount)
+        self._move(seq, ts, DEPOSIT, asset, amount, user, EXTERNAL, user, AVAILABLE, 0, 0)
+
+    def _withdrawn(self, seq: int, ts: int, w: cpb.Withdrawn) -> None:
+        user, asset = w.user_id, w.asset
+        amount = self._units(asset, w.amount)
+        self._move(seq, ts, WITHDRAW, asset, amount, user, AVAILABLE, user, EXTERNAL, 0, 0)
+
+    def _asset_listed(self, seq: int, ts: int, e: cpb.AssetListed) -> None:
+        a = e.asset
+        self.catalog.asset_decimals[a.symbol] = a.decimals
+        self.batch.assets.append((a.symbol, a.decimals, seq))
+
+    def _market_listed(self, seq: int, ts: int, e: cpb.MarketListed) -> None:
+        m = e.market
+        self.catalog.add_market(m.symbol, m.base, m.quote)
+        self.batch.markets.append((m, seq))
+
+    def _market_status_changed(self, seq: int, ts: int, s: cpb.MarketStatusChanged) -> None:
+        self.batch.market_status.append((s.market, s.status, seq))
 
 
-def project(events: list[cpb.EngineEvent], catalog: Catalog, expected_seq: int) -> Batch:
+def project(events: Sequence[cpb.EngineEvent], catalog: Catalog, expected_seq: int) -> Batch:
     """The rows for `events`, which must start at `expected_seq` and have no gap.
 
     `catalog` is updated with the assets and markets the events list. Raises GapError.
     """
     projector = Projector(catalog, expected_seq)
     projector.feed(events)
-    return projector.batch
+    return projector.finish()
 
 
-class Projector(_Projector):
-    """Projects a batch in pieces (`feed`), so a caller can yield to its event loop between
-    them. `batch` holds the rows of everything fed so far."""
+def _balance_deltas(entries: list[EntryRow]) -> dict[tuple[int, str], list[int]]:
+    """Per (user, asset): the sums of the entries of its available and locked buckets."""
+    sums: dict[tuple[int, str, int], int] = {}
+    for entry in entries:
+        bucket = entry[3]
+        if bucket != EXTERNAL:
+            key = (entry[1], entry[2], bucket)
+            sums[key] = sums.get(key, 0) + entry[5]
+    deltas: dict[tuple[int, str], list[int]] = {}
+    for (user, asset, bucket), amount in sums.items():
+        deltas.setdefault((user, asset), [0, 0])[bucket - 1] += amount
+    return deltas
 
-    def feed(self, events: list[cpb.EngineEvent]) -> None:
-        batch = self.batch
-        seq = batch.last_seq + 1 if batch.last_seq else batch.first_seq
-        for ev in events:
-            if ev.seq != seq:
-                raise GapError(f"expected event {seq}, got {ev.seq}")
-            self.event(ev)
-            seq += 1
-        if events:
-            batch.last_seq = events[-1].seq
-            batch.last_ts_us = events[-1].ts_us
+
+def _all_intervals(minutes: dict[tuple[str, int], Candle]) -> dict[tuple[str, int, int], Candle]:
+    """The candles of every interval from the 1-minute ones. Every interval is whole minutes
+    (weeks too: they start on a Monday at 00:00), so each minute lies in one candle of each.
+    Open and close come from the earliest and latest trade by id, whatever the clock did."""
+    candles: dict[tuple[str, int, int], Candle] = {}
+    for (market, minute), m in minutes.items():
+        for interval in INTERVALS_S:
+            key = (market, interval, bucket_start(minute, interval))
+            c = candles.get(key)
+            if c is None:
+                candles[key] = replace(m)
+                continue
+            if m.first_trade_id < c.first_trade_id:
+                c.open, c.first_trade_id = m.open, m.first_trade_id
+            if m.last_trade_id > c.last_trade_id:
+                c.close, c.last_trade_id = m.close, m.last_trade_id
+            c.high = max(c.high, m.high)
+            c.low = min(c.low, m.low)
+            c.volume += m.volume
+            c.quote_volume += m.quote_volume
+            c.trades += m.trades
+    return candles

@@ -22,7 +22,7 @@ from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
 from exchange.ledger.v1 import ledger_pb2, ledger_pb2_grpc
 from ledger_svc.db import create_pool
 from ledger_svc.ingest import Ingest
-from ledger_svc.metrics import IngestState
+from ledger_svc.metrics import DatabaseMetrics, IngestState
 from ledger_svc.migrate import migrate, timescale_in_use, timescale_policies
 from ledger_svc.service import LedgerServicer
 from ledger_svc.settings import LedgerSettings
@@ -44,8 +44,9 @@ class LedgerRuntime:
     pool: asyncpg.Pool
     engine: grpc.aio.Channel
     ingest: Ingest | None
+    registry: CollectorRegistry
+    db_metrics: DatabaseMetrics
     ingest_task: asyncio.Task[None] | None = None
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     rpc_metrics: RpcMetrics = field(init=False)
 
     def __post_init__(self) -> None:
@@ -74,12 +75,19 @@ class LedgerRuntime:
             settings.engine_address,
             options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
         )
+        registry = CollectorRegistry()
+        db_metrics = DatabaseMetrics(registry)
         ingest = (
-            Ingest(pool, engine, max_batch_events=settings.max_batch_events)
+            Ingest(
+                pool,
+                engine,
+                max_batch_events=settings.max_batch_events,
+                on_stored=db_metrics.batch_stored,
+            )
             if settings.ingest
             else None
         )
-        return cls(settings, pool, engine, ingest)
+        return cls(settings, pool, engine, ingest, registry, db_metrics)
 
     def start(self) -> None:
         if self.ingest is not None:
@@ -109,6 +117,7 @@ def create_server(
         EngineServiceStub(runtime.engine),
         runtime.ingest,
         UserStore(runtime.pool, hasher=hasher),
+        runtime.db_metrics,
     )
     ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server)
     health = add_health_and_reflection(server, [SERVICE_NAME])

@@ -19,6 +19,7 @@ from exchange.ledger.v1 import ledger_pb2_grpc
 from ledger_svc import queries
 from ledger_svc.db import CONNECTION_ERRORS, Conn
 from ledger_svc.ingest import Ingest
+from ledger_svc.metrics import DatabaseMetrics
 from ledger_svc.queries import Directory, UnknownMarket
 from ledger_svc.reconcile import NotCaughtUp, reconcile
 from ledger_svc.users import (
@@ -47,11 +48,13 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         engine: EngineServiceAsyncStub,
         ingest: Ingest | None,
         users: UserStore,
+        metrics: DatabaseMetrics,
     ) -> None:
         self._pool = pool
         self._engine = engine
         self._ingest = ingest
         self._users = users
+        self._metrics = metrics
         self._directory = Directory()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -75,8 +78,17 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         except CONNECTION_ERRORS as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"DATABASE_UNAVAILABLE: {exc}")
 
-    async def _query(self, context: Ctx, run: Callable[[Conn, Directory], Awaitable[T]]) -> T:
-        """Run a query that formats money; reload the directory once if it lacks a name."""
+    async def _query(
+        self, context: Ctx, name: str, run: Callable[[Conn, Directory], Awaitable[T]]
+    ) -> T:
+        """Run query `name`, which formats money; reload the directory once if it lacks a
+        name. Its database time goes to the metrics."""
+        with self._metrics.query(name):
+            return await self._query_once_reloading(context, run)
+
+    async def _query_once_reloading(
+        self, context: Ctx, run: Callable[[Conn, Directory], Awaitable[T]]
+    ) -> T:
         async with self._conn(context) as conn:
             try:
                 return await run(conn, self._directory)
@@ -87,7 +99,9 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     # -- market history -------------------------------------------------------------------
 
     async def GetTrades(self, request: lpb.GetTradesRequest, context: Ctx) -> lpb.GetTradesReply:
-        return await self._query(context, lambda conn, d: queries.get_trades(conn, d, request))
+        return await self._query(
+            context, "trades", lambda conn, d: queries.get_trades(conn, d, request)
+        )
 
     async def GetKlines(self, request: lpb.GetKlinesRequest, context: Ctx) -> lpb.GetKlinesReply:
         if request.interval not in lpb.KlineInterval.values() or not request.interval:
@@ -95,7 +109,9 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT, f"INVALID_INTERVAL: {request.interval}"
             )
         now = now_us()
-        return await self._query(context, lambda conn, d: queries.get_klines(conn, d, request, now))
+        return await self._query(
+            context, "klines", lambda conn, d: queries.get_klines(conn, d, request, now)
+        )
 
     async def GetTicker(self, request: lpb.GetTickerRequest, context: Ctx) -> lpb.Ticker:
         now = now_us()
@@ -105,7 +121,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             (ticker,) = await queries.get_tickers(conn, d, [request.market], now)
             return ticker
 
-        return await self._query(context, run)
+        return await self._query(context, "ticker", run)
 
     async def GetTickers(self, request: lpb.GetTickersRequest, context: Ctx) -> lpb.GetTickersReply:
         now = now_us()
@@ -115,9 +131,10 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
                 tickers=await queries.get_tickers(conn, d, sorted(d.markets), now)
             )
 
-        async with self._conn(context) as conn:
-            self._directory = await Directory.load(conn)  # new markets appear in the list
-            return await run(conn, self._directory)
+        with self._metrics.query("tickers"):
+            async with self._conn(context) as conn:
+                self._directory = await Directory.load(conn)  # new markets appear in the list
+                return await run(conn, self._directory)
 
     async def ListMarkets(
         self, request: lpb.ListMarketsRequest, context: Ctx
@@ -138,20 +155,24 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         self, request: lpb.GetOrderHistoryRequest, context: Ctx
     ) -> lpb.GetOrderHistoryReply:
         return await self._query(
-            context, lambda conn, d: queries.get_order_history(conn, d, request)
+            context, "order_history", lambda conn, d: queries.get_order_history(conn, d, request)
         )
 
     async def GetFills(self, request: lpb.GetFillsRequest, context: Ctx) -> lpb.GetFillsReply:
-        return await self._query(context, lambda conn, d: queries.get_fills(conn, d, request))
+        return await self._query(
+            context, "fills", lambda conn, d: queries.get_fills(conn, d, request)
+        )
 
     async def GetLedger(self, request: lpb.GetLedgerRequest, context: Ctx) -> lpb.GetLedgerReply:
-        return await self._query(context, lambda conn, d: queries.get_ledger(conn, d, request))
+        return await self._query(
+            context, "ledger", lambda conn, d: queries.get_ledger(conn, d, request)
+        )
 
     async def GetBalances(
         self, request: lpb.GetBalancesRequest, context: Ctx
     ) -> lpb.GetBalancesReply:
         return await self._query(
-            context, lambda conn, d: queries.get_balances(conn, d, request.user_id)
+            context, "balances", lambda conn, d: queries.get_balances(conn, d, request.user_id)
         )
 
     # -- users and API keys --------------------------------------------------------------

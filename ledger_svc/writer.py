@@ -100,9 +100,9 @@ async def _store_catalog(conn: Conn, batch: Batch) -> None:
                     m.maker_fee_bps,
                     m.taker_fee_bps,
                     m.status,
-                    batch.first_seq,
+                    seq,
                 )
-                for m in batch.markets
+                for m, seq in batch.markets
             ],
         )
     if batch.market_status:

@@ -34,10 +34,10 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 async def run_ingest(
-    pool: asyncpg.Pool, address: str, **options: int
+    pool: asyncpg.Pool, address: str, max_batch_events: int = 20_000
 ) -> tuple[Ingest, asyncio.Task[None], grpc.aio.Channel]:
     channel = grpc.aio.insecure_channel(address)
-    ingest = Ingest(pool, channel, **options)
+    ingest = Ingest(pool, channel, max_batch_events=max_batch_events)
     return ingest, asyncio.create_task(ingest.run()), channel
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import sys
@@ -21,6 +22,7 @@ from ledger_svc.server import LedgerRuntime, create_server
 from ledger_svc.settings import LedgerSettings
 from tests.engine.conftest import RunningEngine
 from tests.ledger.trading import Trader
+from tests.monitoring.scrape import scrape
 
 if TYPE_CHECKING:
     from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub
@@ -243,3 +245,34 @@ async def test_the_reconcile_command(ledger: Ledger, engine: RunningEngine) -> N
     report = json.loads(out)
     assert report["seq"] == engine.runtime.engine.seq
     assert report["differences"] == []
+
+
+async def test_metrics_give_batch_sizes_and_database_times(
+    ledger: Ledger, engine: RunningEngine
+) -> None:
+    trader = Trader(engine.stub, seed=25)
+    await trader.fund()
+    await trader.run(300)
+    await caught_up(ledger, engine)
+    for market in ("TATA_INR", "TATA_INR", "NO_SUCH"):
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            await ledger.stub.GetTrades(lpb.GetTradesRequest(market=market, limit=10))
+    await ledger.stub.GetLedger(lpb.GetLedgerRequest(user_id=1, limit=10))
+
+    page = await scrape(ledger.runtime.registry)
+    seq = engine.runtime.engine.seq
+    batches = page.value("ledger_ingest_batches_total")
+    assert batches is not None
+    assert 1 <= batches <= seq
+    # One observation per stored batch, whose sizes add up to every event stored.
+    assert page.value("ledger_ingest_batch_events_count") == batches
+    assert page.value("ledger_ingest_batch_events_sum") == seq
+    # The settings cap a batch at 1000 events: no batch is larger.
+    assert page.value("ledger_ingest_batch_events_bucket", le="1000.0") == batches
+    assert page.value("ledger_ingest_transaction_seconds_count") == batches
+    assert (page.value("ledger_ingest_transaction_seconds_sum") or 0) > 0
+    # Query RPCs' database time, by query; a failed query counts too.
+    assert page.value("ledger_db_query_seconds_count", query="trades") == 3
+    assert page.value("ledger_db_query_seconds_count", query="ledger") == 1
+    assert page.value("ledger_db_query_seconds_count", query="klines") is None
+    assert (page.value("ledger_db_query_seconds_sum", query="trades") or 0) > 0
