@@ -7,8 +7,10 @@ and closed on shutdown. Middlewares, outermost first: request id and metrics, th
 
 from __future__ import annotations
 
+import functools
+import itertools
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 
 import grpc
@@ -23,10 +25,12 @@ from redis.exceptions import RedisError
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
 from gateway_svc import accounts, openapi, private, public, ws
 from gateway_svc.auth import ApiKeys, Tokens
+from gateway_svc.coalesce import Coalescer
 from gateway_svc.context import BACKENDS, RATE_HEADERS, Backends, Markets
 from gateway_svc.engine_client import EngineClient
 from gateway_svc.errors import Handler, error_middleware
 from gateway_svc.limits import ConnectionLimiter, RateLimiter, ReplayGuard, Rule
+from gateway_svc.redis_batch import RedisBatch
 from gateway_svc.respond import json_response
 from gateway_svc.settings import GatewaySettings
 from gateway_svc.web import ui_middleware
@@ -43,11 +47,37 @@ LATENCY = Histogram(
 REDIS_POOL_SIZE = 256
 GRPC_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
 
+# Request ids (32 hex digits): this process's random prefix and a counter, unique without a
+# system call per request (uuid4 reads os.urandom each time).
+_ID_PREFIX = os.urandom(8).hex()
+_id_counter = itertools.count(1)
+
+
+class _RouteMetrics:
+    """The labelled children of REQUESTS and LATENCY, looked up once per route and status."""
+
+    def __init__(self) -> None:
+        self._latency: dict[str, Histogram] = {}
+        self._requests: dict[tuple[str, int], Counter] = {}
+
+    def record(self, route: str, status: int, seconds: float) -> None:
+        latency = self._latency.get(route)
+        if latency is None:
+            latency = self._latency[route] = LATENCY.labels(route)
+        requests = self._requests.get((route, status))
+        if requests is None:
+            requests = self._requests[(route, status)] = REQUESTS.labels(route, str(status))
+        latency.observe(seconds)
+        requests.inc()
+
+
+_route_metrics = _RouteMetrics()
+
 
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Gives the request an id (logs, gRPC metadata, the response) and records metrics."""
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    request_id = request.headers.get("X-Request-Id") or f"{_ID_PREFIX}{next(_id_counter):016x}"
     token = request_id_var.set(request_id)
     started = time.perf_counter()
     route = request.match_info.route.resource
@@ -57,13 +87,14 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
         status = response.status
         response.headers["X-Request-Id"] = request_id
-        for header, value in request.get(RATE_HEADERS, {}).items():
-            response.headers.setdefault(header, value)
+        rate_headers = request.get(RATE_HEADERS)
+        if rate_headers:
+            for header, value in rate_headers.items():
+                response.headers.setdefault(header, value)
         return response
     finally:
         request_id_var.reset(token)
-        REQUESTS.labels(name, str(status)).inc()
-        LATENCY.labels(name).observe(time.perf_counter() - started)
+        _route_metrics.record(name, status, time.perf_counter() - started)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -118,6 +149,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
             retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
         )
         redis = Redis(connection_pool=pool)
+        batch = RedisBatch(redis)
         engine = EngineClient(engine_channel, admin_token=settings.engine_admin_token)
         ledger = LedgerServiceStub(ledger_channel)
         app[BACKENDS] = Backends(
@@ -130,11 +162,13 @@ def create_app(settings: GatewaySettings) -> web.Application:
             markets=Markets(engine),
             tokens=Tokens(settings.token_secret, settings.token_ttl_seconds),
             api_keys=ApiKeys(ledger, settings.api_key_cache_seconds),
-            rate=RateLimiter(redis),
-            replays=ReplayGuard(redis),
+            rate=RateLimiter(batch),
+            replays=ReplayGuard(batch),
             connections=ConnectionLimiter(redis),
             order_rule=Rule("orders", settings.order_rate, 1.0),
             market_rule=Rule("market", settings.market_rate, 1.0),
+            depth=Coalescer(functools.partial(public.depth_body, engine)),
+            trades=Coalescer(functools.partial(public.trades_body, ledger)),
         )
         yield
         await engine.close()

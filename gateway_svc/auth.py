@@ -7,17 +7,20 @@ A request signed the Backpack way carries `X-API-Key` (base64 ED25519 public key
 
 where params are the query (GET) or the JSON body (POST, DELETE); a batch body (a list)
 signs `instruction=orderExecute&<order>&` once per order. ccxt URL-encodes values and
-other clients do not, so both spellings verify. A signature is refused when its timestamp
-is further than its window from now (stale or future), when it was seen before (replay,
-through Redis, so across replicas), or when the key is unknown or revoked.
+other clients do not, so both spellings verify (the raw one is tried only when it differs
+and the encoded one failed: one verification per honest request, the costliest step). A
+signature is refused when its timestamp is further than its window from now (stale or
+future), when it was seen before (replay, through Redis, so across replicas), or when the
+key is unknown or revoked.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -33,6 +36,7 @@ from gateway_svc.limits import ReplayGuard
 
 MAX_WINDOW_MS = 60_000
 DEFAULT_WINDOW_MS = 5_000
+MAX_CACHED_KEYS = 100_000
 
 # (method, path) -> Backpack instruction name.
 INSTRUCTIONS: dict[tuple[str, str], str] = {
@@ -55,6 +59,8 @@ INSTRUCTIONS: dict[tuple[str, str], str] = {
 class Caller:
     user_id: int
     via: str  # "token" or "api_key"
+    signature: str = ""  # a signed request's, for its replay check
+    window_ms: int = 0  # the signature's validity window
 
 
 class Tokens:
@@ -90,6 +96,18 @@ class ApiKeys:
         self._ledger = ledger
         self._ttl = cache_seconds
         self._cache: dict[str, tuple[float, lpb.ApiKey | None]] = {}
+        self._verifiers: dict[str, Ed25519PublicKey] = {}
+
+    def verifier(self, public_key: str) -> Ed25519PublicKey:
+        """The key, decoded once (ValueError or binascii.Error when it is not one)."""
+        verifier = self._verifiers.get(public_key)
+        if verifier is None:
+            raw = base64.b64decode(public_key, validate=True)
+            verifier = Ed25519PublicKey.from_public_bytes(raw)
+            if len(self._verifiers) >= MAX_CACHED_KEYS:
+                self._verifiers.clear()
+            self._verifiers[public_key] = verifier
+        return verifier
 
     async def lookup(self, public_key: str) -> lpb.ApiKey | None:
         now = time.monotonic()
@@ -104,7 +122,7 @@ class ApiKeys:
             if exc.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                 raise
             key = None
-        if len(self._cache) > 100_000:
+        if len(self._cache) >= MAX_CACHED_KEYS:
             self._cache.clear()
         self._cache[public_key] = (now + self._ttl, key)
         return key
@@ -115,17 +133,26 @@ class ApiKeys:
 
 def signing_strings(instruction: str, params: Any, timestamp: str, window: str) -> list[bytes]:
     """The strings a client may have signed: values URL-encoded (ccxt) or raw."""
+    return [_message(instruction, params, timestamp, window, e) for e in (_quoted, _raw)]
+
+
+def _candidates(instruction: str, params: Any, timestamp: str, window: str) -> Iterator[bytes]:
+    """The URL-encoded string, then the raw one when it is different: lazily."""
+    quoted = _message(instruction, params, timestamp, window, _quoted)
+    yield quoted
+    raw = _message(instruction, params, timestamp, window, _raw)
+    if raw != quoted:
+        yield raw
+
+
+def _message(instruction: str, params: Any, timestamp: str, window: str, encode: Any) -> bytes:
     tail = f"timestamp={timestamp}&window={window}"
-    out = []
-    for encode in (_quoted, _raw):
-        if isinstance(params, list):
-            parts = [f"instruction={instruction}&{_pairs(p, encode)}&" for p in params]
-            out.append(("".join(parts) + tail).encode())
-        elif params:
-            out.append(f"instruction={instruction}&{_pairs(params, encode)}&{tail}".encode())
-        else:
-            out.append(f"instruction={instruction}&{tail}".encode())
-    return out
+    if isinstance(params, list):
+        parts = [f"instruction={instruction}&{_pairs(p, encode)}&" for p in params]
+        return ("".join(parts) + tail).encode()
+    if params:
+        return f"instruction={instruction}&{_pairs(params, encode)}&{tail}".encode()
+    return f"instruction={instruction}&{tail}".encode()
 
 
 def _pairs(params: Mapping[str, Any], encode: Any) -> str:
@@ -133,13 +160,19 @@ def _pairs(params: Mapping[str, Any], encode: Any) -> str:
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)
 
 
+# What quote(safe="") leaves alone: most values (prices, symbols, ids) need no encoding.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
+
+
 def _quoted(text: str) -> str:
-    return quote(text, safe="")
+    return text if _UNRESERVED(text) else quote(text, safe="")
 
 
 def _raw(text: str) -> str:
@@ -155,7 +188,8 @@ async def verify_signed(
     now_ms: int | None = None,
 ) -> Caller:
     """The caller of a Backpack-signed request, or ApiError 401. `replays` None accepts a
-    signature more than once within its window (for reads such as stream subscriptions)."""
+    signature more than once within its window (for reads such as stream subscriptions),
+    or leaves its replay check to the caller, who has `signature` and `window_ms` for it."""
     public_key = headers.get("X-API-Key", "")
     signature_b64 = headers.get("X-Signature", "")
     timestamp = headers.get("X-Timestamp", "")
@@ -173,10 +207,10 @@ async def verify_signed(
         raise unauthorized("X-Timestamp is outside its window (stale or in the future)")
     try:
         signature = base64.b64decode(signature_b64, validate=True)
-        verifier = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key, validate=True))
+        verifier = keys.verifier(public_key)
     except (binascii.Error, ValueError):
         raise ApiError(401, "INVALID_SIGNATURE", "malformed API key or signature") from None
-    for candidate in signing_strings(instruction, params, timestamp, window):
+    for candidate in _candidates(instruction, params, timestamp, window):
         try:
             verifier.verify(signature, candidate)
             break
@@ -187,6 +221,12 @@ async def verify_signed(
     key = await keys.lookup(public_key)
     if key is None or key.revoked_at_us:
         raise unauthorized("unknown or revoked API key")
-    if replays is not None and not await replays.first_use(signature_b64, 2 * window_ms):
-        raise ApiError(401, "INVALID_SIGNATURE", "this signature was already used")
-    return Caller(key.user_id, "api_key")
+    if replays is not None and not await replays.first_use(
+        f"user:{key.user_id}", signature_b64, 2 * window_ms
+    ):
+        raise replayed()
+    return Caller(key.user_id, "api_key", signature_b64, window_ms)
+
+
+def replayed() -> ApiError:
+    return ApiError(401, "INVALID_SIGNATURE", "this signature was already used")

@@ -9,9 +9,11 @@ its own user), makes each an API key and funds it through the faucet, then runs 
 for `--seconds` after a short warm-up:
 
 - `single`: `--clients` concurrent loops, each signing (ED25519, the Backpack way) and
-  POSTing one limit order to /api/v1/order and waiting for the reply, over one shared
-  keep-alive connection pool. Clients share the users' keys when there are more clients
-  than users; every order carries a fresh clientId, so no two signatures are equal.
+  POSTing one limit order to /api/v1/order and waiting for the reply, each on its own
+  keep-alive connection (`bench_http.py`: a lean client, so that the load generator takes
+  as little as it can of the cores it shares with the services). Clients share the users'
+  keys when there are more clients than users; every order carries a fresh clientId, so no
+  two signatures are equal.
 - `batch`: `--batch-clients` loops POSTing `--batch-size` orders to /api/v1/orders.
 - `depth`, `trades`: `--clients` loops GETting /api/v1/depth and /api/v1/trades.
 
@@ -62,6 +64,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
+from gateway_svc.bench_http import HttpConnection
 from launcher.health import HttpProbe
 from launcher.ports import free_port
 from launcher.redis_server import LocalRedis
@@ -251,30 +254,34 @@ class Tally:
 
 
 async def drive(
-    session: aiohttp.ClientSession,
-    base: str,
-    make: Sequence[Callable[[], Request]],
-    seconds: float,
+    port: int, make: Sequence[Callable[[], Request]], seconds: float
 ) -> tuple[Tally, float]:
-    """Run one loop per request maker for `seconds`; the tally and the elapsed time."""
+    """Run one loop per request maker, each on its own keep-alive connection, for `seconds`;
+    the tally and the elapsed time."""
     tally = Tally()
     deadline = time.perf_counter() + seconds
 
     async def loop(next_request: Callable[[], Request]) -> None:
-        while time.perf_counter() < deadline:
-            method, path, body, headers, orders = next_request()
-            started = time.perf_counter()
-            try:
-                async with session.request(
-                    method, base + path, data=body, headers=headers
-                ) as response:
-                    payload = await response.read()
-                    status = response.status
-            except aiohttp.ClientError as exc:
-                tally.statuses[type(exc).__name__] += 1
-                tally.rejected_orders += orders
-                continue
-            tally.record(status, payload, time.perf_counter() - started, orders)
+        connection: HttpConnection | None = None
+        try:
+            while time.perf_counter() < deadline:
+                method, path, body, headers, orders = next_request()
+                started = time.perf_counter()
+                try:
+                    if connection is None:
+                        connection = await HttpConnection.open(LOCALHOST, port)
+                    status, payload = await connection.request(method, path, headers, body)
+                except OSError as exc:  # ConnectionError included: open a new one
+                    tally.statuses[type(exc).__name__] += 1
+                    tally.rejected_orders += orders
+                    if connection is not None:
+                        connection.close()
+                    connection = None
+                    continue
+                tally.record(status, payload, time.perf_counter() - started, orders)
+        finally:
+            if connection is not None:
+                connection.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(loop(m) for m in make))
@@ -392,8 +399,7 @@ class Options:
 @dataclass
 class Bench:
     options: Options
-    session: aiohttp.ClientSession
-    base: str
+    port: int  # the gateway's
     traders: list[Trader]
     engine: epb_grpc.EngineServiceAsyncStub
     ledger: lpb_grpc.LedgerServiceAsyncStub
@@ -416,9 +422,9 @@ class Bench:
 
     async def mode(self, mode: str) -> dict[str, Any]:
         makers = self.makers(mode)
-        await drive(self.session, self.base, makers, WARMUP_SECONDS)
+        await drive(self.port, makers, WARMUP_SECONDS)
         before, busy_before = self.cpu.sample(), machine_busy_seconds()
-        tally, seconds = await drive(self.session, self.base, makers, self.options.seconds)
+        tally, seconds = await drive(self.port, makers, self.options.seconds)
         result = {"clients": len(makers), **summary(tally, seconds)}
         result["cpu_seconds"] = cpu = self.cpu.since(before)
         # Busy time of processes not in this benchmark: others sharing the cores.
@@ -436,11 +442,11 @@ class Bench:
 
     async def profile(self, pids: dict[str, int], out_dir: Path) -> dict[str, Any]:
         seconds = self.options.seconds
-        await drive(self.session, self.base, self.makers("single"), WARMUP_SECONDS)
+        await drive(self.port, self.makers("single"), WARMUP_SECONDS)
         paths = {name: out_dir / f"{name}.txt" for name in ("gateway", "engine")}
         profilers = [start_profiler(pids[name], seconds, path) for name, path in paths.items()]
         await asyncio.sleep(0.5)  # py-spy attaches
-        tally, elapsed = await drive(self.session, self.base, self.makers("single"), seconds)
+        tally, elapsed = await drive(self.port, self.makers("single"), seconds)
         for process in profilers:
             await asyncio.to_thread(process.wait, seconds + 60)
         result = await asyncio.to_thread(read_profiles, paths)
@@ -470,8 +476,7 @@ async def run(options: Options) -> dict[str, Any]:
             gateway_spec(gateway_port, engine_address, ledger_address, redis.url),
         ]
         base = f"http://{LOCALHOST}:{gateway_port}"
-        most = max(options.clients, options.batch_clients)
-        connector = aiohttp.TCPConnector(limit=most, limit_per_host=most)
+        connector = aiohttp.TCPConnector(limit=SIGNUP_CONCURRENCY * 3)  # the set-up's
         async with (
             Supervisor(specs, prefix_output=False) as supervisor,
             grpc.aio.insecure_channel(engine_address) as engine_channel,
@@ -485,8 +490,7 @@ async def run(options: Options) -> dict[str, Any]:
             setup_seconds = time.perf_counter() - setup_started
             bench = Bench(
                 options,
-                session,
-                base,
+                gateway_port,
                 traders,
                 epb_grpc.EngineServiceStub(engine_channel),
                 lpb_grpc.LedgerServiceStub(ledger_channel),

@@ -18,10 +18,11 @@ from redis.asyncio import Redis
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
-from gateway_svc.auth import INSTRUCTIONS, ApiKeys, Caller, Tokens, verify_signed
+from gateway_svc.auth import INSTRUCTIONS, ApiKeys, Caller, Tokens, replayed, verify_signed
+from gateway_svc.coalesce import Coalescer
 from gateway_svc.engine_client import EngineClient
 from gateway_svc.errors import ApiError, bad_request, unauthorized
-from gateway_svc.limits import ConnectionLimiter, RateLimiter, ReplayGuard, Rule
+from gateway_svc.limits import ConnectionLimiter, RateLimiter, Replayed, ReplayGuard, Rule
 from gateway_svc.settings import GatewaySettings
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ class Backends:
     connections: ConnectionLimiter
     order_rule: Rule
     market_rule: Rule
+    depth: Coalescer[tuple[str, int], bytes]  # (market, limit) -> GET /depth's body
+    trades: Coalescer[tuple[str, int], bytes]  # (market, limit) -> GET /trades' body
 
 
 BACKENDS = web.AppKey("backends", Backends)
@@ -113,24 +116,52 @@ async def params(request: web.Request) -> dict[str, Any]:
     return merged
 
 
-async def caller(request: web.Request) -> Caller:
-    """The authenticated user: a bearer token, or a Backpack-signed request. Else 401."""
+async def caller(request: web.Request, rule: Rule | None = None, cost: int = 1) -> Caller:
+    """The authenticated user: a bearer token, or a Backpack-signed request. Else 401.
+
+    With a `rule`, the request also counts (`cost`) against the user's limit of that rule,
+    429 when over: for a signed request in the same Redis step as its replay check.
+    """
     b = backends(request)
     authorization = request.headers.get("Authorization", "")
     if authorization.startswith("Bearer "):
-        return Caller(b.tokens.verify(authorization[7:].strip()), "token")
+        who = Caller(b.tokens.verify(authorization[7:].strip()), "token")
+        if rule is not None:
+            await limit(request, rule, f"user:{who.user_id}", cost)
+        return who
     if "X-API-Key" in request.headers:
         instruction = INSTRUCTIONS.get((request.method, request.path))
         if instruction is None:
             raise unauthorized("this endpoint does not take API-key signatures")
         signed: Any = dict(request.query) if request.method == "GET" else await json_body(request)
-        return await verify_signed(request.headers, instruction, signed, b.api_keys, b.replays)
+        # The replay check is made below, with the rate limit when there is one.
+        who = await verify_signed(request.headers, instruction, signed, b.api_keys, None)
+        subject, ttl_ms = f"user:{who.user_id}", 2 * who.window_ms
+        if rule is not None:
+            await limit(request, rule, subject, cost, signature=who.signature, ttl_ms=ttl_ms)
+        elif not await b.replays.first_use(subject, who.signature, ttl_ms):
+            raise replayed()
+        return who
     raise unauthorized("sign the request (X-API-Key, X-Signature) or send a bearer token")
 
 
-async def limit(request: web.Request, rule: Rule, key: str, cost: int = 1) -> None:
-    """Count one action against `rule` for `key`; 429 with Retry-After when over."""
-    decision = await backends(request).rate.hit(rule, key, cost)
+async def limit(
+    request: web.Request,
+    rule: Rule,
+    key: str,
+    cost: int = 1,
+    *,
+    signature: str = "",
+    ttl_ms: int = 0,
+) -> None:
+    """Count one action against `rule` for `key`; 429 with Retry-After when over. With a
+    `signature`, 401 when it was used within `ttl_ms` (and nothing counted)."""
+    try:
+        decision = await backends(request).rate.hit(
+            rule, key, cost, signature=signature, signature_ttl_ms=ttl_ms
+        )
+    except Replayed:
+        raise replayed() from None
     request[RATE_HEADERS] = decision.headers()
     if not decision.allowed:
         raise ApiError(

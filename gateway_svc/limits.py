@@ -2,17 +2,22 @@
 
 All state lives in Redis and every decision is one atomic step there: a Lua script (or one
 command) that reads the clock with `TIME`, so replicas whose clocks disagree still agree.
-Every key is a single Redis key, so the scripts also run unchanged on Redis Cluster.
+Rate limits and replay checks travel in the pipeline of their event-loop turn
+(`RedisBatch`): many requests, one round trip. Rate and signature keys name their subject
+(`user:42`, `ip:10.0.0.1`) in braces, a Redis Cluster hash tag, so the script that touches a
+subject's rate key and signature key together stays in one slot.
 
 - `RateLimiter` uses GCRA (the generic cell rate algorithm). A key stores one number, its
   theoretical arrival time (TAT): when the bucket would be empty again. A hit of `cost` moves
   it on by `cost` emission intervals (period / limit) and is allowed while the TAT stays within
   one period of now. Chosen over a sliding window because it is exact and smooth (no double
   burst at a window edge), costs one small key per (rule, key) whatever the limit, gives the
-  exact `retry_after` for free, and keeps its meaning when a rule's numbers change.
+  exact `retry_after` for free, and keeps its meaning when a rule's numbers change. A signed
+  request's first use and its rate limit are one script: a replay is refused and counts
+  nothing, exactly as if checked first, for the price of one command.
 - `ConnectionLimiter` keeps a user's connections in a sorted set scored by expiry: a gateway
   that dies stops refreshing, and its connections stop counting after one TTL.
-- `ReplayGuard` is `SET NX PX` on the sha256 of the key: first writer wins.
+- `ReplayGuard` is `SET NX PX` on the sha256 of the signature: first writer wins.
 
 When Redis is unreachable every method raises `LimitsUnavailable` (the gateway answers 503):
 they fail closed, on purpose. Failing open would turn an outage of Redis into unlimited
@@ -31,14 +36,22 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateway_svc.redis_batch import RedisBatch
 
 
 class LimitsUnavailable(Exception):
     """Redis could not be reached, so no limit can be checked: refuse the request (503)."""
+
+
+class Replayed(Exception):
+    """The signature was used before within its window: refuse the request (401)."""
 
 
 @contextmanager
@@ -102,17 +115,56 @@ end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
 return {1, math.floor((now - allow_at) / interval), 0, new_tat - now}
 """
+# KEYS[2] is the signature's key, ARGV[4] how long to remember it (ms).
+_FIRST_USE_THEN_GCRA = (
+    "if not redis.call('SET', KEYS[2], 1, 'NX', 'PX', ARGV[4]) then return {-1} end\n" + _GCRA
+)
+
+
+class _Script:
+    """A Lua script run by its SHA1 in the batch's pipeline, loaded again if Redis lost it."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.sha = hashlib.sha1(text.encode()).hexdigest()
+
+    async def run(self, batch: RedisBatch, keys: list[str], args: list[int]) -> Any:
+        try:
+            return await batch.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:  # a restarted or flushed Redis
+            await batch.redis.script_load(self.text)
+            return await batch.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+
+
+def _signature_key(prefix: str, subject: str, signature: str) -> str:
+    """A fixed 64 hex digits however long the signature."""
+    return f"{prefix}:{{{subject}}}:{hashlib.sha256(signature.encode()).hexdigest()}"
 
 
 class RateLimiter:
-    """GCRA rate limits kept in Redis under `{prefix}:{rule name}:{key}`."""
+    """GCRA rate limits kept in Redis under `{prefix}:{rule name}:{{subject}}`."""
 
-    def __init__(self, redis: Redis, prefix: str = "rl") -> None:
+    def __init__(
+        self, batch: RedisBatch, prefix: str = "rl", signature_prefix: str = "sig"
+    ) -> None:
+        self._batch = batch
         self._prefix = prefix
-        self._gcra = redis.register_script(_GCRA)
+        self._signature_prefix = signature_prefix
+        self._gcra = _Script(_GCRA)
+        self._signed_gcra = _Script(_FIRST_USE_THEN_GCRA)
 
-    async def hit(self, rule: Rule, key: str, cost: int = 1) -> Decision:
-        """Count `cost` actions of `key` against `rule` if they fit; a refusal counts nothing.
+    async def hit(
+        self,
+        rule: Rule,
+        subject: str,
+        cost: int = 1,
+        *,
+        signature: str = "",
+        signature_ttl_ms: int = 0,
+    ) -> Decision:
+        """Count `cost` actions of `subject` against `rule` if they fit; a refusal counts
+        nothing. With a `signature`, first check that it was not used in the last
+        `signature_ttl_ms` (as `ReplayGuard` does): Replayed if it was, and nothing counted.
 
         `cost` must be 1..rule.limit: a bigger batch could never pass, so it is refused with
         ValueError (the caller's 400) rather than answered with a Retry-After that never comes.
@@ -120,11 +172,20 @@ class RateLimiter:
         if not 1 <= cost <= rule.limit:
             raise ValueError(f"cost {cost} is outside 1..{rule.limit} of rule {rule.name!r}")
         interval_us = max(1, round(rule.period_seconds * 1_000_000 / rule.limit))
+        keys = [f"{self._prefix}:{rule.name}:{{{subject}}}"]
+        args = [interval_us, rule.limit, cost]
+        script = self._gcra
+        if signature:
+            if signature_ttl_ms < 1:
+                raise ValueError("signature_ttl_ms must be positive")
+            keys.append(_signature_key(self._signature_prefix, subject, signature))
+            args.append(signature_ttl_ms)
+            script = self._signed_gcra
         with _reaching_redis():
-            allowed, remaining, retry_us, reset_us = await self._gcra(
-                keys=[f"{self._prefix}:{rule.name}:{key}"],
-                args=[interval_us, rule.limit, cost],
-            )
+            reply = await script.run(self._batch, keys, args)
+        if reply[0] == -1:
+            raise Replayed("this signature was already used")
+        allowed, remaining, retry_us, reset_us = reply
         return Decision(
             allowed=bool(allowed),
             limit=rule.limit,
@@ -201,20 +262,20 @@ class ConnectionLimiter:
 
 
 class ReplayGuard:
-    """Remembers keys (request signatures) for their validity window, to refuse a replay."""
+    """Remembers request signatures for their validity window, to refuse a replay."""
 
-    def __init__(self, redis: Redis, prefix: str = "sig") -> None:
-        self._redis = redis
+    def __init__(self, batch: RedisBatch, prefix: str = "sig") -> None:
+        self._batch = batch
         self._prefix = prefix
 
-    async def first_use(self, key: str, ttl_ms: int) -> bool:
-        """True the first time `key` is seen within `ttl_ms`, False for a replay.
+    async def first_use(self, subject: str, signature: str, ttl_ms: int) -> bool:
+        """True the first time `subject` uses `signature` within `ttl_ms`, False for a replay.
 
-        The key is stored as its sha256, so a long signature costs a fixed 64 bytes.
+        The signature is stored as its sha256, so a long one costs a fixed 64 bytes.
         """
         if ttl_ms < 1:
             raise ValueError("ttl_ms must be positive")
-        digest = hashlib.sha256(key.encode()).hexdigest()
+        key = _signature_key(self._prefix, subject, signature)
         with _reaching_redis():
-            created = await self._redis.set(f"{self._prefix}:{digest}", 1, nx=True, px=ttl_ms)
+            created = await self._batch.execute("SET", key, 1, "NX", "PX", ttl_ms)
         return bool(created)

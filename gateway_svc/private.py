@@ -2,12 +2,13 @@
 
 Every handler acts for the authenticated user (`caller`); a `userId` in the request must
 be that user. Orders and cancels go to the engine through the shared batched stream; each order
-request (a batch of up to 100 orders included) counts once against the per-user limit.
+request (a batch of up to 100 orders included) counts once against the per-user limit, as
+soon as its caller is known (with a signature's replay check: one Redis step), so a request
+refused afterwards (403, 400) has counted too.
 """
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -37,15 +38,14 @@ MAX_BATCH_ORDERS = 100
 MAX_MS = (2**63 - 1) // 1000  # times in ms that are still int64 microseconds
 
 
-async def _acting(request: web.Request) -> tuple[Caller, dict[str, Any]]:
-    who = await caller(request)
+async def _acting(
+    request: web.Request, *, order_action: bool = False
+) -> tuple[Caller, dict[str, Any]]:
+    """The caller and the request's parameters; an order action counts against the limit."""
+    who = await caller(request, backends(request).order_rule if order_action else None)
     p = await params(request)
     check_user(p, who.user_id)
     return who, p
-
-
-async def _order_action(request: web.Request, who: Caller) -> None:
-    await limit(request, backends(request).order_rule, f"user:{who.user_id}")
 
 
 @routes.get("/api/v1/capital")
@@ -64,8 +64,7 @@ async def capital(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/order")
 async def place_order(request: web.Request) -> web.Response:
-    who, p = await _acting(request)
-    await _order_action(request, who)
+    who, p = await _acting(request, order_action=True)
     reply = await backends(request).engine.place(place_request(p, who.user_id))
     if reply.code:
         raise engine_error(reply.code, reply.message, **reply.details)
@@ -74,16 +73,15 @@ async def place_order(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/orders")
 async def place_orders(request: web.Request) -> web.Response:
-    who = await caller(request)
+    # One request, one action, as Backpack counts them.
+    who = await caller(request, backends(request).order_rule)
     body = await json_body(request)
     if not isinstance(body, list) or not body:
         raise bad_request("the body must be a non-empty JSON list of orders")
     if len(body) > MAX_BATCH_ORDERS:
         raise bad_request(f"at most {MAX_BATCH_ORDERS} orders per batch")
     orders = [place_request(item, who.user_id) for item in body]
-    await _order_action(request, who)  # one request, one action, as Backpack counts them
-    engine = backends(request).engine
-    replies = await asyncio.gather(*(engine.place(order) for order in orders))
+    replies = await backends(request).engine.place_many(orders)
     results: list[dict[str, Any]] = []
     for reply in replies:
         if reply.code:
@@ -119,9 +117,8 @@ async def get_order(request: web.Request) -> web.Response:
 
 @routes.delete("/api/v1/order")
 async def cancel_order(request: web.Request) -> web.Response:
-    who, p = await _acting(request)
+    who, p = await _acting(request, order_action=True)
     ref = _order_ref(p, who.user_id)
-    await _order_action(request, who)
     reply = await backends(request).engine.cancel(epb.CancelOrderRequest(**ref))
     if reply.code:
         raise engine_error(reply.code, reply.message)
@@ -141,8 +138,7 @@ async def open_orders(request: web.Request) -> web.Response:
 
 @routes.delete("/api/v1/orders")
 async def cancel_all(request: web.Request) -> web.Response:
-    who, p = await _acting(request)
-    await _order_action(request, who)
+    who, p = await _acting(request, order_action=True)
     reply = await backends(request).engine.cancel_all(
         epb.CancelAllOrdersRequest(user_id=who.user_id, market=market_of(p, required=False))
     )
@@ -211,7 +207,7 @@ async def onramp(request: web.Request) -> web.Response:
     )
     if units > cap:  # also keeps the count below within Redis' 64-bit integers
         raise over_cap
-    await _order_action(request, who)
+    await limit(request, b.order_rule, f"user:{who.user_id}")
     # The cap is counted in integer units in Redis, shared by every replica.
     key = f"faucet:{who.user_id}:{asset}"
     if await b.redis.incrby(key, units) > cap:

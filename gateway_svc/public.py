@@ -2,14 +2,17 @@
 
 Live state (markets, depth) comes from the engine's memory; history (trades, klines,
 tickers) from the ledger. Each request counts against the per-address market-data limit.
+Depth and trades, what clients poll most, are asked once for all the requests waiting for
+the same answer (`coalesce.py`) and rendered to JSON once.
 """
 
 from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import orjson
 from aiohttp import web
 
 from exchange.common.v1 import common_pb2 as cpb
@@ -17,8 +20,12 @@ from exchange.engine.v1 import engine_pb2 as epb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from gateway_svc.context import backends, limit, params
 from gateway_svc.dialect import kline_time, market_of, uint
+from gateway_svc.engine_client import EngineClient
 from gateway_svc.errors import bad_request, engine_error
-from gateway_svc.respond import json_response
+from gateway_svc.respond import json_body_response, json_response
+
+if TYPE_CHECKING:
+    from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub
 
 routes = web.RouteTableDef()
 
@@ -107,13 +114,17 @@ async def securities(request: web.Request) -> web.Response:
 @routes.get("/api/v1/depth")
 async def depth(request: web.Request) -> web.Response:
     p = await _market_data(request)
-    b = backends(request)
-    symbol = market_of(p)
-    requested = uint(p, "limit", maximum=1000)
-    reply = await b.engine.stub.GetDepth(epb.GetDepthRequest(market=symbol, limit=requested))
+    key = (market_of(p), uint(p, "limit", maximum=1000))
+    return json_body_response(await backends(request).depth.get(key))
+
+
+async def depth_body(engine: EngineClient, key: tuple[str, int]) -> bytes:
+    """The JSON body of GET /depth for (market, limit)."""
+    symbol, requested = key
+    reply = await engine.stub.GetDepth(epb.GetDepthRequest(market=symbol, limit=requested))
     if reply.code:
         raise engine_error(reply.code, reply.message)
-    return json_response(
+    return orjson.dumps(
         {
             "symbol": symbol,
             "bids": [[level.price, level.quantity] for level in reply.bids],
@@ -127,11 +138,15 @@ async def depth(request: web.Request) -> web.Response:
 @routes.get("/api/v1/trades")
 async def trades(request: web.Request) -> web.Response:
     p = await _market_data(request)
-    symbol = market_of(p)
-    reply = await backends(request).ledger.GetTrades(
-        lpb.GetTradesRequest(market=symbol, limit=uint(p, "limit", maximum=1000) or 100)
-    )
-    return json_response(
+    key = (market_of(p), uint(p, "limit", maximum=1000) or 100)
+    return json_body_response(await backends(request).trades.get(key))
+
+
+async def trades_body(ledger: LedgerServiceAsyncStub, key: tuple[str, int]) -> bytes:
+    """The JSON body of GET /trades for (market, limit)."""
+    symbol, requested = key
+    reply = await ledger.GetTrades(lpb.GetTradesRequest(market=symbol, limit=requested))
+    return orjson.dumps(
         [
             {
                 "id": t.trade_id,

@@ -9,4 +9,9 @@ from aiohttp import web
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+    return json_body_response(orjson.dumps(data), status)
+
+
+def json_body_response(body: bytes, status: int = 200) -> web.Response:
+    """A response of JSON already encoded."""
+    return web.Response(body=body, status=status, content_type="application/json")

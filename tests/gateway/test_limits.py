@@ -19,9 +19,11 @@ from gateway_svc.limits import (
     Decision,
     LimitsUnavailable,
     RateLimiter,
+    Replayed,
     ReplayGuard,
     Rule,
 )
+from gateway_svc.redis_batch import RedisBatch
 from launcher.ports import free_port
 
 # One action per 0.1 s, in bursts of 5: a burst of round trips on a busy machine stays well
@@ -37,7 +39,7 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 
 async def test_a_burst_of_limit_is_allowed_then_refused_until_retry_after(redis: Redis) -> None:
-    limiter = RateLimiter(redis)
+    limiter = RateLimiter(RedisBatch(redis))
     burst = [await limiter.hit(ORDERS, "alice") for _ in range(ORDERS.limit)]
     assert all(d.allowed for d in burst)
     assert [d.remaining for d in burst] == [4, 3, 2, 1, 0]
@@ -54,7 +56,7 @@ async def test_a_burst_of_limit_is_allowed_then_refused_until_retry_after(redis:
 
 
 async def test_keys_and_rules_are_independent(redis: Redis) -> None:
-    limiter = RateLimiter(redis)
+    limiter = RateLimiter(RedisBatch(redis))
     for _ in range(ORDERS.limit):
         await limiter.hit(ORDERS, "alice")
     assert not (await limiter.hit(ORDERS, "alice")).allowed
@@ -64,7 +66,7 @@ async def test_keys_and_rules_are_independent(redis: Redis) -> None:
 
 
 async def test_cost_counts_a_batch_and_a_refused_batch_counts_nothing(redis: Redis) -> None:
-    limiter = RateLimiter(redis)
+    limiter = RateLimiter(RedisBatch(redis))
     rule = Rule("batch", 10, 10.0)
     assert (await limiter.hit(rule, "alice", cost=7)).remaining == 3
 
@@ -80,13 +82,13 @@ async def test_cost_counts_a_batch_and_a_refused_batch_counts_nothing(redis: Red
 @pytest.mark.parametrize("cost", [0, 11])
 async def test_a_cost_outside_one_to_limit_is_refused_outright(redis: Redis, cost: int) -> None:
     with pytest.raises(ValueError, match="cost"):
-        await RateLimiter(redis).hit(Rule("batch", 10, 1.0), "alice", cost=cost)
+        await RateLimiter(RedisBatch(redis)).hit(Rule("batch", 10, 1.0), "alice", cost=cost)
 
 
 async def test_replicas_on_separate_connections_share_the_count(redis_url: str) -> None:
     first, second = Redis.from_url(redis_url), Redis.from_url(redis_url)
     try:
-        replicas = [RateLimiter(first), RateLimiter(second)]
+        replicas = [RateLimiter(RedisBatch(first)), RateLimiter(RedisBatch(second))]
         decisions = [await replicas[i % 2].hit(ORDERS, "alice") for i in range(ORDERS.limit + 1)]
     finally:
         await first.aclose()
@@ -95,7 +97,7 @@ async def test_replicas_on_separate_connections_share_the_count(redis_url: str) 
 
 
 async def test_headers_of_a_success_and_of_a_refusal(redis: Redis) -> None:
-    limiter = RateLimiter(redis)
+    limiter = RateLimiter(RedisBatch(redis))
     rule = Rule("slow", 2, 10.0)
     ok = (await limiter.hit(rule, "alice")).headers()
     assert ok == {"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "1", "X-RateLimit-Reset": "5"}
@@ -148,15 +150,42 @@ async def test_a_holder_that_stops_refreshing_stops_counting(redis: Redis) -> No
 
 
 async def test_a_signature_is_accepted_once_within_its_window(redis: Redis) -> None:
-    guard = ReplayGuard(redis)
+    guard = ReplayGuard(RedisBatch(redis))
     signature = "c2lnbmF0dXJl" * 1000
-    assert await guard.first_use(signature, ttl_ms=150)
-    assert not await guard.first_use(signature, ttl_ms=150)
-    assert await guard.first_use(signature + "x", ttl_ms=150)
-    assert all(len(key) == len("sig:") + 64 for key in await redis.keys("sig:*"))
+    assert await guard.first_use("user:1", signature, ttl_ms=150)
+    assert not await guard.first_use("user:1", signature, ttl_ms=150)
+    assert await guard.first_use("user:1", signature + "x", ttl_ms=150)
+    assert all(len(key) == len("sig:{user:1}:") + 64 for key in await redis.keys("sig:*"))
 
     await asyncio.sleep(0.2)
-    assert await guard.first_use(signature, ttl_ms=150)
+    assert await guard.first_use("user:1", signature, ttl_ms=150)
+
+
+async def test_a_signed_hit_refuses_a_replay_and_counts_it_nothing(redis: Redis) -> None:
+    limiter, guard = RateLimiter(RedisBatch(redis)), ReplayGuard(RedisBatch(redis))
+    first = await limiter.hit(ORDERS, "user:1", signature="one", signature_ttl_ms=10_000)
+    assert (first.allowed, first.remaining) == (True, 4)
+    with pytest.raises(Replayed):
+        await limiter.hit(ORDERS, "user:1", signature="one", signature_ttl_ms=10_000)
+    # The same store as the replay guard's: a signature seen by either is seen by both.
+    assert not await guard.first_use("user:1", "one", 10_000)
+    assert (await limiter.hit(ORDERS, "user:1")).remaining == 3
+
+
+async def test_hits_of_one_turn_of_the_loop_share_a_round_trip_and_keep_their_order(
+    redis: Redis,
+) -> None:
+    limiter = RateLimiter(RedisBatch(redis))
+    decisions = await asyncio.gather(*(limiter.hit(ORDERS, "alice") for _ in range(7)))
+    assert [d.allowed for d in decisions] == [True] * 5 + [False] * 2
+    assert [d.remaining for d in decisions] == [4, 3, 2, 1, 0, 0, 0]
+
+
+async def test_a_script_redis_forgot_is_loaded_again(redis: Redis) -> None:
+    limiter = RateLimiter(RedisBatch(redis))
+    assert (await limiter.hit(ORDERS, "alice")).allowed
+    await redis.script_flush()
+    assert (await limiter.hit(ORDERS, "alice")).remaining == 3
 
 
 async def test_every_limit_fails_closed_when_redis_is_unreachable() -> None:
@@ -164,12 +193,16 @@ async def test_every_limit_fails_closed_when_redis_is_unreachable() -> None:
     redis = Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
     try:
         with pytest.raises(LimitsUnavailable):
-            await RateLimiter(redis).hit(ORDERS, "alice")
+            await RateLimiter(RedisBatch(redis)).hit(ORDERS, "alice")
         with pytest.raises(LimitsUnavailable):
             await ConnectionLimiter(redis).acquire("alice", 1)
         with pytest.raises(LimitsUnavailable):
             await ConnectionLimiter(redis).release("alice", "token")
         with pytest.raises(LimitsUnavailable):
-            await ReplayGuard(redis).first_use("signature", 1000)
+            await ReplayGuard(RedisBatch(redis)).first_use("user:1", "signature", 1000)
+        with pytest.raises(LimitsUnavailable):
+            await RateLimiter(RedisBatch(redis)).hit(
+                ORDERS, "alice", signature="signature", signature_ttl_ms=1000
+            )
     finally:
         await redis.aclose()
