@@ -171,6 +171,10 @@ class Upstream:
             except Gap:
                 log.warning("stream gap: resubscribing", extra={"topic": self.topic.name})
                 self.book = None
+            except Exception:  # never leave the listeners of a dead task waiting in silence
+                log.exception("stream upstream failed: resubscribing",
+                              extra={"topic": self.topic.name})  # fmt: skip
+                self.book = None
             finally:
                 self.connected.clear()
                 call.cancel()

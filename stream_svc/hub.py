@@ -111,7 +111,7 @@ class StreamHub:
         Raises UnknownMarket."""
         snapshot: list[spb.MarketData] = []
         if topic.market:
-            cache = self.markets.get(topic.market)
+            cache = self.markets.get(topic.market) or await self._listed_market(topic.market)
             if cache is None:
                 raise UnknownMarket(topic.market)
             if topic.kind == "depth":
@@ -173,9 +173,9 @@ class StreamHub:
                 for user in self.users:
                     await pubsub.subscribe(f"user.{user}")
                 self._pubsub = pubsub
-                for cache in self.markets.values():
-                    await self._load_state(cache)
+                for cache in list(self.markets.values()):  # _list_markets may add some
                     self._start_resync(cache)
+                    await self._load_state(cache)
                 self.connected.set()
                 delay = 0.2
                 async for message in pubsub.listen():
@@ -194,10 +194,33 @@ class StreamHub:
         listing = await self._retry(lambda: self.engine.ListMarkets(epb.ListMarketsRequest()))
         for mk in listing.markets:
             if mk.symbol not in self.markets:
-                cache = self.markets[mk.symbol] = MarketCache(mk.symbol)
+                cache = self._add_market(mk.symbol)
                 if self.connected.is_set():
                     await self._load_state(cache)
-                    self._start_resync(cache)
+
+    def _add_market(self, symbol: str) -> MarketCache:
+        """A new market's cache, its book resyncing at once: diffs that arrive meanwhile
+        (even while its state loads) are held, never applied to a missing book."""
+        cache = self.markets[symbol] = MarketCache(symbol)
+        self._start_resync(cache)
+        return cache
+
+    async def _listed_market(self, symbol: str) -> MarketCache | None:
+        """A market this hub has not seen yet: asks the engine, which may have listed it
+        since (or this hub may have just started), so that a subscriber is not refused a
+        market that exists."""
+        try:
+            listing = await self.engine.ListMarkets(epb.ListMarketsRequest(), timeout=5)
+        except grpc.aio.AioRpcError:
+            return None
+        if symbol not in {mk.symbol for mk in listing.markets}:
+            return None
+        cache = self.markets.get(symbol)
+        if cache is None:
+            cache = self._add_market(symbol)
+            if self.connected.is_set():
+                await self._load_state(cache)
+        return cache
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -230,10 +253,7 @@ class StreamHub:
         envelope = spb.Envelope.FromString(message["data"])  # type: ignore[arg-type]
         prefix, _, key = name.partition(".")
         if prefix == "md":
-            cache = self.markets.get(key)
-            if cache is None:  # a market listed since we started
-                cache = self.markets[key] = MarketCache(key)
-                self._start_resync(cache)
+            cache = self.markets.get(key) or self._add_market(key)  # listed since we started
             for item in envelope.items:
                 self._market_item(cache, item)
         elif prefix == "user":
@@ -281,7 +301,9 @@ class StreamHub:
             cache.pending.append(diff)
             return
         book = cache.book
-        assert book is not None
+        if book is None:  # not resynced yet (Redis delivered before the market was listed)
+            self._start_resync(cache, [diff])
+            return
         before = book.last_update_id
         try:
             if not book.apply(diff):
