@@ -13,7 +13,7 @@ WEB_STAMP := web/dist/.built
 WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) \
 	web/index.html web/package.json web/tsconfig.json web/vite.config.ts
 
-.PHONY: run test check lint typecheck bench proto deps web clean
+.PHONY: run test check lint typecheck bench chaos proto deps web clean
 
 run: deps web
 	$(PY) -m launcher
@@ -29,6 +29,13 @@ check: deps
 
 bench: deps
 	$(PY) -m engine_svc.bench_suite
+
+# The whole-stack fault suite (chaos/): load through the gateway while services are killed
+# and frozen; report in reports/chaos-report.json, the services' output next to it.
+CHAOS_SECONDS ?= 180
+CHAOS_SEED ?= 1
+chaos: deps
+	$(PY) -m chaos --seconds $(CHAOS_SECONDS) --seed $(CHAOS_SEED) --report reports/chaos-report.json
 
 proto: $(PROTO_STAMP)
 

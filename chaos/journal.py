@@ -1,0 +1,121 @@
+"""The engine's history as the truth to check against: its events from seq 1 (Subscribe
+replays them from the journal on disk), folded into orders, trades and transfers."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from exchange.common.v1 import common_pb2 as cpb
+from exchange.engine.v1 import engine_pb2 as epb
+
+if TYPE_CHECKING:
+    from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
+
+# The gateway's names of the statuses, as acknowledgements carry them.
+STATUS_NAMES: dict[int, str] = {
+    cpb.ORDER_STATUS_NEW: "New",
+    cpb.ORDER_STATUS_PARTIALLY_FILLED: "PartiallyFilled",
+    cpb.ORDER_STATUS_FILLED: "Filled",
+    cpb.ORDER_STATUS_CANCELLED: "Cancelled",
+    cpb.ORDER_STATUS_EXPIRED: "Expired",
+    cpb.ORDER_STATUS_REJECTED: "Rejected",
+}
+
+
+@dataclass
+class OrderHistory:
+    order_id: int
+    user_id: int
+    client_id: int
+    market: str
+    executed: Decimal = Decimal(0)
+    closed_status: int = 0  # 0 while open
+    closed_executed: Decimal = Decimal(0)
+    closes: int = 0
+
+    @property
+    def status(self) -> int:
+        if self.closed_status:
+            return self.closed_status
+        if self.executed:
+            return cpb.ORDER_STATUS_PARTIALLY_FILLED
+        return cpb.ORDER_STATUS_NEW
+
+
+@dataclass
+class Truth:
+    last_seq: int = 0
+    out_of_order: int = 0  # events whose seq is not the previous one + 1
+    decimals: dict[str, int] = field(default_factory=dict)  # asset -> decimals
+    base_of: dict[str, str] = field(default_factory=dict)  # market -> base asset
+    orders: dict[int, OrderHistory] = field(default_factory=dict)
+    accepted: Counter[int] = field(default_factory=Counter)  # OrderAccepted per order id
+    by_client: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+    trades: dict[int, cpb.Fill] = field(default_factory=dict)
+    trade_events: int = 0
+    deposits: Counter[tuple[int, str, Decimal]] = field(default_factory=Counter)
+    withdrawals: Counter[tuple[int, str, Decimal]] = field(default_factory=Counter)
+    net: Counter[str] = field(default_factory=Counter)  # asset -> deposits - withdrawals (units)
+
+    def units(self, asset: str, amount: str | Decimal) -> int:
+        return int(Decimal(amount).scaleb(self.decimals[asset]))
+
+    def apply(self, event: cpb.EngineEvent) -> None:
+        if event.seq != self.last_seq + 1:
+            self.out_of_order += 1
+        self.last_seq = event.seq
+        kind = event.WhichOneof("body")
+        if kind == "asset_listed":
+            self.decimals[event.asset_listed.asset.symbol] = event.asset_listed.asset.decimals
+        elif kind == "market_listed":
+            self.base_of[event.market_listed.market.symbol] = event.market_listed.market.base
+        elif kind == "deposited":
+            d = event.deposited
+            self.deposits[(d.user_id, d.asset, Decimal(d.amount))] += 1
+            self.net[d.asset] += self.units(d.asset, d.amount)
+        elif kind == "withdrawn":
+            w = event.withdrawn
+            self.withdrawals[(w.user_id, w.asset, Decimal(w.amount))] += 1
+            self.net[w.asset] -= self.units(w.asset, w.amount)
+        elif kind == "order_accepted":
+            o = event.order_accepted.order
+            self.accepted[o.order_id] += 1
+            self.orders[o.order_id] = OrderHistory(
+                o.order_id, o.user_id, o.client_order_id, o.market
+            )
+            if o.client_order_id:
+                self.by_client.setdefault((o.user_id, o.client_order_id), []).append(o.order_id)
+        elif kind == "trade_executed":
+            fill = event.trade_executed.fill
+            self.trade_events += 1
+            self.trades[fill.trade_id] = fill
+            for order_id in (fill.maker_order_id, fill.taker_order_id):
+                if order_id in self.orders:
+                    self.orders[order_id].executed += Decimal(fill.quantity)
+        elif kind == "order_closed":
+            c = event.order_closed
+            order = self.orders.get(c.order_id)
+            if order is not None:
+                order.closes += 1
+                order.closed_status = c.status
+                order.closed_executed = Decimal(c.executed_quantity)
+
+
+async def read_truth(engine: EngineServiceAsyncStub, last_seq: int) -> Truth:
+    """Events 1..last_seq folded into a Truth."""
+    truth = Truth()
+    call = engine.Subscribe(epb.SubscribeRequest(from_seq=1), timeout=600)
+    try:
+        async for batch in call:
+            for event in batch.events:
+                if event.seq > last_seq:
+                    return truth
+                truth.apply(event)
+            if truth.last_seq >= last_seq:
+                return truth
+    finally:
+        call.cancel()
+    return truth

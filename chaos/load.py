@@ -1,0 +1,330 @@
+"""Seeded load through the gateway: users placing every kind of order, cancelling, depositing
+through the faucet and withdrawing (the gateway has no withdrawal endpoint: those go to the
+engine's admin Withdraw, as an operator's `exchangectl debit` does).
+
+Each user draws its actions from its own seeded generator; half of them sign requests with an
+API key, the others use the log-in token. Every answer goes into the `Record`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import grpc
+
+from chaos.client import Answer, UserClient, request
+from chaos.record import AckedFill, AckedOrder, Outcome, Placement, Record, Transfer
+from exchange.engine.v1 import engine_pb2 as epb
+from servicekit.admin_token import admin_metadata
+
+if TYPE_CHECKING:
+    from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
+
+log = logging.getLogger(__name__)
+
+OPEN_STATUSES = ("New", "PartiallyFilled")
+
+
+@dataclass(frozen=True)
+class MarketPlan:
+    """How the load trades one market: price band, sizes, and the amounts it moves."""
+
+    symbol: str
+    base: str
+    quote: str
+    start_price: Decimal
+    tick: Decimal
+    step: Decimal
+    max_steps: int  # order sizes are 1..max_steps steps
+    quote_spend: Decimal  # market buys by quote amount spend up to this
+    fund: tuple[Decimal, Decimal]  # base, quote deposited at sign-up
+    top_up: tuple[Decimal, Decimal]
+    withdraw: tuple[Decimal, Decimal]
+
+
+MARKETS = (
+    MarketPlan(
+        "TATA_INR", "TATA", "INR", Decimal("950"), Decimal("0.01"), Decimal("1"), 10,
+        Decimal("2000"), (Decimal("500"), Decimal("500000")),
+        (Decimal("20"), Decimal("20000.5")), (Decimal("1"), Decimal("10.25")),
+    ),
+    MarketPlan(
+        "BTC_USDT", "BTC", "USDT", Decimal("65000"), Decimal("0.01"), Decimal("0.0001"), 40,
+        Decimal("150"), (Decimal("1"), Decimal("100000")),
+        (Decimal("0.05"), Decimal("2500.25")), (Decimal("0.0003"), Decimal("3.5")),
+    ),
+)  # fmt: skip
+
+# Relative weights of the actions a user takes.
+ACTIONS = {
+    "limit": 24,
+    "limit_spec": 6,  # the spec's dialect: {market, side: buy|sell, price, quantity}
+    "ioc": 8,
+    "fok": 6,
+    "post_only": 9,
+    "market_qty": 7,
+    "market_quote": 6,
+    "batch": 3,
+    "cancel": 20,
+    "cancel_all": 3,
+    "deposit": 4,
+    "withdraw": 4,
+}
+
+
+class Prices:
+    """Mid prices of the books, read through public REST depth about once a second, so that
+    orders land near the market maker's quotes and trade."""
+
+    def __init__(self, http: aiohttp.ClientSession, base_url: str) -> None:
+        self.mid = {m.symbol: m.start_price for m in MARKETS}
+        self._http = http
+        self._base_url = base_url
+
+    async def follow(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            for market in MARKETS:
+                await self._refresh(market.symbol)
+            await _sleep_unless(stop, 1.0)
+
+    async def _refresh(self, symbol: str) -> None:
+        url = f"{self._base_url}/api/v1/depth"
+        answer = await request(self._http, "GET", url, {"symbol": symbol, "limit": "1"})
+        if answer.outcome is not Outcome.ACKED:
+            return
+        bids, asks = answer.body.get("bids"), answer.body.get("asks")
+        if bids and asks:
+            self.mid[symbol] = (Decimal(bids[0][0]) + Decimal(asks[0][0])) / 2
+
+
+@dataclass
+class Trader:
+    client: UserClient
+    rng: random.Random
+    prices: Prices
+    record: Record
+    engine: EngineServiceAsyncStub
+    admin_token: str
+    pause: float = 0.3  # mean seconds between actions
+    next_client_id: int = 1
+    open_orders: dict[int, str] = field(default_factory=dict)  # acked, maybe resting
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.step()
+            except Exception:  # a bug in the generator must not pass for a fault finding
+                log.exception("load step failed")
+                raise
+            await _sleep_unless(stop, self.rng.expovariate(1 / self.pause))
+
+    async def fund(self) -> None:
+        """The starting balances, through the faucet, retried until acknowledged."""
+        for market in MARKETS:
+            for asset, amount in zip((market.base, market.quote), market.fund, strict=True):
+                while (outcome := await self.deposit(asset, amount)) is not Outcome.ACKED:
+                    if outcome is Outcome.REFUSED:
+                        raise RuntimeError(f"the faucet refused {amount} {asset}")
+                    await asyncio.sleep(0.5)
+
+    async def step(self) -> None:
+        action = self.rng.choices(list(ACTIONS), weights=list(ACTIONS.values()))[0]
+        market = self.rng.choice(MARKETS)
+        if action == "cancel" and self.open_orders:
+            await self.cancel()
+        elif action == "cancel_all":
+            await self.cancel_all(market)
+        elif action == "deposit":
+            which = self.rng.randrange(2)
+            await self.deposit((market.base, market.quote)[which], market.top_up[which])
+        elif action == "withdraw":
+            which = self.rng.randrange(2)
+            await self.withdraw((market.base, market.quote)[which], market.withdraw[which])
+        elif action == "batch":
+            await self.place_batch([self.order_body("limit", market) for _ in range(3)])
+        else:
+            await self.place(self.order_body(action if action != "cancel" else "limit", market))
+
+    # ---- orders ----------------------------------------------------------------------
+
+    def order_body(self, kind: str, market: MarketPlan) -> dict[str, Any]:
+        rng = self.rng
+        buy = rng.random() < 0.5
+        quantity = market.step * rng.randint(1, market.max_steps)
+        mid = self.prices.mid[market.symbol]
+        client_id = self.next_client_id
+        self.next_client_id += 1
+        body: dict[str, Any] = {
+            "symbol": market.symbol,
+            "side": "Bid" if buy else "Ask",
+            "clientId": client_id,
+        }
+        if kind in ("market_qty", "market_quote"):
+            body["orderType"] = "Market"
+            if kind == "market_qty":
+                body["quantity"] = str(quantity)
+            else:
+                body["quoteQuantity"] = str(market.quote_spend * Decimal(rng.randint(1, 10)) / 10)
+            return body
+        toward = 1 if buy else -1  # positive offsets cross the spread
+        if kind in ("ioc", "fok"):
+            offset = rng.uniform(-0.001, 0.003)
+        elif kind == "post_only":
+            offset = rng.uniform(-0.004, 0.0005)  # now and then it would take: refused
+        else:
+            offset = rng.uniform(-0.004, 0.002)
+        price = mid * (1 + Decimal(toward * offset))
+        price = price.quantize(market.tick, rounding=ROUND_DOWN)
+        if kind == "limit_spec":
+            return {
+                "market": market.symbol,
+                "side": "buy" if buy else "sell",
+                "price": str(price),
+                "quantity": str(quantity),
+                "clientId": client_id,
+            }
+        body.update(orderType="Limit", price=str(price), quantity=str(quantity))
+        if kind in ("ioc", "fok"):
+            body["timeInForce"] = kind.upper()
+        else:
+            body["timeInForce"] = "GTC"
+            if kind == "post_only":
+                body["postOnly"] = True
+        return body
+
+    async def place(self, body: dict[str, Any]) -> None:
+        answer = await self.client.call("POST", "/api/v1/order", body)
+        self._note_errors(answer)
+        self._record_placement(body, answer.outcome, answer.body)
+
+    async def place_batch(self, bodies: list[dict[str, Any]]) -> None:
+        answer = await self.client.call("POST", "/api/v1/orders", bodies)
+        self._note_errors(answer)
+        if answer.outcome is Outcome.ACKED:
+            for body, item in zip(bodies, answer.body, strict=True):
+                outcome = Outcome.ACKED if "orderId" in item else Outcome.REFUSED
+                if outcome is Outcome.REFUSED:
+                    self.record.refusals[f"batch item {item.get('code')}"] += 1
+                self._record_placement(body, outcome, item)
+        else:
+            for body in bodies:
+                self._record_placement(body, answer.outcome, None)
+
+    def _record_placement(self, body: dict[str, Any], outcome: Outcome, reply: Any) -> None:
+        market = body.get("symbol") or body["market"]
+        if outcome is not Outcome.ACKED:
+            placement = Placement(self.client.user_id, body["clientId"], market, outcome)
+        else:
+            order = self.acked_order(reply)
+            fills = tuple(
+                AckedFill(int(f["tradeId"]), Decimal(f["price"]), Decimal(f["quantity"]))
+                for f in reply.get("fills", [])
+            )
+            placement = Placement(
+                self.client.user_id, body["clientId"], market, outcome, order, fills
+            )
+            if order.status in OPEN_STATUSES:
+                self.open_orders[order.order_id] = market
+        self.record.place(placement)
+
+    def acked_order(self, reply: dict[str, Any]) -> AckedOrder:
+        return AckedOrder(
+            order_id=int(reply["orderId"]),
+            user_id=self.client.user_id,
+            status=reply["status"],
+            executed_quantity=Decimal(reply["executedQuantity"]),
+        )
+
+    async def cancel(self) -> None:
+        order_id = self.rng.choice(sorted(self.open_orders))
+        market = self.open_orders[order_id]
+        answer = await self.client.call(
+            "DELETE", "/api/v1/order", {"symbol": market, "orderId": str(order_id)}
+        )
+        self._note_errors(answer)
+        self.record.count("cancel", answer.outcome)
+        if answer.outcome is Outcome.ACKED or answer.status == 404:
+            del self.open_orders[order_id]  # cancelled, or no longer open
+        if answer.outcome is Outcome.ACKED:
+            self.record.cancelled.append(self.acked_order(answer.body))
+
+    async def cancel_all(self, market: MarketPlan) -> None:
+        answer = await self.client.call("DELETE", "/api/v1/orders", {"symbol": market.symbol})
+        self._note_errors(answer)
+        self.record.count("cancel_all", answer.outcome)
+        if answer.outcome is Outcome.ACKED:
+            for item in answer.body:
+                self.record.cancelled.append(self.acked_order(item))
+            for order_id, symbol in list(self.open_orders.items()):
+                if symbol == market.symbol:
+                    del self.open_orders[order_id]
+
+    # ---- funds -----------------------------------------------------------------------
+
+    async def deposit(self, asset: str, amount: Decimal) -> Outcome:
+        answer = await self.client.call(
+            "POST", "/api/v1/onramp", {"asset": asset, "amount": str(amount)}
+        )
+        self._note_errors(answer)
+        self.record.count("deposit", answer.outcome)
+        self.record.deposits.append(Transfer(self.client.user_id, asset, amount, answer.outcome))
+        return answer.outcome
+
+    async def withdraw(self, asset: str, amount: Decimal) -> None:
+        request = epb.WithdrawRequest(user_id=self.client.user_id, asset=asset, amount=str(amount))
+        try:
+            reply = await self.engine.Withdraw(
+                request, metadata=admin_metadata(self.admin_token), timeout=10
+            )
+        except grpc.aio.AioRpcError:
+            outcome = Outcome.UNKNOWN  # it may have been applied before the engine died
+        else:
+            outcome = Outcome.ACKED if reply.code == 0 else Outcome.REFUSED
+            if reply.code:
+                self.record.refusals[f"withdraw {reply.code}"] += 1
+        self.record.count("withdraw", outcome)
+        self.record.withdrawals.append(Transfer(self.client.user_id, asset, amount, outcome))
+
+    def _note_errors(self, answer: Answer) -> None:
+        if answer.outcome is Outcome.REFUSED:
+            code = answer.body.get("code") if isinstance(answer.body, dict) else None
+            self.record.refusals[f"{answer.status} {code or ''}".strip()] += 1
+        if answer.status >= 500 and answer.status != 503:
+            self.record.server_errors[answer.status] += 1
+            log.warning("server error %s: %s", answer.status, answer.body)
+
+
+async def sign_up(
+    http: aiohttp.ClientSession, base_url: str, email: str, *, api_key: bool
+) -> UserClient:
+    """A new user (and an API key when asked), retried until the gateway answers."""
+    credentials = {"email": email, "password": "chaos-password-1"}
+    while True:
+        answer = await request(http, "POST", f"{base_url}/api/v1/auth/signup", credentials)
+        if answer.status == 409:  # an earlier attempt was stored before its answer was lost
+            answer = await request(http, "POST", f"{base_url}/api/v1/auth/login", credentials)
+        if answer.outcome is Outcome.ACKED:
+            break
+        log.warning("sign-up of %s: %s %s; again", email, answer.status, answer.body)
+        await asyncio.sleep(0.5)
+    client = UserClient(http, base_url, int(answer.body["userId"]), answer.body["token"])
+    while api_key:
+        answer = await client.call("POST", "/api/v1/auth/apikeys", {"label": "chaos"})
+        if answer.outcome is Outcome.ACKED:
+            client.secret = answer.body["secret"]
+            break
+        log.warning("API key of %s: %s %s; again", email, answer.status, answer.body)
+        await asyncio.sleep(0.5)
+    return client
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

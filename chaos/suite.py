@@ -1,0 +1,244 @@
+"""Trials: seeded load and faults for a while, then quiet, then every check.
+
+One stack serves every trial of a run (its history grows and each check covers all of it).
+A trial: the users trade while the faults of its plan are injected one by one; the load
+stops; every service is waited for; the market maker and the simulated traders are frozen
+(SIGSTOP) so that nothing trades during the checks, and thawed afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import grpc
+
+from chaos.checks import (
+    Findings,
+    check_acknowledgements,
+    check_engine,
+    check_postgres,
+    check_streamed_books,
+)
+from chaos.depth import DepthWatcher
+from chaos.faults import Deck, Fault, Injected, Injector, plan
+from chaos.journal import read_truth
+from chaos.load import MARKETS, Prices, Trader, sign_up
+from chaos.record import Record
+from chaos.stack import ChaosStack, chaos_stack
+from exchange.engine.v1 import engine_pb2 as epb
+from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
+from exchange.ledger.v1 import ledger_pb2 as lpb
+from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
+from launcher.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
+    from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub
+
+log = logging.getLogger("chaos")
+
+# Reconnect soon after a restart (gRPC's default backoff grows to two minutes).
+CHANNEL_OPTIONS = [
+    ("grpc.enable_http_proxy", 0),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+QUIET = ("mm", "flow")  # frozen during the checks
+CATCH_UP_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class Config:
+    seconds: float  # run trials until this much time has passed (at least one trial)
+    seed: int
+    trial_seconds: float = 45.0  # load per trial
+    users: int = 10
+    kills: int = 3  # per trial
+    freezes: int = 1
+    faults: Sequence[Fault] | None = None  # one fixed plan for every trial instead
+    max_trials: int | None = None
+
+
+@dataclass
+class Trial:
+    faults: list[Injected]
+    findings: Findings
+    last_seq: int
+    seconds: float
+    check_seconds: float
+    stats: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+
+@dataclass
+class Run:
+    config: Config
+    trials: list[Trial]
+    record: Record
+    watcher: DepthWatcher
+    setup_seconds: float
+
+
+@dataclass
+class Exchange:
+    """The running stack and the clients the suite holds on it."""
+
+    stack: ChaosStack
+    supervisor: Supervisor
+    http: aiohttp.ClientSession
+    engine: EngineServiceAsyncStub
+    ledger: LedgerServiceAsyncStub
+
+
+@contextlib.asynccontextmanager
+async def running(root: Path) -> AsyncIterator[Exchange]:
+    stack = chaos_stack(root)
+    async with (
+        stack.supervisor() as supervisor,
+        aiohttp.ClientSession(trust_env=False) as http,
+        grpc.aio.insecure_channel(stack.engine_address, options=CHANNEL_OPTIONS) as engine,
+        grpc.aio.insecure_channel(stack.ledger_address, options=CHANNEL_OPTIONS) as ledger,
+    ):
+        yield Exchange(
+            stack, supervisor, http, EngineServiceStub(engine), LedgerServiceStub(ledger)
+        )
+
+
+async def run_suite(config: Config, root: Path) -> Run:
+    started = time.monotonic()
+    async with running(root) as ex:
+        record = Record()
+        injector = Injector(ex.supervisor, ex.stack.specs)
+        prices = Prices(ex.http, ex.stack.gateway_url)
+        traders = await _traders(ex, config, prices, record)
+        watcher = DepthWatcher(ex.http, ex.stack.gateway_url, [m.symbol for m in MARKETS])
+        watching = asyncio.create_task(watcher.run(), name="depth watcher")
+        setup = time.monotonic() - started
+        log.info("stack up and %d users funded in %.1fs", len(traders), setup)
+        deck = Deck(random.Random(config.seed))
+        trials: list[Trial] = []
+        try:
+            while not trials or (
+                time.monotonic() - started < config.seconds
+                and (config.max_trials is None or len(trials) < config.max_trials)
+            ):
+                trial_seed = config.seed * 1000 + len(trials)
+                faults = config.faults or plan(
+                    random.Random(trial_seed), deck, config.trial_seconds, config.kills,
+                    config.freezes,
+                )  # fmt: skip
+                trial = await _trial(ex, injector, traders, prices, faults, config, record, watcher)
+                trial.seed = trial_seed
+                trials.append(trial)
+                log.info("trial %d (seed %d): %d faults, findings %s, %d events",
+                         len(trials), trial_seed, len(trial.faults),
+                         dict(trial.findings.counts) or "none", trial.last_seq)  # fmt: skip
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+    return Run(config, trials, record, watcher, setup)
+
+
+async def _traders(ex: Exchange, config: Config, prices: Prices, record: Record) -> list[Trader]:
+    traders = []
+    for index in range(config.users):
+        client = await sign_up(
+            ex.http,
+            ex.stack.gateway_url,
+            f"chaos-{config.seed}-{index}@example.com",
+            api_key=index % 2 == 0,
+        )
+        rng = random.Random(f"{config.seed}-{index}")
+        traders.append(Trader(client, rng, prices, record, ex.engine, ex.stack.admin_token))
+    await asyncio.gather(*(t.fund() for t in traders))
+    return traders
+
+
+async def _trial(
+    ex: Exchange,
+    injector: Injector,
+    traders: list[Trader],
+    prices: Prices,
+    faults: Sequence[Fault],
+    config: Config,
+    record: Record,
+    watcher: DepthWatcher,
+) -> Trial:
+    started = time.monotonic()
+    stop = asyncio.Event()
+    load = [asyncio.create_task(t.run(stop)) for t in traders]
+    load.append(asyncio.create_task(prices.follow(stop)))
+    try:
+        injected = await injector.run(faults)
+        await asyncio.sleep(max(0.0, started + config.trial_seconds - time.monotonic()))
+    finally:
+        stop.set()
+        await asyncio.gather(*load)
+    loaded = time.monotonic() - started
+
+    await injector.all_ready()
+    checking = time.monotonic()
+    with frozen(ex.supervisor, QUIET):
+        last_seq = await _quiet_seq(ex.engine)
+        await _ledger_caught_up(ex.ledger, last_seq)
+        truth = await read_truth(ex.engine, last_seq)
+        findings = Findings()
+        users = {t.client.user_id for t in traders}
+        check_acknowledgements(record, truth, users, findings)
+        stored = await check_postgres(ex.stack.database_url, truth, findings)
+        await check_engine(ex.engine, ex.ledger, truth, findings)
+        await check_streamed_books(watcher, findings)
+    if watcher.gaps:
+        findings.add("stream", f"{watcher.gaps} depth gaps seen by the WebSocket client so far")
+    if watcher.errors:
+        findings.add("stream", f"error frames on subscribed streams so far: {watcher.errors[:3]}")
+    stats = {"trades": len(truth.trades), "orders": len(truth.orders), **stored}
+    return Trial(injected, findings, last_seq, loaded, time.monotonic() - checking, stats)
+
+
+@contextlib.contextmanager
+def frozen(supervisor: Supervisor, names: Sequence[str]) -> Iterator[None]:
+    groups = [supervisor.pid(name) for name in names]
+    for group in groups:
+        os.killpg(group, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for group in groups:
+            os.killpg(group, signal.SIGCONT)
+
+
+async def _quiet_seq(engine: EngineServiceAsyncStub) -> int:
+    """The engine's last seq once it stops moving (replies to frozen clients may still be
+    in its queue)."""
+    previous = -1
+    while True:
+        status = await engine.GetStatus(epb.GetStatusRequest(), timeout=30, wait_for_ready=True)
+        if status.seq == previous and not status.queued_commands:
+            return int(status.seq)
+        previous = status.seq
+        await asyncio.sleep(1.0)
+
+
+async def _ledger_caught_up(ledger: LedgerServiceAsyncStub, seq: int) -> None:
+    async with asyncio.timeout(CATCH_UP_TIMEOUT):
+        while True:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                status = await ledger.GetIngestStatus(
+                    lpb.GetIngestStatusRequest(), timeout=10, wait_for_ready=True
+                )
+                if status.last_seq >= seq:
+                    return
+            await asyncio.sleep(0.1)
