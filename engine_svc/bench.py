@@ -59,7 +59,8 @@ from engine_svc.core.types import (
     TimeInForce,
     UserId,
 )
-from engine_svc.journal import Journal, encode_command, encode_record
+from engine_svc.journal import Journal, encode_record
+from engine_svc.memory import tune_gc
 from engine_svc.workload import (
     PRICE_DECIMALS,
     QTY_DECIMALS,
@@ -103,23 +104,23 @@ class BatchedJournal:
     def __init__(self, directory: Path, batch: int) -> None:
         self.journal = Journal(directory)
         self.batch = batch
-        self.items: list[list[Any]] = []
+        self.entries: list[tuple[int, Command]] = []  # (ts, command) that changed state
         self.first_seq = 0
         self.seen = 0
 
     def append(self, command: Command, ts: int, events: list[Event]) -> None:
         if events:
-            if not self.items:
+            if not self.entries:
                 self.first_seq = events[0].seq
-            self.items.append(encode_command(ts, command))
+            self.entries.append((ts, command))
         self.seen += 1
         if self.seen % self.batch == 0:
             self.flush()
 
     def flush(self) -> None:
-        if self.items:
-            self.journal.append(self.first_seq, encode_record(self.first_seq, self.items))
-            self.items = []
+        if self.entries:
+            self.journal.append(self.first_seq, encode_record(self.first_seq, self.entries))
+            self.entries = []
 
     def close(self) -> None:
         self.flush()
@@ -218,7 +219,8 @@ def replay(
     order_ids: dict[int, OrderId] = {}  # workload id -> engine order id
     latencies: list[int] = []
     trade_log: list[tuple[OrderId, OrderId, int, int]] | None = [] if record_trades else None
-    trades = traded_qty = rejections = 0
+    rejections = 0
+    trades_before, traded_before = engine.markets[SYMBOL].trades, engine.markets[SYMBOL].traded_qty
     ts = START_TS
     started = perf_ns()
     for workload_id, command in commands:
@@ -239,11 +241,9 @@ def replay(
             rejections += 1
             continue
         latencies.append(perf_ns() - t0)
-        for event in events:
-            if type(event) is TradeExecuted:
-                trades += 1
-                traded_qty += event.qty
-                if trade_log is not None:
+        if trade_log is not None:
+            for event in events:
+                if type(event) is TradeExecuted:
                     trade_log.append((event.maker_order, event.taker_order, event.price, event.qty))
         if type(command) is PlaceOrder:
             accepted = events[0]
@@ -251,10 +251,11 @@ def replay(
             order_ids[workload_id] = accepted.order_id
     seconds = (perf_ns() - started) / 1e9
 
-    book = engine.books[SYMBOL]
+    # The market's own trade counters (checked against the plain book by --verify).
+    market, book = engine.markets[SYMBOL], engine.books[SYMBOL]
     outcome = Outcome(
-        trades,
-        traded_qty,
+        market.trades - trades_before,
+        market.traded_qty - traded_before,
         sum(1 for _ in book.iter_side(Side.BUY)),
         sum(1 for _ in book.iter_side(Side.SELL)),
         book.best_price(Side.BUY),
@@ -387,13 +388,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.warmup > 0:
         replay(new_engine(), commands[: args.warmup])
     engine = new_engine()
-    # GC stays on during the replay, as in the service. But the prebuilt commands
-    # (hundreds of thousands of tuples) are the harness's, not the engine's: a
-    # service never holds them. Freezing moves everything alive now out of the
-    # collector's sight, so the full collections the replay triggers only walk
+    # GC stays on during the replay, tuned as the service tunes it after recovery.
+    # The prebuilt commands (hundreds of thousands of tuples) are the harness's, not
+    # the engine's: a service never holds them. Freezing moves everything alive now
+    # out of the collector's sight, so the collections the replay triggers only walk
     # what the engine itself allocates.
-    gc.collect()
-    gc.freeze()
+    tune_gc()
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:
         profiler.enable()

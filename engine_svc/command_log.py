@@ -25,10 +25,15 @@ Body = (
 )
 
 
+def logs_command(outcome: Outcome) -> bool:
+    """Whether `log_command` would log it (a check that spares busy callers the call)."""
+    return log.isEnabledFor(logging.DEBUG if outcome.code == Code.OK else logging.INFO)
+
+
 def log_command(kind: str, body: Body, outcome: Outcome, trace_id: str = "") -> None:
-    level = logging.DEBUG if outcome.code == Code.OK else logging.INFO
-    if not log.isEnabledFor(level):
+    if not logs_command(outcome):
         return
+    level = logging.DEBUG if outcome.code == Code.OK else logging.INFO
     extra: dict[str, object] = {
         "command": kind,
         "user": body.user_id,

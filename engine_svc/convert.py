@@ -109,28 +109,36 @@ def _write_fill(f: pb.Fill, t: TradeExecuted, market: Market) -> None:
 
 
 def _write_accepted(o: pb.Order, e: OrderAccepted, market: Market) -> None:
-    """The fields an order has from its acceptance on and never changes."""
-    o.order_id = e.order_id
-    o.client_order_id = e.client_id
-    o.user_id = e.user
-    o.market = e.market
-    o.side = int(e.side)  # type: ignore[assignment]
-    o.type = int(e.type)  # type: ignore[assignment]
-    o.time_in_force = int(e.tif)  # type: ignore[assignment]
-    o.self_trade_prevention = int(e.stp)  # type: ignore[assignment]
-    o.post_only = e.post_only
-    if e.price:
-        o.price = market.fmt_price(e.price)
-    if e.qty:
-        o.quantity = market.fmt_qty(e.qty)
-    if e.quote_qty:
-        o.quote_quantity = market.fmt_quote(e.quote_qty)
-    o.created_at_us = o.updated_at_us = e.ts
+    """The fields an order has from its acceptance on and never changes, into a fresh `o`
+    (fields at their default are left unset: the same message, fewer calls). Enum members
+    are ints to protobuf, so they go in as they are."""
+    (
+        _, ts, order_id, user, symbol, side, type_, tif, stp, post_only, client_id, price, qty,
+        quote_qty, _, _,
+    ) = e  # fmt: skip
+    o.order_id = order_id
+    if client_id:
+        o.client_order_id = client_id
+    o.user_id = user
+    o.market = symbol
+    o.side = side  # type: ignore[assignment]
+    o.type = type_  # type: ignore[assignment]
+    o.time_in_force = tif  # type: ignore[assignment]
+    o.self_trade_prevention = stp  # type: ignore[assignment]
+    if post_only:
+        o.post_only = True
+    if price:
+        o.price = format_units(price, market.quote.decimals)
+    if qty:
+        o.quantity = format_units(qty, market.base.decimals)
+    if quote_qty:
+        o.quote_quantity = format_units(quote_qty, market.quote.decimals)
+    o.created_at_us = o.updated_at_us = ts
 
 
 def write_placed_order(reply: epb.PlaceOrderReply, events: list[Event], engine: Engine) -> None:
     """Writes the new order's state right after its PlaceOrder command, and its fills,
-    into `reply` in place (building sub-messages separately would copy them)."""
+    into a fresh `reply` in place (building sub-messages separately would copy them)."""
     accepted = events[0]
     assert isinstance(accepted, OrderAccepted)
     market = engine.markets[accepted.market]
@@ -139,26 +147,29 @@ def write_placed_order(reply: epb.PlaceOrderReply, events: list[Event], engine: 
     locked = accepted.locked
     status = OrderStatus.NEW
     reason = 0
-    for e in events[1:]:
-        if isinstance(e, TradeExecuted):
-            _write_fill(reply.fills.add(), e, market)
-            filled += e.qty
-            filled_quote += e.quote_qty
-            fees += e.taker_fee
-            locked -= e.quote_qty + e.taker_fee if buy else e.qty
-            status = OrderStatus.PARTIALLY_FILLED
-        elif isinstance(e, OrderRested):
-            locked -= e.unlocked
-        elif isinstance(e, OrderClosed) and e.order_id == accepted.order_id:
-            status, reason, locked = e.status, int(e.reason), 0
+    if len(events) > 1:
+        for e in events[1:]:
+            if isinstance(e, TradeExecuted):
+                _write_fill(reply.fills.add(), e, market)
+                filled += e.qty
+                filled_quote += e.quote_qty
+                fees += e.taker_fee
+                locked -= e.quote_qty + e.taker_fee if buy else e.qty
+                status = OrderStatus.PARTIALLY_FILLED
+            elif isinstance(e, OrderRested):
+                locked -= e.unlocked
+            elif isinstance(e, OrderClosed) and e.order_id == accepted.order_id:
+                status, reason, locked = e.status, int(e.reason), 0
+    base, quote = market.base.decimals, market.quote.decimals
     o = reply.order
     _write_accepted(o, accepted, market)
-    o.executed_quantity = market.fmt_qty(filled)
-    o.executed_quote_quantity = market.fmt_quote(filled_quote)
-    o.fees_paid = market.fmt_quote(fees)
-    o.status = int(status)  # type: ignore[assignment]
-    o.close_reason = reason  # type: ignore[assignment]
-    o.locked = market.fmt_quote(locked) if buy else market.fmt_qty(locked)
+    o.executed_quantity = format_units(filled, base)
+    o.executed_quote_quantity = format_units(filled_quote, quote)
+    o.fees_paid = format_units(fees, quote)
+    o.status = status  # type: ignore[assignment]
+    if reason:
+        o.close_reason = reason  # type: ignore[assignment]
+    o.locked = format_units(locked, quote if buy else base)
     reply.seq = events[-1].seq
 
 

@@ -19,7 +19,7 @@ import os
 import struct
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,13 @@ class JournalCorrupt(RuntimeError):
     """A record other than the newest is damaged: recovery would lose data silently."""
 
 
+# Commands whose fields are all plain JSON values (ints, strings, bools) are written
+# as they are; the others go through encode_command.
+_PLAIN_TAGS: dict[type, int] = {
+    kind: tag for kind, tag in _TAGS.items() if kind not in (AddAsset, AddMarket)
+}
+
+
 def encode_command(ts: int, command: Command) -> list[Any]:
     if isinstance(command, AddAsset):
         return [ts, 6, command.asset.symbol, command.asset.decimals]
@@ -110,7 +117,13 @@ def decode_command(item: list[Any]) -> tuple[int, Command]:
     return ts, command
 
 
-def encode_record(first_seq: int, items: list[list[Any]]) -> bytes:
+def encode_record(first_seq: int, entries: Iterable[tuple[int, Command]]) -> bytes:
+    """One record of a batch: (engine time, command) for each command that changed state."""
+    plain = _PLAIN_TAGS.get
+    items = [
+        [ts, tag, *command] if (tag := plain(type(command))) else encode_command(ts, command)
+        for ts, command in entries
+    ]
     payload = orjson.dumps([first_seq, items])
     return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 

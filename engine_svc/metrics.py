@@ -1,8 +1,10 @@
 """The engine's Prometheus metrics.
 
 What changes at every command is read when Prometheus scrapes (`EngineState`, a collector
-over the sequencer and the engine), so the sequencer's hot path pays nothing for it. Only
-journal fsyncs and snapshots are observed as they happen.
+over the sequencer and the engine): plain counters the sequencer keeps per batch (commands
+by kind and result) and the engine per trade (trades and volume per market), so the hot
+path makes no Prometheus call. Batch sizes, journal fsyncs and snapshots are observed as
+they happen, once per batch, fsync or snapshot.
 """
 
 from __future__ import annotations
@@ -13,11 +15,35 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from engine_svc.core.commands import (
+    AddAsset,
+    AddMarket,
+    CancelAllOrders,
+    CancelOrder,
+    Command,
+    Deposit,
+    PlaceOrder,
+    SetMarketStatus,
+    Withdraw,
+)
 from engine_svc.core.engine import Engine
 from engine_svc.core.types import MarketStatus
 from engine_svc.sequencer import Sequencer
 
 FSYNC_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
+
+# The `command` label: the RPC's name in snake case.
+COMMAND_NAMES: dict[type[Command], str] = {
+    PlaceOrder: "place_order",
+    CancelOrder: "cancel_order",
+    CancelAllOrders: "cancel_all_orders",
+    Deposit: "deposit",
+    Withdraw: "withdraw",
+    AddAsset: "add_asset",
+    AddMarket: "add_market",
+    SetMarketStatus: "set_market_status",
+}
 
 
 class EngineMetrics:
@@ -37,6 +63,12 @@ class EngineMetrics:
         )
         self.snapshot_bytes = Gauge(
             "engine_snapshot_bytes", "Size of the newest snapshot file", registry=registry
+        )
+        self.batch_commands = Histogram(
+            "engine_sequencer_batch_commands",
+            "Commands per sequencer batch (one journal write each)",
+            buckets=BATCH_BUCKETS,
+            registry=registry,
         )
 
     def watch(self, engine: Engine, sequencer: Sequencer) -> None:
@@ -82,6 +114,7 @@ class EngineState(Collector):
             "1 when the journal could not be written and every command is refused",
             value=1 if sequencer.failed else 0,
         )
+        yield _commands(sequencer)
         orders = GaugeMetricFamily(
             "engine_open_orders", "Orders resting in the book", labels=["market"]
         )
@@ -91,8 +124,48 @@ class EngineState(Collector):
         resting = dict.fromkeys(engine.markets, 0)
         for order in engine.orders.values():
             resting[order.market] += 1
+        trades = CounterMetricFamily(
+            "engine_market_trades",
+            "Trades per market, since the engine started (journal replay included)",
+            labels=["market"],
+        )
+        volume = CounterMetricFamily(
+            "engine_market_volume",
+            "Quantity traded per market, in whole units of the base asset, since the engine "
+            "started (journal replay included)",
+            labels=["market"],
+        )
+        notional = CounterMetricFamily(
+            "engine_market_notional",
+            "Value traded per market, in whole units of the quote asset, since the engine "
+            "started (journal replay included)",
+            labels=["market"],
+        )
         for symbol, market in engine.markets.items():
             orders.add_metric([symbol], resting[symbol])
             halted.add_metric([symbol], 1 if market.status == MarketStatus.HALTED else 0)
+            trades.add_metric([symbol], market.trades)
+            # Prometheus values are floats: fine for a metric, never for money.
+            volume.add_metric([symbol], market.traded_qty / market.base_scale)
+            notional.add_metric([symbol], market.traded_quote / 10**market.quote.decimals)
         yield orders
         yield halted
+        yield trades
+        yield volume
+        yield notional
+
+
+def _commands(sequencer: Sequencer) -> CounterMetricFamily:
+    """`engine_commands_total{command, result}`: result is `ok` or the lower-case code."""
+    family = CounterMetricFamily(
+        "engine_commands",
+        "Commands answered, by command and result (ok or the rejection's code)",
+        labels=["command", "result"],
+    )
+    refused: dict[type[Command], int] = {}
+    for (kind, code), count in sequencer.refused.items():
+        family.add_metric([COMMAND_NAMES[kind], code.name.lower()], count)
+        refused[kind] = refused.get(kind, 0) + count
+    for kind, count in sequencer.commands.items():
+        family.add_metric([COMMAND_NAMES[kind], "ok"], count - refused.get(kind, 0))
+    return family

@@ -14,8 +14,10 @@ still under way, never half a command.
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from engine_svc.core.commands import Command
@@ -23,12 +25,12 @@ from engine_svc.core.engine import Engine
 from engine_svc.core.events import Event
 from engine_svc.core.state import dump_state
 from engine_svc.core.types import Code, Rejected
-from engine_svc.journal import Journal, encode_command, encode_record
+from engine_svc.journal import Journal, encode_record
 from servicekit.clock import now_us
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 4096
+MAX_BATCH = 4096  # commands per batch, give or take the last submission taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,9 @@ class Outcome:
     details: dict[str, str] | None = None
 
 
+Submission = tuple[list[Command], "asyncio.Future[list[Outcome]]"]
+
+
 class Sequencer:
     def __init__(
         self,
@@ -51,6 +56,7 @@ class Sequencer:
         snapshot: Callable[[dict[str, Any]], None] | None = None,
         snapshot_every: int = 0,
         clock: Callable[[], int] = now_us,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.engine = engine
         self.journal = journal
@@ -58,9 +64,15 @@ class Sequencer:
         self.snapshot = snapshot
         self.snapshot_every = snapshot_every
         self.clock = clock
+        self.on_batch = on_batch  # told the number of commands of each batch (for metrics)
         self.failed: str = ""
         self.batches = 0
-        self._pending: list[tuple[Command, asyncio.Future[Outcome]]] = []
+        # Commands answered, by kind, and those refused, by kind and code; counted per
+        # batch and read by the metrics on a scrape.
+        self.commands: Counter[type[Command]] = Counter()
+        self.refused: Counter[tuple[type[Command], Code]] = Counter()
+        self._pending: list[Submission] = []
+        self._queued = 0  # commands in _pending
         self._wakeup = asyncio.Event()
         self._closing = False
         self.last_snapshot_seq = engine.seq
@@ -72,20 +84,39 @@ class Sequencer:
     @property
     def queue_depth(self) -> int:
         """Commands submitted and not yet applied."""
-        return len(self._pending)
+        return self._queued
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="sequencer")
 
     def submit(self, command: Command) -> asyncio.Future[Outcome]:
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        """Queues one command; the future resolves once its batch is durable."""
+        one: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+
+        def resolve(many: asyncio.Future[list[Outcome]]) -> None:
+            if not one.done():
+                one.set_result(many.result()[0])
+
+        self.submit_many([command]).add_done_callback(resolve)
+        return one
+
+    def submit_many(self, commands: list[Command]) -> asyncio.Future[list[Outcome]]:
+        """Queues commands to be applied in this order, in one batch; the future resolves
+        with their outcomes once that batch is durable."""
+        future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
         if self.failed or self._closing:
             reason = self.failed or "the engine is shutting down"
-            future.set_result(Outcome([], Code.UNAVAILABLE, reason))
+            self._unavailable(commands, future, reason)
             return future
-        self._pending.append((command, future))
+        self._pending.append((commands, future))
+        self._queued += len(commands)
         self._wakeup.set()
         return future
+
+    def count_refused(self, kind: type[Command], code: Code) -> None:
+        """Counts a command refused before it reached the sequencer (it did not parse)."""
+        self.commands[kind] += 1
+        self.refused[(kind, code)] += 1
 
     async def close(self) -> None:
         """Finishes what was submitted, then stops."""
@@ -103,41 +134,63 @@ class Sequencer:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch = self._pending[:MAX_BATCH]
-            del self._pending[:MAX_BATCH]
+            batch = self._take_batch()
             async with self._batch_in_flight:
                 await self._apply_batch(batch, loop)
 
-    async def _apply_batch(
-        self, batch: list[tuple[Command, asyncio.Future[Outcome]]], loop: asyncio.AbstractEventLoop
-    ) -> None:
+    def _take_batch(self) -> list[Submission]:
+        """Whole submissions from the front of the queue, up to about MAX_BATCH commands."""
+        pending = self._pending
+        taken = count = 0
+        while taken < len(pending) and count < MAX_BATCH:
+            count += len(pending[taken][0])
+            taken += 1
+        batch = pending[:taken]
+        del pending[:taken]
+        self._queued -= count
+        return batch
+
+    async def _apply_batch(self, batch: list[Submission], loop: asyncio.AbstractEventLoop) -> None:
         engine = self.engine
+        apply = engine.apply
         first_seq = engine.seq + 1
-        outcomes: list[Outcome] = []
-        journaled: list[list[Any]] = []
+        answers: list[list[Outcome]] = []
+        journaled: list[Command] = []  # the commands that changed state
         events: list[Event] = []
+        refused: list[tuple[type[Command], Code]] = []
+        size = 0
         ts = max(self.clock(), engine.ts)  # engine time never goes backwards
-        for command, _ in batch:
-            try:
-                produced = engine.apply(command, ts)
-            except Rejected as exc:
-                outcomes.append(Outcome([], exc.code, exc.message, exc.details))
-                continue
-            outcomes.append(Outcome(produced))
-            if produced:
-                journaled.append(encode_command(ts, command))
-                events.extend(produced)
+        for commands, _ in batch:
+            size += len(commands)
+            outcomes: list[Outcome] = []
+            for command in commands:
+                try:
+                    produced = apply(command, ts)
+                except Rejected as exc:
+                    outcomes.append(Outcome([], exc.code, exc.message, exc.details))
+                    refused.append((type(command), exc.code))
+                    continue
+                outcomes.append(Outcome(produced))
+                if produced:
+                    journaled.append(command)
+                    events.extend(produced)
+            answers.append(outcomes)
         if journaled:
-            record = encode_record(first_seq, journaled)
+            record = encode_record(first_seq, zip(repeat(ts), journaled))
             try:
                 await loop.run_in_executor(None, self.journal.append, first_seq, record)
             except OSError as exc:
                 self._fail(f"journal write failed: {exc}", batch)
                 return
         self.batches += 1
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
+        for commands, _ in batch:
+            self.commands.update(map(type, commands))  # counted in C, not per command here
+        self.refused.update(refused)
+        if self.on_batch is not None:
+            self.on_batch(size)
+        for (_, future), outcomes in zip(batch, answers, strict=True):
             if not future.done():
-                future.set_result(outcome)
+                future.set_result(outcomes)
         if events:
             self.publish(events)
         if (
@@ -160,10 +213,18 @@ class Sequencer:
         self.last_snapshot_seq = self.engine.seq
         self.snapshot(dump_state(self.engine))
 
-    def _fail(self, reason: str, batch: list[tuple[Command, asyncio.Future[Outcome]]]) -> None:
+    def _unavailable(
+        self, commands: list[Command], future: asyncio.Future[list[Outcome]], reason: str
+    ) -> None:
+        for command in commands:
+            self.count_refused(type(command), Code.UNAVAILABLE)
+        if not future.done():
+            future.set_result([Outcome([], Code.UNAVAILABLE, reason)] * len(commands))
+
+    def _fail(self, reason: str, batch: list[Submission]) -> None:
         log.critical("refusing all commands from now on", extra={"reason": reason})
         self.failed = reason
-        for _, future in [*batch, *self._pending]:
-            if not future.done():
-                future.set_result(Outcome([], Code.UNAVAILABLE, reason))
+        for commands, future in [*batch, *self._pending]:
+            self._unavailable(commands, future, reason)
         self._pending.clear()
+        self._queued = 0

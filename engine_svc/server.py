@@ -21,6 +21,7 @@ from engine_svc.core.engine import Engine
 from engine_svc.core.types import Code
 from engine_svc.hub import EventHub
 from engine_svc.journal import Journal
+from engine_svc.memory import tune_gc
 from engine_svc.metrics import EngineMetrics
 from engine_svc.recovery import recover
 from engine_svc.sequencer import Sequencer
@@ -63,6 +64,7 @@ class EngineRuntime:
             publish=self.hub.publish,
             snapshot=self._write_snapshot,
             snapshot_every=settings.snapshot_every_events,
+            on_batch=self.metrics.batch_commands.observe,
         )
         self.metrics.watch(self.engine, self.sequencer)
         self._snapshot_writes: set[asyncio.Future[epb.SnapshotReply]] = set()
@@ -163,6 +165,7 @@ def create_server(
 
 async def serve(settings: EngineSettings) -> None:
     runtime = EngineRuntime(settings)
+    tune_gc()  # the recovered state is in memory
     async with metrics_endpoint(
         "engine", runtime.registry, settings.host, settings.metrics_port, "ENGINE_METRICS_PORT"
     ):

@@ -5,21 +5,23 @@ only that the call itself failed (bad transport, cancelled, shutting down).
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import partial
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
 
 from engine_svc import convert
-from engine_svc.command_log import log_command
+from engine_svc.command_log import log_command, logs_command
 from engine_svc.core.commands import (
     AddAsset,
     AddMarket,
     CancelAllOrders,
     CancelOrder,
     Command,
+    Deposit,
+    PlaceOrder,
     SetMarketStatus,
+    Withdraw,
 )
 from engine_svc.core.engine import Engine
 from engine_svc.core.events import OrderClosed
@@ -43,6 +45,15 @@ from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 
 MAX_DEPTH = 5000
 
+# Execute's command bodies and the commands they become (for the counts of refusals).
+_KINDS: dict[str, type[Command]] = {
+    "place_order": PlaceOrder,
+    "cancel_order": CancelOrder,
+    "cancel_all_orders": CancelAllOrders,
+    "deposit": Deposit,
+    "withdraw": Withdraw,
+}
+
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
@@ -62,18 +73,14 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
 
     # ---- commands ----
 
-    def _submit(self, build: Callable[[], Command]) -> asyncio.Future[Outcome]:
-        """Builds the command and submits it; a rejection while building resolves at once."""
+    async def _run(self, kind: type[Command], build: Callable[[], Command]) -> Outcome:
+        """Builds the command and has it applied; a rejection while building is its outcome."""
         try:
             command = build()
         except Rejected as exc:
-            done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-            done.set_result(Outcome([], exc.code, exc.message, exc.details))
-            return done
-        return self.sequencer.submit(command)
-
-    async def _run(self, build: Callable[[], Command]) -> Outcome:
-        return await self._submit(build)
+            self.sequencer.count_refused(kind, exc.code)
+            return Outcome([], exc.code, exc.message, exc.details)
+        return await self.sequencer.submit(command)
 
     def _place_command(self, r: epb.PlaceOrderRequest) -> Command:
         return parse_place(
@@ -106,7 +113,7 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
         return reply
 
     async def PlaceOrder(self, request: epb.PlaceOrderRequest, context: Ctx) -> epb.PlaceOrderReply:
-        outcome = await self._run(lambda: self._place_command(request))
+        outcome = await self._run(PlaceOrder, lambda: self._place_command(request))
         log_command("place_order", request, outcome)
         return self._place_reply(outcome)
 
@@ -127,7 +134,7 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
     async def CancelOrder(
         self, request: epb.CancelOrderRequest, context: Ctx
     ) -> epb.CancelOrderReply:
-        outcome = await self._run(lambda: self._cancel_command(request))
+        outcome = await self._run(CancelOrder, lambda: self._cancel_command(request))
         log_command("cancel_order", request, outcome)
         return self._cancel_reply(outcome)
 
@@ -145,7 +152,9 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
     async def CancelAllOrders(
         self, request: epb.CancelAllOrdersRequest, context: Ctx
     ) -> epb.CancelAllOrdersReply:
-        outcome = await self._run(lambda: CancelAllOrders(UserId(request.user_id), request.market))
+        outcome = await self._run(
+            CancelAllOrders, lambda: CancelAllOrders(UserId(request.user_id), request.market)
+        )
         log_command("cancel_all_orders", request, outcome)
         return self._cancel_all_reply(outcome)
 
@@ -168,27 +177,29 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
         )
 
     async def Deposit(self, request: epb.DepositRequest, context: Ctx) -> epb.BalanceReply:
-        outcome = await self._run(lambda: self._funds_command(request, withdraw=False))
+        outcome = await self._run(Deposit, lambda: self._funds_command(request, withdraw=False))
         log_command("deposit", request, outcome)
         return self._balance_reply(outcome, request.user_id, request.asset)
 
     async def Withdraw(self, request: epb.WithdrawRequest, context: Ctx) -> epb.BalanceReply:
-        outcome = await self._run(lambda: self._funds_command(request, withdraw=True))
+        outcome = await self._run(Withdraw, lambda: self._funds_command(request, withdraw=True))
         log_command("withdraw", request, outcome)
         return self._balance_reply(outcome, request.user_id, request.asset)
 
-    async def _admin(self, build: Callable[[], Command]) -> epb.AdminReply:
-        outcome = await self._run(build)
+    async def _admin(self, kind: type[Command], build: Callable[[], Command]) -> epb.AdminReply:
+        outcome = await self._run(kind, build)
         seq = outcome.events[-1].seq if outcome.events else 0
         return epb.AdminReply(code=int(outcome.code), message=outcome.message, seq=seq)  # type: ignore[arg-type]
 
     async def AddAsset(self, request: epb.AddAssetRequest, context: Ctx) -> epb.AdminReply:
         return await self._admin(
-            lambda: AddAsset(Asset(request.asset.symbol, request.asset.decimals))
+            AddAsset, lambda: AddAsset(Asset(request.asset.symbol, request.asset.decimals))
         )
 
     async def AddMarket(self, request: epb.AddMarketRequest, context: Ctx) -> epb.AdminReply:
-        return await self._admin(lambda: AddMarket(convert.spec_from_proto(request.market)))
+        return await self._admin(
+            AddMarket, lambda: AddMarket(convert.spec_from_proto(request.market))
+        )
 
     async def SetMarketStatus(
         self, request: epb.SetMarketStatusRequest, context: Ctx
@@ -200,7 +211,7 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
                 raise Rejected(Code.INVALID_ORDER, "status must be OPEN or HALTED") from None
             return SetMarketStatus(request.market, status)
 
-        return await self._admin(build)
+        return await self._admin(SetMarketStatus, build)
 
     async def Snapshot(self, request: epb.SnapshotRequest, context: Ctx) -> epb.SnapshotReply:
         if self.snapshot is None:
@@ -214,31 +225,58 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
     async def Execute(
         self, request_iterator: AsyncIterator[epb.CommandBatch], context: Ctx
     ) -> AsyncIterator[epb.ReplyBatch]:
-        """Submits each incoming batch at once; answers batches in the order they came."""
-        submitted: asyncio.Queue[list[tuple[epb.Command, asyncio.Future[Outcome]]] | None]
+        """Submits each incoming batch at once, whole; answers batches in the order they came."""
+        submitted: asyncio.Queue[
+            tuple[epb.CommandBatch, Callable[[], Awaitable[list[Outcome]]]] | None
+        ]
         submitted = asyncio.Queue()
 
         async def read() -> None:
             try:
                 async for batch in request_iterator:
-                    await submitted.put(
-                        [(c, self._submit(partial(self._command_of, c))) for c in batch.commands]
-                    )
+                    await submitted.put((batch, self._submit_batch(batch.commands)))
             finally:
                 await submitted.put(None)
 
         reader = asyncio.create_task(read())
         try:
-            while (pending := await submitted.get()) is not None:
-                for _, future in pending:  # the sequencer resolves them in order
-                    if not future.done():
-                        await future
+            while (item := await submitted.get()) is not None:
+                batch, outcomes = item
                 replies = epb.ReplyBatch()
-                for command, future in pending:
-                    self._write_reply(replies.replies.add(), command, future.result())
+                add = replies.replies.add
+                for command, outcome in zip(batch.commands, await outcomes(), strict=True):
+                    self._write_reply(add(), command, outcome)
                 yield replies
         finally:
             reader.cancel()
+
+    def _submit_batch(
+        self, commands: Sequence[epb.Command]
+    ) -> Callable[[], Awaitable[list[Outcome]]]:
+        """Parses the commands and submits those that parse as one submission (one future
+        for the lot); returns how to await every command's outcome, in order."""
+        parsed: list[Command] = []
+        refused: list[tuple[int, Outcome]] = []  # (position, outcome) of those that did not
+        for i, c in enumerate(commands):
+            try:
+                parsed.append(self._command_of(c))
+            except Rejected as exc:
+                refused.append((i, Outcome([], exc.code, exc.message, exc.details)))
+                kind = _KINDS.get(c.WhichOneof("body") or "")
+                if kind is not None:
+                    self.sequencer.count_refused(kind, exc.code)
+        applied = self.sequencer.submit_many(parsed) if parsed else None
+
+        async def outcomes() -> list[Outcome]:
+            done = [] if applied is None else await applied
+            if not refused:
+                return done
+            merged = list(done)
+            for i, outcome in refused:  # ascending positions: each lands where it was
+                merged.insert(i, outcome)
+            return merged
+
+        return outcomes
 
     def _command_of(self, c: epb.Command) -> Command:
         kind = c.WhichOneof("body")
@@ -257,7 +295,7 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
     def _write_reply(self, reply: epb.Reply, c: epb.Command, outcome: Outcome) -> None:
         reply.request_id = c.request_id
         kind = c.WhichOneof("body")
-        if kind is not None:
+        if kind is not None and logs_command(outcome):
             log_command(kind, getattr(c, kind), outcome, c.trace_id)
         if kind == "cancel_order":
             reply.cancel_order.CopyFrom(self._cancel_reply(outcome))

@@ -6,6 +6,9 @@ still spend of it; for every asset, the sum over all accounts (the fee account
 included) equals deposits minus withdrawals, which `supply` records.
 """
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from engine_svc.core.money import MAX_UNITS
 from engine_svc.core.types import Code, Rejected, UserId
 
@@ -18,6 +21,9 @@ class Balance:
     def __init__(self, available: int = 0, locked: int = 0) -> None:
         self.available = available
         self.locked = locked
+
+
+_NONE: Mapping[str, Balance] = MappingProxyType({})  # of a user who never held anything
 
 
 class Accounts:
@@ -39,8 +45,8 @@ class Accounts:
         per_user = self._balances.get(user)
         return None if per_user is None else per_user.get(asset)
 
-    def of_user(self, user: UserId) -> dict[str, Balance]:
-        return self._balances.get(user, {})
+    def of_user(self, user: UserId) -> Mapping[str, Balance]:
+        return self._balances.get(user, _NONE)
 
     def items(self) -> list[tuple[UserId, str, Balance]]:
         """Every balance, in a stable order (user, then asset)."""

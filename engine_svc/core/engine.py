@@ -11,8 +11,9 @@ Invariants after every command (the property tests check each one):
    arrival order at each price; filled <= quantity.
 4. A rejected command raises `Rejected` before touching any state.
 
-Stages: `_check_*` validate, `_lock_for` works out the funds, `_match` walks
-the opposite side, `_settle` moves the money, `_rest`/`_close` finish.
+Stages: `_check_*` validate, `_place` (limit orders) and `_lock_for_market_order`
+work out the funds, `_match` walks the opposite side, `_settle` moves the money,
+`_enter`/`_rest_after_taking`/`_close` finish.
 Fees are paid in the quote asset: added to what a buyer pays, taken from what
 a seller receives, credited to FEE_ACCOUNT.
 """
@@ -118,9 +119,11 @@ class Engine:
 
     def apply(self, command: Command, ts: int) -> list[Event]:
         """Applies one command at engine time `ts` (µs). Raises Rejected, changing nothing."""
-        if isinstance(command, PlaceOrder):
+        # Orders and cancels first, by exact type (commands are plain NamedTuples): the
+        # cheapest test for the commands that make up nearly all of the traffic.
+        if type(command) is PlaceOrder:
             events = self._place(command, ts)
-        elif isinstance(command, CancelOrder):
+        elif type(command) is CancelOrder:
             events = self._cancel(command, ts)
         elif isinstance(command, CancelAllOrders):
             events = self._cancel_all(command, ts)
@@ -132,8 +135,10 @@ class Engine:
             events = self._add_asset(command, ts)
         elif isinstance(command, AddMarket):
             events = self._add_market(command, ts)
-        else:
+        elif isinstance(command, SetMarketStatus):
             events = self._set_market_status(command, ts)
+        else:
+            raise TypeError(f"not an engine command: {command!r}")
         if events:
             self.ts = ts
         return events
@@ -160,31 +165,57 @@ class Engine:
         return market
 
     def _place(self, c: PlaceOrder, ts: int) -> list[Event]:
-        market = self.markets.get(c.market)
+        # The hot path: fields are unpacked once (a NamedTuple's attribute is a slow lookup),
+        # and a limit order's checks and lock are worked out inline.
+        user, symbol, side, type_, price, qty, quote_qty, tif, post_only, client_id, stp = c
+        market = self.markets.get(symbol)
         if market is None:
-            raise Rejected(Code.UNKNOWN_MARKET, f"unknown market {c.market[:40]!r}")
+            raise Rejected(Code.UNKNOWN_MARKET, f"unknown market {symbol[:40]!r}")
         if market.status != _OPEN:
-            raise Rejected(Code.MARKET_HALTED, f"market {market.symbol} is halted")
-        if c.user <= 0:
+            raise Rejected(Code.MARKET_HALTED, f"market {symbol} is halted")
+        if user <= 0:
             raise Rejected(Code.INVALID_USER, "orders need a user id > 0")
-        book = self.books[c.market]
-        limit = c.type == _LIMIT
-        if limit:
-            self._check_limit(c, market)
-        else:
+        limit = type_ == _LIMIT
+        if not limit:
             self._check_market_order(c, market)
-        if c.client_id and (c.user, c.client_id) in self.client_ids:
-            raise Rejected(Code.DUPLICATE_CLIENT_ID, f"client id {c.client_id} is already open")
-        buy = c.side == _BUY
-        spend_asset, receive_asset = (
-            (market.quote.symbol, market.base.symbol)
-            if buy
-            else (market.base.symbol, market.quote.symbol)
-        )
-        held = self.accounts.of_user(c.user)
+        elif (
+            price % market.tick
+            or not 0 < price <= market.max_price
+            or qty % market.step
+            or not market.min_qty <= qty <= market.max_qty  # min_qty >= step > 0
+            or quote_qty
+            or (post_only and tif != _GTC)
+            or price * qty // market.base_scale < market.min_notional
+        ):
+            self._check_limit(c, market)  # raises with the precise reason
+        if client_id and (user, client_id) in self.client_ids:
+            raise Rejected(Code.DUPLICATE_CLIENT_ID, f"client id {client_id} is already open")
+        buy = side == _BUY
+        if buy:
+            spend_asset, receive_asset = market.quote.symbol, market.base.symbol
+        else:
+            spend_asset, receive_asset = market.base.symbol, market.quote.symbol
+        book = self.books[symbol]
+        held = self.accounts.of_user(user)
         spend = held.get(spend_asset)
         available = 0 if spend is None else spend.available
-        lock, takes = self._lock_for(c, market, book, available)
+        if limit:
+            best = book.best_price(_SELL if buy else _BUY)
+            takes = best is not None and (best <= price if buy else best >= price)
+            if takes and post_only:
+                raise Rejected(Code.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity")
+            if tif == _FOK and self._fillable(c, book) < qty:
+                raise Rejected(Code.FOK_NOT_FILLABLE, "not enough liquidity to fill completely")
+            if buy:
+                # price x qty plus the largest fee it may be charged: the taker fee only if
+                # it crosses now (once resting, it can only be a maker).
+                notional = price * qty // market.base_scale
+                bps = max(market.maker_bps, market.taker_bps) if takes else market.maker_bps
+                lock = notional - (-notional * bps // BPS)  # + ceil(notional * bps / BPS)
+            else:
+                lock = qty
+        else:
+            lock, takes = self._lock_for_market_order(c, market, book, available)
         if lock > available:
             decimals = self.assets[spend_asset].decimals
             required, held_text = format_units(lock, decimals), format_units(available, decimals)
@@ -197,36 +228,42 @@ class Engine:
         # Every check passed: from here on the command changes state.
         receive = held.get(receive_asset)
         if spend is None or receive is None:
-            spend = self.accounts.balance(c.user, spend_asset)
-            receive = self.accounts.balance(c.user, receive_asset)
+            spend = self.accounts.balance(user, spend_asset)
+            receive = self.accounts.balance(user, receive_asset)
         order_id = OrderId(self.next_order_id)
-        self.next_order_id += 1
+        self.next_order_id = order_id + 1
         order = Order(
-            order_id, c.user, c.market, c.side, c.type, c.tif, c.stp, c.post_only,
-            c.client_id, c.price, c.qty, c.quote_qty, ts, spend, receive,
+            order_id, user, symbol, side, type_, tif, stp, post_only, client_id, price, qty,
+            quote_qty, ts, spend, receive,
         )  # fmt: skip
-        if c.quote_qty:
+        if quote_qty:
             order.remaining = MAX_UNITS  # bounded by the quote budget instead
         order.locked = lock
         spend.available -= lock
         spend.locked += lock
-        self.seq += 1
+        self.seq = seq = self.seq + 1
         events: list[Event] = [
             _new(OrderAccepted, (
-                self.seq, ts, order_id, c.user, c.market, c.side, c.type, c.tif, c.stp,
-                c.post_only, c.client_id, c.price, c.qty, c.quote_qty, spend_asset, lock,
+                seq, ts, order_id, user, symbol, side, type_, tif, stp, post_only, client_id,
+                price, qty, quote_qty, spend_asset, lock,
             ))
         ]  # fmt: skip
-        stop = self._match(order, market, book, events, ts) if takes else None
+        if not takes:  # only a limit order rests without trying to take
+            if tif == _GTC:
+                self._enter(order, book)
+            else:
+                self._close(order, market, _EXPIRED, _BY_NO_LIQUIDITY, events, ts, resting=False)
+            return events
+        stop = self._match(order, market, book, events, ts)
         if order.remaining == 0:
             self._close(order, market, _FILLED, _BY_FILL, events, ts, resting=False)
         elif stop is not None:
             status = _CANCELLED if stop == _BY_SELF_TRADE else _EXPIRED
-            if stop == _BY_FUNDS and c.quote_qty and order.filled:
+            if stop == _BY_FUNDS and quote_qty and order.filled:
                 status, stop = _FILLED, _BY_FILL  # the budget is spent
             self._close(order, market, status, stop, events, ts, resting=False)
-        elif limit and c.tif == _GTC:
-            self._rest(order, market, events, ts, trim=takes)
+        elif limit and tif == _GTC:
+            self._rest_after_taking(order, market, book, events, ts)
         else:
             self._close(order, market, _EXPIRED, _BY_NO_LIQUIDITY, events, ts, resting=False)
         return events
@@ -282,26 +319,12 @@ class Engine:
         if qty < market.min_qty:
             raise Rejected(Code.BELOW_MIN_QUANTITY, f"quantity is below {market.spec.min_quantity}")
 
-    def _lock_for(
+    def _lock_for_market_order(
         self, c: PlaceOrder, market: Market, book: Book, available: int
     ) -> tuple[int, bool]:
-        """What the order must lock, and whether it may take liquidity now; after the
-        post-only and fill-or-kill checks."""
-        buy = c.side == _BUY
-        opposite = _SELL if buy else _BUY
-        if c.type == _LIMIT:
-            best = book.best_price(opposite)
-            crosses = best is not None and (best <= c.price if buy else best >= c.price)
-            if crosses and c.post_only:
-                raise Rejected(Code.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity")
-            if c.tif == _FOK and self._fillable(c, book) < c.qty:
-                raise Rejected(Code.FOK_NOT_FILLABLE, "not enough liquidity to fill completely")
-            if not buy:
-                return c.qty, crosses
-            notional = c.price * c.qty // market.base_scale
-            bps = max(market.maker_bps, market.taker_bps) if crosses else market.maker_bps
-            return notional - (-notional * bps // BPS), crosses  # + ceil(notional*bps/BPS)
-        if not buy:
+        """What a market order must lock (it always tries to take), after the fill-or-kill
+        check. A limit order's lock is worked out in `_place`."""
+        if c.side != _BUY:
             if c.tif == _FOK and self._fillable(c, book) < c.qty:
                 raise Rejected(Code.FOK_NOT_FILLABLE, "not enough liquidity to fill completely")
             return c.qty, True
@@ -354,33 +377,40 @@ class Engine:
         opposite = _SELL if buy else _BUY
         limit = o.price
         budgeted = o.type != _LIMIT and buy  # a market buy spends at most its lock
+        user = o.user
+        best = book.best
         fees = None
         while o.remaining:
-            maker = book.best(opposite)
+            maker = best(opposite)
             if maker is None:
                 return None
             price = maker.price
             if limit and (price > limit if buy else price < limit):
                 return None
-            if maker.user == o.user:
+            if maker.user == user:
                 if o.stp == _CANCEL_MAKER or o.stp == _CANCEL_BOTH:
                     book.remove(maker)
                     self._close(maker, market, _CANCELLED, _BY_SELF_TRADE, events, ts)
                     if o.stp == _CANCEL_MAKER:
                         continue
                 return _BY_SELF_TRADE
-            qty = maker.remaining if maker.remaining < o.remaining else o.remaining
+            available = maker.remaining
+            qty = available if available < o.remaining else o.remaining
             if budgeted:
                 qty = self._affordable(o, market, price, qty)
                 if not qty:
                     return _BY_FUNDS
             if fees is None:
                 fees = self.accounts.balance(FEE_ACCOUNT, market.quote.symbol)
-            self._settle(o, maker, market, price, qty, fees, events, ts)
-            book.reduce(maker, qty)  # before remove: that subtracts only what remains (now 0)
-            if not maker.remaining:
+            if qty == available:
+                # The maker leaves filled: off the book first, while its level still
+                # counts what it had left.
                 book.remove(maker)
+                self._settle(o, maker, market, price, qty, fees, events, ts)
                 self._close(maker, market, _FILLED, _BY_FILL, events, ts)
+            else:
+                self._settle(o, maker, market, price, qty, fees, events, ts)
+                book.reduce(maker, qty)
         return None
 
     def _affordable(self, o: Order, market: Market, price: int, qty: int) -> int:
@@ -421,8 +451,10 @@ class Engine:
         maker.fee_numer += notional * market.maker_bps
         maker_fee = -(-maker.fee_numer // BPS) - maker.fees
         maker.fees += maker_fee
-        buyer, seller = (taker, maker) if taker.side == _BUY else (maker, taker)
-        buyer_fee, seller_fee = (taker_fee, maker_fee) if buyer is taker else (maker_fee, taker_fee)
+        if taker.side == _BUY:
+            buyer, seller, buyer_fee, seller_fee = taker, maker, taker_fee, maker_fee
+        else:
+            buyer, seller, buyer_fee, seller_fee = maker, taker, maker_fee, taker_fee
         cost = notional + buyer_fee
         buyer.locked -= cost
         buyer.spend.locked -= cost
@@ -437,12 +469,15 @@ class Engine:
         maker.remaining -= qty
         maker.filled += qty
         maker.filled_quote += notional
-        self.seq += 1
+        market.trades += 1
+        market.traded_qty += qty
+        market.traded_quote += notional
+        self.seq = seq = self.seq + 1
         trade_id = TradeId(self.next_trade_id)
-        self.next_trade_id += 1
+        self.next_trade_id = trade_id + 1
         events.append(
             _new(TradeExecuted, (
-                self.seq, ts, trade_id, market.spec.symbol, price, qty, notional, maker.id,
+                seq, ts, trade_id, market.spec.symbol, price, qty, notional, maker.id,
                 maker.user, taker.id, taker.user, taker.side, maker_fee, taker_fee,
                 maker.client_id, taker.client_id,
             ))
@@ -450,8 +485,10 @@ class Engine:
 
     # ---- finish ----
 
-    def _rest(self, o: Order, market: Market, events: list[Event], ts: int, trim: bool) -> None:
-        if trim and o.side == _BUY:
+    def _rest_after_taking(
+        self, o: Order, market: Market, book: Book, events: list[Event], ts: int
+    ) -> None:
+        if o.side == _BUY:
             # A buy that took liquidity locked for taker fees and its own price;
             # resting, it needs its price and the maker fee on what remains.
             notional = o.price * o.remaining // market.base_scale
@@ -465,11 +502,14 @@ class Engine:
                 events.append(
                     OrderRested(self.seq, ts, o.id, o.user, o.market, market.quote.symbol, excess)
                 )
-        self.restore_order(o)
+        self._enter(o, book)
 
     def restore_order(self, o: Order) -> None:
-        """Puts an order on its book and into the indexes (also used by snapshot loading)."""
-        self.books[o.market].add(o)
+        """Puts an order on its book and into the indexes (snapshot loading)."""
+        self._enter(o, self.books[o.market])
+
+    def _enter(self, o: Order, book: Book) -> None:
+        book.add(o)
         self.orders[o.id] = o
         per_user = self.user_orders.get(o.user)
         if per_user is None:  # kept when empty: a user's next order needs it again
@@ -492,36 +532,36 @@ class Engine:
         unlocked = o.locked
         if unlocked:
             o.locked = 0
-            o.spend.locked -= unlocked
-            o.spend.available += unlocked
+            spend = o.spend
+            spend.locked -= unlocked
+            spend.available += unlocked
+        order_id, user, side = o.id, o.user, o.side
         if resting:
-            del self.orders[o.id]
-            del self.user_orders[o.user][o.id]
+            del self.orders[order_id]
+            del self.user_orders[user][order_id]
             if o.client_id:
-                del self.client_ids[(o.user, o.client_id)]
-        self.recent_closed[o.id] = _new(ClosedOrder, (o, status, reason, ts))
+                del self.client_ids[(user, o.client_id)]
+        recent_closed = self.recent_closed
+        recent_closed[order_id] = _new(ClosedOrder, (o, status, reason, ts))
         closed_ids = self._closed_ids
-        closed_ids.append(o.id)
+        closed_ids.append(order_id)
         if len(closed_ids) > RECENT_CLOSED:
-            del self.recent_closed[closed_ids.popleft()]
-        asset = market.quote.symbol if o.side == _BUY else market.base.symbol
-        self.seq += 1
+            del recent_closed[closed_ids.popleft()]
+        self.seq = seq = self.seq + 1
         events.append(
             _new(OrderClosed, (
-                self.seq, ts, o.id, o.user, o.market, o.side, status, reason, asset, unlocked,
-                o.filled, o.filled_quote, o.client_id, o.price,
-                0 if o.quote_qty else o.remaining,
+                seq, ts, order_id, user, o.market, side, status, reason,
+                market.quote.symbol if side == _BUY else market.base.symbol, unlocked,
+                o.filled, o.filled_quote, o.client_id, o.price, 0 if o.quote_qty else o.remaining,
             ))
         )  # fmt: skip
 
     # ---- cancel ----
 
     def _cancel(self, c: CancelOrder, ts: int) -> list[Event]:
-        if c.order_id:
-            order = self.orders.get(c.order_id)
-        else:
-            order = self.client_ids.get((c.user, c.client_id))
-        if order is None or order.user != c.user or (c.market and order.market != c.market):
+        user, symbol, order_id, client_id = c
+        order = self.orders.get(order_id) if order_id else self.client_ids.get((user, client_id))
+        if order is None or order.user != user or (symbol and order.market != symbol):
             raise Rejected(Code.ORDER_NOT_FOUND, "no such open order")
         events: list[Event] = []
         self.books[order.market].remove(order)

@@ -40,7 +40,9 @@ class MarketSpec:
 
 @dataclass(slots=True)
 class Market:
-    """A market's rules in integer units. Only `status` ever changes."""
+    """A market's rules in integer units. Of those only `status` ever changes; the trade
+    counts (for metrics, since the process started, journal replay included) are not
+    state: no snapshot holds them and `state_hash` ignores them."""
 
     spec: MarketSpec
     base: Asset
@@ -55,6 +57,9 @@ class Market:
     taker_bps: int
     base_scale: int
     status: MarketStatus = MarketStatus.OPEN
+    trades: int = 0
+    traded_qty: int = 0  # base units
+    traded_quote: int = 0  # quote units (notional)
 
     @property
     def symbol(self) -> str:

@@ -21,7 +21,7 @@ from engine_svc.core.types import (
     TimeInForce,
     UserId,
 )
-from engine_svc.journal import Journal, JournalCorrupt, encode_command, encode_record, segments
+from engine_svc.journal import Journal, JournalCorrupt, encode_record, segments
 from engine_svc.recovery import recover
 from engine_svc.snapshots import snapshot_files, write_snapshot
 
@@ -60,12 +60,12 @@ def run_journaled(
     all_commands = setup + commands
     for start in range(0, len(all_commands), batch):
         first_seq = engine.seq + 1
-        items = []
+        items: list[tuple[int, Command]] = []
         for command in all_commands[start : start + batch]:
             ts = 1_000_000 + start
             try:
                 if engine.apply(command, ts):
-                    items.append(encode_command(ts, command))
+                    items.append((ts, command))
             except Rejected:
                 pass
         if items:
@@ -140,7 +140,7 @@ def test_a_record_out_of_sequence_is_corruption(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal")
     ts = 1
     commands = listing_commands(DEFAULT_MARKETS_FILE)
-    journal.append(5, encode_record(5, [encode_command(ts, commands[0])]))
+    journal.append(5, encode_record(5, [(ts, commands[0])]))
     journal.close()
     with pytest.raises(JournalCorrupt):
         recovered(tmp_path)
