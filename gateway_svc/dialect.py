@@ -79,8 +79,10 @@ def market_of(params: dict[str, Any], *, required: bool = True) -> str:
 def check_user(params: dict[str, Any], user_id: int) -> None:
     """A `userId` in a request is allowed only when it is the authenticated user."""
     claimed = params.get("userId")
-    if claimed is None or claimed == "":
+    if claimed is None:
         return
+    if isinstance(claimed, bool) or not str(claimed).isdigit():
+        raise bad_request("userId must be a user id", field="userId")
     if str(claimed) != str(user_id):
         raise forbidden("userId does not match the authenticated user")
 

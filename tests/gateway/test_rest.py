@@ -127,6 +127,9 @@ async def test_a_user_id_that_is_not_the_caller_is_forbidden(stack: Stack) -> No
     assert await error_of(response) == (403, "FORBIDDEN")
     capital = await (await stack.client.get("/api/v1/capital", headers=auth)).json()
     assert capital["INR"]["locked"] == "0.00"
+    for bad in ("", "-1", "x"):  # not a user id at all: a bad request, not "someone else"
+        response = await stack.client.get(f"/api/v1/capital?userId={bad}", headers=auth)
+        assert await error_of(response) == (400, "INVALID_CLIENT_REQUEST")
 
 
 async def test_bad_requests_get_4xx_with_stable_codes(stack: Stack) -> None:
