@@ -243,18 +243,32 @@ class Journal:
             os.close(dir_fd)
 
     def append(self, first_seq: int, record: bytes) -> None:
-        """Writes one encoded record and makes it durable. Raises OSError if it cannot."""
+        """Writes one encoded record and makes it durable. Raises OSError if it cannot,
+        after cutting whatever it wrote of the record off again (best effort): a record
+        whose commands were refused must not come back on replay."""
         if self._fd < 0 or self._size >= self.segment_bytes:
             self._start_segment(first_seq)
-        written = os.write(self._fd, record)
-        if written != len(record):
-            raise OSError(f"short journal write: {written} of {len(record)} bytes")
+        try:
+            written = os.write(self._fd, record)
+            if written != len(record):
+                raise OSError(f"short journal write: {written} of {len(record)} bytes")
+            if self.fsync:
+                started = time.perf_counter()
+                os.fdatasync(self._fd)
+                if self.on_sync is not None:
+                    self.on_sync(time.perf_counter() - started)
+        except OSError:
+            self._cut_back()
+            raise
         self._size += written
-        if self.fsync:
-            started = time.perf_counter()
+
+    def _cut_back(self) -> None:
+        """Truncates the segment to its last durable record."""
+        try:
+            os.ftruncate(self._fd, self._size)
             os.fdatasync(self._fd)
-            if self.on_sync is not None:
-                self.on_sync(time.perf_counter() - started)
+        except OSError as exc:  # recovery also cuts a torn record; a whole one would replay
+            log.critical("could not cut a failed record off the journal: %s", exc)
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -4,9 +4,9 @@ For each batch: apply the commands to the engine (rejections change nothing
 and are not journaled), write one journal record for those that changed state,
 fsync it (group commit), and only then resolve the callers' futures and hand
 the events to subscribers. If the journal cannot be written the engine stops
-taking commands (UNAVAILABLE) instead of acknowledging what it cannot keep;
-its memory may be ahead of the disk, so only a restart, which recovers from
-the disk, brings it back.
+taking commands (UNAVAILABLE) instead of acknowledging what it cannot keep,
+and rolls its memory back to what the disk holds (`reload`), so that queries
+never show what was refused; a restart brings it back.
 
 Queries read the engine between batches; they may see a batch whose fsync is
 still under way, never half a command.
@@ -57,8 +57,10 @@ class Sequencer:
         snapshot_every: int = 0,
         clock: Callable[[], int] = now_us,
         on_batch: Callable[[int], None] | None = None,
+        reload: Callable[[], Engine] | None = None,
     ) -> None:
         self.engine = engine
+        self.reload = reload  # the engine as the disk holds it (snapshot + journal)
         self.journal = journal
         self.publish = publish
         self.snapshot = snapshot
@@ -180,6 +182,7 @@ class Sequencer:
             try:
                 await loop.run_in_executor(None, self.journal.append, first_seq, record)
             except OSError as exc:
+                await self._roll_back(loop)  # before any caller hears of the failure
                 self._fail(f"journal write failed: {exc}", batch)
                 return
         self.batches += 1
@@ -220,6 +223,20 @@ class Sequencer:
             self.count_refused(type(command), Code.UNAVAILABLE)
         if not future.done():
             future.set_result([Outcome([], Code.UNAVAILABLE, reason)] * len(commands))
+
+    async def _roll_back(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Brings the engine's memory back to the disk after a failed batch: it was applied
+        and never became durable. Meanwhile queries see it, as they see a batch whose fsync
+        is under way."""
+        if self.reload is None:
+            return
+        try:
+            durable = await loop.run_in_executor(None, self.reload)
+        except Exception:
+            log.exception("could not roll back to the journal: queries may show refused commands")
+            return
+        self.engine.take_over(durable)
+        log.warning("rolled back to the journal", extra={"seq": self.engine.seq})
 
     def _fail(self, reason: str, batch: list[Submission]) -> None:
         log.critical("refusing all commands from now on", extra={"reason": reason})

@@ -65,6 +65,7 @@ class EngineRuntime:
             snapshot=self._write_snapshot,
             snapshot_every=settings.snapshot_every_events,
             on_batch=self.metrics.batch_commands.observe,
+            reload=lambda: recover(settings.journal_dir, settings.snapshot_dir),
         )
         self.metrics.watch(self.engine, self.sequencer)
         self._snapshot_writes: set[asyncio.Future[epb.SnapshotReply]] = set()

@@ -117,6 +117,12 @@ class Engine:
         self.next_trade_id = 1
         self.ts = 0  # engine time of the last applied command, µs
 
+    def take_over(self, other: "Engine") -> None:
+        """Becomes `other` in place (a rollback to the engine recovered from disk), so that
+        everything holding this engine sees the new state."""
+        vars(self).clear()
+        vars(self).update(vars(other))
+
     def apply(self, command: Command, ts: int) -> list[Event]:
         """Applies one command at engine time `ts` (µs). Raises Rejected, changing nothing."""
         # Orders and cancels first, by exact type (commands are plain NamedTuples): the
