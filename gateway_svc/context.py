@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 from grpc_health.v1.health_pb2_grpc import HealthStub
+from prometheus_client import Counter
 from redis.asyncio import Redis
 
 from exchange.common.v1 import common_pb2 as cpb
@@ -27,6 +28,8 @@ from gateway_svc.settings import GatewaySettings
 
 if TYPE_CHECKING:
     from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub
+
+RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused with 429, by rule", ["rule"])
 
 MARKETS_TTL_SECONDS = 10.0
 
@@ -164,6 +167,7 @@ async def limit(
         raise replayed() from None
     request[RATE_HEADERS] = decision.headers()
     if not decision.allowed:
+        RATE_LIMITED.labels(rule.name).inc()
         raise ApiError(
             429,
             "TOO_MANY_REQUESTS",

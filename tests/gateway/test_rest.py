@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.gateway.conftest import Stack
 from tests.gateway.signing import signed_headers
+from tests.monitoring.scrape import Page
 
 
 async def signup(stack: Stack, email: str) -> tuple[int, dict[str, str]]:
@@ -246,6 +247,7 @@ async def test_order_actions_are_rate_limited(stack_factory: Any) -> None:
     _, auth = await signup(stack, "frank@example.com")
     await fund(stack, auth, "INR", "1000")
     order = {"symbol": "TATA_INR", "side": "Bid", "price": "1", "quantity": "1"}
+    limited_before = await rate_limited(stack)
     statuses = []
     for _ in range(3):
         response = await stack.client.post("/api/v1/order", json=order, headers=auth)
@@ -254,6 +256,14 @@ async def test_order_actions_are_rate_limited(stack_factory: Any) -> None:
     assert statuses == [200, 429, 429]
     assert int(response.headers["Retry-After"]) >= 1
     assert response.headers["X-RateLimit-Remaining"] == "0"
+    assert await rate_limited(stack) == limited_before + 2
+
+
+async def rate_limited(stack: Stack) -> float:
+    """The gateway's count of requests refused by the order rule (one registry per process,
+    so tests compare before and after)."""
+    page = Page(await (await stack.client.get("/metrics")).text())
+    return page.value("gateway_rate_limited_total", rule="orders") or 0.0
 
 
 async def test_health_and_metrics(stack: Stack) -> None:
