@@ -14,16 +14,6 @@ from exchange.engine.v1 import engine_pb2 as epb
 if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
 
-# The gateway's names of the statuses, as acknowledgements carry them.
-STATUS_NAMES: dict[int, str] = {
-    cpb.ORDER_STATUS_NEW: "New",
-    cpb.ORDER_STATUS_PARTIALLY_FILLED: "PartiallyFilled",
-    cpb.ORDER_STATUS_FILLED: "Filled",
-    cpb.ORDER_STATUS_CANCELLED: "Cancelled",
-    cpb.ORDER_STATUS_EXPIRED: "Expired",
-    cpb.ORDER_STATUS_REJECTED: "Rejected",
-}
-
 
 @dataclass
 class OrderHistory:
