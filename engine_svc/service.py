@@ -38,6 +38,7 @@ from engine_svc.core.types import (
     UserId,
 )
 from engine_svc.hub import EventHub
+from engine_svc.metrics import COMMAND_NAMES
 from engine_svc.sequencer import Outcome, Sequencer
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
@@ -45,14 +46,9 @@ from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 
 MAX_DEPTH = 5000
 
-# Execute's command bodies and the commands they become (for the counts of refusals).
-_KINDS: dict[str, type[Command]] = {
-    "place_order": PlaceOrder,
-    "cancel_order": CancelOrder,
-    "cancel_all_orders": CancelAllOrders,
-    "deposit": Deposit,
-    "withdraw": Withdraw,
-}
+# Execute's command bodies are named as the metrics name the commands: the kind of a body
+# that did not parse, for the counts of refusals.
+_KINDS: dict[str, type[Command]] = {name: kind for kind, name in COMMAND_NAMES.items()}
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
