@@ -254,7 +254,7 @@ class Upstreams:
             for listener in upstream.listeners:
                 listener.deliver(message)
             delivered += len(upstream.listeners)
-        sources = {id(upstream): upstream for upstream, _ in batch}.values()
+        sources = {upstream for upstream, _ in batch}
         touched: set[Listener] = set().union(*(u.listeners for u in sources))
         for listener in touched:
             listener.flush()

@@ -191,7 +191,12 @@ class StreamHub:
             delay = min(delay * 2, 5.0)
 
     async def _list_markets(self) -> None:
-        listing = await self._retry(lambda: self.engine.ListMarkets(epb.ListMarketsRequest()))
+        await self._adopt(
+            await self._retry(lambda: self.engine.ListMarkets(epb.ListMarketsRequest()))
+        )
+
+    async def _adopt(self, listing: epb.ListMarketsReply) -> None:
+        """Takes on the listed markets this hub does not know yet."""
         for mk in listing.markets:
             if mk.symbol not in self.markets:
                 cache = self._add_market(mk.symbol)
@@ -210,17 +215,10 @@ class StreamHub:
         since (or this hub may have just started), so that a subscriber is not refused a
         market that exists."""
         try:
-            listing = await self.engine.ListMarkets(epb.ListMarketsRequest(), timeout=5)
+            await self._adopt(await self.engine.ListMarkets(epb.ListMarketsRequest(), timeout=5))
         except grpc.aio.AioRpcError:
             return None
-        if symbol not in {mk.symbol for mk in listing.markets}:
-            return None
-        cache = self.markets.get(symbol)
-        if cache is None:
-            cache = self._add_market(symbol)
-            if self.connected.is_set():
-                await self._load_state(cache)
-        return cache
+        return self.markets.get(symbol)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
