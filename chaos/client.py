@@ -12,7 +12,7 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chaos.record import Outcome
-from gateway_svc.auth import INSTRUCTIONS
+from gateway_svc.auth import INSTRUCTIONS, signing_strings
 
 WINDOW_MS = 30_000  # wide: a frozen gateway or Redis delays requests by seconds
 TIMEOUT = aiohttp.ClientTimeout(total=20)
@@ -34,31 +34,18 @@ def classify(status: int) -> Outcome:
 
 
 def sign(secret_b64: str, instruction: str, params: Any) -> dict[str, str]:
-    """Backpack's headers: ED25519 over `instruction=…&<sorted params>&timestamp=…&window=…`,
-    values unencoded; a list (a batch of orders) signs each item in turn."""
+    """Backpack's headers: ED25519 over the string the gateway verifies, values unencoded
+    (`auth.signing_strings`; a list, a batch of orders, signs each item in turn)."""
     key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(secret_b64))
     public = base64.b64encode(key.public_key().public_bytes_raw()).decode()
-    timestamp = str(int(time.time() * 1000))
-    tail = f"timestamp={timestamp}&window={WINDOW_MS}"
-    if isinstance(params, list):
-        message = "".join(f"instruction={instruction}&{_pairs(p)}&" for p in params) + tail
-    elif params:
-        message = f"instruction={instruction}&{_pairs(params)}&{tail}"
-    else:
-        message = f"instruction={instruction}&{tail}"
+    timestamp, window = str(int(time.time() * 1000)), str(WINDOW_MS)
+    _, raw = signing_strings(instruction, params, timestamp, window)
     return {
         "X-API-Key": public,
-        "X-Signature": base64.b64encode(key.sign(message.encode())).decode(),
+        "X-Signature": base64.b64encode(key.sign(raw)).decode(),
         "X-Timestamp": timestamp,
-        "X-Window": str(WINDOW_MS),
+        "X-Window": window,
     }
-
-
-def _pairs(params: dict[str, Any]) -> str:
-    def text(value: Any) -> str:
-        return ("true" if value else "false") if isinstance(value, bool) else str(value)
-
-    return "&".join(f"{k}={text(params[k])}" for k in sorted(params))
 
 
 @dataclass
