@@ -13,7 +13,12 @@ client reconnecting with Last-Event-ID can resume.
 Fan-out is the gateway's heaviest work (every message times every client), so messages
 are handed out in batches: the first message after a quiet spell goes out at the next turn
 of the event loop, later ones are gathered for at most FLUSH_S and then each client gets
-all of its frames of the batch, across topics, in one write.
+all of its frames of the batch, across topics, in one write. Clients with the same
+subscriptions get the same bytes, built once per batch. The depth diffs of one topic
+within a batch become one diff (levels carry absolute quantities, so the last value of a
+level is all a client needs, and U..u still continues the id chain): when the gateway
+falls behind, its batches grow and a client gets fewer, fuller depth frames instead of a
+growing delay. Trades and every other message go out one by one.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 import grpc
 from prometheus_client import Counter
 
+from exchange.common.v1 import common_pb2 as cpb
 from exchange.stream.v1 import stream_pb2 as spb
 from gateway_svc.frames import data_json, frame, sse_event, ws_text
 from stream_svc.book import Book, Gap
@@ -65,14 +72,56 @@ class Message:
         return out
 
 
-class Listener(Protocol):
-    def deliver(self, message: Message) -> None:
-        """Takes the message's frames into the listener's batch."""
+# A batch as listeners read it: by topic, its messages with their places in the batch.
+Pending = Mapping[str, list[tuple[int, Message]]]
 
-    def flush(self) -> None:
-        """Sends the batch."""
+
+class Listener(Protocol):
+    def send(self, pending: Pending, rendered: dict[Hashable, tuple[bytes, int]]) -> int:
+        """Sends its frames of the batch in one write and returns how many; `rendered` (one
+        per batch) shares the bytes among listeners whose subscriptions are the same."""
 
     def failed(self, topic: str, code: str, message: str) -> None: ...
+
+
+def conflate(batch: list[Message]) -> list[Message]:
+    """The batch with the depth diffs of each topic merged into one, at the place of the
+    last of them."""
+    diffs: dict[str, list[Message]] = {}
+    for message in batch:
+        if message.item.WhichOneof("body") == "depth":
+            diffs.setdefault(message.topic, []).append(message)
+    if all(len(d) == 1 for d in diffs.values()):
+        return batch
+    out: list[Message] = []
+    for message in batch:
+        of_topic = diffs.get(message.topic)
+        if of_topic is None or len(of_topic) == 1 or message.item.WhichOneof("body") != "depth":
+            out.append(message)
+        elif message is of_topic[-1]:
+            out.append(merged_depth(of_topic))
+    return out
+
+
+def merged_depth(messages: list[Message]) -> Message:
+    """One diff equal to applying `messages` (consecutive diffs of one topic) in turn."""
+    bids: dict[Decimal, cpb.PriceLevel] = {}  # by price: the level's last value
+    asks: dict[Decimal, cpb.PriceLevel] = {}
+    for message in messages:
+        d = message.item.depth
+        bids.update((Decimal(lv.price), lv) for lv in d.bids)
+        asks.update((Decimal(lv.price), lv) for lv in d.asks)
+    first, last = messages[0].item.depth, messages[-1].item.depth
+    depth = spb.DepthUpdate(
+        market=last.market,
+        first_update_id=first.first_update_id,
+        last_update_id=last.last_update_id,
+        bids=[bids[p] for p in sorted(bids, reverse=True)],
+        asks=[asks[p] for p in sorted(asks)],
+        ts_us=last.ts_us,
+    )
+    item = spb.MarketData(depth=depth)
+    return Message(messages[-1].topic, last.last_update_id, data_json(item), item)
 
 
 def item_seq(item: spb.MarketData) -> int:
@@ -117,8 +166,7 @@ class Upstream:
             self._linger = None
         self.listeners.add(listener)
         if self.latest is not None:
-            listener.deliver(self.latest)
-            listener.flush()
+            listener.send({self.topic.name: [(0, self.latest)]}, {})
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"upstream {self.topic.name}")
 
@@ -249,16 +297,13 @@ class Upstreams:
         self._flush = None
         self._flushed_at = asyncio.get_running_loop().time()
         batch, self._batch = self._batch, []
-        delivered = 0
-        for upstream, message in batch:
-            for listener in upstream.listeners:
-                listener.deliver(message)
-            delivered += len(upstream.listeners)
+        pending: dict[str, list[tuple[int, Message]]] = {}
+        for place, message in enumerate(conflate([message for _, message in batch])):
+            pending.setdefault(message.topic, []).append((place, message))
         sources = {upstream for upstream, _ in batch}
         touched: set[Listener] = set().union(*(u.listeners for u in sources))
-        for listener in touched:
-            listener.flush()
-        FANNED_OUT.inc(delivered)
+        rendered: dict[Hashable, tuple[bytes, int]] = {}
+        FANNED_OUT.inc(sum(listener.send(pending, rendered) for listener in touched))
 
     def join(self, topic: Topic, listener: Listener) -> Upstream:
         """The topic's upstream, opened if new, with `listener` added."""

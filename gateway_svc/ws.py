@@ -18,12 +18,14 @@ holds no subscription for GATEWAY_WS_IDLE_SECONDS.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import grpc
@@ -37,7 +39,7 @@ from gateway_svc.context import Backends, backends
 from gateway_svc.errors import ApiError
 from gateway_svc.frames import error_frame, sse_event, ws_text
 from gateway_svc.limits import LimitsUnavailable
-from gateway_svc.upstream import Message, Upstream, Upstreams
+from gateway_svc.upstream import Pending, Upstream, Upstreams
 from stream_svc.topics import KLINE_INTERVALS, MARKET_KINDS, Topic
 
 log = logging.getLogger(__name__)
@@ -128,10 +130,10 @@ class Connection:
         self.frames: deque[bytes] = deque()  # waiting for the socket, in order
         self.queued = 0  # messages in `frames` (one entry can hold a batch of them)
         self.max_frames = queue_frames
-        self._batch: list[bytes] = []  # frames of the upstream batch being handed out
         self._ready = asyncio.Event()
         self.wanted: dict[str, Wanted] = {}  # by client name
-        self.by_topic: dict[str, list[Wanted]] = {}
+        self.by_topic: dict[str, list[Wanted]] = {}  # each list in order of name
+        self._profile: Hashable | None = None
         self.user_id: int | None = None
         self.slot: str | None = None  # this connection's place among its user's (limits.py)
         self.slow = False
@@ -143,20 +145,36 @@ class Connection:
         """A JSON payload as this connection sends it: a WebSocket frame or an SSE event."""
         return sse_event(payload) if self.sse else ws_text(payload)
 
-    def deliver(self, message: Message) -> None:
-        for wanted in self.by_topic.get(message.topic, ()):
-            if (
-                wanted.market_filter
-                and message.item.order_update.order.market != wanted.market_filter
-            ):
-                continue
-            self._batch.append(message.frame(wanted.name, self.sse))
+    @property
+    def profile(self) -> Hashable:
+        """What decides this connection's frames of a batch: its kind, and each name it
+        subscribed with the topic read for it (a private topic's names the user). Plain
+        strings, which compare in C: the rendering cache looks a profile up per connection."""
+        if self._profile is None:
+            names = sorted((w.name, w.topic.name) for w in self.wanted.values())
+            self._profile = (self.sse, tuple(names))
+        return self._profile
 
-    def flush(self) -> None:
-        batch = self._batch
-        if batch:
-            self._batch = []
-            self.put(batch[0] if len(batch) == 1 else b"".join(batch), len(batch))
+    def send(self, pending: Pending, rendered: dict[Hashable, tuple[bytes, int]]) -> int:
+        out = rendered.get(self.profile)
+        if out is None:
+            out = rendered[self.profile] = self._render(pending)
+        if out[1]:
+            self.put(*out)
+        return out[1]
+
+    def _render(self, pending: Pending) -> tuple[bytes, int]:
+        """Its frames of the batch, in the batch's order, as one piece."""
+        mine = [pending[topic] for topic in self.by_topic if topic in pending]
+        messages = mine[0] if len(mine) == 1 else sorted(chain.from_iterable(mine))
+        frames = [
+            message.frame(wanted.name, self.sse)
+            for _, message in messages
+            for wanted in self.by_topic[message.topic]
+            if not wanted.market_filter
+            or message.item.order_update.order.market == wanted.market_filter
+        ]
+        return (frames[0] if len(frames) == 1 else b"".join(frames)), len(frames)
 
     def failed(self, topic: str, code: str, message: str) -> None:
         for wanted in list(self.by_topic.get(topic, ())):
@@ -205,9 +223,10 @@ class Connection:
         if wanted.name in self.wanted:
             return None
         self.wanted[wanted.name] = wanted
+        self._profile = None
         self.idle_since = None
         others = self.by_topic.setdefault(wanted.topic.name, [])
-        others.append(wanted)
+        bisect.insort(others, wanted, key=lambda w: w.name)
         SUBSCRIPTIONS.inc()
         if len(others) == 1:
             return self.upstreams.join(wanted.topic, self)
@@ -217,6 +236,7 @@ class Connection:
         wanted = self.wanted.pop(name, None)
         if wanted is None:
             return
+        self._profile = None
         SUBSCRIPTIONS.dec()
         if not self.wanted:
             self.idle_since = time.monotonic()

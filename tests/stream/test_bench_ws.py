@@ -39,6 +39,10 @@ async def test_quick_run_delivers_depth_and_trades_to_every_client() -> None:
     assert run["delivered_messages_per_second"] > 0
     assert run["per_client_messages_per_second"]["min"] > 0
     assert set(run["delay_ms"]) == {"p50", "p99", "max"}
+    # Trades are never merged (no gap, below, proves none was lost).
+    assert run["upstream_trades_per_second"] > 0
+    assert run["trades_delivered_fraction"] > 0
+    assert run["trade_delay_ms"]["p50"] is not None
     assert run["delay_ms"]["p50"] is not None
     assert run["depth_gaps"] == run["trade_gaps"] == 0
     assert run["slow_consumer_closes"] == 0
