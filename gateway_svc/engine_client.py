@@ -56,6 +56,9 @@ class EngineClient:
         self._pending: dict[int, tuple[asyncio.Future[epb.Reply], float]] = {}
         self._stream: asyncio.Task[None] | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        # Streams that broke since one last worked: during an outage every request tries
+        # one, and only the first of them is worth a warning.
+        self._broken = 0
 
     async def execute(self, command: epb.Command) -> epb.Reply:
         """Send one command (its request_id is set here) and wait for its reply."""
@@ -139,13 +142,18 @@ class EngineClient:
     async def _run_stream(self) -> None:
         try:
             async for batch in self.stub.Execute(self._batches(), metadata=self._metadata):
+                if self._broken:
+                    log.info("engine stream back after %d failed attempts", self._broken)
+                    self._broken = 0
                 pending = self._pending
                 for reply in batch.replies:
                     waiting = pending.get(reply.request_id)
                     if waiting is not None and not waiting[0].done():
                         waiting[0].set_result(reply)
         except grpc.aio.AioRpcError as exc:
-            log.warning("engine stream ended: %s %s", exc.code().name, exc.details())
+            level = logging.DEBUG if self._broken else logging.WARNING
+            log.log(level, "engine stream ended: %s %s", exc.code().name, exc.details())
+            self._broken += 1
         finally:
             # Whatever was sent or queued is now of unknown fate: fail it, and drop the queue.
             while not self._queue.empty():

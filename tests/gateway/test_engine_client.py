@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -75,3 +77,22 @@ async def test_commands_an_engine_never_answers_fail_as_unavailable(silent_addre
             with pytest.raises(EngineUnavailable, match="in time"):
                 await client.place_many([_sell(5, "1500"), _sell(5, "1501")])
         await client.close()
+
+
+async def test_an_outage_is_one_warning_however_many_requests_fail(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every request during an outage tries a stream of its own; one warning says the engine
+    is gone and the requests after it fail quietly (at debug)."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        nobody = f"127.0.0.1:{unused.getsockname()[1]}"  # bound, never listening
+        async with grpc.aio.insecure_channel(nobody) as channel:
+            client = EngineClient(channel, timeout=5.0)
+            with caplog.at_level(logging.DEBUG, logger="gateway_svc.engine_client"):
+                for _ in range(5):
+                    with pytest.raises(EngineUnavailable):
+                        await client.place(_sell(5, "1500"))
+            await client.close()
+    levels = [r.levelno for r in caplog.records if r.msg.startswith("engine stream ended")]
+    assert levels == [logging.WARNING] + [logging.DEBUG] * 4
