@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--kills", type=int, default=3, help="SIGKILLs per trial")
     parser.add_argument("--freezes", type=int, default=1, help="SIGSTOPs per trial")
+    parser.add_argument(
+        "--overlaps", type=int, default=1,
+        help="pairs of SIGKILLs per trial, the second while the first service restarts",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -41,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         users=args.users,
         kills=args.kills,
         freezes=args.freezes,
+        overlaps=args.overlaps,
     )
     args.report.parent.mkdir(parents=True, exist_ok=True)
     services_log = args.report.with_suffix(".log")

@@ -22,11 +22,14 @@ def build(run: Run, command: list[str]) -> dict[str, Any]:
             findings.examples.setdefault(kind, []).extend(examples)
     faults: dict[str, Counter[str]] = {}
     recovery: dict[str, list[float]] = {}
+    overlapping: Counter[str] = Counter()  # "first+second": the second sent while first was down
     for trial in run.trials:
         for injected in trial.faults:
             fault = injected.fault
             faults.setdefault(fault.service, Counter())[fault.kind] += 1
             recovery.setdefault(f"{fault.service} {fault.kind}", []).append(injected.recovery)
+            if injected.during:
+                overlapping[f"{injected.during}+{fault.service}"] += 1
     last = run.trials[-1]
     return {
         "command": command,
@@ -39,6 +42,8 @@ def build(run: Run, command: list[str]) -> dict[str, Any]:
         "trials_run": len(run.trials),
         "faults_injected": sum(sum(c.values()) for c in faults.values()),
         "faults_by_service": {name: dict(kinds) for name, kinds in sorted(faults.items())},
+        "overlapping_faults": sum(overlapping.values()),
+        "overlapping_pairs": dict(sorted(overlapping.items())),
         "acknowledged_but_lost": findings.counts["lost"],
         "duplicates": findings.counts["duplicate"],
         "findings": dict(findings.counts),
@@ -67,7 +72,8 @@ def build(run: Run, command: list[str]) -> dict[str, Any]:
                 "engine_events": t.last_seq,
                 "faults": [
                     {"service": i.fault.service, "kind": i.fault.kind, "at": round(i.at, 1),
-                     "hold": round(i.fault.hold, 1), "recovery": round(i.recovery, 2)}
+                     "hold": round(i.fault.hold, 1), "recovery": round(i.recovery, 2),
+                     "during": i.during}
                     for i in t.faults
                 ],
                 "findings": dict(t.findings.counts),
@@ -85,6 +91,8 @@ def summary(report: dict[str, Any]) -> list[str]:
     lines = [
         f"chaos: {report['trials_run']} trials, {report['faults_injected']} faults "
         f"({_faults_text(report['faults_by_service'])})",
+        f"  overlapping (second killed while the first restarted): "
+        f"{report['overlapping_faults']} {report['overlapping_pairs'] or ''}",
         f"  engine events {report['engine_events']}, trades {report['trades']}, "
         f"orders {report['orders']}",
         f"  acknowledged but lost: {report['acknowledged_but_lost']}, "

@@ -31,7 +31,7 @@ from chaos.checks import (
     check_streamed_books,
 )
 from chaos.depth import DepthWatcher
-from chaos.faults import Deck, Fault, Injected, Injector, plan
+from chaos.faults import KILL_TARGETS, OVERLAP_PAIRS, Deck, Fault, Injected, Injector, plan
 from chaos.journal import read_truth
 from chaos.load import MARKETS, Prices, Trader, sign_up
 from chaos.record import Record
@@ -66,6 +66,7 @@ class Config:
     users: int = 10
     kills: int = 3  # per trial
     freezes: int = 1
+    overlaps: int = 1  # per trial: pairs of kills, the second while the first restarts
     faults: Sequence[Fault] | None = None  # one fixed plan for every trial instead
     max_trials: int | None = None
 
@@ -126,7 +127,8 @@ async def run_suite(config: Config, root: Path) -> Run:
         watching = asyncio.create_task(watcher.run(), name="depth watcher")
         setup = time.monotonic() - started
         log.info("stack up and %d users funded in %.1fs", len(traders), setup)
-        deck = Deck(random.Random(config.seed))
+        deck = Deck(random.Random(config.seed), KILL_TARGETS)
+        pairs = Deck(random.Random(f"{config.seed}-pairs"), OVERLAP_PAIRS)
         trials: list[Trial] = []
         try:
             while not trials or (
@@ -136,7 +138,7 @@ async def run_suite(config: Config, root: Path) -> Run:
                 trial_seed = config.seed * 1000 + len(trials)
                 faults = config.faults or plan(
                     random.Random(trial_seed), deck, config.trial_seconds, config.kills,
-                    config.freezes,
+                    config.freezes, config.overlaps, pairs,
                 )  # fmt: skip
                 trial = await _trial(ex, injector, traders, prices, faults, config, record, watcher)
                 trial.seed = trial_seed

@@ -2,7 +2,8 @@
 
 The profile keeps example counts modest so the folder runs in well under a minute;
 ABUSE_EXAMPLES raises them for a longer fuzzing run. Counts of every case go to
-tests/abuse/artifacts/abuse-report.json and a summary is printed at the end.
+tests/abuse/artifacts/abuse-report.json and a summary is printed at the end, with the
+pass/fail of every authorization case and the figures of the rate-limit flood.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ ABUSE = settings.get_profile("abuse")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not TALLY.suites:
+    if TALLY.empty:
         return
     path = TALLY.write()
     terminalreporter.section("abuse report")

@@ -1,13 +1,17 @@
 """Counts of what the abuse tests sent and what came back, for the report.
 
 Every answer is filed under its suite ("rest", "signatures", "ws"): cases run, answers by
-HTTP status (or "ws" frame error name), and by stable error code. The counts go to
-tests/abuse/artifacts/abuse-report.json at the end of the session.
+HTTP status (or "ws" frame error name), and by stable error code. Named checks (the
+authorization cases) are filed as pass or fail, one per name; measurements (the rate-limit
+flood) under their own heading. Everything goes to tests/abuse/artifacts/abuse-report.json at
+the end of the session.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,23 @@ class Suite:
 @dataclass
 class Tally:
     suites: dict[str, Suite] = field(default_factory=dict)
+    verdicts: dict[str, dict[str, bool]] = field(default_factory=dict)  # group -> case -> passed
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.suites or self.verdicts or self.figures)
+
+    @contextmanager
+    def case(self, group: str, name: str) -> Iterator[None]:
+        """Files `name` as passed when the block completes, as failed when it raises."""
+        cases = self.verdicts.setdefault(group, {})
+        try:
+            yield
+        except BaseException:
+            cases[name] = False
+            raise
+        cases[name] = True
 
     def answer(self, suite: str, status: int | str, code: str = "") -> None:
         """One case and its answer (`code` empty for a success)."""
@@ -57,6 +78,15 @@ class Tally:
 
     def report(self) -> dict[str, Any]:
         suites = {name: s.as_json() for name, s in sorted(self.suites.items())}
+        checks = {
+            group: {
+                "cases": len(cases),
+                "passed": sum(cases.values()),
+                "failed": sorted(name for name, ok in cases.items() if not ok),
+                "results": {name: "pass" if ok else "fail" for name, ok in sorted(cases.items())},
+            }
+            for group, cases in sorted(self.verdicts.items())
+        }
         return {
             "suites": suites,
             "total": {
@@ -64,6 +94,8 @@ class Tally:
                 "5xx": sum(s["5xx"] for s in suites.values()),
                 "state_changed": sum(s["state_changed"] for s in suites.values()),
             },
+            **checks,
+            **dict(sorted(self.figures.items())),
         }
 
     def write(self) -> Path:
@@ -73,12 +105,21 @@ class Tally:
 
     def summary(self) -> list[str]:
         lines = []
-        for name, s in self.report()["suites"].items():
+        report = self.report()
+        for name, s in report["suites"].items():
             codes = ", ".join(f"{c} {n}" for c, n in s["codes"].items())
             lines.append(
                 f"{name}: {s['cases']} cases, status {s['status']}, 5xx {s['5xx']}, "
                 f"state checks {s['state_checks']} (changed {s['state_changed']}); {codes}"
             )
+        for group in sorted(self.verdicts):
+            checks = report[group]
+            lines.append(
+                f"{group}: {checks['passed']}/{checks['cases']} cases pass"
+                + (f"; FAILED {', '.join(checks['failed'])}" if checks["failed"] else "")
+            )
+        for heading in sorted(self.figures):
+            lines.append(f"{heading}: {orjson.dumps(report[heading]).decode()}")
         return lines
 
 

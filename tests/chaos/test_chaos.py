@@ -1,8 +1,9 @@
 """The short version of `make chaos`: one trial of seeded load through the gateway while the
-engine, PostgreSQL, the gateway and Redis are killed with SIGKILL and the ledger is frozen,
-every process real and restarted by the launcher's Supervisor. Afterwards nothing
-acknowledged is lost, nothing is duplicated, money is conserved, the ledger reconciles, and
-the WebSocket client's books equal REST depth (see chaos.checks)."""
+engine, PostgreSQL, the gateway and Redis are killed with SIGKILL, the ledger is frozen, and
+the ledger is killed while PostgreSQL is still restarting, every process real and restarted
+by the launcher's Supervisor. Afterwards nothing acknowledged is lost, nothing is duplicated,
+money is conserved, the ledger reconciles, and the WebSocket client's books equal REST depth
+(see chaos.checks)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ FAULTS = [
     Fault("gateway", KILL, at=9),
     Fault("ledger", FREEZE, at=12, hold=3),
     Fault("redis", KILL, at=16),
+    Fault("postgres", KILL, at=19, then="ledger", lag=0.1),
 ]
 
 
@@ -33,7 +35,8 @@ async def test_faults_across_the_stack_lose_and_duplicate_nothing(tmp_path: Path
     report = build(run, ["pytest", __name__])
     print("\n".join(summary(report)))
 
-    assert report["faults_injected"] == len(FAULTS)
+    assert report["faults_injected"] == len(FAULTS) + 1  # the pair is two
+    assert report["overlapping_pairs"] == {"postgres+ledger": 1}
     assert report["answers"]["place"]["acked"] > 50  # the load really ran
     # Half the users sign with API keys: none of their requests may fail authentication.
     assert not [r for r in report["refusals"] if r.startswith(("401", "403"))]
