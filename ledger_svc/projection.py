@@ -7,7 +7,8 @@ transaction together with the new ingest cursor.
 Invariants kept here (and tested):
 - every event becomes one double-entry transaction (its seq): per asset, its ledger entries
   sum to zero, and the available/locked buckets move exactly as the engine moved them;
-- the balance deltas are the sums of the entries of the available and locked buckets;
+- the balance deltas are the sums of the entries of the available and locked buckets (kept
+  as the entries are made, so that a batch is walked once);
 - candles and order updates are aggregated per batch, so that a batch costs one statement
   per table, whatever its size.
 """
@@ -150,8 +151,9 @@ class Batch:
     order_events: list[tuple[int, int, int, int, int | None, int]] = field(default_factory=list)
     trades: list[TradeRow] = field(default_factory=list)
     entries: list[EntryRow] = field(default_factory=list)
-    # Filled in by Projector.finish: deltas (available, locked) and candles of every interval.
+    # Per (user, asset): the deltas of its available and locked buckets.
     balances: dict[tuple[int, str], list[int]] = field(default_factory=dict)
+    # Filled in by Projector.finish: the candles of every interval.
     candles: dict[tuple[str, int, int], Candle] = field(default_factory=dict)
 
     @property
@@ -199,9 +201,8 @@ class Projector:
         self._next_seq = seq
 
     def finish(self) -> Batch:
-        """The batch of everything fed, with its balance deltas and candles filled in."""
+        """The batch of everything fed, with its candles filled in."""
         batch = self.batch
-        batch.balances = _balance_deltas(batch.entries)
         batch.candles = _all_intervals(self._minutes)
         return batch
 
@@ -221,15 +222,34 @@ class Projector:
         order_id: int,
         trade_id: int,
     ) -> None:
-        """Move `amount` of `asset` from one (user, bucket) to another: two entries."""
-        if amount:
-            entries = self.batch.entries
-            entries.append(
-                (seq, debit_user, asset, debit_bucket, kind, -amount, order_id, trade_id, ts)
-            )
-            entries.append(
-                (seq, credit_user, asset, credit_bucket, kind, amount, order_id, trade_id, ts)
-            )
+        """Move `amount` of `asset` from one (user, bucket) to another: two entries, and the
+        balance deltas of the buckets that are not external."""
+        if not amount:
+            return
+        batch = self.batch
+        entries = batch.entries
+        entries.append(
+            (seq, debit_user, asset, debit_bucket, kind, -amount, order_id, trade_id, ts)
+        )
+        entries.append(
+            (seq, credit_user, asset, credit_bucket, kind, amount, order_id, trade_id, ts)
+        )
+        balances = batch.balances
+        if debit_bucket != EXTERNAL:
+            key = (debit_user, asset)
+            delta = balances.get(key)
+            if delta is None:
+                delta = balances[key] = [0, 0]
+            delta[debit_bucket - 1] -= amount
+            if credit_user == debit_user and credit_bucket != EXTERNAL:
+                delta[credit_bucket - 1] += amount  # a lock or an unlock: one account
+                return
+        if credit_bucket != EXTERNAL:
+            key = (credit_user, asset)
+            delta = balances.get(key)
+            if delta is None:
+                delta = balances[key] = [0, 0]
+            delta[credit_bucket - 1] += amount
 
     def _unlock(self, seq: int, ts: int, user: int, order_id: int, asset: str, text: str) -> int:
         """An order's lock going back to available; returns the amount in units."""
@@ -398,20 +418,6 @@ def project(events: Sequence[cpb.EngineEvent], catalog: Catalog, expected_seq: i
     projector = Projector(catalog, expected_seq)
     projector.feed(events)
     return projector.finish()
-
-
-def _balance_deltas(entries: list[EntryRow]) -> dict[tuple[int, str], list[int]]:
-    """Per (user, asset): the sums of the entries of its available and locked buckets."""
-    sums: dict[tuple[int, str, int], int] = {}
-    for entry in entries:
-        bucket = entry[3]
-        if bucket != EXTERNAL:
-            key = (entry[1], entry[2], bucket)
-            sums[key] = sums.get(key, 0) + entry[5]
-    deltas: dict[tuple[int, str], list[int]] = {}
-    for (user, asset, bucket), amount in sums.items():
-        deltas.setdefault((user, asset), [0, 0])[bucket - 1] += amount
-    return deltas
 
 
 def _all_intervals(minutes: dict[tuple[str, int], Candle]) -> dict[tuple[str, int, int], Candle]:

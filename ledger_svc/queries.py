@@ -3,8 +3,8 @@
 Every query is an index range scan: trades by (market, trade_id) or (user, time), candles by
 (market, interval, open time), orders and ledger entries by (user, id). The 24-hour ticker
 reads the window's whole minutes from the 1-minute candles and only the trades of its first,
-partial minute from `trades`, so its cost does not grow with the market's volume and it is
-still exact to the microsecond.
+partial minute from `trades`, found by the trade id range of that minute's candle, so its
+cost does not grow with the market's volume and it is still exact to the microsecond.
 """
 
 from __future__ import annotations
@@ -136,13 +136,18 @@ async def get_tickers(
     """The rolling 24h ticker of each of `markets` (known ones), in the order given."""
     window_start = now_us - DAY_US
     whole_minutes = bucket_start(window_start + MINUTE_US - 1, 60)
+    # Every trade of the partial minute [window_start, whole_minutes) is one of the minute's
+    # candle: its id lies between the candle's first and last, whatever the clock did.
     rows = await conn.fetch(
         """WITH parts AS (
-               SELECT market, trade_id AS first_id, trade_id AS last_id, price AS open,
-                      price AS close, price AS high, price AS low, quantity::numeric AS volume,
-                      quote_quantity::numeric AS quote_volume, 1::bigint AS trades
-               FROM trades
-               WHERE market = ANY($1) AND ts_us >= $2 AND ts_us < $3 AND ts_us <= $4
+               SELECT t.market, t.trade_id AS first_id, t.trade_id AS last_id, t.price AS open,
+                      t.price AS close, t.price AS high, t.price AS low,
+                      t.quantity::numeric AS volume,
+                      t.quote_quantity::numeric AS quote_volume, 1::bigint AS trades
+               FROM candles m JOIN trades t ON t.market = m.market
+                    AND t.trade_id BETWEEN m.first_trade_id AND m.last_trade_id
+               WHERE m.market = ANY($1) AND m.interval_s = 60 AND m.open_time_us = $5
+                     AND t.ts_us >= $2 AND t.ts_us < $3 AND t.ts_us <= $4
                UNION ALL
                SELECT market, first_trade_id, last_trade_id, open, close, high, low, volume,
                       quote_volume, trades
@@ -157,6 +162,7 @@ async def get_tickers(
         window_start,
         whole_minutes,
         now_us,
+        bucket_start(window_start, 60),
     )
     by_market = {r[0]: r for r in rows}
     tickers = []

@@ -1,9 +1,12 @@
 """Reconciliation: the ledger's balances of record against the engine's, at one seq.
 
 The engine exports every balance together with the seq they reflect (E). The ledger waits
-until it has stored event E, then reads, in one snapshot, its balances and the entries stored
-after E, and subtracts those: both sides are then compared as of exactly E, while trading
-goes on. Every (user, asset) that differs is reported; there should never be one.
+until it has stored event E, then reads, in one snapshot, its balances and how far they go
+(C >= E), takes the engine's events E+1..C again and subtracts what they moved (their
+projection, as ingest stored it): both sides are then compared as of exactly E, while
+trading goes on. Every (user, asset) that differs is reported; there should never be one.
+Going back through the events, not the stored ledger entries, spares ingest an index on
+the entries' seq.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 
 from engine_svc.core.money import format_units, parse_units
+from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1 import ledger_pb2_grpc
 from ledger_svc.db import Conn
-from ledger_svc.projection import Bucket
+from ledger_svc.projection import project
 from ledger_svc.queries import Directory
+from ledger_svc.writer import load_catalog, read_cursor
 
 if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
@@ -52,20 +57,7 @@ async def reconcile(
         raise NotCaughtUp(
             f"the ledger has not stored event {seq} after {catch_up_seconds}s"
         ) from None
-    ledger: dict[tuple[int, str], list[int]] = {}
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        for user, asset, available, locked in await conn.fetch(
-            "SELECT user_id, asset, available, locked FROM balances"
-        ):
-            ledger[(user, asset)] = [available, locked]
-        for user, asset, bucket, amount in await conn.fetch(
-            """SELECT user_id, asset, bucket, sum(amount) FROM ledger_entries
-               WHERE seq > $1 AND bucket <> $2 GROUP BY user_id, asset, bucket""",
-            seq,
-            Bucket.EXTERNAL,
-        ):
-            ledger.setdefault((user, asset), [0, 0])[bucket - 1] -= int(amount)
-        directory = await Directory.load(conn)
+    ledger, directory = await balances_as_of(conn, engine, seq)
     decimals = directory.asset_decimals
     engine_side = {
         (b.user_id, b.asset): [
@@ -94,6 +86,43 @@ async def reconcile(
     return lpb.ReconcileReply(
         seq=seq, balances_checked=len(engine_side.keys() | ledger.keys()), differences=differences
     )
+
+
+async def balances_as_of(
+    conn: Conn, engine: EngineServiceAsyncStub, seq: int
+) -> tuple[dict[tuple[int, str], list[int]], Directory]:
+    """The ledger's (available, locked) per (user, asset) as of event `seq`, which it has
+    stored, and the directory of assets and markets."""
+    ledger: dict[tuple[int, str], list[int]] = {}
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        stored = await read_cursor(conn)
+        for user, asset, available, locked in await conn.fetch(
+            "SELECT user_id, asset, available, locked FROM balances"
+        ):
+            ledger[(user, asset)] = [available, locked]
+        catalog = await load_catalog(conn)
+        directory = await Directory.load(conn)
+    if stored > seq:
+        later = project(await _events(engine, seq + 1, stored), catalog, seq + 1)
+        for key, (available, locked) in later.balances.items():
+            ours = ledger.setdefault(key, [0, 0])
+            ours[0] -= available
+            ours[1] -= locked
+    return ledger, directory
+
+
+async def _events(engine: EngineServiceAsyncStub, first: int, last: int) -> list[cpb.EngineEvent]:
+    """Events `first`..`last` from the engine's stream."""
+    events: list[cpb.EngineEvent] = []
+    call = engine.Subscribe(epb.SubscribeRequest(from_seq=first))
+    try:
+        async for batch in call:
+            events.extend(batch.events)
+            if events and events[-1].seq >= last:
+                return events[: last - first + 1]
+    finally:
+        call.cancel()
+    raise ConnectionError(f"the engine's stream ended before event {last}")
 
 
 async def _request(address: str, timeout: float) -> lpb.ReconcileReply:  # noqa: ASYNC109

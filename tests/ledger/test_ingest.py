@@ -18,9 +18,11 @@ from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from ledger_svc.db import create_pool
 from ledger_svc.ingest import Ingest
 from ledger_svc.migrate import migrate
-from ledger_svc.projection import INTERVALS_S, WEEK_OFFSET_US
-from ledger_svc.reconcile import reconcile
+from ledger_svc.projection import INTERVALS_S, WEEK_OFFSET_US, Catalog, project
+from ledger_svc.queries import DAY_US, Directory, get_tickers
+from ledger_svc.reconcile import balances_as_of, reconcile
 from tests.engine.conftest import RunningEngine
+from tests.ledger.events import all_events
 from tests.ledger.trading import Trader
 
 
@@ -161,3 +163,60 @@ async def test_a_second_ingester_cannot_store_the_same_events(
         )
     await stop(task1, ch1)
     await stop(task2, ch2)
+
+
+async def test_balances_go_back_to_an_earlier_seq(
+    engine: RunningEngine, pool: asyncpg.Pool
+) -> None:
+    # Reconcile compares at the engine's seq while the ledger may already be further on.
+    ingest, task, channel = await run_ingest(pool, engine.address)
+    trader = Trader(engine.stub, seed=17)
+    await trader.fund()
+    await trader.run(300)
+    stored = engine.runtime.engine.seq
+    async with asyncio.timeout(30):
+        await ingest.wait_for(stored)
+    events = await all_events(engine.stub, stored)
+    stub = epb_grpc.EngineServiceStub(channel)
+    async with pool.acquire() as conn:
+        for seq in (stored - 1, stored * 2 // 3, stored):
+            expected = project(events[:seq], Catalog(), 1).balances
+            ours, _ = await balances_as_of(conn, stub, seq)
+            assert {k: v for k, v in ours.items() if v != [0, 0]} == {
+                k: v for k, v in expected.items() if v != [0, 0]
+            }
+    await stop(task, channel)
+
+
+async def test_the_24h_window_starts_to_the_microsecond(
+    engine: RunningEngine, pool: asyncpg.Pool
+) -> None:
+    # The ticker reads the trades of its first, partial minute; every window start between
+    # the trades must count exactly the trades from it on.
+    ingest, task, channel = await run_ingest(pool, engine.address)
+    trader = Trader(engine.stub, seed=19)
+    await trader.fund()
+    await trader.run(400)
+    async with asyncio.timeout(30):
+        await ingest.wait_for(engine.runtime.engine.seq)
+    async with pool.acquire() as conn:
+        directory = await Directory.load(conn)
+        market = await conn.fetchval(
+            "SELECT market FROM trades GROUP BY market ORDER BY count(*) DESC LIMIT 1"
+        )
+        times = [r[0] for r in await conn.fetch(
+            "SELECT ts_us FROM trades WHERE market = $1 ORDER BY trade_id", market
+        )]  # fmt: skip
+        assert len(times) > 20
+        for start in sorted({*times[::5], times[-1], times[0] - 1, times[-1] + 1}):
+            (ticker,) = await get_tickers(conn, directory, [market], start + DAY_US)
+            expected = await conn.fetch(
+                """SELECT count(*), coalesce(min(trade_id), 0), coalesce(max(trade_id), 0)
+                   FROM trades WHERE market = $1 AND ts_us >= $2""",
+                market,
+                start,
+            )
+            assert (ticker.trades, ticker.first_trade_id, ticker.last_trade_id) == tuple(
+                expected[0]
+            )
+    await stop(task, channel)
