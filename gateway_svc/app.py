@@ -152,6 +152,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         batch = RedisBatch(redis)
         engine = EngineClient(engine_channel, admin_token=settings.engine_admin_token)
         ledger = LedgerServiceStub(ledger_channel)
+        api_keys = ApiKeys(ledger, settings.api_key_cache_seconds)
         app[BACKENDS] = Backends(
             settings=settings,
             engine=engine,
@@ -161,7 +162,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
             redis=redis,
             markets=Markets(engine),
             tokens=Tokens(settings.token_secret, settings.token_ttl_seconds),
-            api_keys=ApiKeys(ledger, settings.api_key_cache_seconds),
+            api_keys=api_keys,
             rate=RateLimiter(batch),
             replays=ReplayGuard(batch),
             connections=ConnectionLimiter(redis),
@@ -175,6 +176,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         await engine_channel.close()
         await ledger_channel.close()
         await redis.aclose()
+        api_keys.close()
 
     app.cleanup_ctx.append(backends)
     app.cleanup_ctx.append(ws.streams_context(settings.stream_address))

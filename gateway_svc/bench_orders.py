@@ -1,8 +1,9 @@
 """Orders end to end through the REST gateway: signed clients → gateway → engine → ledger.
 
 `python -m gateway_svc.bench_orders --clients 64 --seconds 10 --json` runs PostgreSQL,
-Redis, the engine (journal fsync on), the ledger and the gateway (`python -m gateway_svc`)
-as child processes in a temporary directory, the way `make run` does. This process is the
+Redis, the engine (journal fsync on), the ledger, the market-data path (the publisher and
+stream_svc, as `make run` has them; `--no-market-data` leaves them out) and the gateway
+(`python -m gateway_svc`) as child processes in a temporary directory. This process is the
 load generator, apart from the gateway as a real client would be: it signs up `--users`
 users through the REST API (buyers the first half, sellers the second, so no order meets
 its own user), makes each an API key and funds it through the faucet, then runs each mode
@@ -22,17 +23,25 @@ trades are made and stored. Every request is signed when it is sent (a signature
 its timestamp, and a replay is refused), which costs this process CPU on the same cores
 as the services: the result reports the CPU seconds of every process per mode.
 
+An order mode also reports the CPU budget of an order: each process's CPU time over the
+run (/proc/<pid>/stat, with its children) divided by the orders accepted
+(`cpu_ms_per_order`, `bench` being this process: the clients), their sum, and what that
+sum means on this machine: the most orders per second its cores could carry at that cost
+(`orders_per_second_at_full_cpu`) and the cores the mode's target would take
+(`cores_needed_at_target`: 5,000 orders/s single, 50,000 batch).
+
 A mode reports requests and orders per second (accepted orders only; rejected ones and
 non-200 replies are counted by status), and p50/p99/p99.9 latency of a request from
 sending it to having read the whole reply. After an order mode it waits until the ledger
 has stored every event the engine made (`ledger_catch_up_seconds`): history is persisted.
 
-`--profile DIR` then runs `single` once more with py-spy sampling the gateway and the engine
-(non-blocking, 100 Hz), writes their collapsed stacks to DIR/gateway.txt and DIR/engine.txt
-(flamegraph.pl or speedscope read them) and reports the top functions by own and total
-time, and the gateway's own time by package. Idle threads are left out, so the shares are
-of CPU time; a function's own time includes the C code it calls, which py-spy does not see
-(uvloop's event loop, its I/O and its callbacks, shows as `run_app` in the gateway).
+`--profile DIR` then runs the first order mode of `--modes` once more with py-spy sampling
+the gateway and the engine (non-blocking, 100 Hz), writes their collapsed stacks to
+DIR/gateway.txt and DIR/engine.txt (flamegraph.pl or speedscope read them) and reports
+the top functions by own and total time, and the gateway's own time by package. Idle
+threads are left out, so the shares are of CPU time; a function's own time includes the C
+code it calls, which py-spy does not see (uvloop's event loop, its I/O and its callbacks,
+shows as `run_app` in the gateway).
 
 `--database-url` uses an existing server's (empty) database instead of starting PostgreSQL.
 """
@@ -82,6 +91,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MARKET = "TATA_INR"  # tick 0.01 INR, step 1 TATA
 MODES = ("single", "batch", "depth", "trades")
 ORDER_MODES = ("single", "batch")
+TARGETS = {"single": 5_000, "batch": 50_000}  # orders/s the issue asks for
 FUNDS = {True: ("INR", "1000000000"), False: ("TATA", "10000000")}  # buyer, seller
 WINDOW_MS = 5000
 WARMUP_SECONDS = 1.0
@@ -117,6 +127,34 @@ def gateway_spec(
         },
         ready_probe=HttpProbe(f"http://{LOCALHOST}:{port}/health"),
     )
+
+
+def market_data_specs(
+    engine_address: str, ledger_address: str, redis_url: str
+) -> list[ServiceSpec]:
+    """The publisher (engine events to Redis) and stream_svc (Redis to subscribers): they
+    take their share of the cores for every order even when nobody watches."""
+    common = {"ENGINE_ADDRESS": engine_address, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
+    publisher_port, stream_port = free_port(), free_port()
+    return [
+        ServiceSpec(
+            name="publisher",
+            argv=[sys.executable, "-m", "stream_svc.publisher"],
+            env={
+                **common,
+                "LEDGER_ADDRESS": ledger_address,
+                "STREAM_PUBLISHER_HOST": LOCALHOST,
+                "STREAM_PUBLISHER_PORT": str(publisher_port),
+            },
+            health_address=f"{LOCALHOST}:{publisher_port}",
+        ),
+        ServiceSpec(
+            name="stream",
+            argv=[sys.executable, "-m", "stream_svc"],
+            env={**common, "STREAM_HOST": LOCALHOST, "STREAM_GRPC_PORT": str(stream_port)},
+            health_address=f"{LOCALHOST}:{stream_port}",
+        ),
+    ]
 
 
 # -- users, keys and signed requests --------------------------------------------------------
@@ -288,6 +326,23 @@ async def drive(
     return tally, time.perf_counter() - started
 
 
+def cpu_budget(cpu_seconds: dict[str, float], orders: int, target: int) -> dict[str, Any]:
+    """Each process's CPU milliseconds per accepted order, their sum, and what the sum
+    allows on this machine's cores."""
+    if not orders:
+        return {}
+    per_order = {name: round(1000 * s / orders, 3) for name, s in cpu_seconds.items()}
+    total = 1000 * sum(cpu_seconds.values()) / orders
+    cores = len(os.sched_getaffinity(0))
+    return {
+        "cpu_ms_per_order": per_order,
+        "cpu_ms_per_order_total": round(total, 3),
+        "orders_per_second_at_full_cpu": round(cores * 1000 / total) if total else None,
+        "target_orders_per_second": target,
+        "cores_needed_at_target": round(total * target / 1000, 2),
+    }
+
+
 def _percentile_ms(ordered: Sequence[float], q: float) -> float | None:
     if not ordered:
         return None
@@ -394,6 +449,7 @@ class Options:
     seed: int = 1
     profile_dir: Path | None = None
     database_url: str | None = None
+    market_data: bool = True
 
 
 @dataclass
@@ -431,6 +487,7 @@ class Bench:
         others = machine_busy_seconds() - busy_before - sum(cpu.values())
         result["cpu_seconds_other_processes"] = round(max(0.0, others), 2)
         if mode in ORDER_MODES:
+            result.update(cpu_budget(cpu, tally.orders, TARGETS[mode]))
             if mode == "batch":
                 result["orders_per_request"] = self.options.batch_size
             ended = time.perf_counter()
@@ -442,15 +499,16 @@ class Bench:
 
     async def profile(self, pids: dict[str, int], out_dir: Path) -> dict[str, Any]:
         seconds = self.options.seconds
-        await drive(self.port, self.makers("single"), WARMUP_SECONDS)
+        mode = next((m for m in self.options.modes if m in ORDER_MODES), "single")
+        await drive(self.port, self.makers(mode), WARMUP_SECONDS)
         paths = {name: out_dir / f"{name}.txt" for name in ("gateway", "engine")}
         profilers = [start_profiler(pids[name], seconds, path) for name, path in paths.items()]
         await asyncio.sleep(0.5)  # py-spy attaches
-        tally, elapsed = await drive(self.port, self.makers("single"), seconds)
+        tally, elapsed = await drive(self.port, self.makers(mode), seconds)
         for process in profilers:
             await asyncio.to_thread(process.wait, seconds + 60)
         result = await asyncio.to_thread(read_profiles, paths)
-        return {"run": summary(tally, elapsed), **result}
+        return {"mode": mode, "run": summary(tally, elapsed), **result}
 
 
 def read_profiles(paths: dict[str, Path]) -> dict[str, Any]:
@@ -473,8 +531,10 @@ async def run(options: Options) -> dict[str, Any]:
             redis.spec(),
             engine_spec(work_dir / "engine", engine_port),
             ledger_spec(database_url, engine_address, ledger_port, ingest=True),
-            gateway_spec(gateway_port, engine_address, ledger_address, redis.url),
         ]
+        if options.market_data:
+            specs += market_data_specs(engine_address, ledger_address, redis.url)
+        specs.append(gateway_spec(gateway_port, engine_address, ledger_address, redis.url))
         base = f"http://{LOCALHOST}:{gateway_port}"
         connector = aiohttp.TCPConnector(limit=SIGNUP_CONCURRENCY * 3)  # the set-up's
         async with (
@@ -508,6 +568,7 @@ async def run(options: Options) -> dict[str, Any]:
         "batch_clients": options.batch_clients,
         "batch_size": options.batch_size,
         "engine_journal_fsync": True,
+        "market_data": options.market_data,
         "setup_seconds": round(setup_seconds, 3),
         "cpu_cores": len(os.sched_getaffinity(0)),
         "modes": modes,
@@ -530,6 +591,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the gateway, engine")
     parser.add_argument("--database-url", help="an empty database to use instead of a local one")
+    parser.add_argument(
+        "--no-market-data",
+        dest="market_data",
+        action="store_false",
+        help="leave out the publisher and stream_svc",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.clients < 1 or args.batch_clients < 1 or args.seconds <= 0:
@@ -548,6 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         profile_dir=args.profile,
         database_url=args.database_url,
+        market_data=args.market_data,
     )
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -576,6 +644,15 @@ def _print(r: dict[str, Any]) -> None:
             f"statuses {m['statuses']}"
         )
         print("        CPU s: " + ", ".join(f"{k} {v}" for k, v in m["cpu_seconds"].items()))
+        if "cpu_ms_per_order" in m:
+            print(
+                "        CPU ms per order: "
+                + ", ".join(f"{k} {v}" for k, v in m["cpu_ms_per_order"].items())
+                + f"; total {m['cpu_ms_per_order_total']} (at most "
+                f"{m['orders_per_second_at_full_cpu']:,} orders/s on {r['cpu_cores']} cores; "
+                f"{m['target_orders_per_second']:,}/s would take "
+                f"{m['cores_needed_at_target']} cores)"
+            )
     if r["profile"]:
         for name in ("gateway", "engine"):
             p = r["profile"][name]

@@ -16,7 +16,13 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway_svc.auth import signing_strings
-from gateway_svc.bench_orders import ORDER_MODES, Trader, batch_request, top_functions
+from gateway_svc.bench_orders import (
+    ORDER_MODES,
+    Trader,
+    batch_request,
+    cpu_budget,
+    top_functions,
+)
 
 
 def _trader(buy: bool) -> Trader:
@@ -57,6 +63,16 @@ def test_profile_counts_own_and_total_time_per_function() -> None:
     assert top_functions("") == {"samples": 0}
 
 
+def test_the_cpu_budget_divides_each_process_time_by_the_orders() -> None:
+    budget = cpu_budget({"bench": 1.0, "gateway": 3.0, "engine": 1.0}, 5_000, 5_000)
+    assert budget["cpu_ms_per_order"] == {"bench": 0.2, "gateway": 0.6, "engine": 0.2}
+    assert budget["cpu_ms_per_order_total"] == 1.0
+    assert budget["cores_needed_at_target"] == 5.0  # 5,000 orders/s at 1 ms each
+    cores = budget["orders_per_second_at_full_cpu"] // 1000
+    assert budget["orders_per_second_at_full_cpu"] == cores * 1000 >= 1000
+    assert cpu_budget({"gateway": 1.0}, 0, 5_000) == {}  # no order, no budget
+
+
 async def test_every_mode_runs_end_to_end(database_url: str) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway_svc.bench_orders", "--json",
@@ -75,12 +91,17 @@ async def test_every_mode_runs_end_to_end(database_url: str) -> None:
         assert m["requests"] > 0, name
         assert m["statuses"] == {"200": m["requests"]}, (name, m["first_error"])
         assert 0 < m["p50_ms"] <= m["p99_ms"] <= m["p99_9_ms"] <= m["max_ms"], name
-        assert set(m["cpu_seconds"]) >= {"bench", "engine", "ledger", "gateway", "redis"}
+        processes = {"bench", "engine", "ledger", "gateway", "redis", "publisher", "stream"}
+        assert set(m["cpu_seconds"]) >= processes
         assert m["cpu_seconds_other_processes"] >= 0
     for name in ORDER_MODES:
         m = r["modes"][name]
         assert m["orders"] + m["rejected_orders"] == m["requests"] * (10 if name == "batch" else 1)
         assert m["orders"] > 0, name
         assert m["ledger_catch_up_seconds"] >= 0
+        assert set(m["cpu_ms_per_order"]) == set(m["cpu_seconds"])
+        total = sum(m["cpu_ms_per_order"].values())
+        assert abs(m["cpu_ms_per_order_total"] - total) < 0.01 * len(m["cpu_ms_per_order"])
+        assert m["cpu_ms_per_order_total"] > 0
     assert r["modes"]["batch"]["engine_seq"] > r["modes"]["single"]["engine_seq"]
     assert r["modes"]["batch"]["clients"] == 2
