@@ -36,14 +36,13 @@ from typing import Any
 
 import aiohttp
 
-from launcher.health import HttpProbe
+from gateway_svc.bench_orders import gateway_spec
 from launcher.ports import free_port
 from launcher.redis_server import LocalRedis
-from launcher.supervisor import ServiceSpec, Supervisor
+from launcher.supervisor import Supervisor
 from ledger_svc.bench_ingest import LOCALHOST, engine_spec, ledger_spec, postgres_specs
 
 MARKET = "TATA_INR"
-SECRET = "flood-token-secret-flood-token-secret"
 PASSWORD = "flood password, long enough"
 ORDER_RATE, MARKET_RATE = 10, 100  # the gateway's defaults
 # Source addresses: the flooders', the trader's and the reader's.
@@ -203,23 +202,6 @@ async def flood(
 # -- the stack, as child processes ---------------------------------------------------------
 
 
-def gateway_spec(
-    port: int, engine_address: str, ledger_address: str, redis_url: str
-) -> ServiceSpec:
-    return ServiceSpec(
-        name="gateway",
-        argv=[sys.executable, "-m", "gateway_svc"],
-        env={
-            "GATEWAY_HOST": LOCALHOST, "GATEWAY_PORT": str(port),
-            "ENGINE_ADDRESS": engine_address, "LEDGER_ADDRESS": ledger_address,
-            "REDIS_URL": redis_url, "GATEWAY_TOKEN_SECRET": SECRET, "GATEWAY_FAUCET": "true",
-            "GATEWAY_FAUCET_CAP": "1000000000", "GATEWAY_ORDER_RATE": str(ORDER_RATE),
-            "GATEWAY_MARKET_RATE": str(MARKET_RATE), "LOG_LEVEL": "WARNING",
-        },
-        ready_probe=HttpProbe(f"http://{LOCALHOST}:{port}/health"),
-    )  # fmt: skip
-
-
 async def funded_token(session: aiohttp.ClientSession, base: str, email: str) -> str:
     async with session.post(
         f"{base}/api/v1/auth/signup", json={"email": email, "password": PASSWORD}
@@ -246,7 +228,14 @@ async def run(seconds: float) -> dict[str, Any]:
             redis.spec(),
             engine_spec(work / "engine", engine_port),
             ledger_spec(database_url, engine_address, ledger_port, ingest=True),
-            gateway_spec(gateway_port, engine_address, ledger_address, redis.url),
+            gateway_spec(
+                gateway_port,
+                engine_address,
+                ledger_address,
+                redis.url,
+                order_rate=ORDER_RATE,
+                market_rate=MARKET_RATE,
+            ),
         ]
         base = f"http://{LOCALHOST}:{gateway_port}"
         async with Supervisor(specs), session_from(LOCALHOST) as session:

@@ -106,9 +106,16 @@ SECRET = "bench-token-secret-bench-token-secret"
 
 
 def gateway_spec(
-    port: int, engine_address: str, ledger_address: str, redis_url: str
+    port: int,
+    engine_address: str,
+    ledger_address: str,
+    redis_url: str,
+    *,
+    order_rate: int = 1_000_000,
+    market_rate: int = 1_000_000,
 ) -> ServiceSpec:
-    """The gateway with limits out of the way: the benchmark measures, it does not abuse."""
+    """The gateway, by default with limits out of the way: the benchmark measures, it does
+    not abuse (bench_flood passes the real limits)."""
     return ServiceSpec(
         name="gateway",
         argv=[sys.executable, "-m", "gateway_svc"],
@@ -121,8 +128,8 @@ def gateway_spec(
             "GATEWAY_TOKEN_SECRET": SECRET,
             "GATEWAY_FAUCET": "true",
             "GATEWAY_FAUCET_CAP": "1000000000",
-            "GATEWAY_ORDER_RATE": "1000000",
-            "GATEWAY_MARKET_RATE": "1000000",
+            "GATEWAY_ORDER_RATE": str(order_rate),
+            "GATEWAY_MARKET_RATE": str(market_rate),
             "LOG_LEVEL": "WARNING",
         },
         ready_probe=HttpProbe(f"http://{LOCALHOST}:{port}/health"),
