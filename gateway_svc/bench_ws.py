@@ -448,6 +448,8 @@ class BenchSocket(asyncio.Protocol):
             elif opcode == 0x8:
                 code = int.from_bytes(payload[:2]) if len(payload) >= 2 else 1005
                 self.tally.closes[f"{code} {payload[2:].decode(errors='replace')}"] += 1
+                if self.lost is not None and not self.lost.done():
+                    self.lost.set_result(None)  # counted here: not again as "lost"
                 self.abort()
                 return
         del buffer[:at]
