@@ -103,6 +103,14 @@ def conflate(batch: list[Message]) -> list[Message]:
     return out
 
 
+def pending(batch: list[Message]) -> dict[str, list[tuple[int, Message]]]:
+    """The batch, conflated, as its listeners read it (`Pending`)."""
+    out: dict[str, list[tuple[int, Message]]] = {}
+    for place, message in enumerate(conflate(batch)):
+        out.setdefault(message.topic, []).append((place, message))
+    return out
+
+
 def merged_depth(messages: list[Message]) -> Message:
     """One diff equal to applying `messages` (consecutive diffs of one topic) in turn."""
     bids: dict[Decimal, cpb.PriceLevel] = {}  # by price: the level's last value
@@ -297,13 +305,11 @@ class Upstreams:
         self._flush = None
         self._flushed_at = asyncio.get_running_loop().time()
         batch, self._batch = self._batch, []
-        pending: dict[str, list[tuple[int, Message]]] = {}
-        for place, message in enumerate(conflate([message for _, message in batch])):
-            pending.setdefault(message.topic, []).append((place, message))
+        by_topic = pending([message for _, message in batch])
         sources = {upstream for upstream, _ in batch}
         touched: set[Listener] = set().union(*(u.listeners for u in sources))
         rendered: dict[Hashable, tuple[bytes, int]] = {}
-        FANNED_OUT.inc(sum(listener.send(pending, rendered) for listener in touched))
+        FANNED_OUT.inc(sum(listener.send(by_topic, rendered) for listener in touched))
 
     def join(self, topic: Topic, listener: Listener) -> Upstream:
         """The topic's upstream, opened if new, with `listener` added."""

@@ -17,7 +17,7 @@ from exchange.common.v1 import common_pb2 as cpb
 from exchange.stream.v1 import stream_pb2 as spb
 from exchange.stream.v1.stream_pb2_grpc import StreamServiceStub
 from gateway_svc.frames import data_json
-from gateway_svc.upstream import Message, Upstreams, conflate
+from gateway_svc.upstream import Message, Upstreams, conflate, pending
 from gateway_svc.ws import Connection, parse_topic
 from stream_svc.book import Book
 from tests.stream.conftest import Live
@@ -118,11 +118,9 @@ async def test_connections_with_the_same_subscriptions_share_one_rendering(
     c = connection(f"depth@{MARKET}", DEPTH)  # both names of one topic
     d = connection(TRADE)
     batch = [depth(1, 1, {"99.00": "1"}, {}), trade(1), depth(2, 2, {}, {"101.00": "2"})]
-    pending: dict[str, list[tuple[int, Message]]] = {}
-    for place, message in enumerate(conflate(batch)):
-        pending.setdefault(message.topic, []).append((place, message))
+    by_topic = pending(batch)
     rendered: dict[object, tuple[bytes, int]] = {}
-    assert [conn.send(pending, rendered) for conn in (a, b, c, d)] == [2, 2, 2, 1]
+    assert [conn.send(by_topic, rendered) for conn in (a, b, c, d)] == [2, 2, 2, 1]
     assert len(rendered) == 3
     sent = {name: conn.take() for name, conn in zip("abcd", (a, b, c, d), strict=True)}
     assert sent["a"] == sent["b"]
@@ -145,9 +143,9 @@ async def test_private_streams_of_two_users_never_share_a_rendering(upstreams: U
     item = spb.MarketData(
         order_update=spb.OrderUpdate(order=cpb.Order(order_id=5, user_id=1, market=MARKET))
     )
-    pending = {"orders.1": [(0, Message("orders.1", 1, data_json(item), item))]}
+    by_topic = pending([Message("orders.1", 1, data_json(item), item)])
     rendered: dict[object, tuple[bytes, int]] = {}
-    assert (alice.send(pending, rendered), bob.send(pending, rendered)) == (1, 0)
+    assert (alice.send(by_topic, rendered), bob.send(by_topic, rendered)) == (1, 0)
     assert bob.take() == b""
     [event] = sse_events(alice.take())
     assert (event["stream"], event["data"]["i"]) == ("account.orderUpdate", "5")
