@@ -1,13 +1,14 @@
 """A WebSocket client keeping order books through the faults, as a careful client does.
 
 It subscribes to `depth.<M>`, then takes REST depth (`lastUpdateId`) and applies every diff
-after it. Diffs on one connection form a chain (each `U` is the previous `u` + 1): a break
-is a gap, which the gateway promises never to show (it bridges stream_svc and Redis outages),
-so it is counted as a finding and the book is taken again from REST. So is an error frame
-after the subscription was acknowledged (the gateway gave the stream up), after which the
-client connects again. When the connection drops (the gateway died) it reconnects and
-starts over: a reconnect, not a gap.
-"""
+after it. Diffs on one connection form a chain (each `U` is the previous `u` + 1). Where
+updates were lost (stream_svc or Redis lost messages, the publisher started over) the
+gateway sends a diff that restarts the chain (`U` = `u` + 1), and the client takes REST
+depth again: counted as a restart. Any other break is a gap, which the gateway promises
+never to show, so it is counted as a finding and the book is taken again from REST. So is
+an error frame after the subscription was acknowledged (the gateway gave the stream up),
+after which the client connects again. When the connection drops (the gateway died) it
+reconnects and starts over: a reconnect, not a gap."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ class DepthWatcher:
         self.books = {m: Book() for m in markets}
         self.connections = 0
         self.resyncs = 0
+        self.restarts = 0  # diffs that restarted the chain after lost updates
         self.gaps = 0
         self.errors: list[str] = []  # error frames after an acknowledged subscription
         self.frames = 0
@@ -124,6 +126,10 @@ class DepthWatcher:
         book = self.books[market]
         first, last = int(diff["U"]), int(diff["u"])
         previous, book.previous_u = book.previous_u, last
+        if first > last:  # the chain restarts: updates were lost, the book is taken again
+            self.restarts += 1
+            await self._resync(market)
+            return
         if previous is not None and first != previous + 1:
             self.gaps += 1
             log.error("depth gap on %s: U=%d after u=%d", market, first, previous)

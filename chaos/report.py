@@ -63,7 +63,8 @@ def build(run: Run, command: list[str]) -> dict[str, Any]:
         "trades": last.stats.get("trades", 0),
         "orders": last.stats.get("orders", 0),
         "websocket": {"connections": run.watcher.connections, "resyncs": run.watcher.resyncs,
-                      "gaps": run.watcher.gaps, "error_frames": len(run.watcher.errors)},
+                      "restarts": run.watcher.restarts, "gaps": run.watcher.gaps,
+                      "error_frames": len(run.watcher.errors)},
         "trials": [
             {
                 "seed": t.seed,

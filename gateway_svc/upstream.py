@@ -2,10 +2,12 @@
 
 An `Upstream` opens its gRPC stream when its first listener arrives and closes it when
 the last one leaves. It renders each message once and hands the bytes to its listeners.
-If stream_svc goes away, it reconnects and bridges the outage for its listeners: the
-depth book moves to the fresh snapshot by one diff that continues the id chain, and the
-trades missed meanwhile are sent from the snapshot's recent trades. A listener that only
-joins later gets the current ticker, best bid/ask or candle at once.
+If stream_svc goes away, it reconnects and bridges the outage for its listeners: the trades
+missed meanwhile are sent from the snapshot's recent trades, and the depth book moves to
+the fresh snapshot by a diff that restarts the id chain (`Book.restart_to`: clients that
+check the chain take REST depth again, since the updates in between are lost). So does a
+snapshot stream_svc sends after its own resync. A listener that only joins later gets the
+current ticker, best bid/ask or candle at once.
 
 Recent frames are kept per topic (with their engine sequence numbers) so that an SSE
 client reconnecting with Last-Event-ID can resume.
@@ -14,9 +16,10 @@ Fan-out is the gateway's heaviest work (every message times every client), so me
 are handed out in batches: the first message after a quiet spell goes out at the next turn
 of the event loop, later ones are gathered for at most FLUSH_S and then each client gets
 all of its frames of the batch, across topics, in one write. Clients with the same
-subscriptions get the same bytes, built once per batch. The depth diffs of one topic
-within a batch become one diff (levels carry absolute quantities, so the last value of a
-level is all a client needs, and U..u still continues the id chain): when the gateway
+subscriptions get the same bytes, built once per batch. Consecutive depth diffs of one
+topic within a batch become one diff (levels carry absolute quantities, so the last value
+of a level is all a client needs, and U..u still continues the id chain; a diff that
+restarts the chain is never merged): when the gateway
 falls behind, its batches grow and a client gets fewer, fuller depth frames instead of a
 growing delay. Trades and every other message go out one by one.
 """
@@ -37,7 +40,7 @@ from prometheus_client import Counter
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.stream.v1 import stream_pb2 as spb
 from gateway_svc.frames import data_json, frame, sse_event, ws_text
-from stream_svc.book import Book, Gap
+from stream_svc.book import Book, Gap, restarts_chain
 from stream_svc.topics import Topic
 
 if TYPE_CHECKING:
@@ -85,21 +88,35 @@ class Listener(Protocol):
 
 
 def conflate(batch: list[Message]) -> list[Message]:
-    """The batch with the depth diffs of each topic merged into one, at the place of the
-    last of them."""
-    diffs: dict[str, list[Message]] = {}
+    """The batch with each run of consecutive depth diffs of a topic (each `U` the previous
+    `u` + 1) merged into one, at the place of the last of them. A diff that restarts the
+    chain stays alone, so that a client can tell it from updates lost by mistake."""
+    runs: dict[str, list[list[Message]]] = {}
+    run_of: dict[int, list[Message]] = {}  # id(message) -> its run
     for message in batch:
-        if message.item.WhichOneof("body") == "depth":
-            diffs.setdefault(message.topic, []).append(message)
-    if all(len(d) == 1 for d in diffs.values()):
+        if message.item.WhichOneof("body") != "depth":
+            continue
+        of_topic = runs.setdefault(message.topic, [])
+        d = message.item.depth
+        before = of_topic[-1][-1].item.depth if of_topic else None
+        if (
+            before is not None
+            and before.last_update_id + 1 == d.first_update_id
+            and not (restarts_chain(before))
+        ):
+            of_topic[-1].append(message)
+        else:
+            of_topic.append([message])
+        run_of[id(message)] = of_topic[-1]
+    if all(len(run) == 1 for of_topic in runs.values() for run in of_topic):
         return batch
     out: list[Message] = []
     for message in batch:
-        of_topic = diffs.get(message.topic)
-        if of_topic is None or len(of_topic) == 1 or message.item.WhichOneof("body") != "depth":
+        run = run_of.get(id(message))
+        if run is None or len(run) == 1:
             out.append(message)
-        elif message is of_topic[-1]:
-            out.append(merged_depth(of_topic))
+        elif message is run[-1]:
+            out.append(merged_depth(run))
     return out
 
 
@@ -261,7 +278,7 @@ class Upstream:
             old, self.book = self.book, fresh
             if old is None or fresh.last_update_id <= old.last_update_id:
                 return None
-            return old.diff_to(fresh)  # bridges a reconnection without a gap
+            return old.restart_to(fresh)  # updates were lost: clients take REST depth again
         if self.book is None:
             return None
         before = self.book.last_update_id

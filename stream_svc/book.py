@@ -1,11 +1,12 @@
 """A price-level book kept from a snapshot plus diffs, with the update-id chain checked.
 
-Ids are engine sequence numbers. A diff carries absolute level quantities, so applying
-one whose range starts before the book's id is harmless: every level it names is set to
-its value at the diff's end. That is what lets `apply` accept any diff with
-`first_update_id <= last_update_id + 1` and what lets a consumer that fell out of step
-(a gap) be brought back by one synthetic diff from its old book to a fresh one.
-"""
+Ids are engine sequence numbers. A diff names every level that changed over its range, at
+its quantity at the diff's end, so applying one whose range starts before the book's id
+is harmless. That is what lets `apply` accept any diff with
+`first_update_id <= last_update_id + 1`. A book that fell out of step (a gap) is taken
+again from the engine, and its consumers are told by a diff that restarts their chain
+(`restart_to`), never by one that only holds the net change: that one would be wrong for
+a consumer whose book lies inside the lost range."""
 
 from __future__ import annotations
 
@@ -76,16 +77,29 @@ class Book:
         ask = self.asks.peekitem(0)[1] if self.asks else None
         return bid, ask
 
-    def diff_to(self, newer: Book) -> spb.DepthUpdate:
-        """The diff that turns this book into `newer`, continuing this book's id chain."""
+    def restart_to(self, newer: Book) -> spb.DepthUpdate:
+        """The diff that restarts a consumer's id chain at `newer` after updates were lost.
+
+        Its `U` is past its `u` (`U` = `u` + 1), so every consumer that checks the chain sees a
+        gap and takes REST depth again: a diff from this book to `newer` would be right only
+        for a consumer whose book is exactly this one, and wrong for one that took REST depth
+        while the updates were being lost (a level that came and went meanwhile would stay in
+        its book). It carries every level of `newer` and a zero for each level of this book
+        that is gone, so that a consumer that does not check the chain still ends up with
+        `newer`."""
         return spb.DepthUpdate(
             market=self.market,
-            first_update_id=self.last_update_id + 1,
+            first_update_id=newer.last_update_id + 1,
             last_update_id=newer.last_update_id,
-            bids=_changes(self.bids, newer.bids, reverse=True),
-            asks=_changes(self.asks, newer.asks, reverse=False),
+            bids=_restart(self.bids, newer.bids, reverse=True),
+            asks=_restart(self.asks, newer.asks, reverse=False),
             ts_us=newer.ts_us,
         )
+
+
+def restarts_chain(diff: spb.DepthUpdate) -> bool:
+    """Whether `diff` restarts its consumers' id chain (see `Book.restart_to`)."""
+    return diff.first_update_id > diff.last_update_id
 
 
 def _set_levels(side: SortedDict, levels: Iterable[cpb.PriceLevel]) -> None:
@@ -106,8 +120,8 @@ def _levels(values: object, depth: int) -> list[cpb.PriceLevel]:
     return out
 
 
-def _changes(old: SortedDict, new: SortedDict, *, reverse: bool) -> list[cpb.PriceLevel]:
-    changed = [cpb.PriceLevel(price=v[0], quantity=v[1]) for k, v in new.items() if old.get(k) != v]
-    changed += [cpb.PriceLevel(price=v[0], quantity="0") for k, v in old.items() if k not in new]
-    changed.sort(key=lambda lv: Decimal(lv.price), reverse=reverse)
-    return changed
+def _restart(old: SortedDict, new: SortedDict, *, reverse: bool) -> list[cpb.PriceLevel]:
+    levels = [cpb.PriceLevel(price=v[0], quantity=v[1]) for v in new.values()]
+    levels += [cpb.PriceLevel(price=v[0], quantity="0") for k, v in old.items() if k not in new]
+    levels.sort(key=lambda lv: Decimal(lv.price), reverse=reverse)
+    return levels

@@ -2,9 +2,10 @@
 
 Per market it keeps the book (checked by update id, resynced from the engine's depth on a
 gap), the recent trades, the ticker, the best bid/ask and the open candles. Every book diff
-it sends continues its own id chain (first id = previous last id + 1), and a resync is sent
-as one diff from the old book to the new one, so its subscribers never see a gap, even
-when Redis lost messages or restarted.
+it sends continues its own id chain (first id = previous last id + 1); after a resync
+(Redis lost messages or restarted, the publisher started over) it sends the new book whole,
+as a snapshot, because the updates in between are lost: a diff from the old book to the
+new one would be wrong for a client whose book lies between the two.
 
 A subscriber gets the topic's state first, then its updates, through a bounded queue; one
 that falls a whole queue behind is dropped (the gateway reconnects and gets a snapshot).
@@ -348,7 +349,7 @@ class StreamHub:
         if fresh.last_update_id < old.last_update_id:
             log.warning("engine depth older than the book", extra={"market": cache.symbol})
             return
-        self._fan_out(f"depth.{cache.symbol}", spb.MarketData(depth=old.diff_to(fresh)))
+        self._fan_out(f"depth.{cache.symbol}", spb.MarketData(depth=fresh.snapshot()))
 
     async def _retry(self, call: Callable[[], Awaitable[T]]) -> T:
         delay = 0.1

@@ -1,7 +1,8 @@
 """Faults on the market-data path, with real processes: Redis and stream_svc are killed with
 SIGKILL mid-stream and started again. The engine keeps matching throughout; the WebSocket
-client stays connected, its depth id chain never breaks, and its book (REST snapshot plus
-every diff) equals the engine's book after each recovery."""
+client stays connected, its depth id chain breaks only where a diff says it restarts (the
+updates in between were lost, so it takes REST depth again), and its book equals the
+engine's book after each recovery, even for a client that took REST depth mid-outage."""
 
 from __future__ import annotations
 
@@ -64,16 +65,34 @@ async def until(check: Any, what: str) -> None:
 
 
 class Client:
-    """A WebSocket client keeping a book from REST depth plus depth diffs."""
+    """A WebSocket client keeping a book from REST depth plus depth diffs, as Binance's and
+    Backpack's clients do: on a diff that restarts the chain it takes REST depth again."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, snapshot: dict[str, Any]) -> None:
-        self.ws = ws
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, http: aiohttp.ClientSession,
+                 url: str) -> None:  # fmt: skip
+        self.ws, self.http, self.url = ws, http, url
+        self.bids: dict[Decimal, str] = {}
+        self.asks: dict[Decimal, str] = {}
+        self.last = -1
+        self.previous_u: int | None = None
+        self.restarts = 0
+        self.trade_ids: list[int] = []
+        self.task: asyncio.Task[None]  # set by start()
+
+    @classmethod
+    async def start(cls, ws: aiohttp.ClientWebSocketResponse, http: aiohttp.ClientSession,
+                    url: str) -> Client:  # fmt: skip
+        client = cls(ws, http, url)
+        await client.take_rest_depth()
+        client.task = asyncio.create_task(client._read())
+        return client
+
+    async def take_rest_depth(self) -> None:
+        async with self.http.get(f"{self.url}/api/v1/depth?symbol={MARKET}") as response:
+            snapshot = await response.json()
         self.bids = {Decimal(p): q for p, q in snapshot["bids"]}
         self.asks = {Decimal(p): q for p, q in snapshot["asks"]}
         self.last = int(snapshot["lastUpdateId"])
-        self.previous_u: int | None = None
-        self.trade_ids: list[int] = []
-        self.task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         async for msg in self.ws:
@@ -82,6 +101,11 @@ class Client:
             if frame.get("stream") == f"trade.{MARKET}":
                 self.trade_ids.append(data["t"])
             elif frame.get("stream") == f"depth.{MARKET}":
+                if data["U"] > data["u"]:  # updates were lost: the book is taken again
+                    self.restarts += 1
+                    self.previous_u = data["u"]
+                    await self.take_rest_depth()
+                    continue
                 if self.previous_u is not None:
                     assert data["U"] == self.previous_u + 1, "the depth id chain broke"
                 self.previous_u = data["u"]
@@ -169,37 +193,61 @@ async def test_redis_and_stream_svc_restarts_leave_clients_a_correct_book(
         await until(lambda: check_health(stream_address), "stream_svc")
         gateway = await stack_factory(stream_address=stream_address)
         http = await cleanup.enter_async_context(aiohttp.ClientSession())
-        ws = await cleanup.enter_async_context(
-            http.ws_connect(gateway.url.replace("http://", "ws://") + "/ws")
-        )
-        await ws.send_str(orjson.dumps(
-            {"method": "SUBSCRIBE", "params": [f"depth.{MARKET}", f"trade.{MARKET}"]}
-        ).decode())  # fmt: skip
-        assert orjson.loads((await ws.receive(timeout=10)).data) == {"id": None, "result": None}
-        async with http.get(f"{gateway.url}/api/v1/depth?symbol={MARKET}") as response:
-            client = Client(ws, await response.json())
-        cleanup.callback(client.task.cancel)
 
+        async def connect() -> Client:
+            ws = await cleanup.enter_async_context(
+                http.ws_connect(gateway.url.replace("http://", "ws://") + "/ws")
+            )
+            await ws.send_str(orjson.dumps(
+                {"method": "SUBSCRIBE", "params": [f"depth.{MARKET}", f"trade.{MARKET}"]}
+            ).decode())  # fmt: skip
+            ack = orjson.loads((await ws.receive(timeout=10)).data)
+            assert ack == {"id": None, "result": None}
+            client = await Client.start(ws, http, gateway.url)
+            cleanup.callback(client.task.cancel)
+            return client
+
+        client = await connect()
         await trader.run(60)
         await settled_equal(client, engine, http, gateway.url)
 
-        # Redis dies: the engine keeps matching; nothing reaches the client meanwhile.
+        # Redis dies: the engine keeps matching; nothing reaches the clients meanwhile. A
+        # second client takes REST depth while a level is there that is gone again before
+        # Redis is back (and was not there before): a diff from stream_svc's old book to its
+        # new one would not name that level, and the client would keep it.
         await redis.kill()
         accepted = trader.accepted
         await trader.run(60)
         assert trader.accepted > accepted
+        passing = await engine.stub.PlaceOrder(
+            epb.PlaceOrderRequest(
+                user_id=9, market=MARKET, side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
+                price="9000", quantity="1", time_in_force=cpb.TIME_IN_FORCE_GTC,
+            )
+        )  # fmt: skip
+        assert passing.code == 0, passing.message
+        latecomer = await connect()
+        assert Decimal("9000") in latecomer.asks
+        cancelled = await engine.stub.CancelOrder(
+            epb.CancelOrderRequest(user_id=9, market=MARKET, order_id=passing.order.order_id)
+        )
+        assert cancelled.code == 0, cancelled.message
         await redis.start()
         await until(lambda: probe.check(timeout=0.5), "redis back")
         await trader.run(40)
-        await settled_equal(client, engine, http, gateway.url)
+        for each in (client, latecomer):
+            await settled_equal(each, engine, http, gateway.url)
+            assert each.restarts >= 1
 
         # stream_svc dies and comes back on its address; the gateway resubscribes.
+        restarts = client.restarts
         await stream.kill()
         await trader.run(40)
         await stream.start()
         await until(lambda: check_health(stream_address), "stream_svc back")
         await trader.run(40)
         await settled_equal(client, engine, http, gateway.url)
+        assert client.restarts > restarts
 
-        assert not ws.closed
+        assert not client.ws.closed
         assert client.trade_ids == sorted(set(client.trade_ids))  # never twice, in order

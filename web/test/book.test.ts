@@ -95,6 +95,16 @@ describe("order book from a snapshot and depth diffs", () => {
     expect(book.topBids(10).map((r) => r.price)).toEqual(["60", "55"]);
   });
 
+  it("takes a diff that restarts the chain after lost updates (U = u + 1) as a gap", () => {
+    const book = synced(10);
+    expect(book.onDiff(diff(11, 12))).toBe("applied");
+    expect(book.onDiff(diff(31, 30, [["50", "1"]]))).toBe("gap");
+    book.reset();
+    expect(book.onDiff(diff(31, 30, [["50", "1"]]))).toBe("buffered");
+    expect(book.onSnapshot({ lastUpdateId: 25, bids: [], asks: [] })).toBe("gap");
+    expect(book.onSnapshot({ lastUpdateId: 30, bids: [["50", "1"]], asks: [] })).toBe("synced");
+  });
+
   it("says gap when the snapshot is older than the first buffered diff", () => {
     const book = new OrderBook();
     book.onDiff(diff(20, 21, [["70", "1"]]));
