@@ -15,16 +15,25 @@ ask) must therefore equal a plain price-time book's; `--verify` replays the
 workload through `bench_reference.PriceTimeBook` too and fails unless the two
 agree trade for trade.
 
-Measured: the wall time of the whole replay loop (commands/s) and, per command,
-`time.perf_counter_ns` around `apply` (plus the journal write with `--journal`).
-Commands are built before the clock starts; a cancel gets the engine's order id
-(from the OrderAccepted of its add) just before its timer starts.
+Commands are built before the clock starts. The engine numbers accepted orders
+1, 2, 3, ... in arrival order, so a cancel names the order id its add will get;
+a rejected add would shift them, and any rejection fails the run.
+
+Without `--journal`, the commands are applied one by one; measured: the wall
+time of the loop (commands/s) and, per command, `time.perf_counter_ns` around
+`apply`. With `--journal DIR` (an empty or new directory), they go through the
+service's own path: the `Sequencer` with a `Journal` in DIR, pipelined group
+commit and all, submitted like a client streaming `--submit-batch` commands per
+message with at most `--in-flight` commands unanswered; measured: the wall
+time from the first submission to the last acknowledgment, and per command the
+time from its submission to its acknowledgment (its record durable).
 
 Exit status: 0; 1 if any command was rejected or `--verify` found a difference;
-2 for bad arguments, an unreadable workload or a missing journal module.
+2 for bad arguments, an unreadable workload or an unusable journal directory.
 """
 
 import argparse
+import asyncio
 import cProfile
 import gc
 import json
@@ -32,7 +41,11 @@ import math
 import pstats
 import sys
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
+from itertools import repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -46,12 +59,13 @@ from engine_svc.core.commands import (
     PlaceOrder,
 )
 from engine_svc.core.engine import Engine
-from engine_svc.core.events import Event, OrderAccepted, TradeExecuted
+from engine_svc.core.events import Event, TradeExecuted
 from engine_svc.core.markets import Asset, MarketSpec
 from engine_svc.core.money import format_units
 from engine_svc.core.types import (
     DEFAULT_STP,
     ClientOrderId,
+    Code,
     OrderId,
     OrderType,
     Rejected,
@@ -59,8 +73,10 @@ from engine_svc.core.types import (
     TimeInForce,
     UserId,
 )
-from engine_svc.journal import Journal, encode_record
+from engine_svc.journal import Journal
 from engine_svc.memory import tune_gc
+from engine_svc.sequencer import Outcome as CommandOutcome
+from engine_svc.sequencer import Sequencer
 from engine_svc.workload import (
     PRICE_DECIMALS,
     QTY_DECIMALS,
@@ -93,38 +109,18 @@ BUYERS = 500  # users 1..500 buy, 501..1000 sell
 FUNDING = 10**15
 START_TS = 1_700_000_000_000_000  # µs; the replay's engine clock advances 1 µs per command
 DEFAULT_WARMUP = 20_000
+SUBMIT_BATCH = 256  # commands per submission with --journal, as a client's CommandBatch
+IN_FLIGHT = 8192  # commands submitted and not yet acknowledged, at most: two full batches
 PROFILE_TOP = 15
 NO_CLIENT_ID = ClientOrderId(0)
-NO_ORDER = OrderId(0)
+FIRST_ORDER_ID = 1  # what the engine numbers its first order (setup places none)
 
 
-class BatchedJournal:
-    """Journals like the sequencer: one record and one fdatasync per batch of commands."""
+class Script(NamedTuple):
+    """The workload as engine commands: cancels name the order id their add will get."""
 
-    def __init__(self, directory: Path, batch: int) -> None:
-        self.journal = Journal(directory)
-        self.batch = batch
-        self.entries: list[tuple[int, Command]] = []  # (ts, command) that changed state
-        self.first_seq = 0
-        self.seen = 0
-
-    def append(self, command: Command, ts: int, events: list[Event]) -> None:
-        if events:
-            if not self.entries:
-                self.first_seq = events[0].seq
-            self.entries.append((ts, command))
-        self.seen += 1
-        if self.seen % self.batch == 0:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.entries:
-            self.journal.append(self.first_seq, encode_record(self.first_seq, self.entries))
-            self.entries = []
-
-    def close(self) -> None:
-        self.flush()
-        self.journal.close()
+    commands: list[Command]
+    adds: list[int]  # the workload id of each add, in order: the k-th gets FIRST_ORDER_ID + k
 
 
 class Outcome(NamedTuple):
@@ -149,7 +145,7 @@ class Run(NamedTuple):
     outcome: Outcome
     rejections: int
     seconds: float  # wall time of the replay loop
-    latencies_ns: list[int]  # per applied command, sorted
+    latencies_ns: list[int]  # per command, sorted
     trades: list[Trade] | None  # with record_trades
 
 
@@ -174,86 +170,156 @@ def setup_commands() -> list[Command]:
     return commands
 
 
-def new_engine(journal: BatchedJournal | None = None) -> Engine:
+def new_engine() -> Engine:
     engine = Engine()
     for i, command in enumerate(setup_commands()):
-        ts = START_TS - 1_000_000 + i
-        events = engine.apply(command, ts)
-        if journal is not None:
-            journal.append(command, ts, events)
+        engine.apply(command, START_TS - 1_000_000 + i)
     return engine
 
 
-def build_commands(ops: Sequence[Op]) -> list[tuple[int, PlaceOrder | CancelOrder]]:
-    """(workload id, command) per op. A CancelOrder has no order id yet (the
-    engine assigns them); the replay fills it in."""
+def build_commands(ops: Sequence[Op]) -> Script:
     users: dict[int, UserId] = {}
-    commands: list[tuple[int, PlaceOrder | CancelOrder]] = []
+    order_ids: dict[int, OrderId] = {}  # workload id -> the engine's order id
+    commands: list[Command] = []
+    adds: list[int] = []
     for op in ops:
         if isinstance(op, Add):
             user = users[op.id] = buyer(op.id) if op.buy else seller(op.id)
             side = Side.BUY if op.buy else Side.SELL
+            order_ids[op.id] = OrderId(FIRST_ORDER_ID + len(adds))
+            adds.append(op.id)
             commands.append(
-                (
-                    op.id,
-                    PlaceOrder(
-                        user, SYMBOL, side, OrderType.LIMIT, op.price, op.qty, 0,
-                        TimeInForce.GTC, False, NO_CLIENT_ID, DEFAULT_STP,
-                    ),
+                PlaceOrder(
+                    user, SYMBOL, side, OrderType.LIMIT, op.price, op.qty, 0, TimeInForce.GTC,
+                    False, NO_CLIENT_ID, DEFAULT_STP,
                 )
             )  # fmt: skip
         else:
-            commands.append((op.id, CancelOrder(users[op.id], SYMBOL, NO_ORDER, NO_CLIENT_ID)))
-    return commands
+            commands.append(CancelOrder(users[op.id], SYMBOL, order_ids[op.id], NO_CLIENT_ID))
+    return Script(commands, adds)
 
 
-def replay(
-    engine: Engine,
-    commands: Sequence[tuple[int, PlaceOrder | CancelOrder]],
-    journal: BatchedJournal | None = None,
-    record_trades: bool = False,
-) -> Run:
+def replay(engine: Engine, script: Script, record_trades: bool = False) -> Run:
     """Applies the commands in order, timing each one. The engine must be set up."""
     perf_ns = time.perf_counter_ns
     apply = engine.apply
-    order_ids: dict[int, OrderId] = {}  # workload id -> engine order id
     latencies: list[int] = []
-    trade_log: list[tuple[OrderId, OrderId, int, int]] | None = [] if record_trades else None
+    trade_log: list[TradeExecuted] | None = [] if record_trades else None
     rejections = 0
-    trades_before, traded_before = engine.markets[SYMBOL].trades, engine.markets[SYMBOL].traded_qty
+    market = engine.markets[SYMBOL]
+    trades_before, traded_before = market.trades, market.traded_qty
     ts = START_TS
     started = perf_ns()
-    for workload_id, command in commands:
+    for command in script.commands:
         ts += 1
-        if type(command) is CancelOrder:
-            order_id = order_ids.get(workload_id)
-            if order_id is None:  # its add was rejected
-                rejections += 1
-                continue
-            command = CancelOrder(command.user, command.market, order_id, command.client_id)
         t0 = perf_ns()
         try:
             events = apply(command, ts)
-            if journal is not None:
-                journal.append(command, ts, events)
         except Rejected:
             latencies.append(perf_ns() - t0)
             rejections += 1
             continue
         latencies.append(perf_ns() - t0)
         if trade_log is not None:
-            for event in events:
-                if type(event) is TradeExecuted:
-                    trade_log.append((event.maker_order, event.taker_order, event.price, event.qty))
-        if type(command) is PlaceOrder:
-            accepted = events[0]
-            assert type(accepted) is OrderAccepted
-            order_ids[workload_id] = accepted.order_id
+            trade_log.extend(e for e in events if type(e) is TradeExecuted)
     seconds = (perf_ns() - started) / 1e9
+    latencies.sort()
+    trades = None if trade_log is None else _in_workload_ids(trade_log, script)
+    outcome = _outcome(engine, trades_before, traded_before)
+    return Run(outcome, rejections, seconds, latencies, trades)
 
-    # The market's own trade counters (checked against the plain book by --verify).
+
+async def replay_journaled(
+    journal_dir: Path,
+    script: Script,
+    *,
+    submit_batch: int = SUBMIT_BATCH,
+    in_flight: int = IN_FLIGHT,
+    record_trades: bool = False,
+    timed: AbstractContextManager[None] | None = None,
+) -> tuple[Engine, Run]:
+    """Sets a new engine up and replays the commands through the service's sequencer and
+    journal, as a client streaming batches would. `timed`, a context manager, wraps the
+    timed part (for the profiler)."""
+    engine = Engine()
+    journal = Journal(journal_dir)
+    sequencer = Sequencer(engine, journal, publish=_ignore)
+    sequencer.start()
+    try:
+        setup = await sequencer.submit_many(setup_commands())
+        if any(o.code != Code.OK for o in setup):
+            raise BenchError("the market and funds could not be set up")
+        with nullcontext() if timed is None else timed:
+            run = await _stream(sequencer, script, submit_batch, in_flight, record_trades)
+    finally:
+        await sequencer.close()
+        journal.close()
+    return engine, run
+
+
+async def _stream(
+    sequencer: Sequencer, script: Script, submit_batch: int, in_flight: int, record: bool
+) -> Run:
+    perf_ns = time.perf_counter_ns
+    engine = sequencer.engine
+    market = engine.markets[SYMBOL]
+    trades_before, traded_before = market.trades, market.traded_qty
+    latencies: list[int] = []
+    executed: list[TradeExecuted] = []
+    rejections = 0
+    unanswered: deque[asyncio.Future[list[CommandOutcome]]] = deque()
+    window = max(1, in_flight // submit_batch)  # submissions
+
+    def acknowledged(sent_ns: int, answer: asyncio.Future[list[CommandOutcome]]) -> None:
+        # Taken in as they come, as a client would: nothing of the answers is kept.
+        nonlocal rejections
+        outcomes = answer.result()
+        latencies.extend(repeat(perf_ns() - sent_ns, len(outcomes)))
+        for outcome in outcomes:
+            if outcome.code:  # Code.OK is 0
+                rejections += 1
+            elif record:
+                executed.extend(e for e in outcome.events if type(e) is TradeExecuted)
+
+    commands = script.commands
+    started = perf_ns()
+    for first in range(0, len(commands), submit_batch):
+        if len(unanswered) >= window:
+            await unanswered.popleft()
+        answer = sequencer.submit_many(commands[first : first + submit_batch])
+        answer.add_done_callback(partial(acknowledged, perf_ns()))
+        unanswered.append(answer)
+    for answer in unanswered:
+        await answer
+    await asyncio.sleep(0)  # the last acknowledgments' callbacks
+    seconds = (perf_ns() - started) / 1e9
+    latencies.sort()
+    trades = _in_workload_ids(executed, script) if record else None
+    outcome = _outcome(engine, trades_before, traded_before)
+    return Run(outcome, rejections, seconds, latencies, trades)
+
+
+def _ignore(events: list[Event]) -> None:
+    """No subscribers in the benchmark."""
+
+
+def _in_workload_ids(executed: list[TradeExecuted], script: Script) -> list[Trade]:
+    adds = script.adds
+    return [
+        Trade(
+            adds[e.maker_order - FIRST_ORDER_ID],
+            adds[e.taker_order - FIRST_ORDER_ID],
+            e.price,
+            e.qty,
+        )
+        for e in executed
+    ]
+
+
+def _outcome(engine: Engine, trades_before: int, traded_before: int) -> Outcome:
+    """The market's own trade counters (checked against the plain book by --verify)."""
     market, book = engine.markets[SYMBOL], engine.books[SYMBOL]
-    outcome = Outcome(
+    return Outcome(
         market.trades - trades_before,
         market.traded_qty - traded_before,
         sum(1 for _ in book.iter_side(Side.BUY)),
@@ -261,15 +327,6 @@ def replay(
         book.best_price(Side.BUY),
         book.best_price(Side.SELL),
     )
-    in_workload_ids = None
-    if trade_log is not None:
-        workload_id_of = {order_id: wid for wid, order_id in order_ids.items()}
-        in_workload_ids = [
-            Trade(workload_id_of[maker], workload_id_of[taker], price, qty)
-            for maker, taker, price, qty in trade_log
-        ]
-    latencies.sort()
-    return Run(outcome, rejections, seconds, latencies, in_workload_ids)
 
 
 def reference_replay(ops: Sequence[Op]) -> tuple[Outcome, list[Trade]]:
@@ -353,10 +410,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--verify", action="store_true", help="check the outcome against a plain price-time book"
     )
     parser.add_argument(
-        "--journal", type=Path, metavar="DIR", help="journal to DIR, one fdatasync per batch"
+        "--journal",
+        type=Path,
+        metavar="DIR",
+        help="go through the service's sequencer and journal, in DIR (empty or new)",
     )
     parser.add_argument(
-        "--journal-batch", type=int, default=256, help="commands per journal record (group commit)"
+        "--submit-batch",
+        type=int,
+        default=SUBMIT_BATCH,
+        help=f"with --journal: commands per submission (default {SUBMIT_BATCH})",
+    )
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=IN_FLIGHT,
+        help=f"with --journal: commands unacknowledged at most (default {IN_FLIGHT:,})",
     )
     parser.add_argument(
         "--warmup",
@@ -374,45 +443,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        journal = (
-            BatchedJournal(args.journal, args.journal_batch) if args.journal is not None else None
-        )
+        if args.journal is not None and args.journal.exists() and any(args.journal.iterdir()):
+            raise BenchError(f"{args.journal}: the journal directory must be empty or new")
+        if args.submit_batch < 1 or args.in_flight < 1:
+            raise BenchError("--submit-batch and --in-flight must be at least 1")
         ops = read_workload(args.workload)
     except (BenchError, OSError, WorkloadError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    commands = build_commands(ops)
+    script = build_commands(ops)
 
     # Warm the process up (imports, the interpreter's specialized code, the
     # allocator) on a scratch engine that is then thrown away.
     if args.warmup > 0:
-        replay(new_engine(), commands[: args.warmup])
-    engine = new_engine()
-    # GC stays on during the replay, tuned as the service tunes it after recovery.
-    # The prebuilt commands (hundreds of thousands of tuples) are the harness's, not
-    # the engine's: a service never holds them. Freezing moves everything alive now
-    # out of the collector's sight, so the collections the replay triggers only walk
-    # what the engine itself allocates.
-    tune_gc()
-    profiler = cProfile.Profile() if args.profile else None
-    if profiler is not None:
-        profiler.enable()
-    run = replay(engine, commands, journal, record_trades=args.verify)
-    if profiler is not None:
-        profiler.disable()
-        profiler.dump_stats(args.profile)
-    gc.unfreeze()
-    if journal is not None:
-        journal.close()
+        replay(new_engine(), Script(script.commands[: args.warmup], script.adds))
+    if args.journal is None:
+        engine = new_engine()
+        with measured(args.profile):
+            run = replay(engine, script, record_trades=args.verify)
+    else:
+        try:
+            _, run = asyncio.run(
+                replay_journaled(
+                    args.journal,
+                    script,
+                    submit_batch=args.submit_batch,
+                    in_flight=args.in_flight,
+                    record_trades=args.verify,
+                    timed=measured(args.profile),
+                )
+            )
+        except (BenchError, OSError) as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 2
 
-    result = report(run, len(commands))
+    result = report(run, len(script.commands))
+    result["latency"] = "apply" if args.journal is None else "acknowledged"
     problems = verify(run, ops) if args.verify else []
     if args.verify:
         result["verified"] = not problems
     if args.json:
         print(json.dumps(result))
     else:
-        _print_human(args.workload, result, journal is not None)
+        _print_human(args.workload, result, args.journal is not None)
     if args.profile:
         sys.stdout.flush()
         stats = pstats.Stats(str(args.profile), stream=sys.stderr)
@@ -424,13 +497,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if problems or run.rejections else 0
 
 
+@contextmanager
+def measured(profile: Path | None) -> Iterator[None]:
+    """The timed part: GC tuned as the service tunes it after recovery, under cProfile if
+    asked. The prebuilt commands (hundreds of thousands of tuples) are the harness's, not
+    the engine's: a service never holds them. Freezing moves everything alive now out of
+    the collector's sight, so the collections the replay triggers only walk what the
+    engine itself allocates."""
+    tune_gc()
+    profiler = None if profile is None else cProfile.Profile()
+    if profiler is not None:
+        profiler.enable()
+    try:
+        yield
+    finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(str(profile))
+        gc.unfreeze()
+
+
 def _print_human(workload: Path, r: dict[str, Any], journaled: bool) -> None:
     print(
         f"workload  {workload}: {r['commands']:,} commands, journal {'on' if journaled else 'off'}"
     )
     print(
         f"engine    {r['commands_per_second']:,} commands/s ({r['seconds']} s); "
-        f"latency p50 {r['p50_us']} µs, p99 {r['p99_us']} µs; rejections {r['rejections']}"
+        f"latency to {'acknowledgment' if journaled else 'apply'} p50 {r['p50_us']} µs, "
+        f"p99 {r['p99_us']} µs; rejections {r['rejections']}"
     )
     print(
         f"outcome   {r['trades']:,} trades, traded qty {r['traded_qty']}; resting "

@@ -1,12 +1,13 @@
 """Recovery time: how long a restart takes to replay a journal of N commands.
 
 `python -m engine_svc.bench_recovery --commands 1000000 --json` writes a journal
-of a generated workload (group-committed as the sequencer does, no snapshot),
-then times `recover()` from it and checks the recovered state_hash equals the
+of a generated workload through the service's sequencer (no snapshot), then
+times `recover()` from it and checks the recovered state_hash equals the
 original's.
 """
 
 import argparse
+import asyncio
 import sys
 import tempfile
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from engine_svc.bench import BatchedJournal, build_commands, new_engine, replay
+from engine_svc.bench import build_commands, replay_journaled
 from engine_svc.core.state import state_hash
 from engine_svc.recovery import recover
 from engine_svc.workload import DEFAULT_DEPTH, generate
@@ -27,13 +28,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    commands = build_commands(list(generate(args.commands, args.seed, DEFAULT_DEPTH)))
+    script = build_commands(list(generate(args.commands, args.seed, DEFAULT_DEPTH)))
     with tempfile.TemporaryDirectory(prefix="bench-recovery-") as tmp:
         journal_dir = Path(tmp) / "journal"
-        journal = BatchedJournal(journal_dir, batch=256)
-        engine = new_engine(journal)
-        replay(engine, commands, journal)
-        journal.close()
+        engine, _ = asyncio.run(replay_journaled(journal_dir, script))
         journal_bytes = sum(p.stat().st_size for p in journal_dir.iterdir())
         started = time.perf_counter()
         recovered = recover(journal_dir, Path(tmp) / "snapshots")

@@ -1,15 +1,27 @@
-"""The sequencer: one task applies every command in arrival order, in batches.
+"""The sequencer: one task applies every command in arrival order, in batches, and
+pipelines them with the journal (group commit).
 
-For each batch: apply the commands to the engine (rejections change nothing
-and are not journaled), write one journal record for those that changed state,
-fsync it (group commit), and only then resolve the callers' futures and hand
-the events to subscribers. If the journal cannot be written the engine stops
-taking commands (UNAVAILABLE) instead of acknowledging what it cannot keep,
-and rolls its memory back to what the disk holds (`reload`), so that queries
-never show what was refused; a restart brings it back.
+For each batch: apply the commands to the engine (rejections change nothing and
+are not journaled) and encode one journal record for those that changed state.
+The record is written and fdatasync'd in a worker thread (fdatasync releases the
+GIL); meanwhile the sequencer applies the next batch in memory. A batch is
+answered (its callers' futures resolve, its events go to subscribers) only once
+its own record is durable, and batches are answered in order. One record at
+most is on its way to the disk at a time, so records land in sequence order and
+a record is never written after one that failed.
 
-Queries read the engine between batches; they may see a batch whose fsync is
-still under way, never half a command.
+If a write fails, the engine stops taking commands (UNAVAILABLE) instead of
+acknowledging what it cannot keep: the batch whose write failed, the batch
+applied after it and everything queued are refused, and memory is rolled back
+to what the disk holds (`reload`), so that queries never show what was refused;
+a restart brings it back.
+
+Queries read the engine between batches: they may see the two batches not yet
+durable (the one being written and the one applied after it), never half a
+command. So a reply built from memory is held until what it read is durable
+(`durable`): if the engine dies first, the caller gets an error instead of a
+state that never happened (a book at a seq that a restart gives to other events).
+Snapshots are taken only when no batch is on its way to the disk.
 """
 
 import asyncio
@@ -18,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine_svc.core.commands import Command
 from engine_svc.core.engine import Engine
@@ -31,10 +43,17 @@ from servicekit.clock import now_us
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 4096  # commands per batch, give or take the last submission taken
+_OK = Code.OK  # a module constant: looking an enum member up on its class is slow
+# Builds the Outcome of each applied command straight from a tuple, skipping the
+# NamedTuple's Python-level __new__ (as the engine builds its hot events).
+_new = tuple.__new__
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class JournalFailed(Exception):
+    """The journal could not be written: what memory showed past the disk never happened."""
+
+
+class Outcome(NamedTuple):
     """What one command did: its events, or why it was rejected."""
 
     events: list[Event]
@@ -44,6 +63,21 @@ class Outcome:
 
 
 Submission = tuple[list[Command], "asyncio.Future[list[Outcome]]"]
+
+
+@dataclass(slots=True)
+class _Applied:
+    """A batch applied in memory and not answered yet: its journal record is on its way."""
+
+    submissions: list[Submission]
+    answers: list[list[Outcome]]  # per submission
+    events: list[Event]
+    refused: list[tuple[type[Command], Code]]
+    size: int  # commands
+    first_seq: int
+    last_seq: int  # the engine's seq once the batch was applied
+    record: bytes | None  # None if no command changed state: nothing to write
+    write: "asyncio.Future[None] | None" = None
 
 
 class Sequencer:
@@ -79,9 +113,9 @@ class Sequencer:
         self._closing = False
         self.last_snapshot_seq = engine.seq
         self._task: asyncio.Task[None] | None = None
-        # Held from a batch's first command until its journal record is durable: the
-        # engine's state is only fit for a snapshot outside it.
-        self._batch_in_flight = asyncio.Lock()
+        self._snapshot_requests: list[asyncio.Future[None]] = []
+        self.durable_seq = engine.seq  # every event up to it is on disk
+        self._readers: list[tuple[int, asyncio.Future[None]]] = []  # waiting for a seq
 
     @property
     def queue_depth(self) -> int:
@@ -115,6 +149,19 @@ class Sequencer:
         self._wakeup.set()
         return future
 
+    def durable(self, seq: int) -> asyncio.Future[None]:
+        """Resolves once event `seq` is on disk (at once if it is); raises JournalFailed if
+        the journal failed first, and then `seq` may never happen. (After a failure memory
+        is rolled back to the disk, so reads of it are answered.)"""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if seq <= self.durable_seq:
+            future.set_result(None)
+        elif self.failed:
+            future.set_exception(JournalFailed(self.failed))
+        else:
+            self._readers.append((seq, future))
+        return future
+
     def count_refused(self, kind: type[Command], code: Code) -> None:
         """Counts a command refused before it reached the sequencer (it did not parse)."""
         self.commands[kind] += 1
@@ -129,16 +176,28 @@ class Sequencer:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        writing: _Applied | None = None  # the batch whose record is on its way to the disk
         while True:
-            if not self._pending:
-                if self._closing:
-                    return
+            if self._pending and not self._snapshot_due():
+                applied = self._apply(self._take_batch())
+                # Batch N+1 is in memory: answer batch N once it is durable, then write N+1.
+                if writing is not None:
+                    await self._settle(writing, loop, then=applied)
+                writing = None if self.failed else self._write(applied, loop)
+                await asyncio.sleep(0)  # the answered callers and new submissions get a turn
+            elif writing is not None:  # nothing to apply, or a snapshot is due: land it first
+                await self._settle(writing, loop)
+                writing = None
+            elif self._snapshot_due():
+                self.take_snapshot()
+                for request in self._snapshot_requests:
+                    request.set_result(None)
+                self._snapshot_requests.clear()
+            elif self._closing:
+                return
+            else:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-                continue
-            batch = self._take_batch()
-            async with self._batch_in_flight:
-                await self._apply_batch(batch, loop)
 
     def _take_batch(self) -> list[Submission]:
         """Whole submissions from the front of the queue, up to about MAX_BATCH commands."""
@@ -152,7 +211,8 @@ class Sequencer:
         self._queued -= count
         return batch
 
-    async def _apply_batch(self, batch: list[Submission], loop: asyncio.AbstractEventLoop) -> None:
+    def _apply(self, submissions: list[Submission]) -> _Applied:
+        """Applies a batch in memory and encodes its journal record."""
         engine = self.engine
         apply = engine.apply
         first_seq = engine.seq + 1
@@ -162,7 +222,7 @@ class Sequencer:
         refused: list[tuple[type[Command], Code]] = []
         size = 0
         ts = max(self.clock(), engine.ts)  # engine time never goes backwards
-        for commands, _ in batch:
+        for commands, _ in submissions:
             size += len(commands)
             outcomes: list[Outcome] = []
             for command in commands:
@@ -172,45 +232,82 @@ class Sequencer:
                     outcomes.append(Outcome([], exc.code, exc.message, exc.details))
                     refused.append((type(command), exc.code))
                     continue
-                outcomes.append(Outcome(produced))
+                outcomes.append(_new(Outcome, (produced, _OK, "", None)))
                 if produced:
                     journaled.append(command)
                     events.extend(produced)
             answers.append(outcomes)
-        if journaled:
-            record = encode_record(first_seq, zip(repeat(ts), journaled))
+        record = encode_record(first_seq, zip(repeat(ts), journaled)) if journaled else None
+        return _Applied(submissions, answers, events, refused, size, first_seq, engine.seq, record)
+
+    def _write(self, batch: _Applied, loop: asyncio.AbstractEventLoop) -> _Applied:
+        """Starts writing the batch's record in a worker thread."""
+        if batch.record is not None:
+            batch.write = loop.run_in_executor(
+                None, self.journal.append, batch.first_seq, batch.record
+            )
+        return batch
+
+    async def _settle(
+        self, batch: _Applied, loop: asyncio.AbstractEventLoop, then: _Applied | None = None
+    ) -> None:
+        """Answers the batch once its record is durable. If the write failed, rolls memory
+        back to the disk and refuses it, `then` (the batch applied after it) and the queue."""
+        if batch.write is not None:
             try:
-                await loop.run_in_executor(None, self.journal.append, first_seq, record)
+                await batch.write
             except OSError as exc:
                 await self._roll_back(loop)  # before any caller hears of the failure
-                self._fail(f"journal write failed: {exc}", batch)
+                refused = batch.submissions + ([] if then is None else then.submissions)
+                self._fail(f"journal write failed: {exc}", refused)
                 return
+        self._answer(batch)
+
+    def _answer(self, batch: _Applied) -> None:
         self.batches += 1
-        for commands, _ in batch:
+        for commands, _ in batch.submissions:
             self.commands.update(map(type, commands))  # counted in C, not per command here
-        self.refused.update(refused)
+        self.refused.update(batch.refused)
         if self.on_batch is not None:
-            self.on_batch(size)
-        for (_, future), outcomes in zip(batch, answers, strict=True):
+            self.on_batch(batch.size)
+        for (_, future), outcomes in zip(batch.submissions, batch.answers, strict=True):
             if not future.done():
                 future.set_result(outcomes)
-        if events:
-            self.publish(events)
-        if (
-            self.snapshot
-            and self.snapshot_every
-            and engine.seq - self.last_snapshot_seq >= self.snapshot_every
-        ):
-            self.take_snapshot()
+        if batch.events:
+            self.publish(batch.events)
+        self.durable_seq = batch.last_seq
+        if self._readers:
+            waiting, self._readers = self._readers, []
+            for seq, reader in waiting:
+                if seq > self.durable_seq:
+                    self._readers.append((seq, reader))
+                elif not reader.done():
+                    reader.set_result(None)
 
-    async def snapshot_between_batches(self) -> None:
-        """Snapshots the engine between batches: never a batch whose journal write is still
-        in flight (it may yet fail, and then it never happened)."""
-        async with self._batch_in_flight:
+    def _snapshot_due(self) -> bool:
+        return bool(self._snapshot_requests) or (
+            self.snapshot is not None
+            and self.snapshot_every > 0
+            and not self.failed
+            and self.engine.seq - self.last_snapshot_seq >= self.snapshot_every
+        )
+
+    def snapshot_between_batches(self) -> asyncio.Future[None]:
+        """Has the engine snapshotted when no batch is on its way to the disk (a batch in
+        flight may yet fail, and then it never happened): from now on the sequencer applies
+        nothing more until the batch in flight has landed and the snapshot is taken. The
+        future resolves once it is."""
+        taken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._task is None or self._task.done():  # not running: nothing is in flight
             self.take_snapshot()
+            taken.set_result(None)
+            return taken
+        self._snapshot_requests.append(taken)
+        self._wakeup.set()
+        return taken
 
     def take_snapshot(self) -> None:
-        """Snapshots the engine as of the last durable batch (only between batches)."""
+        """Snapshots the engine as it is; only when every applied batch is durable."""
         if self.snapshot is None or self.failed:
             return
         self.last_snapshot_seq = self.engine.seq
@@ -225,9 +322,9 @@ class Sequencer:
             future.set_result([Outcome([], Code.UNAVAILABLE, reason)] * len(commands))
 
     async def _roll_back(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Brings the engine's memory back to the disk after a failed batch: it was applied
-        and never became durable. Meanwhile queries see it, as they see a batch whose fsync
-        is under way."""
+        """Brings the engine's memory back to the disk after a failed write: the batches
+        applied since the last durable one never happened. Meanwhile queries see them, as
+        they see a batch whose fsync is under way."""
         if self.reload is None:
             return
         try:
@@ -238,10 +335,14 @@ class Sequencer:
         self.engine.take_over(durable)
         log.warning("rolled back to the journal", extra={"seq": self.engine.seq})
 
-    def _fail(self, reason: str, batch: list[Submission]) -> None:
+    def _fail(self, reason: str, refused: list[Submission]) -> None:
         log.critical("refusing all commands from now on", extra={"reason": reason})
         self.failed = reason
-        for commands, future in [*batch, *self._pending]:
+        for commands, future in [*refused, *self._pending]:
             self._unavailable(commands, future, reason)
+        for _, reader in self._readers:
+            if not reader.done():
+                reader.set_exception(JournalFailed(reason))
+        self._readers.clear()
         self._pending.clear()
         self._queued = 0

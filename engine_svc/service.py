@@ -39,7 +39,7 @@ from engine_svc.core.types import (
 )
 from engine_svc.hub import EventHub
 from engine_svc.metrics import COMMAND_NAMES
-from engine_svc.sequencer import Outcome, Sequencer
+from engine_svc.sequencer import JournalFailed, Outcome, Sequencer
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
@@ -304,6 +304,15 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
             self._place_reply(outcome, reply.place_order)
 
     # ---- queries ----
+    # Each reply is built from memory at once and held until what it read is on disk
+    # (`_durable`): a crash before then ends the call with an error, never with a state
+    # that a restart would not have.
+
+    async def _durable(self, seq: int, context: Ctx) -> None:
+        try:
+            await self.sequencer.durable(seq)
+        except JournalFailed as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"journal failed: {exc}")
 
     async def GetOrder(self, request: epb.GetOrderRequest, context: Ctx) -> epb.GetOrderReply:
         engine = self.engine
@@ -311,13 +320,18 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
         order = engine.find_order(
             user, OrderId(request.order_id), ClientOrderId(request.client_order_id)
         )
+        seq = engine.seq
         if order is None or (request.market and order.market != request.market):
-            return epb.GetOrderReply(code=pb.RESULT_CODE_ORDER_NOT_FOUND, message="no such order")
-        market = engine.markets[order.market]
-        closed = engine.recent_closed.get(order.id)
-        if order.id in engine.orders or closed is None:
-            return epb.GetOrderReply(order=convert.open_order_to_proto(order, market))
-        return epb.GetOrderReply(order=convert.closed_order_to_proto(closed, market))
+            reply = epb.GetOrderReply(code=pb.RESULT_CODE_ORDER_NOT_FOUND, message="no such order")
+        else:
+            market = engine.markets[order.market]
+            closed = engine.recent_closed.get(order.id)
+            if order.id in engine.orders or closed is None:
+                reply = epb.GetOrderReply(order=convert.open_order_to_proto(order, market))
+            else:
+                reply = epb.GetOrderReply(order=convert.closed_order_to_proto(closed, market))
+        await self._durable(seq, context)
+        return reply
 
     async def GetOpenOrders(
         self, request: epb.GetOpenOrdersRequest, context: Ctx
@@ -331,9 +345,11 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
         else:
             found = engine.open_orders(UserId(request.user_id), request.market)
         orders = sorted(found, key=lambda o: o.id)
-        return epb.GetOpenOrdersReply(
+        reply = epb.GetOpenOrdersReply(
             orders=[convert.open_order_to_proto(o, engine.markets[o.market]) for o in orders]
         )
+        await self._durable(engine.seq, context)
+        return reply
 
     async def GetDepth(self, request: epb.GetDepthRequest, context: Ctx) -> epb.GetDepthReply:
         engine = self.engine
@@ -349,21 +365,25 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
                 for p, q in book.depth(side, limit)
             ]
 
-        return epb.GetDepthReply(
+        reply = epb.GetDepthReply(
             bids=levels(Side.BUY), asks=levels(Side.SELL), seq=engine.seq, ts_us=engine.ts
         )
+        await self._durable(reply.seq, context)
+        return reply
 
     async def GetBalances(
         self, request: epb.GetBalancesRequest, context: Ctx
     ) -> epb.GetBalancesReply:
         engine = self.engine
         balances = engine.accounts.of_user(UserId(request.user_id))
-        return epb.GetBalancesReply(
+        reply = epb.GetBalancesReply(
             balances=[
                 convert.balance_to_proto(engine, asset, b.available, b.locked)
                 for asset, b in sorted(balances.items())
             ]
         )
+        await self._durable(engine.seq, context)
+        return reply
 
     async def ListMarkets(
         self, request: epb.ListMarketsRequest, context: Ctx
@@ -377,7 +397,9 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
     async def GetStateHash(
         self, request: epb.GetStateHashRequest, context: Ctx
     ) -> epb.GetStateHashReply:
-        return epb.GetStateHashReply(state_hash=state_hash(self.engine), seq=self.engine.seq)
+        reply = epb.GetStateHashReply(state_hash=state_hash(self.engine), seq=self.engine.seq)
+        await self._durable(reply.seq, context)
+        return reply
 
     async def GetStatus(self, request: epb.GetStatusRequest, context: Ctx) -> epb.GetStatusReply:
         engine, sequencer = self.engine, self.sequencer
@@ -396,7 +418,7 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
     ) -> epb.ExportBalancesReply:
         # One synchronous pass over memory: the balances and `seq` belong together.
         engine = self.engine
-        return epb.ExportBalancesReply(
+        reply = epb.ExportBalancesReply(
             seq=engine.seq,
             balances=[
                 epb.AccountBalance(
@@ -409,6 +431,8 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
                 if bal.available or bal.locked
             ],
         )
+        await self._durable(reply.seq, context)
+        return reply
 
     async def Subscribe(
         self, request: epb.SubscribeRequest, context: Ctx

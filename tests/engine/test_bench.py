@@ -4,6 +4,8 @@ from pathlib import Path
 
 from engine_svc import bench
 from engine_svc.bench_reference import Fill, PriceTimeBook
+from engine_svc.core.state import state_hash
+from engine_svc.recovery import recover
 from engine_svc.workload import Add, Cancel, format_op, generate, parse_op, read_workload
 
 
@@ -43,3 +45,19 @@ def test_engine_trades_exactly_as_the_plain_book(tmp_path: Path) -> None:
     assert run.rejections == 0
     assert run.outcome.trades > 100
     assert bench.verify(run, ops) == []
+
+
+async def test_journaled_replay_goes_through_the_sequencer_and_the_journal_recovers_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "w.jsonl"
+    path.write_bytes(b"".join(format_op(op) for op in generate(5000, seed=3, depth=300)))
+    ops = read_workload(path)
+    engine, run = await bench.replay_journaled(
+        tmp_path / "journal", bench.build_commands(ops), submit_batch=64, record_trades=True
+    )
+    assert run.rejections == 0
+    assert len(run.latencies_ns) == len(ops)  # every command acknowledged
+    assert bench.verify(run, ops) == []
+    recovered = recover(tmp_path / "journal", tmp_path / "snapshots")
+    assert (recovered.seq, state_hash(recovered)) == (engine.seq, state_hash(engine))

@@ -1,4 +1,8 @@
-"""Kill -9 the real engine in the middle of a stream of orders: nothing acknowledged is lost."""
+"""Kill -9 the real engine in the middle of a stream of orders: nothing acknowledged is lost.
+
+With several clients streaming as fast as they can, the sequencer always has the next
+batch to apply while the last one is being synced, so the kill lands mid-pipeline.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import grpc
+import pytest
 
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
@@ -42,10 +47,13 @@ async def stream_orders(
     acked: dict[int, epb.PlaceOrderReply],
     sent: set[int],
     enough: asyncio.Event,
+    *,
+    stream: int,
+    pause: float,
 ) -> None:
     """Sends batches until the connection breaks, recording every acknowledged reply."""
-    rng = random.Random(7)
-    next_id = 1
+    rng = random.Random(7 + stream)
+    next_id = 1 + stream * 1_000_000  # client ids of each stream apart
 
     async def batches() -> AsyncIterator[epb.CommandBatch]:
         nonlocal next_id
@@ -56,7 +64,7 @@ async def stream_orders(
                 sent.add(next_id)
                 next_id += 1
             yield epb.CommandBatch(commands=batch)
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(pause)
 
     try:
         async for replies in stub.Execute(batches()):
@@ -78,7 +86,12 @@ async def all_events(stub: epb_grpc.EngineServiceAsyncStub) -> list[pb.EngineEve
     return events
 
 
-async def test_sigkill_mid_stream_loses_no_acknowledged_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("streams", "pause"), [(1, 0.002), (4, 0.0)], ids=["one-paced-stream", "four-busy-streams"]
+)
+async def test_sigkill_mid_stream_loses_no_acknowledged_order(
+    tmp_path: Path, streams: int, pause: float
+) -> None:
     port = free_port()
     spec = ServiceSpec(
         name="engine",
@@ -104,7 +117,12 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_order(tmp_path: Path) ->
                     )
                     assert deposited.code == 0
             enough = asyncio.Event()
-            streaming = asyncio.create_task(stream_orders(stub, acked, sent, enough))
+            streaming = asyncio.gather(
+                *(
+                    stream_orders(stub, acked, sent, enough, stream=i, pause=pause)
+                    for i in range(streams)
+                )
+            )
             await asyncio.wait_for(enough.wait(), 60)
             await asyncio.sleep(random.Random().uniform(0, 0.05))  # a random moment
             await supervisor.kill("engine")

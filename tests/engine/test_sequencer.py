@@ -47,7 +47,7 @@ async def test_a_snapshot_waits_for_the_batch_in_flight_and_skips_it_if_it_fails
     journal.armed = True
     deposit = sequencer.submit(Deposit(UserId(1), "INR", 100))
     await asyncio.to_thread(journal.entered.wait, 10)  # the batch is applied, not yet durable
-    snapshot = asyncio.create_task(sequencer.snapshot_between_batches())
+    snapshot = sequencer.snapshot_between_batches()
     await asyncio.sleep(0.1)
     assert not snapshot.done()  # it waits for the batch
     journal.release.set()
