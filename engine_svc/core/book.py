@@ -23,7 +23,7 @@ from typing import Protocol
 from engine_svc.core.order import Order
 from engine_svc.core.types import OrderId, Side
 
-_BUY = Side.BUY  # module constants: enum attribute lookups are slow on a hot path
+_BUY = Side.BUY  # a module constant, compared by identity: see engine.py
 
 
 class Book(Protocol):
@@ -65,7 +65,7 @@ class OrderBook:
 
     def add(self, order: Order) -> None:
         price = order.price
-        if order.side == _BUY:
+        if order.side is _BUY:
             level = self._bids.get(price)
             if level is None:
                 level = self._bids[price] = Level(price)
@@ -85,7 +85,7 @@ class OrderBook:
 
     def remove(self, order: Order) -> None:
         """Takes the order off the book, with whatever it has remaining."""
-        buy = order.side == _BUY
+        buy = order.side is _BUY
         levels, keys = (self._bids, self._bid_keys) if buy else (self._asks, self._ask_keys)
         key = order.price if buy else -order.price
         level = levels[key]
@@ -107,23 +107,23 @@ class OrderBook:
 
     def reduce(self, order: Order, qty: int) -> None:
         """The order (still on the book) was filled by `qty`; its remaining is already lower."""
-        if order.side == _BUY:
+        if order.side is _BUY:
             self._bids[order.price].total -= qty
         else:
             self._asks[-order.price].total -= qty
 
     def best(self, side: Side) -> Order | None:
-        level = self._best_bid if side == _BUY else self._best_ask
+        level = self._best_bid if side is _BUY else self._best_ask
         return None if level is None else next(iter(level.orders.values()))
 
     def best_price(self, side: Side) -> int | None:
-        level = self._best_bid if side == _BUY else self._best_ask
+        level = self._best_bid if side is _BUY else self._best_ask
         return None if level is None else level.price
 
     def _levels(self, side: Side) -> Iterator[Level]:
         """The side's levels, best first."""
         levels, keys = (
-            (self._bids, self._bid_keys) if side == _BUY else (self._asks, self._ask_keys)
+            (self._bids, self._bid_keys) if side is _BUY else (self._asks, self._ask_keys)
         )
         return (levels[key] for key in reversed(keys))
 

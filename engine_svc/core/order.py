@@ -3,7 +3,9 @@
 from engine_svc.core.accounts import Balance
 from engine_svc.core.types import (
     ClientOrderId,
+    CloseReason,
     OrderId,
+    OrderStatus,
     OrderType,
     SelfTradePrevention,
     Side,
@@ -16,10 +18,14 @@ class Order:
     """`spend` is the balance the order locks from (quote for a buy, base for a sell),
     `receive` the one its fills credit. `locked` is what it holds locked in `spend`.
     Fees are charged cumulatively: after each fill the order has paid
-    ceil(fee_numer / 10_000) in total, so rounding never adds up across fills."""
+    ceil(fee_numer / 10_000) in total, so rounding never adds up across fills.
+    The `close_*` fields are set only once the order has closed (`ClosedOrders.add`)."""
 
     __slots__ = (
         "client_id",
+        "close_reason",
+        "close_status",
+        "closed_at",
         "created",
         "fee_numer",
         "fees",
@@ -41,6 +47,10 @@ class Order:
         "type",
         "user",
     )
+
+    close_status: OrderStatus
+    close_reason: CloseReason
+    closed_at: int
 
     def __init__(
         self,
