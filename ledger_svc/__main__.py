@@ -2,6 +2,7 @@
 
 import asyncio
 
+from ledger_svc.memory import tune_gc
 from ledger_svc.settings import LedgerSettings
 from servicekit.process import start_process
 
@@ -10,6 +11,7 @@ def main() -> None:
     settings = start_process("ledger", LedgerSettings.from_env)
     from ledger_svc.server import serve
 
+    tune_gc()
     asyncio.run(serve(settings))
 
 

@@ -152,7 +152,7 @@ class Ingest:
             self._advanced.notify_all()
 
 
-PROJECT_SLICE = 500  # events projected between two chances for the store task to run
+PROJECT_SLICE = 100  # events projected between two chances for the store task to run
 
 
 async def _project(events: list[cpb.EngineEvent], catalog: Catalog, first_seq: int) -> Batch:

@@ -5,10 +5,13 @@ rows to insert and the aggregated updates to apply, all of which the writer stor
 transaction together with the new ingest cursor.
 
 Invariants kept here (and tested):
-- every event becomes one double-entry transaction (its seq): per asset, its ledger entries
-  sum to zero, and the available/locked buckets move exactly as the engine moved them;
-- the balance deltas are the sums of the entries of the available and locked buckets (kept
-  as the entries are made, so that a batch is walked once);
+- every event becomes one double-entry transaction (its seq) of transfers, each one moving
+  an amount from one (user, bucket) to another: a debit and a credit entry that sum to
+  zero, and the available/locked buckets move exactly as the engine moved them;
+- transfer ids are seq * TRANSFERS_PER_EVENT + the transfer's place in its event: the same
+  events always give the same ids;
+- the balance deltas are the sums of the transfers' entries in the available and locked
+  buckets (kept as the transfers are made, so that a batch is walked once);
 - candles and order updates are aggregated per batch, so that a batch costs one statement
   per table, whatever its size.
 """
@@ -24,6 +27,7 @@ from engine_svc.core.money import parse_units
 from exchange.common.v1 import common_pb2 as cpb
 
 SIDE_BUY = 1
+TRANSFERS_PER_EVENT = 4  # at most: a trade moves base, quote and two fees
 FEE_ACCOUNT = 0  # the engine's fee collector
 WEEK_OFFSET_US = 4 * 86_400_000_000  # 1970-01-05, the first Monday: weeks start on Mondays
 INTERVALS_S = (60, 300, 900, 1800, 3600, 14_400, 86_400, 604_800)
@@ -95,8 +99,9 @@ TRADE_COLUMNS = (
     "maker_order_id", "maker_user_id", "taker_order_id", "taker_user_id", "maker_fee",
     "taker_fee", "seq", "ts_us",
 )  # fmt: skip
-ENTRY_COLUMNS = (
-    "seq", "user_id", "asset", "bucket", "kind", "amount", "order_id", "trade_id", "ts_us",
+TRANSFER_COLUMNS = (
+    "transfer_id", "amount", "debit_user", "credit_user", "order_id", "trade_id", "ts_us",
+    "debit_bucket", "credit_bucket", "kind", "asset",
 )  # fmt: skip
 ORDER_EVENT_COLUMNS = (
     "seq", "order_id", "status", "close_reason", "executed_quantity", "ts_us",
@@ -105,8 +110,9 @@ ORDER_EVENT_COLUMNS = (
 # trade_id, market, price, quantity, quote_quantity, taker_side, maker_order_id,
 # maker_user_id, taker_order_id, taker_user_id, maker_fee, taker_fee, seq, ts_us
 TradeRow = tuple[int, str, int, int, int, int, int, int, int, int, int, int, int, int]
-# seq, user_id, asset, bucket, kind, amount, order_id, trade_id, ts_us
-EntryRow = tuple[int, int, str, int, int, int, int, int, int]
+# transfer_id, amount, debit_user, credit_user, order_id, trade_id, ts_us, debit_bucket,
+# credit_bucket, kind, asset
+TransferRow = tuple[int, int, int, int, int, int, int, int, int, int, str]
 
 # Indexes into an order row (a list, so that fills in the same batch update it in place).
 _EXEC_Q, _EXEC_QQ, _FEES, _LOCKED, _STATUS, _REASON, _UPDATED = 12, 13, 14, 15, 16, 17, 19
@@ -150,7 +156,7 @@ class Batch:
     order_deltas: dict[int, OrderDelta] = field(default_factory=dict)
     order_events: list[tuple[int, int, int, int, int | None, int]] = field(default_factory=list)
     trades: list[TradeRow] = field(default_factory=list)
-    entries: list[EntryRow] = field(default_factory=list)
+    transfers: list[TransferRow] = field(default_factory=list)
     # Per (user, asset): the deltas of its available and locked buckets.
     balances: dict[tuple[int, str], list[int]] = field(default_factory=dict)
     # Filled in by Projector.finish: the candles of every interval.
@@ -163,8 +169,8 @@ class Batch:
 
 class Projector:
     """Projects one batch in pieces (`feed`), so a caller can yield to its event loop between
-    them; `finish` then completes the batch. About three ledger entries are built per event,
-    so the per-event work is kept to plain tuples and ints."""
+    them; `finish` then completes the batch. About one and a half transfers are built per
+    event, so the per-event work is kept to plain tuples and ints."""
 
     def __init__(self, catalog: Catalog, first_seq: int) -> None:
         self.catalog = catalog
@@ -206,11 +212,11 @@ class Projector:
         batch.candles = _all_intervals(self._minutes)
         return batch
 
-    # -- ledger entries -------------------------------------------------------------------
+    # -- ledger transfers -----------------------------------------------------------------
 
     def _move(
         self,
-        seq: int,
+        transfer_id: int,
         ts: int,
         kind: int,
         asset: str,
@@ -221,19 +227,17 @@ class Projector:
         credit_bucket: int,
         order_id: int,
         trade_id: int,
-    ) -> None:
-        """Move `amount` of `asset` from one (user, bucket) to another: two entries, and the
-        balance deltas of the buckets that are not external."""
+    ) -> int:
+        """Move `amount` of `asset` from one (user, bucket) to another: one transfer, and the
+        balance deltas of the buckets that are not external. Returns the number of transfers
+        made: none for a zero amount."""
         if not amount:
-            return
+            return 0
         batch = self.batch
-        entries = batch.entries
-        entries.append(
-            (seq, debit_user, asset, debit_bucket, kind, -amount, order_id, trade_id, ts)
-        )
-        entries.append(
-            (seq, credit_user, asset, credit_bucket, kind, amount, order_id, trade_id, ts)
-        )
+        batch.transfers.append((
+            transfer_id, amount, debit_user, credit_user, order_id, trade_id, ts,
+            debit_bucket, credit_bucket, kind, asset,
+        ))  # fmt: skip
         balances = batch.balances
         if debit_bucket != EXTERNAL:
             key = (debit_user, asset)
@@ -243,18 +247,20 @@ class Projector:
             delta[debit_bucket - 1] -= amount
             if credit_user == debit_user and credit_bucket != EXTERNAL:
                 delta[credit_bucket - 1] += amount  # a lock or an unlock: one account
-                return
+                return 1
         if credit_bucket != EXTERNAL:
             key = (credit_user, asset)
             delta = balances.get(key)
             if delta is None:
                 delta = balances[key] = [0, 0]
             delta[credit_bucket - 1] += amount
+        return 1
 
     def _unlock(self, seq: int, ts: int, user: int, order_id: int, asset: str, text: str) -> int:
         """An order's lock going back to available; returns the amount in units."""
         amount = self._units(asset, text)
-        self._move(seq, ts, UNLOCK, asset, amount, user, LOCKED, user, AVAILABLE, order_id, 0)
+        tid = seq * TRANSFERS_PER_EVENT
+        self._move(tid, ts, UNLOCK, asset, amount, user, LOCKED, user, AVAILABLE, order_id, 0)
         return amount
 
     def _units(self, asset: str, text: str) -> int:
@@ -306,7 +312,8 @@ class Projector:
         base_dec, quote_dec = scales.base_decimals, scales.quote_decimals
         locked_asset = e.locked_asset
         locked = self._units(locked_asset, e.locked)
-        self._move(seq, ts, LOCK, locked_asset, locked, user, AVAILABLE, user, LOCKED, order_id, 0)
+        tid = seq * TRANSFERS_PER_EVENT
+        self._move(tid, ts, LOCK, locked_asset, locked, user, AVAILABLE, user, LOCKED, order_id, 0)
         price, quantity, quote_quantity = o.price, o.quantity, o.quote_quantity
         self.batch.new_orders[order_id] = [
             order_id, user, o.market, o.client_order_id, o.side, o.type,
@@ -357,13 +364,15 @@ class Projector:
         # The seller's locked base goes to the buyer; the buyer's locked quote pays the
         # notional to the seller; each fee goes to the fee account (the buyer's from its
         # locked quote, the seller's out of the proceeds).
-        move = self._move
-        move(seq, ts, TRADE, base, qty, seller, LOCKED, buyer, AVAILABLE, sell_order, trade_id)
-        move(seq, ts, TRADE, quote, notional,
-             buyer, LOCKED, seller, AVAILABLE, buy_order, trade_id)  # fmt: skip
-        move(seq, ts, FEE, quote, buyer_fee,
-             buyer, LOCKED, FEE_ACCOUNT, AVAILABLE, buy_order, trade_id)  # fmt: skip
-        move(seq, ts, FEE, quote, seller_fee,
+        # A fee of zero makes no transfer: the ids of the event's transfers stay consecutive.
+        move, tid = self._move, seq * TRANSFERS_PER_EVENT
+        tid += move(tid, ts, TRADE, base, qty,
+                    seller, LOCKED, buyer, AVAILABLE, sell_order, trade_id)  # fmt: skip
+        tid += move(tid, ts, TRADE, quote, notional,
+                    buyer, LOCKED, seller, AVAILABLE, buy_order, trade_id)  # fmt: skip
+        tid += move(tid, ts, FEE, quote, buyer_fee,
+                    buyer, LOCKED, FEE_ACCOUNT, AVAILABLE, buy_order, trade_id)  # fmt: skip
+        move(tid, ts, FEE, quote, seller_fee,
              seller, AVAILABLE, FEE_ACCOUNT, AVAILABLE, sell_order, trade_id)  # fmt: skip
         change = self._order_change
         change(buy_order, ts, qty, notional, buyer_fee, -(notional + buyer_fee), 0, 0)
@@ -389,12 +398,14 @@ class Projector:
     def _deposited(self, seq: int, ts: int, d: cpb.Deposited) -> None:
         user, asset = d.user_id, d.asset
         amount = self._units(asset, d.amount)
-        self._move(seq, ts, DEPOSIT, asset, amount, user, EXTERNAL, user, AVAILABLE, 0, 0)
+        tid = seq * TRANSFERS_PER_EVENT
+        self._move(tid, ts, DEPOSIT, asset, amount, user, EXTERNAL, user, AVAILABLE, 0, 0)
 
     def _withdrawn(self, seq: int, ts: int, w: cpb.Withdrawn) -> None:
         user, asset = w.user_id, w.asset
         amount = self._units(asset, w.amount)
-        self._move(seq, ts, WITHDRAW, asset, amount, user, AVAILABLE, user, EXTERNAL, 0, 0)
+        tid = seq * TRANSFERS_PER_EVENT
+        self._move(tid, ts, WITHDRAW, asset, amount, user, AVAILABLE, user, EXTERNAL, 0, 0)
 
     def _asset_listed(self, seq: int, ts: int, e: cpb.AssetListed) -> None:
         a = e.asset

@@ -1,7 +1,7 @@
 """Read queries over the ledger's tables, answered as protobuf messages.
 
 Every query is an index range scan: trades by (market, trade_id) or (user, time), candles by
-(market, interval, open time), orders and ledger entries by (user, id). The 24-hour ticker
+(market, interval, open time), orders and ledger transfers by (user, id). The 24-hour ticker
 reads the window's whole minutes from the 1-minute candles and only the trades of its first,
 partial minute from `trades`, found by the trade id range of that minute's candle, so its
 cost does not grow with the market's volume and it is still exact to the microsecond.
@@ -16,7 +16,7 @@ from engine_svc.core.money import format_units
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from ledger_svc.db import Conn
-from ledger_svc.projection import bucket_start
+from ledger_svc.projection import TRANSFERS_PER_EVENT, bucket_start
 
 DAY_US = 86_400_000_000
 MINUTE_US = 60_000_000
@@ -298,15 +298,35 @@ async def get_ledger(
     conn: Conn, directory: Directory, request: lpb.GetLedgerRequest
 ) -> lpb.GetLedgerReply:
     limit = clamp_limit(request.limit, 100)
+    # The user's newest transfers from each key (as debtor; as creditor of another user),
+    # each unfolded into its debit and credit entry, of which the user's are listed. Entry
+    # ids are transfer_id * 2 (+ 1 for the credit), so the user's entry of a transfer is
+    # before the cursor $3 exactly when transfer_id <= ($3 - 1) / 2 for a debit and
+    # transfer_id < $3 / 2 for a credit: every transfer taken gives at least one entry.
     rows = await conn.fetch(
-        """SELECT entry_id, seq, user_id, asset, bucket, kind, amount, order_id, trade_id, ts_us
-           FROM ledger_entries
-           WHERE user_id = $1 AND ($2 = '' OR asset = $2) AND entry_id < $3
-           ORDER BY entry_id DESC LIMIT $4""",
+        """WITH t AS (
+               (SELECT * FROM ledger_transfers
+                WHERE debit_user = $1 AND ($2 = '' OR asset = $2)
+                  AND transfer_id <= ($3::bigint - 1) / 2
+                ORDER BY transfer_id DESC LIMIT $4)
+               UNION ALL
+               (SELECT * FROM ledger_transfers
+                WHERE credit_user = $1 AND credit_user <> debit_user
+                  AND ($2 = '' OR asset = $2) AND transfer_id < $3::bigint / 2
+                ORDER BY transfer_id DESC LIMIT $4))
+           SELECT e.entry_id, t.transfer_id / $5, e.user_id, t.asset, e.bucket, t.kind,
+                  e.amount, t.order_id, t.trade_id, t.ts_us
+           FROM t CROSS JOIN LATERAL (VALUES
+               (t.transfer_id * 2, t.debit_user, t.debit_bucket, -t.amount),
+               (t.transfer_id * 2 + 1, t.credit_user, t.credit_bucket, t.amount)
+           ) AS e(entry_id, user_id, bucket, amount)
+           WHERE e.user_id = $1 AND e.entry_id < $3
+           ORDER BY e.entry_id DESC LIMIT $4""",
         request.user_id,
         request.asset,
         request.cursor or 2**63 - 1,
         limit,
+        TRANSFERS_PER_EVENT,
     )
     entries = [
         lpb.LedgerEntry(

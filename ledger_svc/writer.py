@@ -11,10 +11,10 @@ from collections.abc import Iterable
 
 from ledger_svc.db import Conn
 from ledger_svc.projection import (
-    ENTRY_COLUMNS,
     ORDER_COLUMNS,
     ORDER_EVENT_COLUMNS,
     TRADE_COLUMNS,
+    TRANSFER_COLUMNS,
     Batch,
     Catalog,
 )
@@ -60,9 +60,9 @@ async def store(conn: Conn, batch: Batch, *, candles: bool = True) -> None:
             )
         if batch.trades:
             await conn.copy_records_to_table("trades", records=batch.trades, columns=TRADE_COLUMNS)
-        if batch.entries:
+        if batch.transfers:
             await conn.copy_records_to_table(
-                "ledger_entries", records=batch.entries, columns=ENTRY_COLUMNS
+                "ledger_transfers", records=batch.transfers, columns=TRANSFER_COLUMNS
             )
         if batch.balances:
             await _update_balances(conn, batch)
@@ -117,6 +117,11 @@ async def _update_orders(conn: Conn, batch: Batch) -> None:
          d.status, d.close_reason, d.updated_at_us)
         for order_id, d in batch.order_deltas.items()
     )  # fmt: skip
+    # Each delta finds its order by the key. Knowing a large batch's size (in the first,
+    # custom plans of the statement), the planner would rather hash the whole orders table,
+    # a scan that grows with the history: joins other than by index are off for the rest
+    # of this transaction, which makes no other join.
+    await conn.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
     # A fill moves a NEW order to PARTIALLY_FILLED; a close sets its final status.
     await conn.execute(
         """UPDATE orders AS o SET

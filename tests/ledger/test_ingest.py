@@ -21,6 +21,7 @@ from ledger_svc.migrate import migrate
 from ledger_svc.projection import INTERVALS_S, WEEK_OFFSET_US, Catalog, project
 from ledger_svc.queries import DAY_US, Directory, get_tickers
 from ledger_svc.reconcile import balances_as_of, reconcile
+from ledger_svc.writer import store
 from tests.engine.conftest import RunningEngine
 from tests.ledger.events import all_events
 from tests.ledger.trading import Trader
@@ -72,11 +73,21 @@ async def test_every_event_is_stored_once_and_agrees_with_the_engine(
         assert trades == await conn.fetchval("SELECT count(*) FROM trades")
         assert trades == core.next_trade_id - 1 > 20
         assert await conn.fetchval("SELECT count(*) FROM orders") == core.next_order_id - 1
-        # Double entry: per transaction and asset, the entries sum to zero.
+        # Double entry: per transaction and asset, the entries sum to zero, and the balances
+        # of record are the sums of the entries of the available and locked buckets.
         unbalanced = await conn.fetch(
             "SELECT seq, asset FROM ledger_entries GROUP BY seq, asset HAVING sum(amount) <> 0"
         )
         assert unbalanced == []
+        from_entries = await conn.fetch(
+            """SELECT user_id, asset, sum(amount) FILTER (WHERE bucket = 1),
+                      sum(amount) FILTER (WHERE bucket = 2)
+               FROM ledger_entries WHERE bucket <> 3 GROUP BY 1, 2"""
+        )
+        assert {(r[0], r[1]): (r[2] or 0, r[3] or 0) for r in from_entries} == {
+            (r[0], r[1]): (r[2], r[3])
+            for r in await conn.fetch("SELECT user_id, asset, available, locked FROM balances")
+        }
         # Balances of record equal the engine's accounts.
         stored = {
             (r[0], r[1]): (r[2], r[3])
@@ -123,6 +134,42 @@ async def test_every_event_is_stored_once_and_agrees_with_the_engine(
         assert reply.balances_checked == len(expected)
         assert list(reply.differences) == []
     await stop(task, channel)
+
+
+async def table_scans(conn: asyncpg.Connection[asyncpg.Record], table: str) -> tuple[int, int]:
+    """(sequential, index) scans of `table` so far, this connection's included."""
+    await conn.execute("SELECT pg_stat_force_next_flush()")  # flushed once it is idle
+    row = await conn.fetchrow(
+        "SELECT seq_scan, idx_scan FROM pg_stat_user_tables WHERE relname = $1", table
+    )
+    assert row is not None
+    return row[0], row[1]
+
+
+async def test_order_updates_probe_the_key_and_never_scan_orders(
+    engine: RunningEngine, database_url: str
+) -> None:
+    # Fills and closes of orders that an earlier batch stored: whatever the batch's size,
+    # each finds its order by the key, so the cost does not grow with the orders stored.
+    trader = Trader(engine.stub, seed=37)
+    await trader.fund()
+    await trader.run(400)
+    events = await all_events(engine.stub, engine.runtime.engine.seq)
+    catalog, half = Catalog(), len(events) // 2
+    earlier, later = project(events[:half], catalog, 1), project(events[half:], catalog, half + 1)
+    assert len(later.order_deltas) > 20
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrate(conn)
+        await store(conn, earlier)
+        seq_scans, index_scans = await table_scans(conn, "orders")
+        await store(conn, later)
+        assert await table_scans(conn, "orders") == (
+            seq_scans,
+            index_scans + len(later.order_deltas),
+        )
+    finally:
+        await conn.close()
 
 
 async def test_reconcile_reports_a_difference(engine: RunningEngine, pool: asyncpg.Pool) -> None:

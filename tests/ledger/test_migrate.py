@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from ledger_svc.migrate import MIGRATIONS_DIR, load, migrate, timescale_available
+from ledger_svc.projection import TRANSFER_COLUMNS, TRANSFERS_PER_EVENT, Catalog, project
+from tests.engine.conftest import RunningEngine
+from tests.ledger.events import all_events
+from tests.ledger.trading import Trader
 
 
 async def test_migrations_apply_once(database_url: str) -> None:
@@ -58,3 +63,58 @@ def test_migration_files_must_be_numbered_without_gaps(tmp_path: Path) -> None:
     (tmp_path / "2_bad name.sql").write_text("")
     with pytest.raises(ValueError, match="not named"):
         load(tmp_path, "core")
+
+
+async def test_stored_entries_become_the_transfers_ingest_makes(
+    database_url: str, engine: RunningEngine, tmp_path: Path
+) -> None:
+    # A ledger written before migration 0005 holds two mirrored entries per movement (the
+    # debit, then its credit); 0005 pairs them into transfers, with the very ids that
+    # ingest gives the same events now.
+    trader = Trader(engine.stub, seed=29)
+    await trader.fund()
+    await trader.run(200)
+    batch = project(await all_events(engine.stub, engine.runtime.engine.seq), Catalog(), 1)
+    transfers_made = batch.transfers
+    entries = []
+    for (
+        tid,
+        amount,
+        debit_user,
+        credit_user,
+        order_id,
+        trade_id,
+        ts,
+        *buckets,
+        kind,
+        asset,
+    ) in transfers_made:
+        seq = tid // TRANSFERS_PER_EVENT
+        for user, bucket, signed in (
+            (debit_user, buckets[0], -amount),
+            (credit_user, buckets[1], amount),
+        ):
+            entries.append((seq, user, asset, bucket, kind, signed, order_id, trade_id, ts))
+    for migration in sorted(MIGRATIONS_DIR.glob("*.sql"))[:4]:
+        shutil.copy(migration, tmp_path)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrate(conn, directory=tmp_path, use_timescale=False)
+        columns = ("seq", "user_id", "asset", "bucket", "kind", "amount", "order_id",
+                   "trade_id", "ts_us")  # fmt: skip
+        await conn.copy_records_to_table("ledger_entries", records=entries, columns=columns)
+        shutil.copy(MIGRATIONS_DIR / "0005_ledger_transfers.sql", tmp_path)
+        assert await migrate(conn, directory=tmp_path, use_timescale=False) == [
+            "core/0005_ledger_transfers"
+        ]
+        stored = await conn.fetch(
+            f"SELECT {', '.join(TRANSFER_COLUMNS)} FROM ledger_transfers ORDER BY transfer_id"
+        )
+        assert [tuple(r) for r in stored] == transfers_made
+        # The view lists the same entries as before, in the same order.
+        listed = await conn.fetch(
+            f"SELECT {', '.join(columns)} FROM ledger_entries ORDER BY entry_id"
+        )
+        assert [tuple(r) for r in listed] == entries
+    finally:
+        await conn.close()

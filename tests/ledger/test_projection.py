@@ -16,6 +16,7 @@ from exchange.common.v1 import common_pb2 as cpb
 from ledger_svc.projection import (
     INTERVALS_S,
     ORDER_COLUMNS,
+    TRANSFERS_PER_EVENT,
     Batch,
     Bucket,
     Catalog,
@@ -52,19 +53,35 @@ async def test_projected_balances_and_entries_match_the_engine(engine: RunningEn
     balances: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
     per_transaction: dict[tuple[int, str], int] = defaultdict(int)
     bucket_sums: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    transfer_ids: list[int] = []
     trades = 0
     for batch in batches:
         for key, (available, locked) in batch.balances.items():
             balances[key][0] += available
             balances[key][1] += locked
-        for seq, user, asset, bucket, _kind, amount, *_ in batch.entries:
-            per_transaction[(seq, asset)] += amount
-            if bucket != Bucket.EXTERNAL:
-                bucket_sums[(user, asset)][bucket - 1] += amount
+        for transfer in batch.transfers:
+            tid, amount, debit_user, credit_user, *_, debit_bucket, credit_bucket, _, asset = (
+                transfer
+            )
+            assert amount > 0
+            transfer_ids.append(tid)
+            seq = tid // TRANSFERS_PER_EVENT
+            for user, bucket, signed in (
+                (debit_user, debit_bucket, -amount),
+                (credit_user, credit_bucket, amount),
+            ):
+                per_transaction[(seq, asset)] += signed
+                if bucket != Bucket.EXTERNAL:
+                    bucket_sums[(user, asset)][bucket - 1] += signed
         trades += len(batch.trades)
 
     assert trades == core.next_trade_id - 1 > 50  # the session really traded
     assert all(total == 0 for total in per_transaction.values())  # double entry
+    # Ids come from the seq: ascending across batches, and each event's transfers are
+    # numbered from seq * TRANSFERS_PER_EVENT without a hole.
+    assert transfer_ids == sorted(set(transfer_ids))
+    made = set(transfer_ids)
+    assert all(tid % TRANSFERS_PER_EVENT == 0 or tid - 1 in made for tid in transfer_ids)
     assert bucket_sums == balances  # balances are the entries' projection
     expected = {
         (user, asset): [b.available, b.locked]

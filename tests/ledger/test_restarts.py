@@ -133,14 +133,14 @@ async def test_ingest_survives_each_process_being_killed(tmp_path: Path) -> None
             counts = await conn.fetchrow(
                 """SELECT (SELECT count(*) FROM trades), (SELECT count(*) FROM orders),
                           (SELECT count(*) FROM order_events),
-                          (SELECT count(*) FROM ledger_entries)"""
+                          (SELECT count(*) FROM ledger_transfers)"""
             )
             assert counts is not None
             assert tuple(counts) == (
                 len(expected.trades),
                 len(expected.new_orders),
                 len(expected.order_events),
-                len(expected.entries),
+                len(expected.transfers),
             )
         finally:
             await conn.close()

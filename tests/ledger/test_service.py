@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import sys
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -14,13 +15,16 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 
+from engine_svc.core.money import format_units
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1 import ledger_pb2_grpc
+from ledger_svc.projection import TRANSFERS_PER_EVENT, Catalog, project
 from ledger_svc.server import LedgerRuntime, create_server
 from ledger_svc.settings import LedgerSettings
 from tests.engine.conftest import RunningEngine
+from tests.ledger.events import all_events
 from tests.ledger.trading import Trader
 from tests.monitoring.scrape import scrape
 
@@ -168,6 +172,71 @@ async def test_a_users_history_and_balances(ledger: Ledger, engine: RunningEngin
     inr = next(b for b in balances.balances if b.asset == "INR")
     held = sum((Decimal(e.amount) for e in entries if e.bucket != lpb.BUCKET_EXTERNAL), Decimal(0))
     assert held == Decimal(inr.available) + Decimal(inr.locked)
+
+
+LedgerLine = tuple[int, int, str, int, int, str, int, int, int]
+
+
+async def test_get_ledger_lists_each_movement_of_a_user(
+    ledger: Ledger, engine: RunningEngine
+) -> None:
+    # Every transfer the projection of the engine's events makes is two entries, one per
+    # side; GetLedger lists a user's side of each, newest first, from both sides of the
+    # stored transfers, and its cursor may fall between the two entries of one transfer.
+    trader = Trader(engine.stub, seed=23)
+    await trader.fund()
+    await trader.run(300)
+    await caught_up(ledger, engine)
+    catalog = Catalog()
+    batch = project(await all_events(engine.stub, engine.runtime.engine.seq), catalog, 1)
+    expected: dict[int, list[LedgerLine]] = defaultdict(list)
+    for (
+        tid,
+        amount,
+        debit_user,
+        credit_user,
+        order_id,
+        trade_id,
+        ts,
+        *buckets,
+        kind,
+        asset,
+    ) in batch.transfers:
+        for leg, (user, signed) in enumerate(((debit_user, -amount), (credit_user, amount))):
+            text = format_units(signed, catalog.asset_decimals[asset])
+            line = (tid * 2 + leg, tid // TRANSFERS_PER_EVENT, asset, buckets[leg], kind, text)
+            expected[user].append((*line, order_id, trade_id, ts))
+
+    async def listed(user: int, asset: str, limit: int) -> list[LedgerLine]:
+        lines: list[LedgerLine] = []
+        cursor = 0
+        while True:
+            page = await ledger.stub.GetLedger(
+                lpb.GetLedgerRequest(user_id=user, asset=asset, limit=limit, cursor=cursor)
+            )
+            assert {e.user_id for e in page.entries} <= {user}
+            lines.extend(
+                (e.entry_id, e.seq, e.asset, e.bucket, e.kind, e.amount, e.order_id,
+                 e.trade_id, e.ts_us)
+                for e in page.entries
+            )  # fmt: skip
+            if not page.next_cursor:
+                return lines
+            cursor = page.next_cursor
+
+    kinds = {lpb.ENTRY_KIND_DEPOSIT, lpb.ENTRY_KIND_LOCK, lpb.ENTRY_KIND_TRADE}
+    assert kinds <= {line[4] for line in expected[3]}
+    assert {line[4] for line in expected[0]} == {lpb.ENTRY_KIND_FEE}  # the fee account
+    for user, asset, limit in (
+        (3, "", 1),
+        (3, "INR", 7),
+        (0, "", 1),
+        (0, "USDT", 7),
+        (4, "TATA", 1000),
+    ):
+        wanted = [line for line in reversed(expected[user]) if asset in ("", line[2])]
+        assert await listed(user, asset, limit) == wanted
+        assert wanted
 
 
 async def test_bad_requests_get_clear_errors(ledger: Ledger) -> None:
