@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 
 from ledger_svc.migrate import MIGRATIONS_DIR, load, migrate, timescale_available
-from ledger_svc.projection import TRANSFER_COLUMNS, TRANSFERS_PER_EVENT, Catalog, project
+from ledger_svc.projection import TRANSFER_COLUMNS, Catalog, project
 from tests.engine.conftest import RunningEngine
-from tests.ledger.events import all_events
+from tests.ledger.events import all_events, entries
 from tests.ledger.trading import Trader
 
 
@@ -76,25 +76,7 @@ async def test_stored_entries_become_the_transfers_ingest_makes(
     await trader.run(200)
     batch = project(await all_events(engine.stub, engine.runtime.engine.seq), Catalog(), 1)
     transfers_made = batch.transfers
-    entries = []
-    for (
-        tid,
-        amount,
-        debit_user,
-        credit_user,
-        order_id,
-        trade_id,
-        ts,
-        *buckets,
-        kind,
-        asset,
-    ) in transfers_made:
-        seq = tid // TRANSFERS_PER_EVENT
-        for user, bucket, signed in (
-            (debit_user, buckets[0], -amount),
-            (credit_user, buckets[1], amount),
-        ):
-            entries.append((seq, user, asset, bucket, kind, signed, order_id, trade_id, ts))
+    rows = [entry[1:] for t in transfers_made for entry in entries(t)]  # no entry_id column
     for migration in sorted(MIGRATIONS_DIR.glob("*.sql"))[:4]:
         shutil.copy(migration, tmp_path)
     conn = await asyncpg.connect(database_url)
@@ -102,7 +84,7 @@ async def test_stored_entries_become_the_transfers_ingest_makes(
         await migrate(conn, directory=tmp_path, use_timescale=False)
         columns = ("seq", "user_id", "asset", "bucket", "kind", "amount", "order_id",
                    "trade_id", "ts_us")  # fmt: skip
-        await conn.copy_records_to_table("ledger_entries", records=entries, columns=columns)
+        await conn.copy_records_to_table("ledger_entries", records=rows, columns=columns)
         shutil.copy(MIGRATIONS_DIR / "0005_ledger_transfers.sql", tmp_path)
         assert await migrate(conn, directory=tmp_path, use_timescale=False) == [
             "core/0005_ledger_transfers"
@@ -115,6 +97,6 @@ async def test_stored_entries_become_the_transfers_ingest_makes(
         listed = await conn.fetch(
             f"SELECT {', '.join(columns)} FROM ledger_entries ORDER BY entry_id"
         )
-        assert [tuple(r) for r in listed] == entries
+        assert [tuple(r) for r in listed] == rows
     finally:
         await conn.close()

@@ -20,11 +20,11 @@ from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1 import ledger_pb2_grpc
-from ledger_svc.projection import TRANSFERS_PER_EVENT, Catalog, project
+from ledger_svc.projection import Catalog, project
 from ledger_svc.server import LedgerRuntime, create_server
 from ledger_svc.settings import LedgerSettings
 from tests.engine.conftest import RunningEngine
-from tests.ledger.events import all_events
+from tests.ledger.events import all_events, entries
 from tests.ledger.trading import Trader
 from tests.monitoring.scrape import scrape
 
@@ -161,16 +161,16 @@ async def test_a_users_history_and_balances(ledger: Ledger, engine: RunningEngin
     for order in seen:
         assert Decimal(order.executed_quantity) == by_order.get(order.order_id, 0)
 
-    entries: list[lpb.LedgerEntry] = []
+    listed: list[lpb.LedgerEntry] = []
     cursor = 0
     while True:
         lines = await stub.GetLedger(lpb.GetLedgerRequest(user_id=3, asset="INR", cursor=cursor))
-        entries.extend(lines.entries)
+        listed.extend(lines.entries)
         if not lines.next_cursor:
             break
         cursor = lines.next_cursor
     inr = next(b for b in balances.balances if b.asset == "INR")
-    held = sum((Decimal(e.amount) for e in entries if e.bucket != lpb.BUCKET_EXTERNAL), Decimal(0))
+    held = sum((Decimal(e.amount) for e in listed if e.bucket != lpb.BUCKET_EXTERNAL), Decimal(0))
     assert held == Decimal(inr.available) + Decimal(inr.locked)
 
 
@@ -190,22 +190,10 @@ async def test_get_ledger_lists_each_movement_of_a_user(
     catalog = Catalog()
     batch = project(await all_events(engine.stub, engine.runtime.engine.seq), catalog, 1)
     expected: dict[int, list[LedgerLine]] = defaultdict(list)
-    for (
-        tid,
-        amount,
-        debit_user,
-        credit_user,
-        order_id,
-        trade_id,
-        ts,
-        *buckets,
-        kind,
-        asset,
-    ) in batch.transfers:
-        for leg, (user, signed) in enumerate(((debit_user, -amount), (credit_user, amount))):
-            text = format_units(signed, catalog.asset_decimals[asset])
-            line = (tid * 2 + leg, tid // TRANSFERS_PER_EVENT, asset, buckets[leg], kind, text)
-            expected[user].append((*line, order_id, trade_id, ts))
+    for transfer in batch.transfers:
+        for entry_id, seq, user, asset, bucket, kind, amount, order, trade, ts in entries(transfer):
+            text = format_units(amount, catalog.asset_decimals[asset])
+            expected[user].append((entry_id, seq, asset, bucket, kind, text, order, trade, ts))
 
     async def listed(user: int, asset: str, limit: int) -> list[LedgerLine]:
         lines: list[LedgerLine] = []
