@@ -124,17 +124,22 @@ class Client:
         return sorted(self.bids.items(), reverse=True), sorted(self.asks.items())
 
 
-async def settled_equal(client: Client, engine: RunningEngine, http: aiohttp.ClientSession,
-                        url: str) -> None:  # fmt: skip
-    """Mark the market with one more order, wait for the client to see it, then compare."""
+async def rest_far_ask(engine: RunningEngine, price: str) -> epb.PlaceOrderReply:
+    """Rests a 1 TATA ask of user 9 far above the market, where nothing trades with it."""
     reply = await engine.stub.PlaceOrder(
         epb.PlaceOrderRequest(
             user_id=9, market=MARKET, side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
-            price="9999", quantity="1", time_in_force=cpb.TIME_IN_FORCE_GTC,
+            price=price, quantity="1", time_in_force=cpb.TIME_IN_FORCE_GTC,
         )
     )  # fmt: skip
     assert reply.code == 0, reply.message
-    target = reply.seq
+    return reply
+
+
+async def settled_equal(client: Client, engine: RunningEngine, http: aiohttp.ClientSession,
+                        url: str) -> None:  # fmt: skip
+    """Mark the market with one more order, wait for the client to see it, then compare."""
+    target = (await rest_far_ask(engine, "9999")).seq
 
     async def seen() -> bool:
         assert not client.task.done(), client.task
@@ -219,13 +224,7 @@ async def test_redis_and_stream_svc_restarts_leave_clients_a_correct_book(
         accepted = trader.accepted
         await trader.run(60)
         assert trader.accepted > accepted
-        passing = await engine.stub.PlaceOrder(
-            epb.PlaceOrderRequest(
-                user_id=9, market=MARKET, side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
-                price="9000", quantity="1", time_in_force=cpb.TIME_IN_FORCE_GTC,
-            )
-        )  # fmt: skip
-        assert passing.code == 0, passing.message
+        passing = await rest_far_ask(engine, "9000")
         latecomer = await connect()
         assert Decimal("9000") in latecomer.asks
         cancelled = await engine.stub.CancelOrder(
