@@ -7,18 +7,24 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# Wheels of the project and its pinned dependencies, with the generated protobuf code.
+# Wheels of the project and its pinned dependencies, with the generated protobuf code and the
+# engine core compiled by mypyc (engine_svc/native.py) for this image's Python.
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
-# The pin of grpcio-tools in pyproject.toml's dev extra.
-RUN pip install --no-cache-dir grpcio-tools==1.85.1
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+# The pins of grpcio-tools and mypy in pyproject.toml's dev extra.
+RUN pip install --no-cache-dir grpcio-tools==1.85.1 mypy==2.4.1
 # Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes.
+# They are installed here too, for mypyc's type check of the core.
 COPY pyproject.toml ./
 RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > requirements.txt \
-    && pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt
+    && pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt \
+    && pip install --no-cache-dir --no-index --find-links /wheels -r requirements.txt
 COPY . .
 RUN python -m grpc_tools.protoc -I proto --python_out=. --grpc_python_out=. $(find proto -name '*.proto') \
     && find exchange -type d -exec touch {}/__init__.py \; \
+    && python -m engine_svc.compile_core \
     && pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels exchange

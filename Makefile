@@ -6,14 +6,15 @@ VENV_STAMP := .venv/.installed
 PROTO_STAMP := exchange/.generated
 PROTOS := $(shell find proto -name '*.proto')
 # prometheus: its promtool checks and unit-tests the alert rules (tests/monitoring).
-APT_PACKAGES := postgresql redis-server chromium prometheus
+# gcc, python3-dev: mypyc compiles the engine core to C (engine_svc/native.py).
+APT_PACKAGES := postgresql redis-server chromium prometheus gcc python3-dev
 # The web UI (web/): `npm ci` when the lockfile changes, a build when a source does.
 WEB_DEPS_STAMP := web/node_modules/.installed
 WEB_STAMP := web/dist/.built
 WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) \
 	web/index.html web/package.json web/tsconfig.json web/vite.config.ts
 
-.PHONY: run test check lint typecheck bench chaos proto deps web clean
+.PHONY: run test check bench chaos proto deps native web clean
 
 run: deps web
 	$(PY) -m launcher
@@ -50,7 +51,12 @@ $(WEB_STAMP): $(WEB_DEPS_STAMP) $(WEB_SOURCES)
 	cd web && npm run --silent build
 	touch $@
 
-deps: $(VENV_STAMP) $(PROTO_STAMP)
+deps: $(VENV_STAMP) $(PROTO_STAMP) native
+
+# The engine core compiled with mypyc, again whenever a source's hash differs from the one it
+# was compiled from (a no-op otherwise); until then an edited core runs as Python.
+native: $(VENV_STAMP)
+	$(PY) -m engine_svc.compile_core --if-stale
 
 $(VENV_STAMP): pyproject.toml
 	@scripts/apt-ensure.sh $(APT_PACKAGES)
@@ -72,4 +78,4 @@ $(PROTO_STAMP): $(VENV_STAMP) $(PROTOS)
 	touch $@
 
 clean:
-	rm -rf .venv exchange .run .mypy_cache .ruff_cache .pytest_cache web/node_modules web/dist
+	rm -rf .venv exchange engine_svc/core/_native .run .mypy_cache .ruff_cache .pytest_cache web/node_modules web/dist

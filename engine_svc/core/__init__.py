@@ -5,3 +5,8 @@ Stages, each in its own module: `money` (decimal strings <-> integers),
 `book` (price-time order book), `engine` (validate -> risk/lock -> match ->
 settle -> events), `snapshot_state` (state <-> plain data, `state_hash`).
 """
+
+from engine_svc.native import search_path
+
+# Compiled modules (engine_svc/native.py) come first when they match these sources.
+__path__ = search_path(__path__)

@@ -125,7 +125,8 @@ class OrderBook:
         levels, keys = (
             (self._bids, self._bid_keys) if side is _BUY else (self._asks, self._ask_keys)
         )
-        return (levels[key] for key in reversed(keys))
+        for key in reversed(keys):
+            yield levels[key]
 
     def iter_side(self, side: Side) -> Iterator[Order]:
         for level in self._levels(side):

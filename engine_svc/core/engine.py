@@ -114,9 +114,21 @@ class Engine:
 
     def take_over(self, other: "Engine") -> None:
         """Becomes `other` in place (a rollback to the engine recovered from disk), so that
-        everything holding this engine sees the new state."""
-        vars(self).clear()
-        vars(self).update(vars(other))
+        everything holding this engine sees the new state. Field by field: a compiled
+        (mypyc) Engine has no `__dict__` to swap."""
+        self.book_factory = other.book_factory
+        self.assets = other.assets
+        self.markets = other.markets
+        self.books = other.books
+        self.accounts = other.accounts
+        self.orders = other.orders
+        self.user_orders = other.user_orders
+        self.client_ids = other.client_ids
+        self.recent_closed = other.recent_closed
+        self.seq = other.seq
+        self.next_order_id = other.next_order_id
+        self.next_trade_id = other.next_trade_id
+        self.ts = other.ts
 
     def apply(self, command: Command, ts: int) -> list[Event]:
         """Applies one command at engine time `ts` (µs). Raises Rejected, changing nothing."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from packaging.specifiers import SpecifierSet
 
+from engine_svc import native
 from tests.deploy.manifests import OVERLAYS, REPO, containers, is_ours, pod_spec, render
 
 DOCKERFILE = (REPO / "Dockerfile").read_text()
@@ -78,6 +79,8 @@ def test_every_entry_point_and_its_data_is_in_the_build_context_and_the_package(
             relative = data.relative_to(REPO / package).as_posix()
             if data.is_dir() or data.suffix in (".py", ".pyc") or "__pycache__" in relative:
                 continue
+            if data.is_relative_to(native.NATIVE):  # this machine's build; the image makes its own
+                continue
             assert not ignored(PurePosixPath(package, relative)), relative
             assert any(fnmatch(relative, g) for g in package_data.get(package, [])), (
                 f"{package}/{relative} is not packaged: add it to [tool.setuptools.package-data]"
@@ -89,6 +92,16 @@ def test_the_build_runs_the_pinned_code_generator() -> None:
         p for p in PYPROJECT["project"]["optional-dependencies"]["dev"] if "grpcio-tools" in p
     )
     assert f"pip install --no-cache-dir {pinned}" in DOCKERFILE
+
+
+def test_the_image_compiles_the_engine_core_into_its_package() -> None:
+    pinned = next(p for p in PYPROJECT["project"]["optional-dependencies"]["dev"] if "mypy=" in p)
+    assert re.search(rf"pip install --no-cache-dir .*\b{re.escape(pinned)}\b", DOCKERFILE)
+    compile_at = DOCKERFILE.index("python -m engine_svc.compile_core")
+    assert compile_at < DOCKERFILE.index("pip wheel --no-cache-dir --no-deps")
+    built = native.NATIVE.relative_to(REPO / "engine_svc").as_posix()
+    assert f"{built}/*" in SETUPTOOLS["package-data"]["engine_svc"]
+    assert ignored(PurePosixPath("engine_svc", built, "engine.so"))  # never this machine's
 
 
 def test_the_python_of_the_image_is_one_the_project_supports() -> None:
