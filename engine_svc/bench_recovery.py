@@ -17,6 +17,7 @@ import orjson
 
 from engine_svc.bench import build_commands, replay_journaled
 from engine_svc.core.state import state_hash
+from engine_svc.memory import collect_rarely
 from engine_svc.recovery import recover
 from engine_svc.workload import DEFAULT_DEPTH, generate
 
@@ -33,6 +34,7 @@ def main() -> None:
         journal_dir = Path(tmp) / "journal"
         engine, _ = asyncio.run(replay_journaled(journal_dir, script))
         journal_bytes = sum(p.stat().st_size for p in journal_dir.iterdir())
+        collect_rarely()  # as the service does before it recovers
         started = time.perf_counter()
         recovered = recover(journal_dir, Path(tmp) / "snapshots")
         seconds = time.perf_counter() - started

@@ -21,7 +21,7 @@ from engine_svc.core.engine import Engine
 from engine_svc.core.types import Code
 from engine_svc.hub import EventHub
 from engine_svc.journal import Journal
-from engine_svc.memory import tune_gc
+from engine_svc.memory import collect_rarely, tune_gc
 from engine_svc.metrics import EngineMetrics
 from engine_svc.recovery import recover
 from engine_svc.sequencer import Sequencer
@@ -165,6 +165,7 @@ def create_server(
 
 
 async def serve(settings: EngineSettings) -> None:
+    collect_rarely()
     runtime = EngineRuntime(settings)
     tune_gc()  # the recovered state is in memory
     async with metrics_endpoint(
