@@ -8,8 +8,12 @@ Invariants kept here (and tested):
 - every event becomes one double-entry transaction (its seq) of transfers, each one moving
   an amount from one (user, bucket) to another: a debit and a credit entry that sum to
   zero, and the available/locked buckets move exactly as the engine moved them;
-- transfer ids are seq * TRANSFERS_PER_EVENT + the transfer's place in its event: the same
-  events always give the same ids;
+- a fee is a transfer to the fee account carried on the row of the trade's quote leg
+  (`debit_fee` paid by its debtor, the buyer, from the same bucket; `credit_fee` by its
+  creditor, the seller, out of what it receives), so a trade is two rows, not four;
+- transfer ids are seq * TRANSFERS_PER_EVENT + the transfer's place in its event, a
+  carried fee taking the places right after its row's: the same events always give the
+  same ids, and the ids of one row and its fees follow those of the rows before it;
 - the balance deltas are the sums of the transfers' entries in the available and locked
   buckets (kept as the transfers are made, so that a batch is walked once);
 - candles and order updates are aggregated per batch, so that a batch costs one statement
@@ -18,9 +22,11 @@ Invariants kept here (and tested):
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
+from functools import partial
 from typing import Any
 
 from engine_svc.core.money import parse_units
@@ -33,6 +39,7 @@ WEEK_OFFSET_US = 4 * 86_400_000_000  # 1970-01-05, the first Monday: weeks start
 INTERVALS_S = (60, 300, 900, 1800, 3600, 14_400, 86_400, 604_800)
 STATUS_NEW = 1
 STATUS_PARTIALLY_FILLED = 2
+MINUTE_US = 60_000_000
 
 
 class Bucket(IntEnum):
@@ -101,7 +108,8 @@ TRADE_COLUMNS = (
 )  # fmt: skip
 TRANSFER_COLUMNS = (
     "transfer_id", "amount", "debit_user", "credit_user", "order_id", "trade_id", "ts_us",
-    "debit_bucket", "credit_bucket", "kind", "asset",
+    "debit_fee", "credit_fee", "credit_fee_order_id", "debit_bucket", "credit_bucket", "kind",
+    "asset",
 )  # fmt: skip
 ORDER_EVENT_COLUMNS = (
     "seq", "order_id", "status", "close_reason", "executed_quantity", "ts_us",
@@ -110,9 +118,16 @@ ORDER_EVENT_COLUMNS = (
 # trade_id, market, price, quantity, quote_quantity, taker_side, maker_order_id,
 # maker_user_id, taker_order_id, taker_user_id, maker_fee, taker_fee, seq, ts_us
 TradeRow = tuple[int, str, int, int, int, int, int, int, int, int, int, int, int, int]
-# transfer_id, amount, debit_user, credit_user, order_id, trade_id, ts_us, debit_bucket,
-# credit_bucket, kind, asset
-TransferRow = tuple[int, int, int, int, int, int, int, int, int, int, str]
+# transfer_id, amount, debit_user, credit_user, order_id, trade_id, ts_us, debit_fee,
+# credit_fee, credit_fee_order_id, debit_bucket, credit_bucket, kind, asset
+TransferRow = tuple[int, int, int, int, int, int, int, int, int, int, int, int, int, str]
+# Per (user, asset): the deltas of its available and locked buckets, [0, 0] when first read.
+BalanceDeltas = defaultdict[tuple[int, str], list[int]]
+
+
+def _balance_deltas() -> BalanceDeltas:
+    return defaultdict(partial(list, (0, 0)))
+
 
 # Indexes into an order row (a list, so that fills in the same batch update it in place).
 _EXEC_Q, _EXEC_QQ, _FEES, _LOCKED, _STATUS, _REASON, _UPDATED = 12, 13, 14, 15, 16, 17, 19
@@ -157,8 +172,7 @@ class Batch:
     order_events: list[tuple[int, int, int, int, int | None, int]] = field(default_factory=list)
     trades: list[TradeRow] = field(default_factory=list)
     transfers: list[TransferRow] = field(default_factory=list)
-    # Per (user, asset): the deltas of its available and locked buckets.
-    balances: dict[tuple[int, str], list[int]] = field(default_factory=dict)
+    balances: BalanceDeltas = field(default_factory=_balance_deltas)
     # Filled in by Projector.finish: the candles of every interval.
     candles: dict[tuple[str, int, int], Candle] = field(default_factory=dict)
 
@@ -169,8 +183,8 @@ class Batch:
 
 class Projector:
     """Projects one batch in pieces (`feed`), so a caller can yield to its event loop between
-    them; `finish` then completes the batch. About one and a half transfers are built per
-    event, so the per-event work is kept to plain tuples and ints."""
+    them; `finish` then completes the batch. About one transfer is built per event, so the
+    per-event work is kept to plain tuples and ints."""
 
     def __init__(self, catalog: Catalog, first_seq: int) -> None:
         self.catalog = catalog
@@ -214,53 +228,30 @@ class Projector:
 
     # -- ledger transfers -----------------------------------------------------------------
 
-    def _move(
-        self,
-        transfer_id: int,
-        ts: int,
-        kind: int,
-        asset: str,
-        amount: int,
-        debit_user: int,
-        debit_bucket: int,
-        credit_user: int,
-        credit_bucket: int,
-        order_id: int,
-        trade_id: int,
-    ) -> int:
-        """Move `amount` of `asset` from one (user, bucket) to another: one transfer, and the
-        balance deltas of the buckets that are not external. Returns the number of transfers
-        made: none for a zero amount."""
+    def _external(
+        self, seq: int, ts: int, kind: int, user: int, asset: str, amount: int, inbound: bool
+    ) -> None:
+        """A deposit (external to available) or a withdrawal (back)."""
         if not amount:
-            return 0
-        batch = self.batch
-        batch.transfers.append((
-            transfer_id, amount, debit_user, credit_user, order_id, trade_id, ts,
-            debit_bucket, credit_bucket, kind, asset,
+            return
+        debit, credit = (EXTERNAL, AVAILABLE) if inbound else (AVAILABLE, EXTERNAL)
+        self.batch.transfers.append((
+            seq * TRANSFERS_PER_EVENT, amount, user, user, 0, 0, ts, 0, 0, 0, debit, credit,
+            kind, asset,
         ))  # fmt: skip
-        balances = batch.balances
-        if debit_bucket != EXTERNAL:
-            key = (debit_user, asset)
-            delta = balances.get(key)
-            if delta is None:
-                delta = balances[key] = [0, 0]
-            delta[debit_bucket - 1] -= amount
-            if credit_user == debit_user and credit_bucket != EXTERNAL:
-                delta[credit_bucket - 1] += amount  # a lock or an unlock: one account
-                return 1
-        if credit_bucket != EXTERNAL:
-            key = (credit_user, asset)
-            delta = balances.get(key)
-            if delta is None:
-                delta = balances[key] = [0, 0]
-            delta[credit_bucket - 1] += amount
-        return 1
+        self.batch.balances[(user, asset)][0] += amount if inbound else -amount
 
     def _unlock(self, seq: int, ts: int, user: int, order_id: int, asset: str, text: str) -> int:
         """An order's lock going back to available; returns the amount in units."""
         amount = self._units(asset, text)
-        tid = seq * TRANSFERS_PER_EVENT
-        self._move(tid, ts, UNLOCK, asset, amount, user, LOCKED, user, AVAILABLE, order_id, 0)
+        if amount:
+            self.batch.transfers.append((
+                seq * TRANSFERS_PER_EVENT, amount, user, user, order_id, 0, ts, 0, 0, 0, LOCKED,
+                AVAILABLE, UNLOCK, asset,
+            ))  # fmt: skip
+            delta = self.batch.balances[(user, asset)]
+            delta[0] += amount
+            delta[1] -= amount
         return amount
 
     def _units(self, asset: str, text: str) -> int:
@@ -307,23 +298,30 @@ class Projector:
 
     def _accepted(self, seq: int, ts: int, e: cpb.OrderAccepted) -> None:
         o = e.order
-        order_id, user = o.order_id, o.user_id
-        scales = self.catalog.markets[o.market]
+        order_id, user, market = o.order_id, o.user_id, o.market
+        catalog, batch = self.catalog, self.batch
+        scales = catalog.markets[market]
         base_dec, quote_dec = scales.base_decimals, scales.quote_decimals
         locked_asset = e.locked_asset
         locked = self._units(locked_asset, e.locked)
-        tid = seq * TRANSFERS_PER_EVENT
-        self._move(tid, ts, LOCK, locked_asset, locked, user, AVAILABLE, user, LOCKED, order_id, 0)
+        if locked:  # the order's funds go from available to locked
+            batch.transfers.append((
+                seq * TRANSFERS_PER_EVENT, locked, user, user, order_id, 0, ts, 0, 0, 0,
+                AVAILABLE, LOCKED, LOCK, locked_asset,
+            ))  # fmt: skip
+            delta = batch.balances[(user, locked_asset)]
+            delta[0] -= locked
+            delta[1] += locked
         price, quantity, quote_quantity = o.price, o.quantity, o.quote_quantity
-        self.batch.new_orders[order_id] = [
-            order_id, user, o.market, o.client_order_id, o.side, o.type,
+        batch.new_orders[order_id] = [
+            order_id, user, market, o.client_order_id, o.side, o.type,
             o.time_in_force, o.self_trade_prevention, o.post_only,
             parse_units(price, quote_dec) if price else None,
             parse_units(quantity, base_dec) if quantity else None,
             parse_units(quote_quantity, quote_dec) if quote_quantity else None,
             0, 0, 0, locked, STATUS_NEW, 0, ts, ts, seq,
         ]  # fmt: skip
-        self.batch.order_events.append((seq, order_id, STATUS_NEW, 0, 0, ts))
+        batch.order_events.append((seq, order_id, STATUS_NEW, 0, 0, ts))
 
     def _closed(self, seq: int, ts: int, c: cpb.OrderClosed) -> None:
         order_id, status, reason = c.order_id, c.status, c.reason
@@ -362,23 +360,31 @@ class Projector:
             buyer, buy_order, buyer_fee = maker_user, maker_order, maker_fee
             seller, sell_order, seller_fee = taker_user, taker_order, taker_fee
         # The seller's locked base goes to the buyer; the buyer's locked quote pays the
-        # notional to the seller; each fee goes to the fee account (the buyer's from its
-        # locked quote, the seller's out of the proceeds).
-        # A fee of zero makes no transfer: the ids of the event's transfers stay consecutive.
-        move, tid = self._move, seq * TRANSFERS_PER_EVENT
-        tid += move(tid, ts, TRADE, base, qty,
-                    seller, LOCKED, buyer, AVAILABLE, sell_order, trade_id)  # fmt: skip
-        tid += move(tid, ts, TRADE, quote, notional,
-                    buyer, LOCKED, seller, AVAILABLE, buy_order, trade_id)  # fmt: skip
-        tid += move(tid, ts, FEE, quote, buyer_fee,
-                    buyer, LOCKED, FEE_ACCOUNT, AVAILABLE, buy_order, trade_id)  # fmt: skip
-        move(tid, ts, FEE, quote, seller_fee,
-             seller, AVAILABLE, FEE_ACCOUNT, AVAILABLE, sell_order, trade_id)  # fmt: skip
+        # notional to the seller, and on that row each fee goes to the fee account: the
+        # buyer's from its locked quote, the seller's out of the proceeds. Quantities and
+        # notionals of fills are positive (the rows' CHECK holds the engine to it).
+        tid = seq * TRANSFERS_PER_EVENT
+        batch = self.batch
+        batch.transfers.append((
+            tid, qty, seller, buyer, sell_order, trade_id, ts, 0, 0, 0, LOCKED, AVAILABLE,
+            TRADE, base,
+        ))  # fmt: skip
+        batch.transfers.append((
+            tid + 1, notional, buyer, seller, buy_order, trade_id, ts, buyer_fee, seller_fee,
+            sell_order if seller_fee else 0, LOCKED, AVAILABLE, TRADE, quote,
+        ))  # fmt: skip
+        balances = batch.balances
+        balances[(seller, base)][1] -= qty
+        balances[(buyer, base)][0] += qty
+        balances[(buyer, quote)][1] -= notional + buyer_fee
+        balances[(seller, quote)][0] += notional - seller_fee
+        if buyer_fee or seller_fee:
+            balances[(FEE_ACCOUNT, quote)][0] += buyer_fee + seller_fee
         change = self._order_change
         change(buy_order, ts, qty, notional, buyer_fee, -(notional + buyer_fee), 0, 0)
         change(sell_order, ts, qty, notional, seller_fee, -qty, 0, 0)
         # Only the minute candle here: `finish` rolls minutes up into the longer intervals.
-        key = (market, bucket_start(ts, 60))
+        key = (market, ts - ts % MINUTE_US)
         c = self._minutes.get(key)
         if c is None:
             self._minutes[key] = Candle(
@@ -397,15 +403,12 @@ class Projector:
 
     def _deposited(self, seq: int, ts: int, d: cpb.Deposited) -> None:
         user, asset = d.user_id, d.asset
-        amount = self._units(asset, d.amount)
-        tid = seq * TRANSFERS_PER_EVENT
-        self._move(tid, ts, DEPOSIT, asset, amount, user, EXTERNAL, user, AVAILABLE, 0, 0)
+        self._external(seq, ts, DEPOSIT, user, asset, self._units(asset, d.amount), inbound=True)
 
     def _withdrawn(self, seq: int, ts: int, w: cpb.Withdrawn) -> None:
         user, asset = w.user_id, w.asset
         amount = self._units(asset, w.amount)
-        tid = seq * TRANSFERS_PER_EVENT
-        self._move(tid, ts, WITHDRAW, asset, amount, user, AVAILABLE, user, EXTERNAL, 0, 0)
+        self._external(seq, ts, WITHDRAW, user, asset, amount, inbound=False)
 
     def _asset_listed(self, seq: int, ts: int, e: cpb.AssetListed) -> None:
         a = e.asset

@@ -16,7 +16,7 @@ from engine_svc.core.money import format_units
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from ledger_svc.db import Conn
-from ledger_svc.projection import TRANSFERS_PER_EVENT, bucket_start
+from ledger_svc.projection import FEE_ACCOUNT, TRANSFERS_PER_EVENT, bucket_start
 
 DAY_US = 86_400_000_000
 MINUTE_US = 60_000_000
@@ -298,28 +298,34 @@ async def get_ledger(
     conn: Conn, directory: Directory, request: lpb.GetLedgerRequest
 ) -> lpb.GetLedgerReply:
     limit = clamp_limit(request.limit, 100)
-    # The user's newest transfers from each key (as debtor; as creditor of another user),
-    # each unfolded into its debit and credit entry, of which the user's are listed. Entry
-    # ids are transfer_id * 2 (+ 1 for the credit), so the user's entry of a transfer is
-    # before the cursor $3 exactly when transfer_id <= ($3 - 1) / 2 for a debit and
-    # transfer_id < $3 / 2 for a credit: every transfer taken gives at least one entry.
+    # The user's newest rows from each index (as debtor; as creditor of another user; for
+    # the fee account, the rows that carry a fee and are not already found by the other
+    # two), each unfolded into its entries, of which the user's are listed. The ids of a
+    # row's entries run from transfer_id * 2 (its debit) to those of its fees, which come
+    # right after it; those of the user are before the cursor $3 exactly when the first of
+    # them is: transfer_id * 2 (debit), transfer_id * 2 + 1 (credit) or, for the fee
+    # account, (transfer_id + 1) * 2 + 1. So every row taken gives at least one entry, and
+    # a row left out of a branch by its limit only entries below those of the rows taken.
     rows = await conn.fetch(
-        """WITH t AS (
-               (SELECT * FROM ledger_transfers
+        """WITH found AS (
+               (SELECT t FROM ledger_transfers t
                 WHERE debit_user = $1 AND ($2 = '' OR asset = $2)
                   AND transfer_id <= ($3::bigint - 1) / 2
                 ORDER BY transfer_id DESC LIMIT $4)
                UNION ALL
-               (SELECT * FROM ledger_transfers
+               (SELECT t FROM ledger_transfers t
                 WHERE credit_user = $1 AND credit_user <> debit_user
                   AND ($2 = '' OR asset = $2) AND transfer_id < $3::bigint / 2
+                ORDER BY transfer_id DESC LIMIT $4)
+               UNION ALL
+               (SELECT t FROM ledger_transfers t
+                WHERE $1 = $6 AND (debit_fee > 0 OR credit_fee > 0)
+                  AND debit_user <> $1 AND credit_user <> $1
+                  AND ($2 = '' OR asset = $2) AND transfer_id < $3::bigint / 2 - 1
                 ORDER BY transfer_id DESC LIMIT $4))
-           SELECT e.entry_id, t.transfer_id / $5, e.user_id, t.asset, e.bucket, t.kind,
-                  e.amount, t.order_id, t.trade_id, t.ts_us
-           FROM t CROSS JOIN LATERAL (VALUES
-               (t.transfer_id * 2, t.debit_user, t.debit_bucket, -t.amount),
-               (t.transfer_id * 2 + 1, t.credit_user, t.credit_bucket, t.amount)
-           ) AS e(entry_id, user_id, bucket, amount)
+           SELECT e.entry_id, (f.t).transfer_id / $5, e.user_id, (f.t).asset, e.bucket,
+                  e.kind, e.amount, e.order_id, (f.t).trade_id, (f.t).ts_us
+           FROM found f CROSS JOIN LATERAL ledger_transfer_entries(f.t) e
            WHERE e.user_id = $1 AND e.entry_id < $3
            ORDER BY e.entry_id DESC LIMIT $4""",
         request.user_id,
@@ -327,6 +333,7 @@ async def get_ledger(
         request.cursor or 2**63 - 1,
         limit,
         TRANSFERS_PER_EVENT,
+        FEE_ACCOUNT,
     )
     entries = [
         lpb.LedgerEntry(

@@ -5,15 +5,21 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
 
+from exchange.common.v1 import common_pb2 as cpb
+from exchange.engine.v1 import engine_pb2 as epb
 from ledger_svc.migrate import MIGRATIONS_DIR, load, migrate, timescale_available
 from ledger_svc.projection import TRANSFER_COLUMNS, Catalog, project
 from tests.engine.conftest import RunningEngine
-from tests.ledger.events import all_events, entries
+from tests.ledger.events import MOVEMENT_COLUMNS, all_events, entries, movements
 from tests.ledger.trading import Trader
+
+if TYPE_CHECKING:
+    from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
 
 
 async def test_migrations_apply_once(database_url: str) -> None:
@@ -65,19 +71,41 @@ def test_migration_files_must_be_numbered_without_gaps(tmp_path: Path) -> None:
         load(tmp_path, "core")
 
 
+async def trades_with_one_fee(stub: EngineServiceAsyncStub) -> None:
+    """At 1.00 INR a fill's fee is a fraction of a paisa. Fees are charged cumulatively per
+    order, rounded up, so a resting order's second such fill pays none: a trade with the
+    taker's fee alone, once with the buyer as taker and once with the seller."""
+    for maker, maker_side, taker, taker_side in (
+        (1, cpb.SIDE_SELL, 2, cpb.SIDE_BUY), (2, cpb.SIDE_BUY, 1, cpb.SIDE_SELL),
+    ):  # fmt: skip
+        for user, side, quantity in ((maker, maker_side, "2"), *[(taker, taker_side, "1")] * 2):
+            reply = await stub.PlaceOrder(
+                epb.PlaceOrderRequest(
+                    user_id=user, market="TATA_INR", side=side, type=cpb.ORDER_TYPE_LIMIT,
+                    price="1.00", quantity=quantity, time_in_force=cpb.TIME_IN_FORCE_GTC,
+                )
+            )  # fmt: skip
+            assert reply.code == 0, reply.message
+
+
 async def test_stored_entries_become_the_transfers_ingest_makes(
     database_url: str, engine: RunningEngine, tmp_path: Path
 ) -> None:
     # A ledger written before migration 0005 holds two mirrored entries per movement (the
-    # debit, then its credit); 0005 pairs them into transfers, with the very ids that
-    # ingest gives the same events now.
+    # debit, then its credit); 0005 pairs them into one row per movement, 0006 folds each
+    # fee's row onto its trade's quote leg: the very rows, with the very ids, that ingest
+    # makes of the same events now, and the entries listed stay the same.
     trader = Trader(engine.stub, seed=29)
     await trader.fund()
+    await trades_with_one_fee(engine.stub)
     await trader.run(200)
     batch = project(await all_events(engine.stub, engine.runtime.engine.seq), Catalog(), 1)
     transfers_made = batch.transfers
+    fees = [(bool(t[7]), bool(t[8])) for t in transfers_made if t[7] or t[8]]
+    assert {(True, True), (True, False), (False, True)} <= set(fees)  # both, either alone
     rows = [entry[1:] for t in transfers_made for entry in entries(t)]  # no entry_id column
-    for migration in sorted(MIGRATIONS_DIR.glob("*.sql"))[:4]:
+    migrations = sorted(MIGRATIONS_DIR.glob("*.sql"))
+    for migration in migrations[:4]:
         shutil.copy(migration, tmp_path)
     conn = await asyncpg.connect(database_url)
     try:
@@ -85,9 +113,19 @@ async def test_stored_entries_become_the_transfers_ingest_makes(
         columns = ("seq", "user_id", "asset", "bucket", "kind", "amount", "order_id",
                    "trade_id", "ts_us")  # fmt: skip
         await conn.copy_records_to_table("ledger_entries", records=rows, columns=columns)
-        shutil.copy(MIGRATIONS_DIR / "0005_ledger_transfers.sql", tmp_path)
+
+        shutil.copy(migrations[4], tmp_path)
         assert await migrate(conn, directory=tmp_path, use_timescale=False) == [
             "core/0005_ledger_transfers"
+        ]
+        stored = await conn.fetch(
+            f"SELECT {', '.join(MOVEMENT_COLUMNS)} FROM ledger_transfers ORDER BY transfer_id"
+        )
+        assert [tuple(r) for r in stored] == [m for t in transfers_made for m in movements(t)]
+
+        shutil.copy(migrations[5], tmp_path)
+        assert await migrate(conn, directory=tmp_path, use_timescale=False) == [
+            "core/0006_fees_on_trade_rows"
         ]
         stored = await conn.fetch(
             f"SELECT {', '.join(TRANSFER_COLUMNS)} FROM ledger_transfers ORDER BY transfer_id"

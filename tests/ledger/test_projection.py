@@ -25,7 +25,7 @@ from ledger_svc.projection import (
     project,
 )
 from tests.engine.conftest import RunningEngine
-from tests.ledger.events import all_events
+from tests.ledger.events import all_events, movements
 from tests.ledger.trading import Trader
 
 
@@ -59,9 +59,9 @@ async def test_projected_balances_and_entries_match_the_engine(engine: RunningEn
         for key, (available, locked) in batch.balances.items():
             balances[key][0] += available
             balances[key][1] += locked
-        for transfer in batch.transfers:
+        for movement in (m for transfer in batch.transfers for m in movements(transfer)):
             tid, amount, debit_user, credit_user, *_, debit_bucket, credit_bucket, _, asset = (
-                transfer
+                movement
             )
             assert amount > 0
             transfer_ids.append(tid)
@@ -74,6 +74,8 @@ async def test_projected_balances_and_entries_match_the_engine(engine: RunningEn
                 if bucket != Bucket.EXTERNAL:
                     bucket_sums[(user, asset)][bucket - 1] += signed
         trades += len(batch.trades)
+        # A trade is two rows, its base and quote legs; its fees ride on the quote leg.
+        assert sum(1 for t in batch.transfers if t[5]) == 2 * len(batch.trades)
 
     assert trades == core.next_trade_id - 1 > 50  # the session really traded
     assert all(total == 0 for total in per_transaction.values())  # double entry
