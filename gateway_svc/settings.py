@@ -27,6 +27,7 @@ class GatewaySettings:
     stream_address: str  # stream_svc, for WebSocket and SSE market data
     ws_max_topics: int  # streams per connection
     ws_queue_frames: int  # frames a client may fall behind before it is closed
+    ws_send_buffer_bytes: int  # the kernel's send buffer per WebSocket; 0: its own sizing
     ws_heartbeat_seconds: float  # ping interval; no pong in time closes the connection
     ws_idle_seconds: float  # a connection without subscriptions is closed after this
     ws_max_frame_bytes: int  # largest frame a client may send
@@ -60,6 +61,7 @@ class GatewaySettings:
             stream_address=env_str("STREAM_ADDRESS", "127.0.0.1:50053"),
             ws_max_topics=env_int("GATEWAY_WS_MAX_TOPICS", 100, low=1),
             ws_queue_frames=env_int("GATEWAY_WS_QUEUE_FRAMES", 5000, low=10),
+            ws_send_buffer_bytes=env_int("GATEWAY_WS_SEND_BUFFER_BYTES", 65_536, low=0),
             ws_heartbeat_seconds=env_float("GATEWAY_WS_HEARTBEAT_SECONDS", 30.0, low=1.0),
             ws_idle_seconds=env_float("GATEWAY_WS_IDLE_SECONDS", 300.0, low=1.0),
             ws_max_frame_bytes=env_int("GATEWAY_WS_MAX_FRAME_BYTES", 65_536, low=1024),

@@ -10,7 +10,10 @@ closes the connection. Frames out: `{"stream": <topic as subscribed>, "data": {.
 
 Frames go straight to a connection's socket while its kernel and transport buffers take
 them; beyond that they wait in a bounded queue, and a client that lets it fill is closed
-with 1008 (SLOW_CONSUMER) instead of letting the gateway's memory grow. Pings go out every
+with 1008 (SLOW_CONSUMER) instead of letting the gateway's memory grow. The kernel's send
+buffer is capped (GATEWAY_WS_SEND_BUFFER_BYTES): left to itself, Linux grows it to 4 MB
+for a client that stops reading, seconds of a busy market's frames that the queue's limit
+would never see. Pings go out every
 GATEWAY_WS_HEARTBEAT_SECONDS and a client that does not answer is closed; so is one that
 holds no subscription for GATEWAY_WS_IDLE_SECONDS.
 """
@@ -21,6 +24,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import socket
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Hashable
@@ -370,6 +374,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     transport = request.transport
     if transport is None:  # the client left during the handshake
         return ws
+    if settings.ws_send_buffer_bytes:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.ws_send_buffer_bytes)
     conn = Connection(request.app[UPSTREAMS], settings.ws_queue_frames, transport=transport)
     request.app[OPEN].add(conn)
     CONNECTIONS.inc()
