@@ -13,9 +13,8 @@ them; beyond that they wait in a bounded queue, and a client that lets it fill i
 with 1008 (SLOW_CONSUMER) instead of letting the gateway's memory grow. The kernel's send
 buffer is capped (GATEWAY_WS_SEND_BUFFER_BYTES): left to itself, Linux grows it to 4 MB
 for a client that stops reading, seconds of a busy market's frames that the queue's limit
-would never see. Pings go out every
-GATEWAY_WS_HEARTBEAT_SECONDS and a client that does not answer is closed; so is one that
-holds no subscription for GATEWAY_WS_IDLE_SECONDS.
+would never see. Pings go out every GATEWAY_WS_HEARTBEAT_SECONDS and a client that does
+not answer is closed; so is one that holds no subscription for GATEWAY_WS_IDLE_SECONDS.
 """
 
 from __future__ import annotations
