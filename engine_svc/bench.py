@@ -74,7 +74,6 @@ from engine_svc.core.types import (
     UserId,
 )
 from engine_svc.journal import Journal
-from engine_svc.memory import tune_gc
 from engine_svc.sequencer import Outcome as CommandOutcome
 from engine_svc.sequencer import Sequencer
 from engine_svc.workload import (
@@ -86,6 +85,7 @@ from engine_svc.workload import (
     WorkloadError,
     read_workload,
 )
+from servicekit.memory import tune_gc
 
 BASE, QUOTE = "BASE", "QUOTE"
 SYMBOL = f"{BASE}_{QUOTE}"

@@ -21,7 +21,6 @@ from engine_svc.core.engine import Engine
 from engine_svc.core.types import Code
 from engine_svc.hub import EventHub
 from engine_svc.journal import Journal
-from engine_svc.memory import collect_rarely, tune_gc
 from engine_svc.metrics import EngineMetrics
 from engine_svc.recovery import recover
 from engine_svc.sequencer import Sequencer
@@ -32,6 +31,7 @@ from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
+from servicekit.memory import collect_rarely, tune_gc
 from servicekit.metrics import RpcMetrics, metrics_endpoint
 from servicekit.request_ids import ReceiveRequestId
 

@@ -2,8 +2,8 @@
 
 import asyncio
 
-from ledger_svc.memory import tune_gc
 from ledger_svc.settings import LedgerSettings
+from servicekit.memory import tune_gc
 from servicekit.process import start_process
 
 

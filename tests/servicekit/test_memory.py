@@ -1,4 +1,4 @@
-"""The ledger's collector settings: young collections rare, the loaded modules frozen."""
+"""The services' collector settings: young collections rare, what is loaded frozen."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ledger_svc.memory import YOUNG_THRESHOLD, tune_gc
+from servicekit.memory import YOUNG_THRESHOLD, tune_gc
 
 
 @pytest.fixture
