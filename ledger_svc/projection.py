@@ -241,17 +241,26 @@ class Projector:
         ))  # fmt: skip
         self.batch.balances[(user, asset)][0] += amount if inbound else -amount
 
+    def _locked(
+        self, seq: int, ts: int, user: int, order_id: int, asset: str, amount: int, lock: bool
+    ) -> None:
+        """An order's funds going from available to locked (`lock`) or back: one account."""
+        if not amount:
+            return
+        debit, credit, kind = (AVAILABLE, LOCKED, LOCK) if lock else (LOCKED, AVAILABLE, UNLOCK)
+        self.batch.transfers.append((
+            seq * TRANSFERS_PER_EVENT, amount, user, user, order_id, 0, ts, 0, 0, 0, debit,
+            credit, kind, asset,
+        ))  # fmt: skip
+        delta = self.batch.balances[(user, asset)]
+        moved = amount if lock else -amount
+        delta[0] -= moved
+        delta[1] += moved
+
     def _unlock(self, seq: int, ts: int, user: int, order_id: int, asset: str, text: str) -> int:
         """An order's lock going back to available; returns the amount in units."""
         amount = self._units(asset, text)
-        if amount:
-            self.batch.transfers.append((
-                seq * TRANSFERS_PER_EVENT, amount, user, user, order_id, 0, ts, 0, 0, 0, LOCKED,
-                AVAILABLE, UNLOCK, asset,
-            ))  # fmt: skip
-            delta = self.batch.balances[(user, asset)]
-            delta[0] += amount
-            delta[1] -= amount
+        self._locked(seq, ts, user, order_id, asset, amount, lock=False)
         return amount
 
     def _units(self, asset: str, text: str) -> int:
@@ -299,19 +308,12 @@ class Projector:
     def _accepted(self, seq: int, ts: int, e: cpb.OrderAccepted) -> None:
         o = e.order
         order_id, user, market = o.order_id, o.user_id, o.market
-        catalog, batch = self.catalog, self.batch
-        scales = catalog.markets[market]
+        batch = self.batch
+        scales = self.catalog.markets[market]
         base_dec, quote_dec = scales.base_decimals, scales.quote_decimals
         locked_asset = e.locked_asset
         locked = self._units(locked_asset, e.locked)
-        if locked:  # the order's funds go from available to locked
-            batch.transfers.append((
-                seq * TRANSFERS_PER_EVENT, locked, user, user, order_id, 0, ts, 0, 0, 0,
-                AVAILABLE, LOCKED, LOCK, locked_asset,
-            ))  # fmt: skip
-            delta = batch.balances[(user, locked_asset)]
-            delta[0] -= locked
-            delta[1] += locked
+        self._locked(seq, ts, user, order_id, locked_asset, locked, lock=True)
         price, quantity, quote_quantity = o.price, o.quantity, o.quote_quantity
         batch.new_orders[order_id] = [
             order_id, user, market, o.client_order_id, o.side, o.type,

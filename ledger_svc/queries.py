@@ -16,10 +16,9 @@ from engine_svc.core.money import format_units
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from ledger_svc.db import Conn
-from ledger_svc.projection import FEE_ACCOUNT, TRANSFERS_PER_EVENT, bucket_start
+from ledger_svc.projection import FEE_ACCOUNT, MINUTE_US, TRANSFERS_PER_EVENT, bucket_start
 
 DAY_US = 86_400_000_000
-MINUTE_US = 60_000_000
 MAX_LIMIT = 1000
 
 
