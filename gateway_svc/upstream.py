@@ -102,7 +102,7 @@ def conflate(batch: list[Message]) -> list[Message]:
         if (
             before is not None
             and before.last_update_id + 1 == d.first_update_id
-            and not (restarts_chain(before))
+            and not restarts_chain(before)
         ):
             of_topic[-1].append(message)
         else:

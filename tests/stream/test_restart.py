@@ -24,6 +24,14 @@ PRICES = ["99.00", "99.50", "100.00", "100.50"]
 Levels = dict[Decimal, str]
 
 
+def applied(book: Book, diff: spb.DepthUpdate) -> Book:
+    """A copy of the (bids-only) `book` with `diff` applied."""
+    after = Book(MARKET, book.last_update_id)
+    after.bids.update(book.bids)
+    after.apply(diff)
+    return after
+
+
 def engine_history(rng: random.Random, length: int) -> tuple[list[spb.DepthUpdate], list[Book]]:
     """Random engine diffs 1..length (each names the levels it changed) and the book after
     each of them (`books[seq]`; `books[0]` is empty)."""
@@ -33,10 +41,7 @@ def engine_history(rng: random.Random, length: int) -> tuple[list[spb.DepthUpdat
         diff = spb.DepthUpdate(market=MARKET, first_update_id=seq, last_update_id=seq)
         for price in rng.sample(PRICES, 2):
             diff.bids.append(cpb.PriceLevel(price=price, quantity=rng.choice(["0", "1", "2"])))
-        book = Book(MARKET, books[-1].last_update_id, 0)
-        book.bids.update(books[-1].bids)
-        book.apply(diff)
-        books.append(book)
+        books.append(applied(books[-1], diff))
         diffs.append(diff)
     return diffs, books
 
@@ -81,10 +86,7 @@ def test_a_level_that_changed_and_changed_back_while_updates_were_lost() -> None
     ]  # fmt: skip
     books = [Book(MARKET)]
     for d in diffs:
-        book = Book(MARKET, books[-1].last_update_id)
-        book.bids.update(books[-1].bids)
-        book.apply(d)
-        books.append(book)
+        books.append(applied(books[-1], d))
     restart = books[1].restart_to(books[3])  # updates 2 and 3 were lost
     assert restart.first_update_id == restart.last_update_id + 1 == 4
     assert client_book([restart], books, rest_at=2) == bids(books[3])
@@ -95,11 +97,8 @@ def test_a_client_that_does_not_check_the_chain_still_gets_the_new_book() -> Non
     _, books = engine_history(random.Random(5), 40)
     old, new = books[10], books[30]
     restart = old.restart_to(new)
-    after = Book(MARKET, old.last_update_id)
-    after.bids.update(old.bids)
     restart.first_update_id = old.last_update_id + 1  # applied regardless of the chain
-    after.apply(restart)
-    assert bids(after) == bids(new)
+    assert bids(applied(old, restart)) == bids(new)
 
 
 @pytest.mark.parametrize("seed", range(30))
