@@ -63,27 +63,44 @@ def key_json(key: lpb.ApiKey) -> dict[str, Any]:
         "label": key.label,
         "createdAt": key.created_at_us // 1000,
         "revokedAt": key.revoked_at_us // 1000 or None,
+        "permissions": list(key.permissions),
+        "ipAllowlist": list(key.ip_allowlist),
     }
+
+
+def _strings(p: dict[str, Any], field: str) -> list[str]:
+    """An optional list of strings (the ledger checks what they say)."""
+    value = p.get(field, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise bad_request(f"{field} must be a list of strings", field=field)
+    return value
 
 
 @routes.post("/api/v1/auth/apikeys")
 async def create_key(request: web.Request) -> web.Response:
     """Register `publicKey` (base64 ED25519), or without one generate a key pair and return
-    its secret, once."""
+    its secret, once. `permissions` (default read and trade) and `ipAllowlist` (CIDRs,
+    default any address) are fixed for the key's life."""
     who = await _browser_user(request)
     p = await params(request)
     label = p.get("label", "")
     public_key = p.get("publicKey", "")
     if not isinstance(label, str) or not isinstance(public_key, str):
         raise bad_request("label and publicKey must be strings")
+    fences = {
+        "permissions": _strings(p, "permissions"),
+        "ip_allowlist": _strings(p, "ipAllowlist"),
+    }
     ledger = backends(request).ledger
     if public_key:
         key = await ledger.RegisterApiKey(
-            lpb.RegisterApiKeyRequest(user_id=who.user_id, public_key=public_key, label=label)
+            lpb.RegisterApiKeyRequest(
+                user_id=who.user_id, public_key=public_key, label=label, **fences
+            )
         )
         return json_response(key_json(key), status=201)
     generated = await ledger.GenerateApiKey(
-        lpb.GenerateApiKeyRequest(user_id=who.user_id, label=label)
+        lpb.GenerateApiKeyRequest(user_id=who.user_id, label=label, **fences)
     )
     return json_response({**key_json(generated.key), "secret": generated.secret}, status=201)
 

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
 from gateway_svc import accounts, openapi, private, public, ws
+from gateway_svc.addresses import client_address_middleware
 from gateway_svc.auth import ApiKeys, Tokens
 from gateway_svc.coalesce import Coalescer
 from gateway_svc.context import BACKENDS, RATE_HEADERS, Backends, Markets
@@ -125,7 +126,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(
-        middlewares=[ws.websocket_at_root, observe, error_middleware, ui_middleware(settings)],
+        middlewares=[
+            client_address_middleware(settings.trusted_proxies),
+            ws.websocket_at_root,
+            observe,
+            error_middleware,
+            ui_middleware(settings),
+        ],
         client_max_size=settings.max_body_bytes,
     )
 

@@ -23,6 +23,7 @@ from gateway_svc.auth import INSTRUCTIONS, ApiKeys, Caller, Tokens, replayed, ve
 from gateway_svc.coalesce import Coalescer
 from gateway_svc.engine_client import EngineClient
 from gateway_svc.errors import ApiError, bad_request, unauthorized
+from gateway_svc.fences import admit, required_scope
 from gateway_svc.limits import ConnectionLimiter, RateLimiter, Replayed, ReplayGuard, Rule
 from gateway_svc.settings import GatewaySettings
 
@@ -121,6 +122,7 @@ async def params(request: web.Request) -> dict[str, Any]:
 
 async def caller(request: web.Request, rule: Rule | None = None, cost: int = 1) -> Caller:
     """The authenticated user: a bearer token, or a Backpack-signed request. Else 401.
+    A signed request's key must hold the route's scope and allow the client's address (403).
 
     With a `rule`, the request also counts (`cost`) against the user's limit of that rule,
     429 when over: for a signed request in the same Redis step as its replay check.
@@ -139,6 +141,10 @@ async def caller(request: web.Request, rule: Rule | None = None, cost: int = 1) 
         signed: Any = dict(request.query) if request.method == "GET" else await json_body(request)
         # The replay check is made below, with the rate limit when there is one.
         who = await verify_signed(request.headers, instruction, signed, b.api_keys, None)
+        assert who.key is not None
+        admit(
+            required_scope(request), who.key.permissions, who.key.ip_allowlist, request.remote or ""
+        )
         subject, ttl_ms = f"user:{who.user_id}", 2 * who.window_ms
         if rule is not None:
             await limit(request, rule, subject, cost, signature=who.signature, ttl_ms=ttl_ms)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway_svc.addresses import Network, parse_networks
 from servicekit.settings import SettingsError, env_bool, env_float, env_int, env_str
 
 
@@ -35,6 +36,8 @@ class GatewaySettings:
     log_level: str
     # ENGINE_ADMIN_TOKEN: the faucet's deposits need the engine's admin credential.
     engine_admin_token: str = field(default="", repr=False)
+    # Security (issue 23).
+    trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For is believed
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -42,6 +45,11 @@ class GatewaySettings:
         faucet = env_bool("GATEWAY_FAUCET", False)
         if len(secret) < 32:
             raise SettingsError("GATEWAY_TOKEN_SECRET must be set to at least 32 characters")
+        proxies = env_str("GATEWAY_TRUSTED_PROXIES", "")
+        try:
+            trusted_proxies = parse_networks([p for p in proxies.split(",") if p.strip()])
+        except ValueError as exc:
+            raise SettingsError(f"GATEWAY_TRUSTED_PROXIES: {exc}") from None
         return cls(
             host=env_str("GATEWAY_HOST", "0.0.0.0"),
             port=env_int("GATEWAY_PORT", 8080, low=0, high=65535),
@@ -68,4 +76,5 @@ class GatewaySettings:
             grace_seconds=env_float("GATEWAY_SHUTDOWN_GRACE_SECONDS", 10.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
             engine_admin_token=env_str("ENGINE_ADMIN_TOKEN", ""),
+            trusted_proxies=trusted_proxies,
         )

@@ -193,13 +193,21 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         return _user(await self._users_call(context, call))
 
     async def RegisterApiKey(self, request: lpb.RegisterApiKeyRequest, context: Ctx) -> lpb.ApiKey:
-        call = self._users.register_api_key(request.user_id, request.public_key, request.label)
+        call = self._users.register_api_key(
+            request.user_id,
+            request.public_key,
+            request.label,
+            request.permissions,
+            request.ip_allowlist,
+        )
         return _api_key(await self._users_call(context, call))
 
     async def GenerateApiKey(
         self, request: lpb.GenerateApiKeyRequest, context: Ctx
     ) -> lpb.GeneratedApiKey:
-        call = self._users.generate_api_key(request.user_id, request.label)
+        call = self._users.generate_api_key(
+            request.user_id, request.label, request.permissions, request.ip_allowlist
+        )
         key, secret = await self._users_call(context, call)
         return lpb.GeneratedApiKey(key=_api_key(key), secret=secret)
 
@@ -265,4 +273,6 @@ def _api_key(record: ApiKeyRecord) -> lpb.ApiKey:
         label=record.label,
         created_at_us=record.created_at_us,
         revoked_at_us=record.revoked_at_us or 0,
+        permissions=record.permissions,
+        ip_allowlist=record.ip_allowlist,
     )
