@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from engine_svc.core.money import parse_units
+from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
 from exchange.ledger.v1 import ledger_pb2 as lpb
@@ -32,6 +33,7 @@ from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
 from exchange.stream.v1 import stream_pb2 as spb
 from ledger_svc.projection import INTERVALS_S, bucket_start
 from servicekit.clock import now_us
+from servicekit.event_feed import EventFeed
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
 from servicekit.metrics import metrics_endpoint
 from stream_svc.candles import WINDOW_MINUTES, Bar, MarketCandles
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 
 TICKER_EVERY_S = 5.0  # the 24h window moves even without trades
 KLINE_PAGE = 1000
+MAX_EVENTS_PER_SEND = 20_000
 
 
 def state_key(market: str) -> str:
@@ -263,11 +266,22 @@ class Publisher:
         await self.send(Output())
         log.info("publishing", extra={"from_seq": mirror.seq + 1, "markets": len(mirror.markets)})
         call = engine.Subscribe(epb.SubscribeRequest(from_seq=mirror.seq + 1))
-        async for batch in call:
-            out = mirror.apply(list(batch.events))
-            self.events_applied += len(batch.events)
-            self.batches += 1
-            await self.send(out)
+        # Every batch that arrived while the last one was sent goes out together: one
+        # mirror flush and one Redis round trip for all of them.
+        feed: EventFeed[cpb.EngineEvent] = EventFeed(call)
+        try:
+            while True:
+                try:
+                    events = await feed.take(MAX_EVENTS_PER_SEND)
+                except ConnectionError:
+                    return  # the engine ended the stream: start over
+                out = mirror.apply(events)
+                self.events_applied += len(events)
+                self.batches += 1
+                await self.send(out)
+        finally:
+            call.cancel()
+            await feed.close()
 
 
 async def run(
