@@ -28,7 +28,9 @@ from gateway_svc.addresses import client_address_middleware
 from gateway_svc.auth import ApiKeys, Tokens
 from gateway_svc.coalesce import Coalescer
 from gateway_svc.context import BACKENDS, RATE_HEADERS, Backends, Markets
+from gateway_svc.cors import allow_origins
 from gateway_svc.errors import Handler, error_middleware
+from gateway_svc.headers import add_security_headers
 from gateway_svc.limits import ConnectionLimiter, RateLimiter, ReplayGuard, Rule
 from gateway_svc.redis_batch import RedisBatch
 from gateway_svc.respond import json_response
@@ -195,4 +197,6 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_routes(ws.routes)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
+    allow_origins(app, settings.cors_origins)
+    app.on_response_prepare.append(add_security_headers)
     return app

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from gateway_svc.addresses import Network, parse_networks
 from servicekit.settings import SettingsError, env_bool, env_float, env_int, env_str
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class GatewaySettings:
     engine_admin_token: str = field(default="", repr=False)
     # Security (issue 23).
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For is believed
+    cors_origins: tuple[str, ...] = ()  # web origins granted CORS and WebSocket access
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -50,9 +54,17 @@ class GatewaySettings:
             trusted_proxies = parse_networks([p for p in proxies.split(",") if p.strip()])
         except ValueError as exc:
             raise SettingsError(f"GATEWAY_TRUSTED_PROXIES: {exc}") from None
+        port = env_int("GATEWAY_PORT", 8080, low=0, high=65535)
+        own = f"http://127.0.0.1:{port},http://localhost:{port}"  # what `make run` prints
+        cors_origins = tuple(
+            o.strip().rstrip("/") for o in env_str("GATEWAY_CORS_ORIGINS", own).split(",")
+        )
+        bad = [o for o in cors_origins if not _ORIGIN.fullmatch(o)]
+        if bad:
+            raise SettingsError(f"GATEWAY_CORS_ORIGINS: {bad[0]!r} is not scheme://host[:port]")
         return cls(
             host=env_str("GATEWAY_HOST", "0.0.0.0"),
-            port=env_int("GATEWAY_PORT", 8080, low=0, high=65535),
+            port=port,
             engine_address=env_str("ENGINE_ADDRESS", "127.0.0.1:50051"),
             ledger_address=env_str("LEDGER_ADDRESS", "127.0.0.1:50052"),
             redis_url=env_str("REDIS_URL", "redis://127.0.0.1:56379/0"),
@@ -77,4 +89,5 @@ class GatewaySettings:
             log_level=env_str("LOG_LEVEL", "INFO"),
             engine_admin_token=env_str("ENGINE_ADMIN_TOKEN", ""),
             trusted_proxies=trusted_proxies,
+            cors_origins=cors_origins,
         )

@@ -39,6 +39,7 @@ from prometheus_client import Counter, Gauge
 from exchange.stream.v1.stream_pb2_grpc import StreamServiceStub
 from gateway_svc.auth import verify_signed
 from gateway_svc.context import Backends, backends
+from gateway_svc.cors import check_websocket_origin
 from gateway_svc.errors import ApiError
 from gateway_svc.fences import Scope, admit
 from gateway_svc.frames import error_frame, sse_event, ws_text
@@ -368,6 +369,7 @@ async def _writer(transport: asyncio.Transport, conn: Connection) -> None:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     b = backends(request)
     settings = b.settings
+    check_websocket_origin(request, settings.cors_origins)
     # No permessage-deflate: every client is sent the same frame bytes, built once.
     ws = web.WebSocketResponse(
         heartbeat=settings.ws_heartbeat_seconds,
@@ -444,7 +446,10 @@ async def websocket_at_root(request: web.Request, handler: Any) -> web.StreamRes
     """Backpack clients connect to `/`: a WebSocket upgrade there is the stream, anything
     else at `/` is the web UI."""
     if request.path == "/" and request.headers.get("Upgrade", "").lower() == "websocket":
-        return await websocket(request)
+        try:
+            return await websocket(request)
+        except ApiError as exc:  # outside the error middleware
+            return exc.response()
     response: web.StreamResponse = await handler(request)
     return response
 
