@@ -37,6 +37,7 @@ from gateway_svc.respond import json_response
 from gateway_svc.settings import GatewaySettings
 from gateway_svc.web import ui_middleware
 from servicekit.logs import request_id as request_id_var
+from servicekit.mtls import channel as mesh_channel
 from servicekit.request_ids import SendRequestId
 from tradekit.engine_client import EngineClient
 
@@ -140,10 +141,10 @@ def create_app(settings: GatewaySettings) -> web.Application:
 
     async def backends(app: web.Application) -> AsyncIterator[None]:
         # Unary calls carry the request id as metadata; order entry carries it per command.
-        engine_channel = grpc.aio.insecure_channel(
+        engine_channel = mesh_channel(
             settings.engine_address, options=GRPC_OPTIONS, interceptors=[SendRequestId()]
         )
-        ledger_channel = grpc.aio.insecure_channel(
+        ledger_channel = mesh_channel(
             settings.ledger_address, options=GRPC_OPTIONS, interceptors=[SendRequestId()]
         )
         # One quick retry at most: while Redis is down, requests should fail fast with 503.

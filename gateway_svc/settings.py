@@ -42,6 +42,8 @@ class GatewaySettings:
     # Security (issue 23).
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For is believed
     cors_origins: tuple[str, ...] = ()  # web origins granted CORS and WebSocket access
+    tls_cert: str = ""  # PEM files: with both, the gateway serves HTTPS and WSS only
+    tls_key: str = ""
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -59,6 +61,9 @@ class GatewaySettings:
         cors_origins = tuple(
             o.strip().rstrip("/") for o in env_str("GATEWAY_CORS_ORIGINS", own).split(",")
         )
+        tls_cert, tls_key = env_str("GATEWAY_TLS_CERT", ""), env_str("GATEWAY_TLS_KEY", "")
+        if bool(tls_cert) != bool(tls_key):
+            raise SettingsError("set both GATEWAY_TLS_CERT and GATEWAY_TLS_KEY, or neither")
         bad = [o for o in cors_origins if not _ORIGIN.fullmatch(o)]
         if bad:
             raise SettingsError(f"GATEWAY_CORS_ORIGINS: {bad[0]!r} is not scheme://host[:port]")
@@ -90,4 +95,6 @@ class GatewaySettings:
             engine_admin_token=env_str("ENGINE_ADMIN_TOKEN", ""),
             trusted_proxies=trusted_proxies,
             cors_origins=cors_origins,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
         )

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
-import grpc
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 from prometheus_client import Counter, Gauge
@@ -45,6 +44,7 @@ from gateway_svc.fences import Scope, admit
 from gateway_svc.frames import error_frame, sse_event, ws_text
 from gateway_svc.limits import LimitsUnavailable
 from gateway_svc.upstream import Pending, Upstream, Upstreams
+from servicekit.mtls import channel as mesh_channel
 from tradekit.topics import KLINE_INTERVALS, MARKET_KINDS, Topic
 
 log = logging.getLogger(__name__)
@@ -515,7 +515,7 @@ def streams_context(address: str) -> Callable[[web.Application], AsyncIterator[N
     """A cleanup context: the channel to stream_svc and the shared upstreams."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        channel = grpc.aio.insecure_channel(address)
+        channel = mesh_channel(address)
         upstreams = Upstreams(StreamServiceStub(channel))
         app[UPSTREAMS] = upstreams
         app[OPEN] = set()
