@@ -16,7 +16,7 @@ import grpc
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1 import ledger_pb2_grpc
-from ledger_svc import queries
+from ledger_svc import audit, queries
 from ledger_svc.db import CONNECTION_ERRORS, Conn
 from ledger_svc.ingest import Ingest
 from ledger_svc.metrics import DatabaseMetrics
@@ -224,6 +224,22 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     async def LookupApiKey(self, request: lpb.LookupApiKeyRequest, context: Ctx) -> lpb.ApiKey:
         call = self._users.lookup_api_key(request.public_key)
         return _api_key(await self._users_call(context, call))
+
+    # -- audit log ------------------------------------------------------------------------
+
+    async def AppendAudit(self, request: lpb.AuditRecord, context: Ctx) -> lpb.AuditRecord:
+        async with self._conn(context) as conn:
+            try:
+                return await audit.append(conn, request)
+            except audit.InvalidRecord as exc:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"INVALID_AUDIT_RECORD: {exc}"
+                )
+        raise AssertionError("unreachable")
+
+    async def ListAudit(self, request: lpb.ListAuditRequest, context: Ctx) -> lpb.ListAuditReply:
+        async with self._conn(context) as conn:
+            return await audit.list_records(conn, request)
 
     # -- operations -----------------------------------------------------------------------
 
