@@ -21,13 +21,14 @@ from launcher.ports import free_port
 from launcher.postgres import LocalPostgres, create_database, timescale_bin_dir
 from ledger_svc.db import Conn
 from ledger_svc.migrate import migrate, timescale_in_use, timescale_policies
-from ledger_svc.projection import INTERVALS_S, TRADE_COLUMNS, Batch, Catalog, project
+from ledger_svc.projection import TRADE_COLUMNS, Batch, Catalog, project
 from ledger_svc.queries import DAY_US, Directory, get_klines, get_tickers, get_trades
 from ledger_svc.writer import load_catalog, store
 from tests.conftest import _supervisor
 from tests.engine.conftest import RunningEngine
 from tests.ledger.events import all_events
 from tests.ledger.trading import Trader
+from tradekit.candles import INTERVALS_S
 
 pytestmark = pytest.mark.skipif(
     timescale_bin_dir() is None, reason="TimescaleDB is not built here (`make deps`)"
