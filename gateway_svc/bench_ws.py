@@ -62,8 +62,8 @@ import grpc
 import orjson
 import yarl
 
-from bench.ingest import LOCALHOST, CpuMeter, engine_spec
-from bench.orders import machine_busy_seconds, start_profiler, top_functions
+from bench.machine import CpuMeter, machine_busy_seconds, start_profiler, top_functions
+from bench.services import LOCALHOST, engine_spec
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
