@@ -22,8 +22,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from exchange.common.v1 import common_pb2 as cpb
-from gateway_svc.engine_client import EngineUnavailable
 from gateway_svc.limits import LimitsUnavailable
+from tradekit.engine_client import EngineUnavailable
 
 log = logging.getLogger(__name__)
 
