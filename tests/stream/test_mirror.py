@@ -16,8 +16,8 @@ from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
 from exchange.stream.v1 import stream_pb2 as spb
 from ledger_svc.server import LedgerRuntime
 from stream_svc.mirror import Mirror
-from stream_svc.redis_keys import market_channel, user_channel
 from stream_svc.publisher import bootstrap
+from stream_svc.redis_keys import market_channel, user_channel
 from tests.engine.conftest import RunningEngine
 from tests.ledger.events import all_events
 from tests.ledger.trading import MARKETS, Trader
