@@ -40,7 +40,7 @@ _BY_CODE: dict[str, tuple[int, str]] = {
         -1021,
         "Timestamp for this request is outside of the recvWindow.",
     ),
-    "INVALID_SIGNATURE": (-1022, "Signature for this request is not valid."),
+    "INVALID_SIGNATURE": (-1022, ""),
     "BAD_API_KEY_FORMAT": (-2014, "API-key format invalid."),
     "UNAUTHORIZED": (-2015, "Invalid API-key, IP, or permissions for action."),
     "FORBIDDEN": (-2015, "Invalid API-key, IP, or permissions for action."),

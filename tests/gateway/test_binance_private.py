@@ -7,8 +7,10 @@ against each other; both see the same balances, orders and history.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import ccxt.async_support as ccxt
 import pytest
@@ -113,3 +115,58 @@ async def test_ccxt_binance_trades_against_a_backpack_user(
     off_tick = {"symbol": "TATAINR", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC"}
     with pytest.raises(ccxt.InvalidOrder, match="PRICE_FILTER"):
         await client.private_post_order({**off_tick, "quantity": "1", "price": "1600.001"})
+
+
+def signed(secret_b64: str, params: dict[str, str]) -> str:
+    """A query string signed as Binance clients sign it: base64 ED25519, URL-encoded."""
+    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(secret_b64))
+    query = urlencode(params)
+    signature = base64.b64encode(key.sign(query.encode())).decode()
+    return f"{query}&{urlencode({'signature': signature})}"
+
+
+async def test_signatures_windows_and_keys_are_checked(
+    stack: Stack, alice: tuple[Any, dict[str, str]]
+) -> None:
+    _, key = alice
+    now = str(int(time.time() * 1000))
+    headers = {"X-MBX-APIKEY": key["publicKey"]}
+
+    async def code(query: str, api_key: str = key["publicKey"]) -> tuple[int, int]:
+        response = await stack.client.get(
+            f"/api/v3/account?{query}", headers={"X-MBX-APIKEY": api_key}
+        )
+        body = await response.json()
+        return response.status, body.get("code", 0)
+
+    good = signed(key["secret"], {"timestamp": now})
+    assert (await stack.client.get(f"/api/v3/account?{good}", headers=headers)).status == 200
+    assert await code(good) == (401, -1022)  # the same signature again: a replay
+    other = base64.b64encode(Ed25519PrivateKey.generate().private_bytes_raw()).decode()
+    assert (await code(signed(other, {"timestamp": now, "recvWindow": "6000"})))[1] == -1022
+    stale = str(int(now) - 10_000)
+    assert (await code(signed(key["secret"], {"timestamp": stale})))[1] == -1021
+    ahead = str(int(now) + 5_000)
+    assert (await code(signed(key["secret"], {"timestamp": ahead})))[1] == -1021
+    wide = signed(key["secret"], {"timestamp": now, "recvWindow": "60001"})
+    assert (await code(wide))[1] == -1100
+    assert (await code(f"timestamp={now}"))[1] == -1102  # no signature
+    assert (await code(good, api_key="not base64!"))[1] == -2014
+    unknown = base64.b64encode(
+        Ed25519PrivateKey.from_private_bytes(base64.b64decode(other))
+        .public_key()
+        .public_bytes_raw()
+    ).decode()
+    assert await code(signed(other, {"timestamp": now, "recvWindow": "7000"}), unknown) == (
+        401,
+        -2015,
+    )
+    tampered = (
+        signed(key["secret"], {"timestamp": now, "recvWindow": "8000"}) + "&omitZeroBalances=true"
+    )
+    assert (await code(tampered))[1] == -1022
+    # Without any credential, and on a Backpack path, a Binance key is no credential.
+    anonymous = await stack.client.get(f"/api/v3/account?timestamp={now}")
+    assert (anonymous.status, (await anonymous.json())["code"]) == (401, -2015)
+    backpack = await stack.client.get("/api/v1/capital", headers=headers)
+    assert backpack.status == 401
