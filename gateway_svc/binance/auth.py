@@ -1,6 +1,7 @@
 """Binance-signed requests: `X-MBX-APIKEY`, and `timestamp`, `recvWindow` and `signature`
 among the parameters, the signature over the exact query string and body as sent (their
-concatenation, without the `signature` pair itself).
+concatenation, without the `signature` pair itself). Every refusal is a 401 (Binance answers
+some with 400; its clients read the code, -1021 or -1022, not the status).
 
 A key is an ED25519 key the user already has (its base64 public key is the API key, and the
 signature is base64). Every check after the signature (the key's existence, revocation,
@@ -28,11 +29,11 @@ MAX_AHEAD_MS = 1_000  # Binance refuses a timestamp more than 1 s in the server'
 
 
 def _outside_window(message: str) -> ApiError:
-    return ApiError(400, "TIMESTAMP_OUTSIDE_WINDOW", message)
+    return ApiError(401, "TIMESTAMP_OUTSIDE_WINDOW", message)
 
 
 def _bad_signature(message: str) -> ApiError:
-    return ApiError(400, "INVALID_SIGNATURE", message)
+    return ApiError(401, "INVALID_SIGNATURE", message)
 
 
 def signed_text(query: str, body: str) -> tuple[bytes, str]:
@@ -57,7 +58,7 @@ def _millis(params: Mapping[str, str], field: str, default: int) -> int:
     if value == "":
         return default
     if not (value.isascii() and value.isdigit() and len(value) <= 20):
-        raise ApiError(400, "INVALID_CLIENT_REQUEST", f"Illegal value for '{field}'.")
+        raise ApiError(401, "INVALID_CLIENT_REQUEST", f"Illegal value for '{field}'.")
     return int(value)
 
 
@@ -73,13 +74,13 @@ async def verify(
     The replay check and the rate limit are left to the caller (`Caller.signature`)."""
     if "timestamp" not in params:
         raise ApiError(
-            400,
+            401,
             "MANDATORY_PARAM_MISSING",
             "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
         )
     if not signature:
         raise ApiError(
-            400,
+            401,
             "MANDATORY_PARAM_MISSING",
             "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
         )
@@ -87,7 +88,7 @@ async def verify(
     window = _millis(params, "recvWindow", DEFAULT_WINDOW_MS)
     if not 0 < window <= MAX_WINDOW_MS:
         raise ApiError(
-            400, "INVALID_CLIENT_REQUEST", f"recvWindow must be from 1 to {MAX_WINDOW_MS}."
+            401, "INVALID_CLIENT_REQUEST", f"recvWindow must be from 1 to {MAX_WINDOW_MS}."
         )
     now = int(time.time() * 1000) if now_ms is None else now_ms
     if timestamp > now + MAX_AHEAD_MS:
