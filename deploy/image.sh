@@ -19,17 +19,30 @@ mirror() {
 started=$SECONDS
 if ! podman image exists "$BASE"; then
     echo "making $BASE with mmdebstrap from $(mirror)"
-    mmdebstrap --quiet --variant=minbase --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
-        --include=python3,python3-venv,ca-certificates,passwd bookworm - "$(mirror)" \
-        | podman import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' - "$BASE" >/dev/null
+    if ! mmdebstrap --variant=minbase --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+            --include=python3,python3-venv,ca-certificates,passwd bookworm - "$(mirror)" \
+            2>"$PODMAN_HOME/mmdebstrap.log" \
+        | podman import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+            --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' - "$BASE" >/dev/null; then
+        tail -n 30 "$PODMAN_HOME/mmdebstrap.log"
+        exit 1
+    fi
 fi
 echo "base ready after $((SECONDS - started)) s"
 
 # pip and npm inside the build trust this machine's CA bundle, mounted for the build only.
-build=(podman build --network=host --build-arg "PYTHON_IMAGE=$BASE"
+build=(podman build --jobs=2 --network=host --build-arg "PYTHON_IMAGE=$BASE"
        -v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro --build-arg HOST_CA=/run/host-ca.crt)
-"${build[@]}" -f deploy/stores.Containerfile --target redis -t "localhost/exchange-redis:$TAG" "$ROOT"
-"${build[@]}" -f deploy/stores.Containerfile --target postgres -t "localhost/exchange-postgres:$TAG" "$ROOT"
+# Each build's output goes to .podman/build.log; its end is shown when it fails.
+quietly() {
+    if ! "$@" >"$PODMAN_HOME/build.log" 2>&1; then
+        tail -n 40 "$PODMAN_HOME/build.log"
+        echo "image: failed: $*" >&2
+        exit 1
+    fi
+}
+quietly "${build[@]}" -f deploy/stores.Containerfile --target redis -t "localhost/exchange-redis:$TAG" "$ROOT"
+quietly "${build[@]}" -f deploy/stores.Containerfile --target postgres -t "localhost/exchange-postgres:$TAG" "$ROOT"
 echo "stores built after $((SECONDS - started)) s"
-"${build[@]}" -t "$IMAGE" "$ROOT"
+quietly "${build[@]}" -t "$IMAGE" "$ROOT"
 echo "$IMAGE built in $((SECONDS - started)) s, $(podman image inspect -f '{{.Size}}' "$IMAGE") bytes"

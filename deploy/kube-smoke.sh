@@ -10,6 +10,8 @@ IMAGE="${IMAGE:-localhost/exchange:dev}"
 PORT="${KUBE_SMOKE_PORT:-18081}"
 NETWORK=exchange-kube
 OUT="$PODMAN_HOME/kube"
+PODMAN_LOG="$PODMAN_HOME/kube-smoke-podman.log"  # kube play's own chatter, shown on a failure
+: > "$PODMAN_LOG"
 started=$SECONDS
 say() { echo "kube-smoke [$((SECONDS - started)) s]: $*"; }
 
@@ -39,7 +41,9 @@ finish() {
     local status=$?
     trap - EXIT
     if [[ $status -ne 0 ]]; then
-        say "FAILED (exit $status); the pods' logs:"
+        say "FAILED (exit $status); podman said:"
+        grep -v -e 'systemd connection' -e 'syslog' "$PODMAN_LOG" | tail -n 20 || true
+        say "the pods' logs:"
         logs
     fi
     say "tearing down"
@@ -57,7 +61,7 @@ trap finish EXIT
 podman volume ls -q > "$OUT/volumes-before"
 podman network create "$NETWORK" >/dev/null
 podman secret create exchange-secrets "$OUT/secret.json" >/dev/null
-podman kube play --network "$NETWORK" "$OUT/play.yaml" >/dev/null
+podman kube play --network "$NETWORK" "$OUT/play.yaml" >>"$PODMAN_LOG" 2>&1
 say "played $(podman pod ps -q | wc -l) pods"
 
 trade=$("$ROOT/.venv/bin/python" -m deploy.smoke trade "http://127.0.0.1:$PORT")

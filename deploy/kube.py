@@ -14,8 +14,9 @@ README's deployment section lists the same:
   ones are left out, the services' health is checked by the smoke test through the gateway;
 - its Secrets are podman secrets holding a JSON map of base64 values: OUT/secret.json,
   created with `podman secret create` before the play;
-- the stores' images are the ones deploy/image.sh builds; only the gateway publishes a
-  port, on 127.0.0.1:PORT.
+- it publishes every declared container port on the host: only the gateway's is kept, on
+  127.0.0.1:PORT (the others are declarations; pods reach each other on the network);
+- the stores' images are the ones deploy/image.sh builds.
 """
 
 from __future__ import annotations
@@ -85,9 +86,12 @@ def pod(objects: tuple[Obj, ...], workload: Obj, values: dict[str, dict[str, str
             for probe in PROBES:
                 if probe != "livenessProbe" or "exec" not in container.get(probe, {}):
                     container.pop(probe, None)
+            # kube play publishes every declared port on the host: only the gateway's.
             if name == "gateway":
                 published = {"hostPort": port, "hostIP": "127.0.0.1"}
                 container["ports"] = [{**p, **published} for p in container["ports"]]
+            else:
+                container.pop("ports", None)
     return [*claims, obj("Pod", name, spec=spec)]
 
 

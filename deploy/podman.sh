@@ -7,7 +7,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PODMAN_HOME="$ROOT/.podman"
 export CONTAINERS_CONF="$PODMAN_HOME/containers.conf"
 export CONTAINERS_STORAGE_CONF="$PODMAN_HOME/storage.conf"
-export PODMAN_COMPOSE="$ROOT/.venv/bin/podman-compose"
 
 "$ROOT/scripts/apt-ensure.sh" podman runc conmon netavark aardvark-dns catatonit mmdebstrap uidmap
 mkdir -p "$PODMAN_HOME"

@@ -17,11 +17,15 @@ GATEWAY_TOKEN_SECRET=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 ENGINE_ADMIN_TOKEN=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 POSTGRES_PASSWORD=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
 PROJECT=exchange-smoke
+PODMAN_COMPOSE="$ROOT/.venv/bin/podman-compose"
+[[ -x "$PODMAN_COMPOSE" ]] || "$ROOT/.venv/bin/pip" install --quiet podman-compose==1.6.0
 URL="http://$GATEWAY_PUBLISH"
 compose=("$PODMAN_COMPOSE" --project-name "$PROJECT" -f "$ROOT/compose.yaml"
          -f "$ROOT/deploy/compose.podman.yaml")
 STORES=(timescaledb redis)
 SERVICES=(engine ledger stream-publisher stream gateway mm)
+PODMAN_LOG="$PODMAN_HOME/smoke-podman.log"  # podman-compose's own chatter, shown on a failure
+: > "$PODMAN_LOG"
 started=$SECONDS
 
 say() { echo "smoke [$((SECONDS - started)) s]: $*"; }
@@ -49,7 +53,9 @@ finish() {
     local status=$?
     trap - EXIT
     if [[ $status -ne 0 ]]; then
-        say "FAILED (exit $status); the services' logs:"
+        say "FAILED (exit $status); podman-compose said:"
+        grep -v -e 'systemd connection' -e 'condition check' -e 'syslog' "$PODMAN_LOG" | tail -n 20 || true
+        say "the services' logs:"
         logs
     fi
     say "tearing down"
@@ -81,10 +87,10 @@ healthy() {
 
 timeout 120 "${compose[@]}" down -v -t 5 >/dev/null 2>&1 || true  # a run that was cut short
 say "starting the stores"
-"${compose[@]}" up -d "${STORES[@]}" >/dev/null
+"${compose[@]}" up -d "${STORES[@]}" >>"$PODMAN_LOG" 2>&1
 for name in "${STORES[@]}"; do healthy "$name" 240; done
 say "starting the services"
-"${compose[@]}" up -d >/dev/null
+"${compose[@]}" up -d >>"$PODMAN_LOG" 2>&1
 for name in "${SERVICES[@]}"; do healthy "$name" 300; done
 
 trade=$("$ROOT/.venv/bin/python" -m deploy.smoke trade "$URL")
