@@ -1,4 +1,4 @@
-"""The Dockerfile (not built here: no Docker engine) agrees with the project: its build
+"""The Dockerfile (built by `make image`, not by this test) agrees with the project: its build
 context and the package's contents hold every entry point the manifests run, with its data
 files and the packages it imports; its pins, Python and user are those of pyproject.toml
 and of the manifests."""
