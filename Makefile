@@ -29,7 +29,7 @@ check: deps
 	$(MAKE) test
 
 bench: deps
-	$(PY) -m engine_svc.bench_suite
+	$(PY) -m bench.suite
 
 # The whole-stack fault suite (chaos/): load through the gateway while services are killed
 # and frozen; report in reports/chaos-report.json, the services' output next to it.

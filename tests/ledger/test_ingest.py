@@ -18,13 +18,14 @@ from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from ledger_svc.db import create_pool
 from ledger_svc.ingest import Ingest
 from ledger_svc.migrate import migrate
-from ledger_svc.projection import INTERVALS_S, WEEK_OFFSET_US, Catalog, project
+from ledger_svc.projection import Catalog, project
 from ledger_svc.queries import DAY_US, Directory, get_tickers
 from ledger_svc.reconcile import balances_as_of, reconcile
 from ledger_svc.writer import store
 from tests.engine.conftest import RunningEngine
 from tests.ledger.events import all_events
 from tests.ledger.trading import Trader
+from tradekit.candles import INTERVALS_S, WEEK_OFFSET_US
 
 
 @pytest.fixture
