@@ -34,10 +34,12 @@ COPY pyproject.toml ./
 RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > requirements.txt \
     && pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt \
     && pip install --no-cache-dir --no-index --find-links /wheels -r requirements.txt
-# The core alone first: its compile (minutes) is redone only when the core changes. The
+# The core alone first (with tradekit, the values it imports): its compile (minutes) is
+# redone only when they change. The
 # context never holds a compiled core (.dockerignore), so the copy of the rest keeps this one.
 COPY engine_svc/__init__.py engine_svc/native.py engine_svc/compile_core.py engine_svc/
 COPY engine_svc/core engine_svc/core
+COPY tradekit tradekit
 RUN python -m engine_svc.compile_core
 COPY . .
 RUN python -m grpc_tools.protoc -I proto --python_out=. --grpc_python_out=. $(find proto -name '*.proto') \
