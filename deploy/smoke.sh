@@ -32,6 +32,7 @@ say() { echo "smoke [$((SECONDS - started)) s]: $*"; }
 container() { echo "${PROJECT}_$1_1"; }
 
 state() {
+    podman container exists "$(container "$1")" || { echo "not created"; return; }
     podman inspect -f 'status={{.State.Status}} exit={{.State.ExitCode}} oom={{.State.OOMKilled}} restarts={{.RestartCount}} error={{.State.Error}}' "$(container "$1")" 2>&1 | head -1
 }
 
@@ -42,11 +43,19 @@ logs() {
     local name
     for name in "${STORES[@]}" "${SERVICES[@]}"; do
         echo "===== $name: $(state "$name")"
-        podman logs --tail "${SMOKE_LOG_LINES:-30}" "$(container "$name")" 2>&1 | cut -c1-300 || true
+        podman container exists "$(container "$name")" && podman logs --tail "${SMOKE_LOG_LINES:-30}" "$(container "$name")" 2>&1 | cut -c1-300 || true
     done
     echo "===== summary"
     for name in "${STORES[@]}" "${SERVICES[@]}"; do echo "$name: $(state "$name")"; done
     podman logs --tail 8 "$(container timescaledb)" 2>&1 | cut -c1-300 || true
+}
+
+# A container that keeps failing is restarted by its policy even while compose stops it:
+# containers are removed by force first, then compose takes the volumes and the network.
+teardown() {
+    podman ps -a -q --filter "label=io.podman.compose.project=$PROJECT" \
+        | xargs -r podman rm -f -t 10 >/dev/null 2>&1 || true
+    timeout 180 "${compose[@]}" down -v -t 10 >/dev/null 2>&1 || true
 }
 
 finish() {
@@ -59,7 +68,7 @@ finish() {
         logs
     fi
     say "tearing down"
-    timeout 180 "${compose[@]}" down -v -t 10 >/dev/null 2>&1 || true
+    teardown
     if [[ -n "$(podman ps -a -q --filter "label=io.podman.compose.project=$PROJECT")" ]]; then
         say "containers were left behind"
         status=1
@@ -85,7 +94,7 @@ healthy() {
     say "$name healthy"
 }
 
-timeout 120 "${compose[@]}" down -v -t 5 >/dev/null 2>&1 || true  # a run that was cut short
+teardown  # a run that was cut short
 say "starting the stores"
 "${compose[@]}" up -d "${STORES[@]}" >>"$PODMAN_LOG" 2>&1
 for name in "${STORES[@]}"; do healthy "$name" 240; done
