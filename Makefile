@@ -55,10 +55,11 @@ deps: $(VENV_STAMP) $(PROTO_STAMP) native timescaledb
 
 # TimescaleDB for the ledger's Timescale track (README: TimescaleDB): the machine's if
 # installed, else built once from the vendored source (VENDOR_DIR, beside the checkout)
-# into TIMESCALE_CACHE; .timescaledb then names the server programs that load it.
+# into TIMESCALE_CACHE, shared by the checkouts of the machine (the server, running as
+# `postgres`, must be able to read it); .timescaledb then names the programs that load it.
 TIMESCALE_VERSION := 2.28.3
 VENDOR_DIR ?= ../shared/vendor
-TIMESCALE_CACHE ?= .cache/timescaledb
+TIMESCALE_CACHE ?= /var/tmp/exchange-timescaledb
 timescaledb:
 	@scripts/timescaledb.sh $(TIMESCALE_VERSION) $(VENDOR_DIR)/timescaledb-$(TIMESCALE_VERSION).tar.gz \
 		$(TIMESCALE_CACHE) .timescaledb

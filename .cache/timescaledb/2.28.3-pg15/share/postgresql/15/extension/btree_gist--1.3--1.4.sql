@@ -1,0 +1,1 @@
+/usr/share/postgresql/15/extension/btree_gist--1.3--1.4.sql

@@ -1,0 +1,1 @@
+/usr/share/postgresql/15/extension/hstore--1.7--1.8.sql

@@ -1,0 +1,1 @@
+/usr/share/postgresql/15/extension/old_snapshot--1.0.sql

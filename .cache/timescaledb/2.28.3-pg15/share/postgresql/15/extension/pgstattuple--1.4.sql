@@ -1,0 +1,1 @@
+/usr/share/postgresql/15/extension/pgstattuple--1.4.sql

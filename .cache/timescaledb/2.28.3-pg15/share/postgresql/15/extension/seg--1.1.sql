@@ -1,0 +1,1 @@
+/usr/share/postgresql/15/extension/seg--1.1.sql

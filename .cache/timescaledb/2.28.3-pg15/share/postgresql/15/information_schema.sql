@@ -1,0 +1,1 @@
+/usr/share/postgresql/15/information_schema.sql

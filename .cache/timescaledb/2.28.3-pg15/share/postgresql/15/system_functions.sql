@@ -1,0 +1,1 @@
+/usr/share/postgresql/15/system_functions.sql
