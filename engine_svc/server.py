@@ -33,6 +33,7 @@ from exchange.engine.v1 import engine_pb2_grpc
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
 from servicekit.memory import collect_rarely, tune_gc
 from servicekit.metrics import RpcMetrics, metrics_endpoint
+from servicekit.mtls import listen
 from servicekit.request_ids import ReceiveRequestId
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ def create_server(
         server,
     )
     health = add_health_and_reflection(server, [SERVICE_NAME])
-    port = server.add_insecure_port(address)
+    port = listen(server, address)
     return server, health, port
 
 

@@ -13,6 +13,7 @@ from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
 from exchangectl.errors import from_rpc
 from servicekit.admin_token import Metadata, admin_metadata
+from servicekit.mtls import channel as mesh_channel
 
 if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
@@ -53,8 +54,8 @@ async def connect(
     """Channels connect on first use, so a command that needs one service works while the
     other is down."""
     async with (
-        grpc.aio.insecure_channel(engine_address, options=_OPTIONS) as engine,
-        grpc.aio.insecure_channel(ledger_address, options=_OPTIONS) as ledger,
+        mesh_channel(engine_address, options=_OPTIONS) as engine,
+        mesh_channel(ledger_address, options=_OPTIONS) as ledger,
     ):
         yield Backends(
             engine=EngineServiceStub(engine),
@@ -67,4 +68,4 @@ async def connect(
 
 
 def open_channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=_OPTIONS)
+    return mesh_channel(address, options=_OPTIONS)

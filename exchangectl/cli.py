@@ -18,9 +18,9 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from exchangectl import funds, markets, operations, orders, users
+from exchangectl import audit, funds, markets, operations, orders, users
 from exchangectl.backends import Backends, connect
-from exchangectl.errors import EXIT_USAGE, CtlError
+from exchangectl.errors import EXIT_OK, EXIT_USAGE, CtlError
 from exchangectl.output import Result
 from servicekit.admin_token import ENV as TOKEN_ENV
 
@@ -45,7 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _run(args: argparse.Namespace, token: str) -> Result:
     handler: Handler = args.handler
     async with connect(args.engine, args.ledger, token, args.timeout) as backends:
-        return await handler(backends, args)
+        result = await handler(backends, args)
+        if result.exit_status == EXIT_OK:
+            try:
+                await audit.record(backends, args)
+            except CtlError as exc:  # done, but not on record: say so, keep the outcome
+                print(f"warning: not written to the audit log: {exc}", file=sys.stderr)
+        return result
 
 
 def _token(path: str | None) -> str:
@@ -161,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     get = command(o, "get", orders.get_order, "one order of a user, open or not")
     get.add_argument("--user", type=_id, required=True)
     get.add_argument("order_id", type=_id, metavar="ORDER_ID")
+
+    sub = commands.add_parser("audit", help="the audit log, newest first")
+    sub.set_defaults(handler=audit.show)
+    sub.add_argument("--user", type=_id, help="only records about this user id")
+    sub.add_argument("--action", help="only this action (login_failed, apikey_create, ...)")
+    sub.add_argument("--limit", type=int, default=50, choices=range(1, 1001), metavar="1..1000")
+    sub.add_argument("--before", type=_id, help="only records below this id (paging)")
 
     sub = commands.add_parser("snapshot", help="make the engine write a snapshot now")
     sub.set_defaults(handler=operations.snapshot)

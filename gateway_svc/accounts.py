@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
 from aiohttp import web
 
 from exchange.ledger.v1 import ledger_pb2 as lpb
+from gateway_svc import audit
 from gateway_svc.auth import Caller
 from gateway_svc.context import backends, caller, json_body, limit, params
 from gateway_svc.dialect import uint
@@ -35,6 +37,7 @@ async def signup(request: web.Request) -> web.Response:
     email, password = await _credentials(request)
     b = backends(request)
     user = await b.ledger.CreateUser(lpb.CreateUserRequest(email=email, password=password))
+    await audit.record(request, "signup", f"user:{user.user_id}", user.user_id, email=email)
     return json_response(
         {"userId": str(user.user_id), "token": b.tokens.issue(user.user_id)}, status=201
     )
@@ -44,7 +47,13 @@ async def signup(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     email, password = await _credentials(request)
     b = backends(request)
-    user = await b.ledger.Authenticate(lpb.AuthenticateRequest(email=email, password=password))
+    try:
+        user = await b.ledger.Authenticate(lpb.AuthenticateRequest(email=email, password=password))
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            await audit.record(request, "login_failed", email)
+        raise
+    await audit.record(request, "login", f"user:{user.user_id}", user.user_id)
     return json_response({"userId": str(user.user_id), "token": b.tokens.issue(user.user_id)})
 
 
@@ -63,28 +72,47 @@ def key_json(key: lpb.ApiKey) -> dict[str, Any]:
         "label": key.label,
         "createdAt": key.created_at_us // 1000,
         "revokedAt": key.revoked_at_us // 1000 or None,
+        "permissions": list(key.permissions),
+        "ipAllowlist": list(key.ip_allowlist),
     }
+
+
+def _strings(p: dict[str, Any], field: str) -> list[str]:
+    """An optional list of strings (the ledger checks what they say)."""
+    value = p.get(field, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise bad_request(f"{field} must be a list of strings", field=field)
+    return value
 
 
 @routes.post("/api/v1/auth/apikeys")
 async def create_key(request: web.Request) -> web.Response:
     """Register `publicKey` (base64 ED25519), or without one generate a key pair and return
-    its secret, once."""
+    its secret, once. `permissions` (default read and trade) and `ipAllowlist` (CIDRs,
+    default any address) are fixed for the key's life."""
     who = await _browser_user(request)
     p = await params(request)
     label = p.get("label", "")
     public_key = p.get("publicKey", "")
     if not isinstance(label, str) or not isinstance(public_key, str):
         raise bad_request("label and publicKey must be strings")
+    fences = {
+        "permissions": _strings(p, "permissions"),
+        "ip_allowlist": _strings(p, "ipAllowlist"),
+    }
     ledger = backends(request).ledger
     if public_key:
         key = await ledger.RegisterApiKey(
-            lpb.RegisterApiKeyRequest(user_id=who.user_id, public_key=public_key, label=label)
+            lpb.RegisterApiKeyRequest(
+                user_id=who.user_id, public_key=public_key, label=label, **fences
+            )
         )
+        await _audit_key(request, "apikey_create", key)
         return json_response(key_json(key), status=201)
     generated = await ledger.GenerateApiKey(
-        lpb.GenerateApiKeyRequest(user_id=who.user_id, label=label)
+        lpb.GenerateApiKeyRequest(user_id=who.user_id, label=label, **fences)
     )
+    await _audit_key(request, "apikey_create", generated.key)
     return json_response({**key_json(generated.key), "secret": generated.secret}, status=201)
 
 
@@ -104,4 +132,18 @@ async def revoke_key(request: web.Request) -> web.Response:
         lpb.RevokeApiKeyRequest(user_id=who.user_id, key_id=uint(p, "keyId"))
     )
     b.api_keys.forget(key.public_key)
+    await _audit_key(request, "apikey_revoke", key)
     return json_response(key_json(key))
+
+
+async def _audit_key(request: web.Request, action: str, key: lpb.ApiKey) -> None:
+    await audit.record(
+        request,
+        action,
+        f"user:{key.user_id}",
+        key.user_id,
+        keyId=str(key.key_id),
+        publicKey=key.public_key,
+        permissions=list(key.permissions),
+        ipAllowlist=list(key.ip_allowlist),
+    )

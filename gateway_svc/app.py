@@ -24,19 +24,23 @@ from redis.exceptions import RedisError
 
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
 from gateway_svc import accounts, openapi, private, public, ws
+from gateway_svc.addresses import client_address_middleware
 from gateway_svc.auth import ApiKeys, Tokens
 from gateway_svc.binance import errors as binance_errors
 from gateway_svc.binance import private as binance_private
 from gateway_svc.binance import public as binance_public
 from gateway_svc.coalesce import Coalescer
 from gateway_svc.context import BACKENDS, RATE_HEADERS, Backends, Markets
+from gateway_svc.cors import allow_origins
 from gateway_svc.errors import Handler, error_middleware
+from gateway_svc.headers import add_security_headers
 from gateway_svc.limits import ConnectionLimiter, RateLimiter, ReplayGuard, Rule
 from gateway_svc.redis_batch import RedisBatch
 from gateway_svc.respond import json_response
 from gateway_svc.settings import GatewaySettings
 from gateway_svc.web import ui_middleware
 from servicekit.logs import request_id as request_id_var
+from servicekit.mtls import channel as mesh_channel
 from servicekit.request_ids import SendRequestId
 from tradekit.engine_client import EngineClient
 
@@ -129,6 +133,7 @@ async def metrics(request: web.Request) -> web.Response:
 def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(
         middlewares=[
+            client_address_middleware(settings.trusted_proxies),
             ws.websocket_at_root,
             observe,
             error_middleware({binance_errors.PREFIX: binance_errors.response}),
@@ -139,10 +144,10 @@ def create_app(settings: GatewaySettings) -> web.Application:
 
     async def backends(app: web.Application) -> AsyncIterator[None]:
         # Unary calls carry the request id as metadata; order entry carries it per command.
-        engine_channel = grpc.aio.insecure_channel(
+        engine_channel = mesh_channel(
             settings.engine_address, options=GRPC_OPTIONS, interceptors=[SendRequestId()]
         )
-        ledger_channel = grpc.aio.insecure_channel(
+        ledger_channel = mesh_channel(
             settings.ledger_address, options=GRPC_OPTIONS, interceptors=[SendRequestId()]
         )
         # One quick retry at most: while Redis is down, requests should fail fast with 503.
@@ -198,4 +203,6 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_routes(binance_private.routes)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
+    allow_origins(app, settings.cors_origins)
+    app.on_response_prepare.append(add_security_headers)
     return app

@@ -45,6 +45,7 @@ class Caller:
     via: str  # "token" or "api_key"
     signature: str = ""  # a signed request's, for its replay check
     window_ms: int = 0  # the signature's validity window
+    key: lpb.ApiKey | None = None  # a signed request's key: its scopes and allowlist
 
 
 class Tokens:
@@ -168,7 +169,7 @@ async def verify_signed(
         f"user:{key.user_id}", signature_b64, 2 * window_ms
     ):
         raise replayed()
-    return Caller(key.user_id, "api_key", signature_b64, window_ms)
+    return Caller(key.user_id, "api_key", signature_b64, window_ms, key)
 
 
 def replayed() -> ApiError:

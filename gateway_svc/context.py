@@ -23,6 +23,7 @@ from gateway_svc.auth import ApiKeys, Caller, Tokens, replayed, verify_signed
 from gateway_svc.binance import auth as binance_auth
 from gateway_svc.coalesce import Coalescer
 from gateway_svc.errors import ApiError, bad_request, unauthorized
+from gateway_svc.fences import admit, required_scope
 from gateway_svc.limits import ConnectionLimiter, RateLimiter, Replayed, ReplayGuard, Rule
 from gateway_svc.settings import GatewaySettings
 from tradekit.backpack import INSTRUCTIONS
@@ -123,7 +124,8 @@ async def params(request: web.Request) -> dict[str, Any]:
 
 async def caller(request: web.Request, rule: Rule | None = None, cost: int = 1) -> Caller:
     """The authenticated user: a bearer token, or a Backpack- or Binance-signed request.
-    Else 401.
+    Else 401. A signed request's key must hold the route's scope and allow the client's
+    address (403).
 
     With a `rule`, the request also counts (`cost`) against the user's limit of that rule,
     429 when over: for a signed request in the same Redis step as its replay check.
@@ -147,6 +149,8 @@ async def caller(request: web.Request, rule: Rule | None = None, cost: int = 1) 
         who = await binance_auth.verify_request(request, b.api_keys)
     if who is None:
         raise unauthorized("sign the request (X-API-Key, X-Signature) or send a bearer token")
+    assert who.key is not None
+    admit(required_scope(request), who.key.permissions, who.key.ip_allowlist, request.remote or "")
     subject, ttl_ms = f"user:{who.user_id}", 2 * who.window_ms
     if rule is not None:
         await limit(request, rule, subject, cost, signature=who.signature, ttl_ms=ttl_ms)

@@ -266,6 +266,8 @@ SCHEMAS: dict[str, Json] = {
             "label": TEXT,
             "createdAt": MS,
             "revokedAt": _nullable(MS),
+            "permissions": {"type": "array", "items": {"enum": ["read", "trade", "withdraw"]}},
+            "ipAllowlist": {"type": "array", "items": {"type": "string"}},
         }
     ),
     "Health": _object(
@@ -389,6 +391,17 @@ SCHEMAS["NewApiKey"] = {
     "properties": {
         "label": {"type": "string", "maxLength": 64},
         "publicKey": {"type": "string", "description": "base64 of a 32-byte ED25519 key"},
+        "permissions": {
+            "type": "array",
+            "items": {"enum": ["read", "trade", "withdraw"]},
+            "description": "fixed for the key's life; default read and trade",
+        },
+        "ipAllowlist": {
+            "type": "array",
+            "items": {"type": "string"},
+            "maxItems": 64,
+            "description": "CIDR networks the key may sign from (IPv4, IPv6); default any",
+        },
     },
 }
 SCHEMAS["RevokeApiKey"] = {
@@ -403,7 +416,11 @@ _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying"
 _ERRORS: dict[int, tuple[str, Json]] = {
     400: ("A malformed request, or a rejection by the engine (`code`, `details.reason`).", {}),
     401: ("No valid bearer token or signature (UNAUTHORIZED, INVALID_SIGNATURE).", {}),
-    403: ("Authenticated, but not allowed (FORBIDDEN).", {}),
+    403: (
+        "Authenticated, but not allowed (FORBIDDEN; `details.reason` MISSING_PERMISSION when "
+        "the API key lacks the scope, IP_NOT_ALLOWED outside its allowlist).",
+        {},
+    ),
     404: ("No such order or key, or not the caller's (RESOURCE_NOT_FOUND).", {}),
     409: ("Conflicts with the current state (DUPLICATE_CLIENT_ID, TRADING_PAUSED, ...).", {}),
     413: ("The body is larger than the gateway accepts (PAYLOAD_TOO_LARGE).", {}),

@@ -4,7 +4,8 @@ Every handler acts for the authenticated user (`caller`); a `userId` in the requ
 be that user. Orders and cancels go to the engine through the shared batched stream; each order
 request (a batch of up to 100 orders included) counts once against the per-user limit, as
 soon as its caller is known (with a signature's replay check: one Redis step), so a request
-refused afterwards (403, 400) has counted too.
+refused afterwards (403, 400) has counted too. Each route says which scope an API key
+needs for it (`requires`): reads need `read`, orders and the faucet `trade`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gateway_svc.dialect import (
     uint,
 )
 from gateway_svc.errors import ApiError, bad_request, engine_error, forbidden
+from gateway_svc.fences import Scope, requires
 from gateway_svc.respond import json_response
 
 routes = web.RouteTableDef()
@@ -49,6 +51,7 @@ async def _acting(
 
 
 @routes.get("/api/v1/capital")
+@requires(Scope.READ)
 async def capital(request: web.Request) -> web.Response:
     who, _ = await _acting(request)
     reply = await backends(request).engine.stub.GetBalances(
@@ -63,6 +66,7 @@ async def capital(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/order")
+@requires(Scope.TRADE)
 async def place_order(request: web.Request) -> web.Response:
     who, p = await _acting(request, order_action=True)
     reply = await backends(request).engine.place(place_request(p, who.user_id))
@@ -72,6 +76,7 @@ async def place_order(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/orders")
+@requires(Scope.TRADE)
 async def place_orders(request: web.Request) -> web.Response:
     # One request, one action, as Backpack counts them.
     who = await caller(request, backends(request).order_rule)
@@ -105,6 +110,7 @@ def _order_ref(p: dict[str, Any], user_id: int) -> dict[str, Any]:
 
 
 @routes.get("/api/v1/order")
+@requires(Scope.READ)
 async def get_order(request: web.Request) -> web.Response:
     who, p = await _acting(request)
     reply = await backends(request).engine.stub.GetOrder(
@@ -116,6 +122,7 @@ async def get_order(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/v1/order")
+@requires(Scope.TRADE)
 async def cancel_order(request: web.Request) -> web.Response:
     who, p = await _acting(request, order_action=True)
     ref = _order_ref(p, who.user_id)
@@ -128,6 +135,7 @@ async def cancel_order(request: web.Request) -> web.Response:
 @routes.get("/api/v1/orders")
 @routes.get("/api/v1/openOrders")
 @routes.get("/api/v1/order/open")
+@requires(Scope.READ)
 async def open_orders(request: web.Request) -> web.Response:
     who, p = await _acting(request)
     reply = await backends(request).engine.stub.GetOpenOrders(
@@ -137,6 +145,7 @@ async def open_orders(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/v1/orders")
+@requires(Scope.TRADE)
 async def cancel_all(request: web.Request) -> web.Response:
     who, p = await _acting(request, order_action=True)
     reply = await backends(request).engine.cancel_all(
@@ -148,6 +157,7 @@ async def cancel_all(request: web.Request) -> web.Response:
 
 
 @routes.get("/wapi/v1/history/orders")
+@requires(Scope.READ)
 async def order_history(request: web.Request) -> web.Response:
     who, p = await _acting(request)
     ledger = backends(request).ledger
@@ -170,6 +180,7 @@ async def order_history(request: web.Request) -> web.Response:
 
 
 @routes.get("/wapi/v1/history/fills")
+@requires(Scope.READ)
 async def fill_history(request: web.Request) -> web.Response:
     who, p = await _acting(request)
     reply = await backends(request).ledger.GetFills(
@@ -186,6 +197,7 @@ async def fill_history(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/onramp")
+@requires(Scope.TRADE)
 async def onramp(request: web.Request) -> web.Response:
     """The demo faucet (the spec's ON_RAMP): credits the caller, up to a cap per asset."""
     b = backends(request)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
+from gateway_svc.addresses import Network, parse_networks
 from servicekit.settings import SettingsError, env_bool, env_float, env_int, env_str
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,11 @@ class GatewaySettings:
     log_level: str
     # ENGINE_ADMIN_TOKEN: the faucet's deposits need the engine's admin credential.
     engine_admin_token: str = field(default="", repr=False)
+    # Security (issue 23).
+    trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For is believed
+    cors_origins: tuple[str, ...] = ()  # web origins granted CORS and WebSocket access
+    tls_cert: str = ""  # PEM files: with both, the gateway serves HTTPS and WSS only
+    tls_key: str = ""
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -42,9 +51,25 @@ class GatewaySettings:
         faucet = env_bool("GATEWAY_FAUCET", False)
         if len(secret) < 32:
             raise SettingsError("GATEWAY_TOKEN_SECRET must be set to at least 32 characters")
+        proxies = env_str("GATEWAY_TRUSTED_PROXIES", "")
+        try:
+            trusted_proxies = parse_networks([p for p in proxies.split(",") if p.strip()])
+        except ValueError as exc:
+            raise SettingsError(f"GATEWAY_TRUSTED_PROXIES: {exc}") from None
+        port = env_int("GATEWAY_PORT", 8080, low=0, high=65535)
+        own = f"http://127.0.0.1:{port},http://localhost:{port}"  # what `make run` prints
+        cors_origins = tuple(
+            o.strip().rstrip("/") for o in env_str("GATEWAY_CORS_ORIGINS", own).split(",")
+        )
+        tls_cert, tls_key = env_str("GATEWAY_TLS_CERT", ""), env_str("GATEWAY_TLS_KEY", "")
+        if bool(tls_cert) != bool(tls_key):
+            raise SettingsError("set both GATEWAY_TLS_CERT and GATEWAY_TLS_KEY, or neither")
+        bad = [o for o in cors_origins if not _ORIGIN.fullmatch(o)]
+        if bad:
+            raise SettingsError(f"GATEWAY_CORS_ORIGINS: {bad[0]!r} is not scheme://host[:port]")
         return cls(
             host=env_str("GATEWAY_HOST", "0.0.0.0"),
-            port=env_int("GATEWAY_PORT", 8080, low=0, high=65535),
+            port=port,
             engine_address=env_str("ENGINE_ADDRESS", "127.0.0.1:50051"),
             ledger_address=env_str("LEDGER_ADDRESS", "127.0.0.1:50052"),
             redis_url=env_str("REDIS_URL", "redis://127.0.0.1:56379/0"),
@@ -68,4 +93,8 @@ class GatewaySettings:
             grace_seconds=env_float("GATEWAY_SHUTDOWN_GRACE_SECONDS", 10.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
             engine_admin_token=env_str("ENGINE_ADMIN_TOKEN", ""),
+            trusted_proxies=trusted_proxies,
+            cors_origins=cors_origins,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
         )

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
-import grpc
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 from prometheus_client import Counter, Gauge
@@ -39,10 +38,13 @@ from prometheus_client import Counter, Gauge
 from exchange.stream.v1.stream_pb2_grpc import StreamServiceStub
 from gateway_svc.auth import verify_signed
 from gateway_svc.context import Backends, backends
+from gateway_svc.cors import check_websocket_origin
 from gateway_svc.errors import ApiError
+from gateway_svc.fences import Scope, admit
 from gateway_svc.frames import error_frame, sse_event, ws_text
 from gateway_svc.limits import LimitsUnavailable
 from gateway_svc.upstream import Pending, Upstream, Upstreams
+from servicekit.mtls import channel as mesh_channel
 from tradekit.topics import KLINE_INTERVALS, MARKET_KINDS, Topic
 
 log = logging.getLogger(__name__)
@@ -138,6 +140,7 @@ class Connection:
         self.by_topic: dict[str, list[Wanted]] = {}  # each list in order of name
         self._profile: Hashable | None = None
         self.user_id: int | None = None
+        self.address = ""  # the client's, for a signed subscription's key allowlist
         self.slot: str | None = None  # this connection's place among its user's (limits.py)
         self.slow = False
         self.going_away = False  # the gateway is shutting down
@@ -256,7 +259,7 @@ class Connection:
         self._ready.set()
 
 
-async def _authenticate(b: Backends, message: dict[str, Any]) -> int | None:
+async def _authenticate(b: Backends, message: dict[str, Any], address: str) -> int | None:
     token = message.get("token")
     if isinstance(token, str) and token:
         return b.tokens.verify(token)
@@ -271,6 +274,8 @@ async def _authenticate(b: Backends, message: dict[str, Any]) -> int | None:
     # No replay guard: a subscription only reads, and clients such as ccxt sign several
     # subscriptions within one millisecond, which makes identical signatures.
     caller = await verify_signed(headers, "subscribe", {}, b.api_keys, None)
+    assert caller.key is not None
+    admit(Scope.READ, caller.key.permissions, caller.key.ip_allowlist, address)
     return caller.user_id
 
 
@@ -335,9 +340,10 @@ async def _handle_frame(b: Backends, conn: Connection, raw: str) -> bytes:
             raise FrameError(4002, "TOO_MANY_STREAMS", f"at most {limit} streams per connection")
         if any(isinstance(p, str) and p.startswith("account.") for p in new):
             try:
-                user = await _authenticate(b, message)
+                user = await _authenticate(b, message, conn.address)
             except ApiError as exc:
-                raise FrameError(4003, "UNAUTHORIZED", exc.message) from None
+                name = "FORBIDDEN" if exc.status == 403 else "UNAUTHORIZED"
+                raise FrameError(4003, name, exc.message) from None
             if user is not None and user != conn.user_id:
                 await _take_slot(b, conn, user)
         markets = {m.symbol for m in await b.markets.all()}
@@ -363,6 +369,7 @@ async def _writer(transport: asyncio.Transport, conn: Connection) -> None:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     b = backends(request)
     settings = b.settings
+    check_websocket_origin(request, settings.cors_origins)
     # No permessage-deflate: every client is sent the same frame bytes, built once.
     ws = web.WebSocketResponse(
         heartbeat=settings.ws_heartbeat_seconds,
@@ -378,6 +385,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.ws_send_buffer_bytes)
     conn = Connection(request.app[UPSTREAMS], settings.ws_queue_frames, transport=transport)
+    conn.address = request.remote or ""
     request.app[OPEN].add(conn)
     CONNECTIONS.inc()
     writer = asyncio.create_task(_writer(transport, conn))
@@ -438,7 +446,10 @@ async def websocket_at_root(request: web.Request, handler: Any) -> web.StreamRes
     """Backpack clients connect to `/`: a WebSocket upgrade there is the stream, anything
     else at `/` is the web UI."""
     if request.path == "/" and request.headers.get("Upgrade", "").lower() == "websocket":
-        return await websocket(request)
+        try:
+            return await websocket(request)
+        except ApiError as exc:  # outside the error middleware
+            return exc.response()
     response: web.StreamResponse = await handler(request)
     return response
 
@@ -504,7 +515,7 @@ def streams_context(address: str) -> Callable[[web.Application], AsyncIterator[N
     """A cleanup context: the channel to stream_svc and the shared upstreams."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        channel = grpc.aio.insecure_channel(address)
+        channel = mesh_channel(address)
         upstreams = Upstreams(StreamServiceStub(channel))
         app[UPSTREAMS] = upstreams
         app[OPEN] = set()

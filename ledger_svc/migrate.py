@@ -2,6 +2,9 @@
 
 Each file `migrations/NNNN_name.sql` runs once and is recorded in `schema_version`; the
 pending files of a start run in one transaction, so a failing file leaves nothing half done.
+Numbers are handed out to changes made side by side, which may land in any order: a number
+may be missing, and one that lands later than a higher one is still applied (every version
+not yet recorded runs, lowest first), so such migrations must not depend on each other.
 Files under `migrations/timescale/` form a second track, applied only where the server
 preloads the timescaledb extension (`shared_preload_libraries`): installed but not
 preloaded, it cannot be created, so that server gets the plain track. A transaction-level
@@ -11,6 +14,7 @@ others then find nothing to do.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from dataclasses import dataclass
@@ -34,17 +38,17 @@ class Migration:
 
 
 def load(directory: Path, track: str) -> list[Migration]:
-    """The migrations of one track, by version; refuses gaps and stray names."""
+    """The migrations of one track, by version; refuses a number used twice, stray names."""
     found = []
     for path in sorted(directory.glob("*.sql")):
         match = _NAME.match(path.name)
         if match is None:
             raise ValueError(f"migration file {path.name!r} is not named NNNN_name.sql")
         found.append(Migration(track, int(match.group(1)), path.stem, path.read_text()))
-    for expected, migration in enumerate(found, start=1):
-        if migration.version != expected:
+    for before, migration in itertools.pairwise(found):
+        if migration.version == before.version:
             raise ValueError(
-                f"{track} migrations: expected version {expected}, found {migration.name}"
+                f"{track} migrations: {before.name} and {migration.name} share a version"
             )
     return found
 
@@ -99,10 +103,13 @@ async def migrate(
                    PRIMARY KEY (track, version))"""
         )
         for track, migrations in tracks:
-            done = await conn.fetchval(
-                "SELECT coalesce(max(version), 0) FROM schema_version WHERE track = $1", track
-            )
-            for migration in migrations[done:]:
+            done = {
+                row[0]
+                for row in await conn.fetch(
+                    "SELECT version FROM schema_version WHERE track = $1", track
+                )
+            }
+            for migration in [m for m in migrations if m.version not in done]:
                 await conn.execute(migration.sql)
                 await conn.execute(
                     "INSERT INTO schema_version (track, version, name) VALUES ($1, $2, $3)",

@@ -29,6 +29,7 @@ from ledger_svc.db import Conn
 from ledger_svc.projection import project
 from ledger_svc.queries import Directory
 from ledger_svc.writer import load_catalog, read_cursor
+from servicekit.mtls import channel as mesh_channel
 from tradekit.money import format_units, parse_units
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ async def _events(engine: EngineServiceAsyncStub, first: int, last: int) -> list
 
 
 async def _request(address: str, timeout: float) -> lpb.ReconcileReply:  # noqa: ASYNC109
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with mesh_channel(address) as channel:
         stub = ledger_pb2_grpc.LedgerServiceStub(channel)
         reply: lpb.ReconcileReply = await stub.Reconcile(lpb.ReconcileRequest(), timeout=timeout)
         return reply

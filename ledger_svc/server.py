@@ -29,6 +29,8 @@ from ledger_svc.settings import LedgerSettings
 from ledger_svc.users import UserStore
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
 from servicekit.metrics import RpcMetrics, metrics_endpoint
+from servicekit.mtls import channel as mesh_channel
+from servicekit.mtls import listen
 from servicekit.request_ids import ReceiveRequestId
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ class LedgerRuntime:
                 )
         if applied:
             log.info("schema migrated", extra={"applied": applied})
-        engine = grpc.aio.insecure_channel(
+        engine = mesh_channel(
             settings.engine_address,
             options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
         )
@@ -121,7 +123,7 @@ def create_server(
     )
     ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server)
     health = add_health_and_reflection(server, [SERVICE_NAME])
-    port = server.add_insecure_port(address)
+    port = listen(server, address)
     return server, health, port
 
 

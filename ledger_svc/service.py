@@ -16,7 +16,7 @@ import grpc
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1 import ledger_pb2_grpc
-from ledger_svc import queries
+from ledger_svc import audit, queries
 from ledger_svc.db import CONNECTION_ERRORS, Conn
 from ledger_svc.ingest import Ingest
 from ledger_svc.metrics import DatabaseMetrics
@@ -193,13 +193,21 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         return _user(await self._users_call(context, call))
 
     async def RegisterApiKey(self, request: lpb.RegisterApiKeyRequest, context: Ctx) -> lpb.ApiKey:
-        call = self._users.register_api_key(request.user_id, request.public_key, request.label)
+        call = self._users.register_api_key(
+            request.user_id,
+            request.public_key,
+            request.label,
+            request.permissions,
+            request.ip_allowlist,
+        )
         return _api_key(await self._users_call(context, call))
 
     async def GenerateApiKey(
         self, request: lpb.GenerateApiKeyRequest, context: Ctx
     ) -> lpb.GeneratedApiKey:
-        call = self._users.generate_api_key(request.user_id, request.label)
+        call = self._users.generate_api_key(
+            request.user_id, request.label, request.permissions, request.ip_allowlist
+        )
         key, secret = await self._users_call(context, call)
         return lpb.GeneratedApiKey(key=_api_key(key), secret=secret)
 
@@ -216,6 +224,22 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     async def LookupApiKey(self, request: lpb.LookupApiKeyRequest, context: Ctx) -> lpb.ApiKey:
         call = self._users.lookup_api_key(request.public_key)
         return _api_key(await self._users_call(context, call))
+
+    # -- audit log ------------------------------------------------------------------------
+
+    async def AppendAudit(self, request: lpb.AuditRecord, context: Ctx) -> lpb.AuditRecord:
+        async with self._conn(context) as conn:
+            try:
+                return await audit.append(conn, request)
+            except audit.InvalidRecord as exc:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"INVALID_AUDIT_RECORD: {exc}"
+                )
+        raise AssertionError("unreachable")
+
+    async def ListAudit(self, request: lpb.ListAuditRequest, context: Ctx) -> lpb.ListAuditReply:
+        async with self._conn(context) as conn:
+            return await audit.list_records(conn, request)
 
     # -- operations -----------------------------------------------------------------------
 
@@ -265,4 +289,6 @@ def _api_key(record: ApiKeyRecord) -> lpb.ApiKey:
         label=record.label,
         created_at_us=record.created_at_us,
         revoked_at_us=record.revoked_at_us or 0,
+        permissions=record.permissions,
+        ip_allowlist=record.ip_allowlist,
     )

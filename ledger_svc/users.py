@@ -5,7 +5,8 @@ whatever their case (the `users_email` index on lower(email) is the arbiter, so 
 sign-ups cannot both win); an API key is stored as the canonical base64 of a 32-byte ED25519
 public key that is a point of the curve and not of small order, unique across all users; a
 revoked key keeps the time of its first revocation. A server-generated secret is returned once
-and never stored.
+and never stored. A key's permissions and address allowlist are fixed when it is made (no
+statement here changes them): known permission names only, CIDR networks in canonical form.
 
 No gRPC or protobuf here: methods return frozen records and raise `UserError` subclasses whose
 class says which status the service edge maps them to and whose `code` says why.
@@ -16,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import ipaddress
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NewType, TypeAlias
@@ -40,6 +42,9 @@ MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 256  # bounds the work one request can ask of the hasher
 MAX_LABEL_CHARS = 64
 _MAX_BIGINT = 2**63 - 1  # ids are PostgreSQL bigints; larger ones cannot exist
+PERMISSIONS = ("read", "trade", "withdraw")  # balances and history; orders; capital requests
+DEFAULT_PERMISSIONS = ("read", "trade")  # never withdraw unless asked for
+MAX_ALLOWLIST_ENTRIES = 64
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
@@ -56,6 +61,8 @@ class ErrorCode(StrEnum):
     INVALID_LABEL = "INVALID_LABEL"
     KEY_EXISTS = "KEY_EXISTS"
     KEY_NOT_FOUND = "KEY_NOT_FOUND"
+    INVALID_PERMISSION = "INVALID_PERMISSION"
+    INVALID_IP_ALLOWLIST = "INVALID_IP_ALLOWLIST"
     USER_NOT_FOUND = "USER_NOT_FOUND"
 
 
@@ -98,6 +105,8 @@ class ApiKeyRecord:
     label: str
     created_at_us: int
     revoked_at_us: int | None  # None while the key is active
+    permissions: tuple[str, ...] = DEFAULT_PERMISSIONS  # sorted
+    ip_allowlist: tuple[str, ...] = ()  # CIDR networks; empty = any address
 
     @property
     def active(self) -> bool:
@@ -105,7 +114,9 @@ class ApiKeyRecord:
 
 
 _USER_COLUMNS = "user_id, email, created_at_us"
-_KEY_COLUMNS = "key_id, user_id, public_key, label, created_at_us, revoked_at_us"
+_KEY_COLUMNS = (
+    "key_id, user_id, public_key, label, created_at_us, revoked_at_us, permissions, ip_allowlist"
+)
 
 
 class UserStore:
@@ -207,24 +218,41 @@ class UserStore:
 
     # ---- API keys ----
 
-    async def register_api_key(self, user_id: int, public_key_b64: str, label: str) -> ApiKeyRecord:
-        """Register a public key the user made; the private key never leaves the user."""
+    async def register_api_key(
+        self,
+        user_id: int,
+        public_key_b64: str,
+        label: str,
+        permissions: Sequence[str] = (),
+        ip_allowlist: Sequence[str] = (),
+    ) -> ApiKeyRecord:
+        """Register a public key the user made; the private key never leaves the user.
+        No `permissions` means the default ones (read and trade)."""
         raw = _decode_public_key(public_key_b64)
         if not _is_safe_ed25519_point(raw):
             raise InvalidArgument(
                 ErrorCode.INVALID_PUBLIC_KEY, "public_key is not a usable ED25519 public key"
             )
-        return await self._insert_key(user_id, raw, _checked_label(label))
+        fences = _checked_permissions(permissions), _checked_allowlist(ip_allowlist)
+        return await self._insert_key(user_id, raw, _checked_label(label), *fences)
 
-    async def generate_api_key(self, user_id: int, label: str) -> tuple[ApiKeyRecord, str]:
+    async def generate_api_key(
+        self,
+        user_id: int,
+        label: str,
+        permissions: Sequence[str] = (),
+        ip_allowlist: Sequence[str] = (),
+    ) -> tuple[ApiKeyRecord, str]:
         """Make a key pair here and keep only its public half.
 
         Returns the record and the secret: base64 of the 32-byte private seed, the format of
         Backpack's API secrets. It is not stored, so this is the one chance to hand it out.
         """
         label = _checked_label(label)
+        fences = _checked_permissions(permissions), _checked_allowlist(ip_allowlist)
         private = Ed25519PrivateKey.generate()
-        record = await self._insert_key(user_id, private.public_key().public_bytes_raw(), label)
+        public = private.public_key().public_bytes_raw()
+        record = await self._insert_key(user_id, public, label, *fences)
         return record, base64.b64encode(private.private_bytes_raw()).decode("ascii")
 
     async def list_api_keys(self, user_id: int) -> list[ApiKeyRecord]:
@@ -263,17 +291,27 @@ class UserStore:
 
     # ---- internals ----
 
-    async def _insert_key(self, user_id: int, raw: bytes, label: str) -> ApiKeyRecord:
+    async def _insert_key(
+        self,
+        user_id: int,
+        raw: bytes,
+        label: str,
+        permissions: tuple[str, ...],
+        ip_allowlist: tuple[str, ...],
+    ) -> ApiKeyRecord:
         if not _valid_id(user_id):
             raise NotFound(ErrorCode.USER_NOT_FOUND, f"no user {user_id}")
         try:
             row = await self._db.fetchrow(
-                f"""INSERT INTO api_keys (user_id, public_key, label, created_at_us)
-                    VALUES ($1, $2, $3, $4) RETURNING {_KEY_COLUMNS}""",
+                f"""INSERT INTO api_keys
+                        (user_id, public_key, label, created_at_us, permissions, ip_allowlist)
+                    VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_KEY_COLUMNS}""",
                 user_id,
                 _canonical(raw),
                 label,
                 self._clock(),
+                list(permissions),
+                list(ip_allowlist),
             )
         except asyncpg.ForeignKeyViolationError:
             raise NotFound(ErrorCode.USER_NOT_FOUND, f"no user {user_id}") from None
@@ -316,6 +354,8 @@ def _api_key(row: asyncpg.Record) -> ApiKeyRecord:
         label=row["label"],
         created_at_us=row["created_at_us"],
         revoked_at_us=row["revoked_at_us"],
+        permissions=tuple(row["permissions"]),
+        ip_allowlist=tuple(row["ip_allowlist"]),
     )
 
 
@@ -372,6 +412,38 @@ def _checked_label(label: str) -> str:
             f"label must be printable and at most {MAX_LABEL_CHARS} characters",
         )
     return label
+
+
+def _checked_permissions(permissions: Sequence[str]) -> tuple[str, ...]:
+    """Known names only, each once, sorted; none given means the defaults."""
+    unknown = [p for p in permissions if p not in PERMISSIONS]
+    if unknown:
+        raise InvalidArgument(
+            ErrorCode.INVALID_PERMISSION,
+            f"unknown permission {unknown[0][:32]!r}; known: {', '.join(PERMISSIONS)}",
+        )
+    return tuple(sorted(set(permissions))) if permissions else DEFAULT_PERMISSIONS
+
+
+def _checked_allowlist(entries: Sequence[str]) -> tuple[str, ...]:
+    """CIDR networks (an address alone is its /32 or /128) in canonical form, each once."""
+    if len(entries) > MAX_ALLOWLIST_ENTRIES:
+        raise InvalidArgument(
+            ErrorCode.INVALID_IP_ALLOWLIST, f"at most {MAX_ALLOWLIST_ENTRIES} allowlist entries"
+        )
+    networks: list[str] = []
+    for entry in entries:
+        try:
+            # strict: "203.0.113.7/24" is refused, since the caller meant something else.
+            network = str(ipaddress.ip_network(entry.strip(), strict=True))
+        except ValueError:
+            raise InvalidArgument(
+                ErrorCode.INVALID_IP_ALLOWLIST,
+                f"{entry[:64]!r} is not an IPv4 or IPv6 network such as 203.0.113.0/24",
+            ) from None
+        if network not in networks:
+            networks.append(network)
+    return tuple(networks)
 
 
 _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")

@@ -16,6 +16,7 @@ import grpc
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from mm_svc.units import ZERO, MarketRules, dec, fmt
+from servicekit.mtls import channel as mesh_channel
 from tradekit.engine_client import EngineClient, EngineUnavailable
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class StartupError(RuntimeError):
 
 
 def open_channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+    return mesh_channel(address, options=_CHANNEL_OPTIONS)
 
 
 async def wait_for_engine(client: EngineClient, retry_seconds: float = 1.0) -> epb.ListMarketsReply:

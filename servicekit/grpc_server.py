@@ -15,6 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from servicekit.mtls import health_only_server
+
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +45,9 @@ async def serve_until_signalled(
     grace: float,
     on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Runs the started server until SIGTERM/SIGINT, then shuts down gracefully."""
+    """Runs the started server until SIGTERM/SIGINT, then shuts down gracefully. With
+    GRPC_HEALTH_PORT, its health also answers there in plaintext (probes, under mTLS)."""
+    probes = await health_only_server(health, "0.0.0.0")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -54,6 +58,8 @@ async def serve_until_signalled(
     log.info("shutting down", extra={"grace_s": grace})
     await health.enter_graceful_shutdown()
     await server.stop(grace)
+    if probes is not None:
+        await probes.stop(0)
     if on_stop is not None:
         await on_stop()
     stop_wait.cancel()

@@ -34,6 +34,8 @@ from servicekit.clock import now_us
 from servicekit.event_feed import EventFeed
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
 from servicekit.metrics import metrics_endpoint
+from servicekit.mtls import channel as mesh_channel
+from servicekit.mtls import listen
 from stream_svc.candles import WINDOW_MINUTES, MarketCandles
 from stream_svc.metrics import publisher_registry
 from stream_svc.mirror import MarketState, Mirror, Output, Scales
@@ -315,12 +317,12 @@ async def _tickers(publisher: Publisher) -> None:
 async def serve(settings: PublisherSettings) -> None:
     redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
     options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-    engine_channel = grpc.aio.insecure_channel(settings.engine_address, options=options)
-    ledger_channel = grpc.aio.insecure_channel(settings.ledger_address, options=options)
+    engine_channel = mesh_channel(settings.engine_address, options=options)
+    ledger_channel = mesh_channel(settings.ledger_address, options=options)
     publisher = Publisher(settings, redis)
     server = grpc.aio.server()
     health = add_health_and_reflection(server, [])
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    port = listen(server, f"{settings.host}:{settings.port}")
     registry = publisher_registry(publisher)
     async with metrics_endpoint(
         "stream", registry, settings.host, settings.metrics_port, "STREAM_PUBLISHER_METRICS_PORT"

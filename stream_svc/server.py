@@ -16,6 +16,8 @@ from exchange.stream.v1 import stream_pb2 as spb
 from exchange.stream.v1 import stream_pb2_grpc
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
 from servicekit.metrics import metrics_endpoint
+from servicekit.mtls import channel as mesh_channel
+from servicekit.mtls import listen
 from stream_svc.hub import SlowSubscriber, StreamHub, UnknownMarket
 from stream_svc.metrics import hub_registry
 from stream_svc.settings import StreamSettings
@@ -57,7 +59,7 @@ class StreamServicer(stream_pb2_grpc.StreamServiceServicer):
 async def running_hub(settings: StreamSettings) -> AsyncIterator[StreamHub]:
     """A hub following Redis, with its engine channel; stopped on exit."""
     redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
-    channel = grpc.aio.insecure_channel(
+    channel = mesh_channel(
         settings.engine_address, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
     )
     hub = StreamHub(EngineServiceStub(channel), redis, settings.queue_items)
@@ -77,7 +79,7 @@ def create_server(hub: StreamHub, address: str) -> tuple[grpc.aio.Server, Health
     server = grpc.aio.server()
     stream_pb2_grpc.add_StreamServiceServicer_to_server(StreamServicer(hub), server)
     health = add_health_and_reflection(server, [SERVICE_NAME])
-    port = server.add_insecure_port(address)
+    port = listen(server, address)
     return server, health, port
 
 

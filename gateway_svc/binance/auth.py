@@ -108,7 +108,7 @@ async def verify(
     key = await keys.lookup(api_key)
     if key is None or key.revoked_at_us:
         raise unauthorized("Invalid API-key, IP, or permissions for action.")
-    return Caller(key.user_id, "api_key", signature, window)
+    return Caller(key.user_id, "api_key", signature, window, key)
 
 
 def _unquote(text: str) -> str:

@@ -38,6 +38,7 @@ from gateway_svc.binance.dialect import (
 from gateway_svc.context import Backends, backends, caller
 from gateway_svc.dialect import MAX_CLIENT_ID
 from gateway_svc.errors import ApiError, engine_error
+from gateway_svc.fences import Scope, requires
 from gateway_svc.respond import json_response
 
 routes = web.RouteTableDef()
@@ -132,6 +133,7 @@ def _fill_json(f: cpb.Fill, market: cpb.Market) -> dict[str, Any]:
 
 
 @routes.post("/api/v3/order")
+@requires(Scope.TRADE)
 async def place_order(request: web.Request) -> web.Response:
     who, p, b = await _acting(request, order_action=True)
     market = await market_of(b.markets, p)
@@ -153,6 +155,7 @@ async def place_order(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v3/order/test")
+@requires(Scope.TRADE)
 async def test_order(request: web.Request) -> web.Response:
     """Checks the order as /order does, short of the engine's own checks; places nothing."""
     who, p, b = await _acting(request)
@@ -190,6 +193,7 @@ async def _history(b: Backends, user_id: int, market: str, order_id: int) -> cpb
 
 
 @routes.get("/api/v3/order")
+@requires(Scope.READ)
 async def get_order(request: web.Request) -> web.Response:
     """An open order from the engine; a closed one, by id, from the ledger's history."""
     who, p, b = await _acting(request)
@@ -211,6 +215,7 @@ def _cancelled(o: cpb.Order, symbol: str, client: str = "") -> dict[str, Any]:
 
 
 @routes.delete("/api/v3/order")
+@requires(Scope.TRADE)
 async def cancel_order(request: web.Request) -> web.Response:
     who, p, b = await _acting(request, order_action=True)
     market = await market_of(b.markets, p)
@@ -225,6 +230,7 @@ async def cancel_order(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v3/openOrders")
+@requires(Scope.READ)
 async def open_orders(request: web.Request) -> web.Response:
     who, p, b = await _acting(request)
     market = await market_of(b.markets, p) if p.get("symbol") else None
@@ -236,6 +242,7 @@ async def open_orders(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/v3/openOrders")
+@requires(Scope.TRADE)
 async def cancel_open_orders(request: web.Request) -> web.Response:
     who, p, b = await _acting(request, order_action=True)
     market = await market_of(b.markets, p)
@@ -255,6 +262,7 @@ def _in_range(ts_us: int, p: dict[str, str]) -> bool:
 
 
 @routes.get("/api/v3/allOrders")
+@requires(Scope.READ)
 async def all_orders(request: web.Request) -> web.Response:
     """The newest `limit` orders of the market (from `orderId` on, between the times), oldest
     first, from the ledger's history."""
@@ -279,6 +287,7 @@ async def all_orders(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v3/myTrades")
+@requires(Scope.READ)
 async def my_trades(request: web.Request) -> web.Response:
     who, p, b = await _acting(request)
     market = await market_of(b.markets, p)
@@ -320,6 +329,7 @@ async def my_trades(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v3/account")
+@requires(Scope.READ)
 async def account(request: web.Request) -> web.Response:
     """Balances, and the highest fee of any market (fees are per market here)."""
     who, p, b = await _acting(request)

@@ -82,11 +82,30 @@ async def test_a_failing_migration_applies_nothing(database_url: str, tmp_path: 
         await conn.close()
 
 
-def test_migration_files_must_be_numbered_without_gaps(tmp_path: Path) -> None:
+async def test_a_lower_number_landing_later_is_applied(database_url: str, tmp_path: Path) -> None:
+    (tmp_path / "0001_a.sql").write_text("CREATE TABLE a (x int);")
+    (tmp_path / "0003_c.sql").write_text("CREATE TABLE c (x int);")
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await migrate(conn, directory=tmp_path, use_timescale=False) == [
+            "core/0001_a",
+            "core/0003_c",
+        ]
+        (tmp_path / "0002_b.sql").write_text("CREATE TABLE b (x int);")
+        assert await migrate(conn, directory=tmp_path, use_timescale=False) == ["core/0002_b"]
+        assert await conn.fetchval("SELECT to_regclass('b')::text") == "b"
+    finally:
+        await conn.close()
+
+
+def test_migration_numbers_are_unique_and_may_have_gaps(tmp_path: Path) -> None:
     (tmp_path / "0001_a.sql").write_text("")
     (tmp_path / "0003_c.sql").write_text("")
-    with pytest.raises(ValueError, match="expected version 2"):
+    assert [m.version for m in load(tmp_path, "core")] == [1, 3]
+    (tmp_path / "0003_d.sql").write_text("")
+    with pytest.raises(ValueError, match="share a version"):
         load(tmp_path, "core")
+    (tmp_path / "0003_d.sql").unlink()
     (tmp_path / "2_bad name.sql").write_text("")
     with pytest.raises(ValueError, match="not named"):
         load(tmp_path, "core")

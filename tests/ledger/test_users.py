@@ -531,6 +531,8 @@ def test_error_codes_are_stable_strings() -> None:
         "KEY_EXISTS",
         "KEY_NOT_FOUND",
         "USER_NOT_FOUND",
+        "INVALID_PERMISSION",
+        "INVALID_IP_ALLOWLIST",
     }
     error = NotFound(ErrorCode.KEY_NOT_FOUND, "gone")
     assert error.code == "KEY_NOT_FOUND"

@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/extension/hstore--1.7--1.8.sql

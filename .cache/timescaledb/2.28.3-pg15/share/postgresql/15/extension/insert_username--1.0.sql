@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/extension/insert_username--1.0.sql

@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/extension/intarray--1.2--1.3.sql

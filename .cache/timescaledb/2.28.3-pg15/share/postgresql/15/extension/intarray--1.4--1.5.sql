@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/extension/intarray--1.4--1.5.sql

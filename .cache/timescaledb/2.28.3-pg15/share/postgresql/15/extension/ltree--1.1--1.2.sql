@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/extension/ltree--1.1--1.2.sql

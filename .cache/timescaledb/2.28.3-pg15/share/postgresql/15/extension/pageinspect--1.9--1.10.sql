@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/extension/pageinspect--1.9--1.10.sql

@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/extension/pg_freespacemap--1.0--1.1.sql

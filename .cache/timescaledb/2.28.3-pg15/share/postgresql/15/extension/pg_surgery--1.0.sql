@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/extension/pg_surgery--1.0.sql

@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/extension/pgrowlocks--1.1--1.2.sql

@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/extension/plpgsql--1.0.sql

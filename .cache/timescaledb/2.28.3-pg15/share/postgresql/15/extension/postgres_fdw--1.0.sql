@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/extension/postgres_fdw--1.0.sql

@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/extension/tcn--1.0.sql

@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/extension/tsm_system_rows--1.0.sql

@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/extension/unaccent--1.1.sql

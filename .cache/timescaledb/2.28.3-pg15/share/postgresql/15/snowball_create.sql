@@ -1,1 +1,0 @@
-/usr/share/postgresql/15/snowball_create.sql
