@@ -6,7 +6,9 @@ Topics in either dialect: `depth@TATA_INR` or `depth.TATA_INR` (also trade, tick
 bookTicker), `kline.<1m..1w>.TATA_INR`, and the caller's own `account.orderUpdate[.M]`,
 `account.balanceUpdate`. A frame is acknowledged with `{"id": ..., "result": null}` or
 answered with `{"id": ..., "error": {"code", "name", "message"}}`; a bad frame never
-closes the connection. Frames out: `{"stream": <topic as subscribed>, "data": {...}}`.
+closes the connection. Frames out: `{"stream": <topic as subscribed>, "data": {...}}`,
+every GATEWAY_WS_INTERVAL_MS (merged as cadence.py says), or in real time for a client that
+connects with `?interval=0`.
 
 Frames go straight to a connection's socket while its kernel and transport buffers take
 them; beyond that they wait in a bounded queue, and a client that lets it fill is closed
@@ -38,6 +40,7 @@ from prometheus_client import Counter, Gauge
 
 from exchange.stream.v1.stream_pb2_grpc import StreamServiceStub
 from gateway_svc.auth import verify_signed
+from gateway_svc.cadence import requested_interval
 from gateway_svc.context import Backends, backends
 from gateway_svc.errors import ApiError
 from gateway_svc.frames import error_frame, sse_event, ws_text
@@ -126,8 +129,11 @@ class Connection:
         *,
         transport: asyncio.Transport | None = None,
         sse: bool = False,
+        interval_ms: int | None = None,
     ) -> None:
         self.upstreams = upstreams
+        # Its cadence (cadence.py): the gateway's interval unless the client chose real time.
+        self.interval_ms = upstreams.interval_ms if interval_ms is None else interval_ms
         self.transport = transport
         self.sse = sse  # frames as text/event-stream events, with their seq as the id
         self.frames: deque[bytes] = deque()  # waiting for the socket, in order
@@ -363,6 +369,8 @@ async def _writer(transport: asyncio.Transport, conn: Connection) -> None:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     b = backends(request)
     settings = b.settings
+    upstreams = request.app[UPSTREAMS]
+    interval_ms = requested_interval(request.query.get("interval"), upstreams.interval_ms)
     # No permessage-deflate: every client is sent the same frame bytes, built once.
     ws = web.WebSocketResponse(
         heartbeat=settings.ws_heartbeat_seconds,
@@ -377,7 +385,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.ws_send_buffer_bytes)
-    conn = Connection(request.app[UPSTREAMS], settings.ws_queue_frames, transport=transport)
+    conn = Connection(
+        upstreams, settings.ws_queue_frames, transport=transport, interval_ms=interval_ms
+    )
     request.app[OPEN].add(conn)
     CONNECTIONS.inc()
     writer = asyncio.create_task(_writer(transport, conn))
@@ -463,6 +473,7 @@ async def sse(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, exc.name, exc.message) from None
     last = request.headers.get("Last-Event-ID", "")
     upstreams = request.app[UPSTREAMS]
+    interval_ms = requested_interval(request.query.get("interval"), upstreams.interval_ms)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -471,7 +482,7 @@ async def sse(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    conn = Connection(upstreams, b.settings.ws_queue_frames, sse=True)
+    conn = Connection(upstreams, b.settings.ws_queue_frames, sse=True, interval_ms=interval_ms)
     request.app[OPEN].add(conn)
     CONNECTIONS.inc()
     try:
@@ -500,12 +511,14 @@ async def close_streams(app: web.Application) -> None:
         conn.close()
 
 
-def streams_context(address: str) -> Callable[[web.Application], AsyncIterator[None]]:
+def streams_context(
+    address: str, interval_ms: int
+) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context: the channel to stream_svc and the shared upstreams."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         channel = grpc.aio.insecure_channel(address)
-        upstreams = Upstreams(StreamServiceStub(channel))
+        upstreams = Upstreams(StreamServiceStub(channel), interval_ms)
         app[UPSTREAMS] = upstreams
         app[OPEN] = set()
         yield
