@@ -331,9 +331,11 @@ async def serve(settings: PublisherSettings) -> None:
 
 
 def main() -> None:
+    from servicekit.memory import tune_gc
     from servicekit.process import start_process
 
     settings = start_process("publisher", PublisherSettings.from_env)
+    tune_gc()  # per-event objects form no cycles; the default collector walks them often
     asyncio.run(serve(settings))
 
 
