@@ -91,7 +91,8 @@ class Cadence:
 
     def publish(self, message: Message) -> None:
         """Takes `message` if a listener here reads its topic; the first message after a quiet
-        period goes out at the next turn of the loop, later ones at the period's end."""
+        period goes out at the next turn of the loop, later ones a period after the last
+        batch went out."""
         if message.topic not in self.listeners:
             return
         self._batch.append(message)
@@ -106,7 +107,6 @@ class Cadence:
     def flush(self) -> None:
         """Hands the batch to its listeners: one send per listener for all of its frames."""
         self._flush = None
-        self._flushed_at = asyncio.get_running_loop().time()
         batch, self._batch = self._batch, []
         by_topic = self._pending(latest_only(batch) if self.merge_state else batch)
         touched: set[Listener] = set()
@@ -114,6 +114,10 @@ class Cadence:
             touched.update(self.listeners.get(topic, ()))
         rendered: dict[Hashable, tuple[bytes, int]] = {}
         FANNED_OUT.inc(sum(listener.send(by_topic, rendered) for listener in touched))
+        # The next batch waits a whole period from the end of this one: a flush to many
+        # clients that outlasts the period must not leave each message a flush of its own,
+        # starving the reading of the upstreams.
+        self._flushed_at = asyncio.get_running_loop().time()
 
     def close(self) -> None:
         if self._flush is not None:
