@@ -463,14 +463,18 @@ class Run:
         meter = CpuMeter({**pids, **load})
 
         await asyncio.sleep((t0 - now_us()) / 1e6)
-        metrics_before, cpu_before = await gateway_metrics(self.http, s.gateway), meter.sample()
-        busy_before = machine_busy_seconds()
+        # CPU first: a gateway busy with thousands of clients may take seconds to answer
+        # /metrics, and CPU read after that answer would cover only part of the window.
+        cpu_before, busy_before = meter.sample(), machine_busy_seconds()
+        metered_from = time.monotonic()
+        metrics_before = await gateway_metrics(self.http, s.gateway)
         profiler: subprocess.Popen[bytes] | None = None
         if options.profile_dir is not None:
             profile_path = options.profile_dir / f"gateway-{count}.txt"
             profiler = start_profiler(gateway, options.seconds, profile_path)
-        await asyncio.sleep((t1 - now_us()) / 1e6)
+        await asyncio.sleep(max(0.0, (t1 - now_us()) / 1e6))
         cpu = meter.since(cpu_before)
+        metered = time.monotonic() - metered_from  # the window, unless /metrics outlasted it
         clients_cpu = sum(v for name, v in cpu.items() if name.startswith("clients-"))
         cpu["clients"] = round(clients_cpu, 2)
         others = machine_busy_seconds() - busy_before - sum(cpu.values()) + clients_cpu
@@ -519,7 +523,7 @@ class Run:
                 "memory_per_connection_kb": round(
                     (rss_connected - rss_before) / connected["connected"] / 1024, 1
                 ),
-                "cpu_percent": round(100 * cpu["gateway"] / options.seconds, 1),
+                "cpu_percent": round(100 * cpu["gateway"] / metered, 1),
                 "frames_queued_per_second": round(queued / options.seconds),
                 "connections_at_end": metrics_after.get("gateway_ws_connections"),
                 "slow_consumer_closed": metrics_after.get("gateway_ws_slow_closed_total", 0),
@@ -530,7 +534,7 @@ class Run:
             "depth_gaps": received["depth_gaps"],
             "trades_missing": received["trades_missing"],
             "trades_repeated": received["trades_repeated"],
-            "clients_cpu_percent": round(100 * clients_cpu / options.seconds, 1),
+            "clients_cpu_percent": round(100 * clients_cpu / metered, 1),
             "client_processes": len(clients),
             "cpu_seconds": cpu,
             "cpu_seconds_other_processes": round(max(0.0, others), 2),
