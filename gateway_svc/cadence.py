@@ -77,7 +77,7 @@ class Cadence:
         self.listeners: dict[str, set[Listener]] = {}
         self._batch: list[Message] = []
         self._flush: asyncio.Handle | None = None
-        self._flushed_at = 0.0
+        self._due = 0.0  # the earliest time the next batch may go out
 
     def add(self, topic: str, listener: Listener) -> None:
         self.listeners.setdefault(topic, set()).add(listener)
@@ -91,22 +91,22 @@ class Cadence:
 
     def publish(self, message: Message) -> None:
         """Takes `message` if a listener here reads its topic; the first message after a quiet
-        period goes out at the next turn of the loop, later ones a period after the last
-        batch went out."""
+        period goes out at the next turn of the loop, later ones when the next batch is due."""
         if message.topic not in self.listeners:
             return
         self._batch.append(message)
         if self._flush is None:
             loop = asyncio.get_running_loop()
-            due = self._flushed_at + self.period_s
-            if due <= loop.time():
+            if self._due <= loop.time():
                 self._flush = loop.call_soon(self.flush)
             else:
-                self._flush = loop.call_at(due, self.flush)
+                self._flush = loop.call_at(self._due, self.flush)
 
     def flush(self) -> None:
         """Hands the batch to its listeners: one send per listener for all of its frames."""
         self._flush = None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         batch, self._batch = self._batch, []
         by_topic = self._pending(latest_only(batch) if self.merge_state else batch)
         touched: set[Listener] = set()
@@ -114,10 +114,11 @@ class Cadence:
             touched.update(self.listeners.get(topic, ()))
         rendered: dict[Hashable, tuple[bytes, int]] = {}
         FANNED_OUT.inc(sum(listener.send(by_topic, rendered) for listener in touched))
-        # The next batch waits a whole period from the end of this one: a flush to many
-        # clients that outlasts the period must not leave each message a flush of its own,
-        # starving the reading of the upstreams.
-        self._flushed_at = asyncio.get_running_loop().time()
+        # The next batch waits a period from the end of this one, or as long as this one took
+        # if that was longer: the loop keeps at least half of its time for reading the
+        # upstreams, and a slow flush to many clients makes batches fuller, not more often.
+        ended = loop.time()
+        self._due = ended + max(self.period_s, ended - started)
 
     def close(self) -> None:
         if self._flush is not None:
