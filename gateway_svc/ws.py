@@ -54,7 +54,9 @@ UPSTREAMS = web.AppKey("upstreams", Upstreams)
 OPEN = web.AppKey("stream_connections", set)  # the open WebSocket and SSE connections
 READY_SECONDS = 5.0  # how long an acknowledgement waits for a new stream's first state
 HIGH_WATER = 64 * 1024  # bytes in a transport's buffer beyond which frames wait in the queue
-DRAIN_POLL_S = 0.01  # how often a queue waiting for its socket to drain looks again
+DRAIN_POLL_S = 0.01  # how soon a queue waiting for its socket to drain first looks again
+DRAIN_POLL_MAX_S = 0.1  # and at most this long between looks: thousands of lagging
+# clients each waking every 10 ms would take the gateway's CPU from the clients that read
 
 CONNECTIONS = Gauge("gateway_ws_connections", "Open WebSocket and SSE connections")
 SUBSCRIPTIONS = Gauge("gateway_ws_subscriptions", "Topic subscriptions of open connections")
@@ -359,10 +361,12 @@ async def _writer(transport: asyncio.Transport, conn: Connection) -> None:
     """Writes what queued while the socket was full, once it has drained; the queue is taken
     only when it can be written, so frames put meanwhile stay behind it."""
     while await conn.backlog():
+        wait = DRAIN_POLL_S
         while transport.get_write_buffer_size() > HIGH_WATER:
             if transport.is_closing():
                 return
-            await asyncio.sleep(DRAIN_POLL_S)
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, DRAIN_POLL_MAX_S)
         transport.write(conn.take())
 
 
