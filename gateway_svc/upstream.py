@@ -29,17 +29,15 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
-from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 import grpc
 
-from exchange.common.v1 import common_pb2 as cpb
 from exchange.stream.v1 import stream_pb2 as spb
 from gateway_svc.cadence import DEFAULT_INTERVAL_MS, FLUSH_S, Cadence
 from gateway_svc.frames import data_json, frame, sse_event, ws_text
-from stream_svc.book import Book, Gap, restarts_chain
-from stream_svc.topics import Topic
+from tradekit.book import Book, Gap, merged, restarts_chain
+from tradekit.topics import Topic
 
 if TYPE_CHECKING:
     from exchange.stream.v1.stream_pb2_grpc import StreamServiceAsyncStub
@@ -127,24 +125,10 @@ def pending(batch: list[Message]) -> dict[str, list[tuple[int, Message]]]:
 
 
 def merged_depth(messages: list[Message]) -> Message:
-    """One diff equal to applying `messages` (consecutive diffs of one topic) in turn."""
-    bids: dict[Decimal, cpb.PriceLevel] = {}  # by price: the level's last value
-    asks: dict[Decimal, cpb.PriceLevel] = {}
-    for message in messages:
-        d = message.item.depth
-        bids.update((Decimal(lv.price), lv) for lv in d.bids)
-        asks.update((Decimal(lv.price), lv) for lv in d.asks)
-    first, last = messages[0].item.depth, messages[-1].item.depth
-    depth = spb.DepthUpdate(
-        market=last.market,
-        first_update_id=first.first_update_id,
-        last_update_id=last.last_update_id,
-        bids=[bids[p] for p in sorted(bids, reverse=True)],
-        asks=[asks[p] for p in sorted(asks)],
-        ts_us=last.ts_us,
-    )
+    """One message equal to applying `messages` (consecutive diffs of one topic) in turn."""
+    depth = merged([message.item.depth for message in messages])
     item = spb.MarketData(depth=depth)
-    return Message(messages[-1].topic, last.last_update_id, data_json(item), item)
+    return Message(messages[-1].topic, depth.last_update_id, data_json(item), item)
 
 
 def item_seq(item: spb.MarketData) -> int:

@@ -12,7 +12,6 @@ rebuild every balance from the events alone:
 
 from typing import NamedTuple
 
-from engine_svc.core.markets import Asset, MarketSpec
 from engine_svc.core.types import (
     ClientOrderId,
     CloseReason,
@@ -26,6 +25,7 @@ from engine_svc.core.types import (
     TradeId,
     UserId,
 )
+from tradekit.markets import Asset, MarketSpec
 
 
 class Deposited(NamedTuple):
