@@ -35,7 +35,7 @@ import asyncpg
 import grpc
 import orjson
 
-from bench.ingest import (
+from bench.services import (
     LOCALHOST,
     ledger_spec,
     postgres_specs,

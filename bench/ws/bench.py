@@ -60,8 +60,8 @@ import aiohttp
 import grpc
 import orjson
 
-from bench.ingest import LOCALHOST, CpuMeter, engine_spec
-from bench.orders import machine_busy_seconds, start_profiler, top_functions
+from bench.machine import CpuMeter, machine_busy_seconds, start_profiler, top_functions
+from bench.services import LOCALHOST, engine_spec
 from bench.ws.clients import CONNECT_TIMEOUT_S, clients_process, install_uvloop, raise_fd_limit
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
