@@ -192,7 +192,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         api_keys.close()
 
     app.cleanup_ctx.append(backends)
-    app.cleanup_ctx.append(ws.streams_context(settings.stream_address))
+    app.cleanup_ctx.append(ws.streams_context(settings.stream_address, settings.ws_interval_ms))
     app.on_shutdown.append(ws.close_streams)
     app.router.add_routes(public.routes)
     app.router.add_routes(private.routes)
