@@ -1,0 +1,1 @@
+"""Benchmarks that span services (results in bench/results)."""

@@ -36,8 +36,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.ingest import LOCALHOST, engine_spec, ledger_spec, postgres_specs
-from bench.orders import gateway_spec
+from bench.services import LOCALHOST, engine_spec, gateway_spec, ledger_spec, postgres_specs
 from launcher.ports import free_port
 from launcher.redis_server import LocalRedis
 from launcher.supervisor import Supervisor

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.workload import DEFAULT_DEPTH, write_workload
-from gateway_svc.bench_ws import summary_line as ws_summary_line
+from bench.ws.bench import summary_line as ws_summary_line
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS_DIR = ROOT / "bench" / "workloads"
@@ -97,7 +97,7 @@ STEPS = [
         module="bench.orders",
         args=("--clients", "1000", "--seconds", "10", "--modes", "single"),
     ),
-    Step("gateway-ws", module="gateway_svc.bench_ws", args=("--clients", "1000,10000")),
+    Step("gateway-ws", module="bench.ws", args=("--clients", "1000,10000")),
 ]
 
 

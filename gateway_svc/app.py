@@ -26,6 +26,9 @@ from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
 from gateway_svc import accounts, openapi, private, public, ws
 from gateway_svc.addresses import client_address_middleware
 from gateway_svc.auth import ApiKeys, Tokens
+from gateway_svc.binance import errors as binance_errors
+from gateway_svc.binance import private as binance_private
+from gateway_svc.binance import public as binance_public
 from gateway_svc.coalesce import Coalescer
 from gateway_svc.context import BACKENDS, RATE_HEADERS, Backends, Markets
 from gateway_svc.cors import allow_origins
@@ -133,7 +136,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
             client_address_middleware(settings.trusted_proxies),
             ws.websocket_at_root,
             observe,
-            error_middleware,
+            error_middleware({binance_errors.PREFIX: binance_errors.response}),
             ui_middleware(settings),
         ],
         client_max_size=settings.max_body_bytes,
@@ -189,13 +192,15 @@ def create_app(settings: GatewaySettings) -> web.Application:
         api_keys.close()
 
     app.cleanup_ctx.append(backends)
-    app.cleanup_ctx.append(ws.streams_context(settings.stream_address))
+    app.cleanup_ctx.append(ws.streams_context(settings.stream_address, settings.ws_interval_ms))
     app.on_shutdown.append(ws.close_streams)
     app.router.add_routes(public.routes)
     app.router.add_routes(private.routes)
     app.router.add_routes(accounts.routes)
     app.router.add_routes(openapi.routes)
     app.router.add_routes(ws.routes)
+    app.router.add_routes(binance_public.routes)
+    app.router.add_routes(binance_private.routes)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     allow_origins(app, settings.cors_origins)

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from gateway_svc.addresses import Network, parse_networks
+from gateway_svc.cadence import DEFAULT_INTERVAL_MS
 from servicekit.settings import SettingsError, env_bool, env_float, env_int, env_str
 
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
@@ -31,6 +32,7 @@ class GatewaySettings:
     stream_address: str  # stream_svc, for WebSocket and SSE market data
     ws_max_topics: int  # streams per connection
     ws_queue_frames: int  # frames a client may fall behind before it is closed
+    ws_interval_ms: int  # a topic's frames go out at most this often (0: real time)
     ws_send_buffer_bytes: int  # the kernel's send buffer per WebSocket; 0: its own sizing
     ws_heartbeat_seconds: float  # ping interval; no pong in time closes the connection
     ws_idle_seconds: float  # a connection without subscriptions is closed after this
@@ -86,6 +88,9 @@ class GatewaySettings:
             stream_address=env_str("STREAM_ADDRESS", "127.0.0.1:50053"),
             ws_max_topics=env_int("GATEWAY_WS_MAX_TOPICS", 100, low=1),
             ws_queue_frames=env_int("GATEWAY_WS_QUEUE_FRAMES", 5000, low=10),
+            ws_interval_ms=env_int(
+                "GATEWAY_WS_INTERVAL_MS", DEFAULT_INTERVAL_MS, low=0, high=60_000
+            ),
             ws_send_buffer_bytes=env_int("GATEWAY_WS_SEND_BUFFER_BYTES", 65_536, low=0),
             ws_heartbeat_seconds=env_float("GATEWAY_WS_HEARTBEAT_SECONDS", 30.0, low=1.0),
             ws_idle_seconds=env_float("GATEWAY_WS_IDLE_SECONDS", 300.0, low=1.0),

@@ -13,15 +13,13 @@ Recent frames are kept per topic (with their engine sequence numbers) so that an
 client reconnecting with Last-Event-ID can resume.
 
 Fan-out is the gateway's heaviest work (every message times every client), so messages
-are handed out in batches: the first message after a quiet spell goes out at the next turn
-of the event loop, later ones are gathered for at most FLUSH_S and then each client gets
-all of its frames of the batch, across topics, in one write. Clients with the same
-subscriptions get the same bytes, built once per batch. Consecutive depth diffs of one
-topic within a batch become one diff (levels carry absolute quantities, so the last value
-of a level is all a client needs, and U..u still continues the id chain; a diff that
-restarts the chain is never merged): when the gateway
-falls behind, its batches grow and a client gets fewer, fuller depth frames instead of a
-growing delay. Trades and every other message go out one by one.
+are handed out in batches, per cadence (cadence.py): every interval for most clients, within
+a few milliseconds for those that asked for real time. Each client gets all of its frames
+of a batch, across topics, in one write, and clients with the same subscriptions get the
+same bytes, built once per batch. Consecutive depth diffs of one topic within a batch become
+one diff (levels carry absolute quantities, so the last value of a level is all a client
+needs, and U..u still continues the id chain; a diff that restarts the chain is never
+merged). Trades and private events go out one per frame, every one of them.
 """
 
 from __future__ import annotations
@@ -31,16 +29,14 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
-from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 import grpc
-from prometheus_client import Counter
 
-from exchange.common.v1 import common_pb2 as cpb
 from exchange.stream.v1 import stream_pb2 as spb
+from gateway_svc.cadence import DEFAULT_INTERVAL_MS, FLUSH_S, Cadence
 from gateway_svc.frames import data_json, frame, sse_event, ws_text
-from tradekit.book import Book, Gap, restarts_chain
+from tradekit.book import Book, Gap, merged, restarts_chain
 from tradekit.topics import Topic
 
 if TYPE_CHECKING:
@@ -50,8 +46,6 @@ log = logging.getLogger(__name__)
 
 HISTORY = 1000  # messages kept per topic for SSE resumption
 LINGER_S = 30.0  # an upstream outlives its last listener this long
-FLUSH_S = 0.005  # a busy stream's messages are gathered this long before they go out
-FANNED_OUT = Counter("gateway_ws_messages_total", "Messages handed to client connections")
 
 
 class Message:
@@ -80,6 +74,8 @@ Pending = Mapping[str, list[tuple[int, Message]]]
 
 
 class Listener(Protocol):
+    interval_ms: int  # its cadence: 0 is real time
+
     def send(self, pending: Pending, rendered: dict[Hashable, tuple[bytes, int]]) -> int:
         """Sends its frames of the batch in one write and returns how many; `rendered` (one
         per batch) shares the bytes among listeners whose subscriptions are the same."""
@@ -129,24 +125,10 @@ def pending(batch: list[Message]) -> dict[str, list[tuple[int, Message]]]:
 
 
 def merged_depth(messages: list[Message]) -> Message:
-    """One diff equal to applying `messages` (consecutive diffs of one topic) in turn."""
-    bids: dict[Decimal, cpb.PriceLevel] = {}  # by price: the level's last value
-    asks: dict[Decimal, cpb.PriceLevel] = {}
-    for message in messages:
-        d = message.item.depth
-        bids.update((Decimal(lv.price), lv) for lv in d.bids)
-        asks.update((Decimal(lv.price), lv) for lv in d.asks)
-    first, last = messages[0].item.depth, messages[-1].item.depth
-    depth = spb.DepthUpdate(
-        market=last.market,
-        first_update_id=first.first_update_id,
-        last_update_id=last.last_update_id,
-        bids=[bids[p] for p in sorted(bids, reverse=True)],
-        asks=[asks[p] for p in sorted(asks)],
-        ts_us=last.ts_us,
-    )
+    """One message equal to applying `messages` (consecutive diffs of one topic) in turn."""
+    depth = merged([message.item.depth for message in messages])
     item = spb.MarketData(depth=depth)
-    return Message(messages[-1].topic, last.last_update_id, data_json(item), item)
+    return Message(messages[-1].topic, depth.last_update_id, data_json(item), item)
 
 
 def item_seq(item: spb.MarketData) -> int:
@@ -298,38 +280,25 @@ class Upstream:
 
 
 class Upstreams:
-    """The gateway's upstreams by topic, and the batch of messages not yet handed out."""
+    """The gateway's upstreams by topic, and the cadences their messages go out at."""
 
-    def __init__(self, stub: StreamServiceAsyncStub) -> None:
+    def __init__(
+        self, stub: StreamServiceAsyncStub, interval_ms: int = DEFAULT_INTERVAL_MS
+    ) -> None:
         self.stub = stub
         self.by_topic: dict[str, Upstream] = {}
-        self._batch: list[tuple[Upstream, Message]] = []
-        self._flush: asyncio.Handle | None = None
-        self._flushed_at = 0.0
+        self.interval_ms = interval_ms  # the default cadence
+        self.cadences = {0: Cadence(FLUSH_S, pending, merge_state=False)}
+        if interval_ms:
+            self.cadences[interval_ms] = Cadence(interval_ms / 1000, pending, merge_state=True)
 
     def publish(self, upstream: Upstream, message: Message) -> None:
-        self._batch.append((upstream, message))
-        if self._flush is None:
-            loop = asyncio.get_running_loop()
-            due = self._flushed_at + FLUSH_S
-            if due <= loop.time():
-                self._flush = loop.call_soon(self.flush)
-            else:
-                self._flush = loop.call_at(due, self.flush)
-
-    def flush(self) -> None:
-        """Hands the batch to the listeners: one send per listener for all its frames."""
-        self._flush = None
-        self._flushed_at = asyncio.get_running_loop().time()
-        batch, self._batch = self._batch, []
-        by_topic = pending([message for _, message in batch])
-        sources = {upstream for upstream, _ in batch}
-        touched: set[Listener] = set().union(*(u.listeners for u in sources))
-        rendered: dict[Hashable, tuple[bytes, int]] = {}
-        FANNED_OUT.inc(sum(listener.send(by_topic, rendered) for listener in touched))
+        for cadence in self.cadences.values():
+            cadence.publish(message)
 
     def join(self, topic: Topic, listener: Listener) -> Upstream:
-        """The topic's upstream, opened if new, with `listener` added."""
+        """The topic's upstream, opened if new, with `listener` added at its cadence."""
+        self.cadences[listener.interval_ms].add(topic.name, listener)
         upstream = self.by_topic.get(topic.name)
         if upstream is None:
             upstream = Upstream(topic, self.stub, self._idle, self.publish)
@@ -338,6 +307,7 @@ class Upstreams:
         return upstream
 
     def leave(self, topic: Topic, listener: Listener) -> None:
+        self.cadences[listener.interval_ms].remove(topic.name, listener)
         upstream = self.by_topic.get(topic.name)
         if upstream is not None:
             upstream.remove(listener)
@@ -347,9 +317,9 @@ class Upstreams:
             del self.by_topic[upstream.topic.name]
 
     async def close(self) -> None:
-        if self._flush is not None:
-            self._flush.cancel()
-            self._flush = None
+        for cadence in self.cadences.values():
+            cadence.close()
+            cadence.listeners.clear()
         for upstream in list(self.by_topic.values()):
             upstream.listeners.clear()
             upstream.close()

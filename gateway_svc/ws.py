@@ -6,7 +6,9 @@ Topics in either dialect: `depth@TATA_INR` or `depth.TATA_INR` (also trade, tick
 bookTicker), `kline.<1m..1w>.TATA_INR`, and the caller's own `account.orderUpdate[.M]`,
 `account.balanceUpdate`. A frame is acknowledged with `{"id": ..., "result": null}` or
 answered with `{"id": ..., "error": {"code", "name", "message"}}`; a bad frame never
-closes the connection. Frames out: `{"stream": <topic as subscribed>, "data": {...}}`.
+closes the connection. Frames out: `{"stream": <topic as subscribed>, "data": {...}}`,
+every GATEWAY_WS_INTERVAL_MS (merged as cadence.py says), or in real time for a client that
+connects with `?interval=0`.
 
 Frames go straight to a connection's socket while its kernel and transport buffers take
 them; beyond that they wait in a bounded queue, and a client that lets it fill is closed
@@ -37,6 +39,7 @@ from prometheus_client import Counter, Gauge
 
 from exchange.stream.v1.stream_pb2_grpc import StreamServiceStub
 from gateway_svc.auth import verify_signed
+from gateway_svc.cadence import requested_interval
 from gateway_svc.context import Backends, backends
 from gateway_svc.cors import check_websocket_origin
 from gateway_svc.errors import ApiError
@@ -53,7 +56,9 @@ UPSTREAMS = web.AppKey("upstreams", Upstreams)
 OPEN = web.AppKey("stream_connections", set)  # the open WebSocket and SSE connections
 READY_SECONDS = 5.0  # how long an acknowledgement waits for a new stream's first state
 HIGH_WATER = 64 * 1024  # bytes in a transport's buffer beyond which frames wait in the queue
-DRAIN_POLL_S = 0.01  # how often a queue waiting for its socket to drain looks again
+DRAIN_POLL_S = 0.01  # how soon a queue waiting for its socket to drain first looks again
+DRAIN_POLL_MAX_S = 0.1  # and at most this long between looks: thousands of lagging
+# clients each waking every 10 ms would take the gateway's CPU from the clients that read
 
 CONNECTIONS = Gauge("gateway_ws_connections", "Open WebSocket and SSE connections")
 SUBSCRIPTIONS = Gauge("gateway_ws_subscriptions", "Topic subscriptions of open connections")
@@ -128,8 +133,11 @@ class Connection:
         *,
         transport: asyncio.Transport | None = None,
         sse: bool = False,
+        interval_ms: int | None = None,
     ) -> None:
         self.upstreams = upstreams
+        # Its cadence (cadence.py): the gateway's interval unless the client chose real time.
+        self.interval_ms = upstreams.interval_ms if interval_ms is None else interval_ms
         self.transport = transport
         self.sse = sse  # frames as text/event-stream events, with their seq as the id
         self.frames: deque[bytes] = deque()  # waiting for the socket, in order
@@ -359,10 +367,12 @@ async def _writer(transport: asyncio.Transport, conn: Connection) -> None:
     """Writes what queued while the socket was full, once it has drained; the queue is taken
     only when it can be written, so frames put meanwhile stay behind it."""
     while await conn.backlog():
+        wait = DRAIN_POLL_S
         while transport.get_write_buffer_size() > HIGH_WATER:
             if transport.is_closing():
                 return
-            await asyncio.sleep(DRAIN_POLL_S)
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, DRAIN_POLL_MAX_S)
         transport.write(conn.take())
 
 
@@ -370,6 +380,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     b = backends(request)
     settings = b.settings
     check_websocket_origin(request, settings.cors_origins)
+    upstreams = request.app[UPSTREAMS]
+    interval_ms = requested_interval(request.query.get("interval"), upstreams.interval_ms)
     # No permessage-deflate: every client is sent the same frame bytes, built once.
     ws = web.WebSocketResponse(
         heartbeat=settings.ws_heartbeat_seconds,
@@ -384,7 +396,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.ws_send_buffer_bytes)
-    conn = Connection(request.app[UPSTREAMS], settings.ws_queue_frames, transport=transport)
+    conn = Connection(
+        upstreams, settings.ws_queue_frames, transport=transport, interval_ms=interval_ms
+    )
     conn.address = request.remote or ""
     request.app[OPEN].add(conn)
     CONNECTIONS.inc()
@@ -474,6 +488,7 @@ async def sse(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, exc.name, exc.message) from None
     last = request.headers.get("Last-Event-ID", "")
     upstreams = request.app[UPSTREAMS]
+    interval_ms = requested_interval(request.query.get("interval"), upstreams.interval_ms)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -482,7 +497,7 @@ async def sse(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    conn = Connection(upstreams, b.settings.ws_queue_frames, sse=True)
+    conn = Connection(upstreams, b.settings.ws_queue_frames, sse=True, interval_ms=interval_ms)
     request.app[OPEN].add(conn)
     CONNECTIONS.inc()
     try:
@@ -511,12 +526,14 @@ async def close_streams(app: web.Application) -> None:
         conn.close()
 
 
-def streams_context(address: str) -> Callable[[web.Application], AsyncIterator[None]]:
+def streams_context(
+    address: str, interval_ms: int
+) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context: the channel to stream_svc and the shared upstreams."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         channel = mesh_channel(address)
-        upstreams = Upstreams(StreamServiceStub(channel))
+        upstreams = Upstreams(StreamServiceStub(channel), interval_ms)
         app[UPSTREAMS] = upstreams
         app[OPEN] = set()
         yield

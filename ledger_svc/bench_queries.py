@@ -13,7 +13,8 @@ It then starts the ledger with LEDGER_INGEST=false (queries only) and calls it o
 like a client, one call at a time, `--calls` times per query after WARMUP_CALLS: GetKlines
 (1m and 1h, the latest 500), GetTicker, GetTickers and GetTrades (the latest 100). It
 reports p50 and p99 latency per query and how many rows the last reply held.
-`--database-url` seeds an existing (empty) database instead of starting PostgreSQL.
+`--database-url` seeds an existing (empty) database instead of starting PostgreSQL; on a
+server that preloads TimescaleDB the candles are its continuous aggregates, refreshed.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import asyncpg
 import grpc
 import orjson
 
-from bench.ingest import (
+from bench.services import (
     LOCALHOST,
     ledger_spec,
     postgres_specs,
@@ -47,7 +48,7 @@ from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
 from launcher.ports import free_port
 from launcher.postgres import UNSAFE_FAST
 from launcher.supervisor import Supervisor
-from ledger_svc.migrate import migrate
+from ledger_svc.migrate import migrate, timescale_in_use
 from tradekit.candles import INTERVALS_S, WEEK_OFFSET_US
 from tradekit.markets import MarketSpec
 from tradekit.money import parse_units
@@ -208,6 +209,17 @@ async def _insert_candles(conn: asyncpg.Connection[asyncpg.Record]) -> None:
         )
 
 
+async def _refresh_aggregates(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """On the Timescale track candles are continuous aggregates: materialized, as their
+    refresh policies would have done them over the month."""
+    views = await conn.fetch(
+        "SELECT view_name FROM timescaledb_information.continuous_aggregates ORDER BY 1"
+    )
+    for (view,) in views:
+        await conn.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")
+        await conn.execute(f"VACUUM ANALYZE {view}")
+
+
 async def seed(database_url: str, trades: int, days: float) -> dict[str, Any]:
     """Migrate and fill the database; how long it took and what it holds."""
     started = time.perf_counter()
@@ -218,9 +230,12 @@ async def seed(database_url: str, trades: int, days: float) -> dict[str, Any]:
         await migrate(conn)
         await _insert_catalog(conn, assets, markets)
         await _insert_trades(conn, traded, trades, days)
-        await _insert_candles(conn)
+        if await timescale_in_use(conn):
+            await _refresh_aggregates(conn)
+        else:
+            await _insert_candles(conn)
+            await conn.execute("VACUUM ANALYZE candles")
         await conn.execute("VACUUM ANALYZE trades")
-        await conn.execute("VACUUM ANALYZE candles")
         candles = await conn.fetchval("SELECT count(*) FROM candles")
     finally:
         await conn.close()

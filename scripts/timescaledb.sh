@@ -5,8 +5,8 @@
 #   timescaledb.sh VERSION TARBALL CACHE LINK
 #
 # - Installed for the server's major version (a Debian package, an image): that server.
-# - Otherwise built once from the vendored source TARBALL into CACHE/VERSION-pgMAJOR: a
-#   private copy of the server's tree (its `postgres` program copied, everything else
+# - Otherwise built once from the vendored source TARBALL into CACHE/VERSION-pgSERVER (the
+#   server's full version, since its program is copied): a private copy of the server's tree (its `postgres` program copied, everything else
 #   linked) with the extension added. PostgreSQL finds its share and lib folders relative to
 #   its program, so that copy loads the extension while the machine's own server, which
 #   every other checkout uses, stays plain. No root needed but for missing Debian packages.
@@ -21,7 +21,8 @@ if [[ -f $sharedir/extension/timescaledb.control && -f $pkglibdir/timescaledb.so
   echo "TimescaleDB: installed for PostgreSQL $major, using it"
   exit 0
 fi
-tree=$(realpath -m "$cache/$version-pg$major")
+server=$("$bindir/postgres" --version | sed -E 's/^postgres \(PostgreSQL\) ([0-9.]+).*/\1/')
+tree=$(realpath -m "$cache/$version-pg$server")
 if [[ -f $tree/.built ]]; then
   ln -sfn "$tree${bindir#/usr}" "$link"
   exit 0
@@ -32,7 +33,15 @@ if [[ ! -f $tarball ]]; then
   exit 0
 fi
 
-echo "TimescaleDB $version: building from $tarball for PostgreSQL $major (once)"
+# One build at a time per cache: checkouts sharing it wait, then find it built.
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+if [[ -f $tree/.built ]]; then
+  ln -sfn "$tree${bindir#/usr}" "$link"
+  exit 0
+fi
+echo "TimescaleDB $version: building from $tarball for PostgreSQL $server (once)"
 scripts/apt-ensure.sh cmake "postgresql-server-dev-$major" libssl-dev libkrb5-dev
 (cd "$(dirname "$tarball")" && sha256sum --check --status --ignore-missing SHA256SUMS) \
   || { echo "TimescaleDB: $tarball does not match its SHA256SUMS" >&2; exit 1; }

@@ -29,9 +29,7 @@ CORE = "engine_svc.core"
 CORE_MAY_IMPORT = ("engine_svc.core", "engine_svc.native", "tradekit")
 CORE_MAY_NOT_IMPORT = ("tradekit.engine_client",)
 # (module, import) -> why it is allowed for now. Only what another change in flight removes.
-PENDING: dict[tuple[str, str], str] = {
-    ("bench.suite", "gateway_svc.bench_ws"): "bench_ws moves to bench/ with the fan-out work",
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,7 @@ def test_a_crossing_is_reported(tmp_path: Path) -> None:
             "tradekit/__init__.py": "",
             "tradekit/topics.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
             "    from stream_svc.hub import StreamHub\n",
-            "chaos/client.py": (
-                "from tradekit.backpack import INSTRUCTIONS\nimport gateway_svc.auth\n"
-            ),
+            "chaos/client.py": "from tradekit import backpack\nimport gateway_svc.auth\n",
             "bench/orders.py": "from launcher.supervisor import Supervisor\nfrom tests import x\n",
         },
     )

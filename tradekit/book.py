@@ -10,7 +10,7 @@ a consumer whose book lies inside the lost range."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -100,6 +100,26 @@ class Book:
 def restarts_chain(diff: spb.DepthUpdate) -> bool:
     """Whether `diff` restarts its consumers' id chain (see `Book.restart_to`)."""
     return diff.first_update_id > diff.last_update_id
+
+
+def merged(diffs: Sequence[spb.DepthUpdate]) -> spb.DepthUpdate:
+    """One diff equal to applying `diffs` (consecutive: each `U` the previous `u` + 1, none
+    a restart) in turn: `U` of the first, `u` of the last, each level at its last quantity.
+    That is how an interval's diffs go out as one link of the chain."""
+    bids: dict[Decimal, cpb.PriceLevel] = {}  # by price: the level's last value
+    asks: dict[Decimal, cpb.PriceLevel] = {}
+    for d in diffs:
+        bids.update((Decimal(lv.price), lv) for lv in d.bids)
+        asks.update((Decimal(lv.price), lv) for lv in d.asks)
+    first, last = diffs[0], diffs[-1]
+    return spb.DepthUpdate(
+        market=last.market,
+        first_update_id=first.first_update_id,
+        last_update_id=last.last_update_id,
+        bids=[bids[p] for p in sorted(bids, reverse=True)],
+        asks=[asks[p] for p in sorted(asks)],
+        ts_us=last.ts_us,
+    )
 
 
 def _set_levels(side: SortedDict, levels: Iterable[cpb.PriceLevel]) -> None:

@@ -44,6 +44,7 @@ def gateway_settings(
         "stream_address": "127.0.0.1:1",
         "ws_max_topics": 20,
         "ws_queue_frames": 1000,
+        "ws_interval_ms": 100,
         "ws_send_buffer_bytes": 65536,
         "ws_heartbeat_seconds": 30.0,
         "ws_idle_seconds": 300.0,

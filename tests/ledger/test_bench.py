@@ -16,6 +16,7 @@ import orjson
 from bench.ingest import Acks, IngestWatch, max_backlog, max_lag, workload_batches
 from exchange.engine.v1 import engine_pb2 as epb
 from ledger_svc.bench_queries import SHAPES
+from tests.conftest import BOTH_BACKENDS
 
 
 def _acks(*points: tuple[float, int]) -> Acks:
@@ -90,6 +91,7 @@ async def test_ingest_bench_reports_a_caught_up_ledger(database_url: str) -> Non
     assert r["postgres_settings"]["fsync"] in ("on", "off")
 
 
+@BOTH_BACKENDS
 async def test_query_bench_reports_latency_of_every_query(database_url: str) -> None:
     r = await _run_json(
         "ledger_svc.bench_queries",

@@ -2,7 +2,9 @@
 
 The engine runs in-process on an ephemeral port; ingest subscribes to it over gRPC like the
 service does. After a random trading session, the stored history is checked against the
-engine's memory and against itself (double entry, candles from trades, reconcile).
+engine's memory and against itself (double entry, candles from trades, reconcile). The
+tests marked BOTH_BACKENDS run on plain PostgreSQL and on TimescaleDB, whose track leaves
+candles to its continuous aggregates; the cursor's own logic is the same on both.
 """
 
 from __future__ import annotations
@@ -27,9 +29,6 @@ from tests.engine.conftest import RunningEngine
 from tests.ledger.events import all_events
 from tests.ledger.trading import Trader
 from tradekit.candles import INTERVALS_S, WEEK_OFFSET_US
-
-# Ingest writes the same rows on both tracks but candles: TimescaleDB aggregates them itself.
-pytestmark = BOTH_BACKENDS
 
 
 @pytest.fixture
@@ -56,6 +55,7 @@ async def stop(task: asyncio.Task[None], channel: grpc.aio.Channel) -> None:
     await channel.close()
 
 
+@BOTH_BACKENDS
 async def test_every_event_is_stored_once_and_agrees_with_the_engine(
     engine: RunningEngine, pool: asyncpg.Pool
 ) -> None:
@@ -151,6 +151,7 @@ async def table_scans(conn: asyncpg.Connection[asyncpg.Record], table: str) -> t
     return row[0], row[1]
 
 
+@BOTH_BACKENDS
 async def test_order_updates_probe_the_key_and_never_scan_orders(
     engine: RunningEngine, database_url: str
 ) -> None:
@@ -178,6 +179,7 @@ async def test_order_updates_probe_the_key_and_never_scan_orders(
         await conn.close()
 
 
+@BOTH_BACKENDS
 async def test_reconcile_reports_a_difference(engine: RunningEngine, pool: asyncpg.Pool) -> None:
     ingest, task, channel = await run_ingest(pool, engine.address)
     trader = Trader(engine.stub, seed=9)
@@ -218,6 +220,7 @@ async def test_a_second_ingester_cannot_store_the_same_events(
     await stop(task2, ch2)
 
 
+@BOTH_BACKENDS
 async def test_balances_go_back_to_an_earlier_seq(
     engine: RunningEngine, pool: asyncpg.Pool
 ) -> None:
@@ -241,6 +244,7 @@ async def test_balances_go_back_to_an_earlier_seq(
     await stop(task, channel)
 
 
+@BOTH_BACKENDS
 async def test_the_24h_window_starts_to_the_microsecond(
     engine: RunningEngine, pool: asyncpg.Pool
 ) -> None:

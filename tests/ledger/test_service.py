@@ -22,6 +22,7 @@ from exchange.ledger.v1 import ledger_pb2_grpc
 from ledger_svc.projection import Catalog, project
 from ledger_svc.server import LedgerRuntime, create_server
 from ledger_svc.settings import LedgerSettings
+from tests.conftest import BOTH_BACKENDS
 from tests.engine.conftest import RunningEngine
 from tests.ledger.events import all_events, entries
 from tests.ledger.trading import Trader
@@ -83,6 +84,7 @@ async def status_of(call: object) -> tuple[grpc.StatusCode, str]:
     return info.value.code(), info.value.details() or ""
 
 
+@BOTH_BACKENDS
 async def test_market_history(ledger: Ledger, engine: RunningEngine) -> None:
     trader = Trader(engine.stub, seed=21)
     await trader.fund()
@@ -278,6 +280,7 @@ async def test_users_and_api_keys(ledger: Ledger) -> None:
     assert code == grpc.StatusCode.NOT_FOUND
 
 
+@BOTH_BACKENDS
 async def test_ingest_status_and_reconcile(ledger: Ledger, engine: RunningEngine) -> None:
     trader = Trader(engine.stub, seed=23)
     await trader.fund()

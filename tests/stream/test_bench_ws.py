@@ -19,12 +19,12 @@ from bench.suite import _figures
 
 async def test_quick_run_delivers_depth_and_trades_to_every_client() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway_svc.bench_ws", "--quick", "--json",
+        sys.executable, "-m", "bench.ws", "--quick", "--json",
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     async with asyncio.timeout(240):
         stdout, _ = await process.communicate()
-    assert process.returncode == 0, f"bench_ws exited with {process.returncode}"
+    assert process.returncode == 0, f"bench.ws exited with {process.returncode}"
     result: dict[str, Any] = orjson.loads(stdout.splitlines()[-1])
     assert result["topics"] == ["depth.TATA_INR", "trade.TATA_INR"]
     [run] = result["fan_out"]
@@ -44,7 +44,7 @@ async def test_quick_run_delivers_depth_and_trades_to_every_client() -> None:
     assert run["trades_delivered_fraction"] > 0
     assert run["trade_delay_ms"]["p50"] is not None
     assert run["delay_ms"]["p50"] is not None
-    assert run["depth_gaps"] == run["trade_gaps"] == 0
+    assert run["depth_gaps"] == run["trades_missing"] == run["trades_repeated"] == 0
     assert run["slow_consumer_closes"] == 0
     assert run["closes"] == {}
     assert run["error_frames"] == {}
@@ -57,6 +57,8 @@ async def test_quick_run_delivers_depth_and_trades_to_every_client() -> None:
     assert {"gateway", "stream", "publisher", "engine", "clients", "driver"} <= set(
         run["cpu_seconds"]
     )
+    assert run["clients_cpu_percent"] >= 0
+    assert run["client_processes"] == 1  # --quick
     assert set(run["restarts"].values()) == {0}
     # `make bench` shows it as one line per N.
     assert _figures(result).startswith("4 clients (4 connected): ")
@@ -68,7 +70,7 @@ def _few_descriptors() -> None:
 
 async def test_a_run_that_cannot_be_made_says_what_failed() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway_svc.bench_ws", "--json", "--clients", "2000",
+        sys.executable, "-m", "bench.ws", "--json", "--clients", "2000",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         preexec_fn=_few_descriptors,
     )  # fmt: skip

@@ -58,10 +58,10 @@ async def within(awaitable: Awaitable[T], seconds: float = 10) -> T:
         return await awaitable
 
 
-def settled(balance: dict[str, Any]) -> bool:
-    """Alice's balance once her sale is in: proceeds in INR, 3 + 12 TATA still locked."""
+def settled(balance: dict[str, Any], asks: int) -> bool:
+    """Alice's balance once her sale is in: proceeds in INR, 3 + `asks` TATA still locked."""
     inr, tata = balance.get("INR", {}), balance.get("TATA", {})
-    return bool(inr.get("free", 0) > 10000 and tata.get("used") == 3 + 12)
+    return bool(inr.get("free", 0) > 10000 and tata.get("used") == 3 + asks)
 
 
 async def test_ccxt_pro_watches_the_gateway(live: Live, pros: tuple[Any, Any]) -> None:
@@ -80,10 +80,15 @@ async def test_ccxt_pro_watches_the_gateway(live: Live, pros: tuple[Any, Any]) -
     bal = await within(balance)
     assert bal["TATA"]["used"] == 5
 
-    # ccxt buffers ten depth diffs, then syncs with REST depth by lastUpdateId.
-    for price in range(1700, 1820, 10):
-        await alice.create_order(SYMBOL, "limit", "sell", 1, price)
-    book = await within(book_task)
+    # ccxt buffers ten depth frames, then syncs with REST depth by lastUpdateId; the gateway
+    # merges the diffs of an interval into one frame, so orders go on until ccxt has ten.
+    asks = 0  # of 1 TATA each, at 1700, 1710, ...
+    async with asyncio.timeout(60):
+        while not book_task.done():
+            await alice.create_order(SYMBOL, "limit", "sell", 1, 1700 + 10 * asks)
+            asks += 1
+            await asyncio.wait([book_task], timeout=0.2)
+    book = book_task.result()
     for _ in range(20):
         rest = await bob.fetch_order_book(SYMBOL)
         if book["asks"][: len(rest["asks"])] == rest["asks"] and book["nonce"] >= rest["nonce"]:
@@ -114,5 +119,5 @@ async def test_ccxt_pro_watches_the_gateway(live: Live, pros: tuple[Any, Any]) -
         while not any(o["id"] == ask["id"] and o["filled"] == 2 for o in alice.orders or []):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         # One balance update per asset: wait for both.
-        while not settled(alice.balance):  # noqa: ASYNC110
+        while not settled(alice.balance, asks):  # noqa: ASYNC110
             await asyncio.sleep(0.05)

@@ -87,7 +87,9 @@ async def test_a_client_that_stops_reading_is_closed_and_one_that_reads_is_not(
     live: Live, stack_factory: Callable[..., Awaitable[Stack]]
 ) -> None:
     stack = await stack_factory(
-        stream_address=f"127.0.0.1:{live.stream_port}", ws_queue_frames=10,
+        # 200 frames: room for a few of a reading client's interval batches (each may hold
+        # dozens of trades) while the lagging one, ~1,000 frames behind, still overflows.
+        stream_address=f"127.0.0.1:{live.stream_port}", ws_queue_frames=200,
         ws_send_buffer_bytes=4096,
     )  # fmt: skip
     topic = f"trade@{MARKET}"

@@ -73,12 +73,14 @@ async def rest_depth(live: Live) -> dict[str, Any]:
     return body
 
 
-async def test_depth_and_trades_follow_the_engine(live: Live) -> None:
+@pytest.mark.parametrize("query", ["", "?interval=100", "?interval=0"])
+async def test_depth_and_trades_follow_the_engine(live: Live, query: str) -> None:
+    """At the gateway's interval (merged frames) and in real time alike."""
     trader = Trader(live.stack.engine.stub, seed=5)
     await trader.fund()
     await trader.run(100)
     await live.published()
-    async with aiohttp.ClientSession() as session, session.ws_connect(live.ws_url) as ws:
+    async with aiohttp.ClientSession() as session, session.ws_connect(live.ws_url + query) as ws:
         ack = await subscribe(ws, f"depth.{MARKET}", f"trade@{MARKET}")
         assert ack == {"id": 7, "result": None}
         snapshot = await rest_depth(live)
@@ -255,6 +257,17 @@ async def test_a_client_that_falls_behind_is_dropped() -> None:
     assert conn.closed.is_set()
     conn.put(b"x")  # ignored once dropped
     assert conn.take() == b"xyzx"
+
+
+@pytest.mark.parametrize("query", ["?interval=5", "?interval=fast", "?interval="])
+async def test_an_interval_the_gateway_does_not_offer_is_refused(live: Live, query: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(live.ws_url + query)
+        assert refused.value.status == 400
+    response = await live.stack.client.get(f"/api/v1/stream?topics=depth@{MARKET}&{query[1:]}")
+    assert response.status == 400
+    assert (await response.json())["code"] == "INVALID_INTERVAL"
 
 
 @pytest.mark.parametrize("path", ["/ws", "/"])

@@ -1,9 +1,7 @@
--- TimescaleDB path. Applied only where the timescaledb extension is available (migrate.py);
--- written to the TimescaleDB 2.x documentation (hypertables on an integer time column,
--- continuous aggregates with real-time aggregation, refresh policies). NOT exercised by the
--- test suite: the machines this project is tested on have plain PostgreSQL only, where
--- ingest maintains the `candles` table instead. Both paths answer the same queries from a
--- relation named `candles` with the same columns.
+-- TimescaleDB path. Applied only where the server preloads the timescaledb extension
+-- (migrate.py); tested beside the plain path (tests/ledger/test_timescale.py and the tests
+-- marked BOTH_BACKENDS), where ingest maintains the `candles` table instead. Both paths
+-- answer the same queries from a relation named `candles` with the same columns.
 CREATE EXTENSION IF NOT EXISTS timescaledb;
 
 -- Trades partitioned by engine time (microseconds), one chunk per day.

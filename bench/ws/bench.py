@@ -1,16 +1,16 @@
 """WebSocket fan-out through one gateway: N clients on the depth and trades of a busy market.
 
-`python -m gateway_svc.bench_ws --clients 1000,10000 --json` runs, for each N, a fresh
-stack of real processes on free ports in a temporary directory: Redis, the engine (journal
-fsync on), the publisher (`python -m stream_svc.publisher`), stream_svc and ONE gateway. No
-ledger runs: LEDGER_ADDRESS names a port nobody answers, so the publisher starts with empty
-candles after STREAM_LEDGER_WAIT_SECONDS, and the gateway is probed on /api/v1/markets
-(its /health counts the ledger). Load comes from two other processes on loopback:
+`python -m bench.ws --clients 1000,10000 --json` runs, for each N, a fresh stack of real
+processes on free ports in a temporary directory: Redis, the engine (journal fsync on), the
+publisher (`python -m stream_svc.publisher`), stream_svc and ONE gateway (its frames every
+`--interval-ms`, GATEWAY_WS_INTERVAL_MS; 0 is real time). No ledger runs: LEDGER_ADDRESS
+names a port nobody answers, so the publisher starts with empty candles after
+STREAM_LEDGER_WAIT_SECONDS, and the gateway is probed on /api/v1/markets (its /health counts
+the ledger). Load comes from other processes on loopback:
 
-- clients: N WebSocket clients, each subscribed to `depth.TATA_INR` and
-  `trade.TATA_INR`, at most CONNECT_CONCURRENCY handshakes at a time. Each client checks
-  its own depth id chain (U = previous u + 1) and trade ids (consecutive: only this market
-  trades) and counts gaps;
+- clients (bench/ws/clients.py): N picows WebSocket clients over `--client-processes`
+  processes, each subscribed to `depth.TATA_INR` and `trade.TATA_INR`. Every frame is
+  checked: the depth id chain (U = previous u + 1) and trade ids without gaps or repeats;
 - driver: funds BUYERS and SELLERS through the engine's gRPC (Deposit), then, once every
   client is connected, sends GTC limit orders at a fixed `--rate` (PlaceOrder) priced
   uniformly within BAND_TICKS of 1000.00 INR on either side, so about half of them cross.
@@ -19,19 +19,19 @@ This process watches stream_svc directly (one gRPC subscription per topic) to le
 each client should receive (`upstream_messages_per_second`) and how late messages leave
 stream_svc, samples the gateway's RSS (/proc/<pid>/status) before the clients connect and
 once they are connected (no orders yet: memory per connection is that difference over N),
-its CPU (utime + stime from /proc/<pid>/stat) and its /metrics over a window of `--seconds`
-that starts `--warmup` seconds after the flow did. Reported per N: messages delivered per
-second (all clients), end-to-end delay from the engine's timestamp `E` to receipt by the
-client (p50, p99; one machine, one clock), memory per connection, gateway CPU as a
-percentage of one core, slow-consumer closes (1008 SLOW_CONSUMER) and other closes,
-connection failures, gaps, and the CPU seconds of every process.
+the CPU (utime + stime from /proc/<pid>/stat) of every process and the gateway's /metrics
+over a window of `--seconds` that starts `--warmup` seconds after the flow did. Reported
+per N: messages delivered per second (all clients), the part of the trades delivered,
+end-to-end delay from the engine's timestamp `E` to receipt by the client (p50, p99; one
+machine, one clock), memory per connection, the gateway's CPU and the clients' CPU as
+percentages of one core (beside each other: whichever is near its cores' limit is what
+limited the run), slow-consumer closes (1008 SLOW_CONSUMER) and other closes, connection
+failures, chain gaps and missing trades.
 
-All processes share this machine's cores: a clients process that cannot keep up reads its
-frames late (that shows as delay, and its CPU is reported), and when the gateway falls a
-whole GATEWAY_WS_QUEUE_FRAMES behind for a client it closes it. A run that cannot be made
-(too few file descriptors, a service that does not start, no trade published) is reported
-with an `error` saying what failed; the other runs go on. `--profile DIR` samples the
-gateway with py-spy over the window (DIR/gateway-<N>.txt, top functions in the result).
+All processes share this machine's cores. A run that cannot be made (too few file
+descriptors, a service that does not start, no trade published) is reported with an `error`
+saying what failed; the other runs go on. `--profile DIR` samples the gateway with py-spy
+over the window (DIR/gateway-<N>.txt, top functions in the result).
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import array
 import asyncio
-import base64
 import dataclasses
 import multiprocessing
 import os
@@ -55,15 +54,15 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 import grpc
 import orjson
-import yarl
 
-from bench.ingest import LOCALHOST, CpuMeter, engine_spec
-from bench.orders import machine_busy_seconds, start_profiler, top_functions
+from bench.machine import CpuMeter, machine_busy_seconds, start_profiler, top_functions
+from bench.services import LOCALHOST, engine_spec
+from bench.ws.clients import CONNECT_TIMEOUT_S, clients_process, install_uvloop, raise_fd_limit
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
@@ -84,8 +83,6 @@ FUNDS = {True: ("INR", "1000000000"), False: ("TATA", "10000000")}  # buyer, sel
 MID_CENTS = 100_000  # 1000.00 INR
 BAND_TICKS = 10
 MAX_IN_FLIGHT = 64  # orders awaiting their reply; beyond that the driver falls behind its rate
-CONNECT_CONCURRENCY = 100  # below the gateway's listen backlog (128)
-CONNECT_TIMEOUT_S = 120.0  # per client, from its turn to its SUBSCRIBE being acknowledged
 FD_MARGIN = 256  # descriptors besides the sockets of the clients
 SETTLE_S = 1.0  # after the last client connected, before memory is read
 PUBLISH_TIMEOUT_S = 30.0
@@ -103,7 +100,7 @@ class Stack:
     gateway: str  # http://host:port
 
 
-def stack(work_dir: Path, queue_frames: int) -> Stack:
+def stack(work_dir: Path, queue_frames: int, interval_ms: int) -> Stack:
     """Redis, engine, publisher, stream_svc and one gateway on free ports; no ledger."""
     redis = LocalRedis(work_dir / "redis", free_port(), appendonly=False)
     engine_port, stream_port, gateway_port = free_port(), free_port(), free_port()
@@ -141,6 +138,7 @@ def stack(work_dir: Path, queue_frames: int) -> Stack:
             "STREAM_ADDRESS": stream,
             "GATEWAY_TOKEN_SECRET": SECRET,
             "GATEWAY_WS_QUEUE_FRAMES": str(queue_frames),
+            "GATEWAY_WS_INTERVAL_MS": str(interval_ms),
         },
         ready_probe=HttpProbe(f"{base}/api/v1/markets"),
     )
@@ -149,13 +147,6 @@ def stack(work_dir: Path, queue_frames: int) -> Stack:
     engine_svc = dataclasses.replace(engine_svc, env={**engine_svc.env, "ENGINE_ADMIN_TOKEN": ""})
     specs = [redis.spec(), engine_svc, publisher, stream_spec, gateway]
     return Stack(specs, engine, stream, base)
-
-
-def raise_fd_limit() -> int:
-    """Raise this process's open-file limit to its hard limit (children inherit it)."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 def rss_bytes(pid: int) -> int:
@@ -203,7 +194,7 @@ async def receive(conn: Connection, timeout: float, what: str) -> Any:  # noqa: 
 
 
 def driver_process(engine: str, rate: float, seed: int, conn: Connection) -> None:
-    _install_uvloop()
+    install_uvloop()
     asyncio.run(_drive(engine, rate, seed, conn))
 
 
@@ -274,219 +265,6 @@ async def _drive(engine: str, rate: float, seed: int, conn: Connection) -> None:
         conn.send({"window_orders": sum(t0 <= t < t1 for t in accepted), "refused": dict(refused)})
 
 
-# -- the clients process: N WebSocket clients ---------------------------------------------
-
-
-def clients_process(url: str, count: int, conn: Connection) -> None:
-    raise_fd_limit()
-    _install_uvloop()
-    asyncio.run(_clients(url, count, conn))
-
-
-@dataclass
-class ClientTally:
-    """What the clients received; frames count only inside the window."""
-
-    count: int
-    window: tuple[int, int] = (sys.maxsize, sys.maxsize)
-    connected: int = 0
-    failures: Counter[str] = field(default_factory=Counter)
-    closes: Counter[str] = field(default_factory=Counter)
-    error_frames: Counter[str] = field(default_factory=Counter)
-    frames: dict[int, int] = field(default_factory=dict)  # per connected client, in the window
-    delays_us: array.array[int] = field(default_factory=lambda: array.array("q"))
-    trade_delays_us: array.array[int] = field(default_factory=lambda: array.array("q"))
-    depth_gaps: int = 0
-    trade_gaps: int = 0
-    tried: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def attempt_done(self) -> None:
-        if self.connected + sum(self.failures.values()) == self.count:
-            self.tried.set()
-
-    def result(self) -> dict[str, Any]:
-        t0, t1 = self.window
-        seconds = (t1 - t0) / 1e6
-        ordered = sorted(self.frames.values()) or [0]
-        return {
-            "delivered": len(self.delays_us),
-            "delivered_per_second": round(len(self.delays_us) / seconds),
-            "trades_per_second": round(len(self.trade_delays_us) / seconds),
-            "per_client_per_second": {
-                "min": round(ordered[0] / seconds, 1),
-                "p50": round(ordered[len(ordered) // 2] / seconds, 1),
-                "max": round(ordered[-1] / seconds, 1),
-            },
-            "delay_ms": percentiles_ms(self.delays_us),
-            "trade_delay_ms": percentiles_ms(self.trade_delays_us),
-            "closes": dict(self.closes),
-            "error_frames": dict(self.error_frames),
-            "depth_gaps": self.depth_gaps,
-            "trade_gaps": self.trade_gaps,
-        }
-
-
-async def _clients(url: str, count: int, conn: Connection) -> None:
-    tally = ClientTally(count)
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    started = time.perf_counter()
-    address = yarl.URL(url)
-    sockets = [BenchSocket(i, address, tally) for i in range(count)]
-    tasks = [asyncio.create_task(socket.connect(gate)) for socket in sockets]
-    await tally.tried.wait()
-    conn.send(
-        {
-            "connected": tally.connected,
-            "connection_failures": sum(tally.failures.values()),
-            "failure_reasons": dict(tally.failures.most_common(5)),
-            "connect_seconds": round(time.perf_counter() - started, 2),
-        }
-    )
-    tally.window = await asyncio.to_thread(conn.recv)
-    await asyncio.sleep(max(0.0, (tally.window[1] - now_us()) / 1e6))
-    conn.send(tally.result())
-    await asyncio.to_thread(conn.recv)  # done: the gateway was read with us connected
-    for socket in sockets:
-        socket.abort()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class BenchSocket(asyncio.Protocol):
-    """One WebSocket client on a bare asyncio protocol: the handshake, then unmasked frames
-    from the server parsed in place (pongs sent to pings), each text frame's JSON checked
-    and timed. aiohttp's client costs the clients process about three times as much per
-    frame, which made the clients, not the gateway, what a run measured."""
-
-    def __init__(self, index: int, url: yarl.URL, tally: ClientTally) -> None:
-        self.index, self.url, self.tally = index, url, tally
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.upgraded = False
-        self.acknowledged: asyncio.Future[None] | None = None
-        self.lost: asyncio.Future[None] | None = None
-        self.last_u = self.last_t = 0
-
-    async def connect(self, gate: asyncio.Semaphore) -> None:
-        loop = asyncio.get_running_loop()
-        self.acknowledged, self.lost = loop.create_future(), loop.create_future()
-        try:
-            async with gate, asyncio.timeout(CONNECT_TIMEOUT_S):
-                await loop.create_connection(lambda: self, self.url.host or "", self.url.port or 80)
-                await self.acknowledged
-        except Exception as exc:  # counted, and the run goes on with the others
-            self.tally.failures[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
-            self.tally.attempt_done()
-            self.abort()
-            return
-        self.tally.connected += 1
-        self.tally.frames[self.index] = 0
-        self.tally.attempt_done()
-        await self.lost
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass of it
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.transport.write(
-            f"GET {self.url.raw_path} HTTP/1.1\r\nHost: {self.url.raw_authority}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.acknowledged is not None and not self.acknowledged.done():
-            self.acknowledged.set_exception(ConnectionError(f"closed before the ack: {exc}"))
-        elif self.lost is not None and not self.lost.done():
-            self.tally.closes["lost"] += 1
-        if self.lost is not None and not self.lost.done():
-            self.lost.set_result(None)
-
-    def send(self, opcode: int, payload: bytes) -> None:
-        """A masked frame, as a client must send it (RFC 6455 5.3)."""
-        assert self.transport is not None
-        assert len(payload) < 126  # a SUBSCRIBE or a pong: no extended length
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.transport.write(bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked)
-
-    def data_received(self, data: bytes) -> None:
-        buffer = self.buffer
-        buffer += data
-        if not self.upgraded:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not buffer.startswith(b"HTTP/1.1 101"):
-                self.fail(f"handshake refused: {bytes(buffer[:40])!r}")
-                return
-            self.upgraded = True
-            del buffer[: end + 4]
-            topics = {"method": "SUBSCRIBE", "params": list(TOPICS), "id": self.index}
-            self.send(0x1, orjson.dumps(topics))
-        at, size = 0, len(buffer)
-        while size - at >= 2:
-            opcode, length, head = buffer[at] & 0x0F, buffer[at + 1] & 0x7F, 2
-            if length == 126:
-                if size - at < 4:
-                    break
-                length, head = int.from_bytes(buffer[at + 2 : at + 4]), 4
-            elif length == 127:
-                if size - at < 10:
-                    break
-                length, head = int.from_bytes(buffer[at + 2 : at + 10]), 10
-            if size - at < head + length:
-                break
-            payload = bytes(buffer[at + head : at + head + length])
-            at += head + length
-            if opcode == 0x1:
-                self.text(payload)
-            elif opcode == 0x9:
-                self.send(0xA, payload)
-            elif opcode == 0x8:
-                code = int.from_bytes(payload[:2]) if len(payload) >= 2 else 1005
-                self.tally.closes[f"{code} {payload[2:].decode(errors='replace')}"] += 1
-                if self.lost is not None and not self.lost.done():
-                    self.lost.set_result(None)  # counted here: not again as "lost"
-                self.abort()
-                return
-        del buffer[:at]
-
-    def fail(self, why: str) -> None:
-        if self.acknowledged is not None and not self.acknowledged.done():
-            self.acknowledged.set_exception(ConnectionError(why))
-        self.abort()
-
-    def text(self, payload: bytes) -> None:
-        received = now_us()
-        message = orjson.loads(payload)
-        data = message.get("data")
-        tally = self.tally
-        if data is None:
-            if message.get("id") == self.index and self.acknowledged is not None:
-                if "error" in message:
-                    self.fail(message["error"]["name"])
-                elif not self.acknowledged.done():
-                    self.acknowledged.set_result(None)
-            else:
-                tally.error_frames[message.get("error", {}).get("name", "?")] += 1
-            return
-        trade = data["e"] == "trade"
-        if trade:
-            tally.trade_gaps += self.last_t != 0 and data["t"] != self.last_t + 1
-            self.last_t = data["t"]
-        else:
-            tally.depth_gaps += self.last_u != 0 and data["U"] != self.last_u + 1
-            self.last_u = data["u"]
-        if tally.window[0] <= received < tally.window[1]:
-            tally.frames[self.index] += 1
-            tally.delays_us.append(received - data["E"])
-            if trade:
-                tally.trade_delays_us.append(received - data["E"])
-
-
 # -- what leaves stream_svc: the offered load, per client --------------------------------------
 
 
@@ -525,6 +303,57 @@ class UpstreamWatch:
         }
 
 
+# -- the clients' processes, added up --------------------------------------------------------
+
+
+def split(count: int, processes: int) -> list[tuple[int, int]]:
+    """(first index, how many) of each process's clients: `count` shared as evenly as can be."""
+    processes = min(processes, count)
+    sizes = [count // processes + (i < count % processes) for i in range(processes)]
+    return [(sum(sizes[:i]), n) for i, n in enumerate(sizes)]
+
+
+def summed(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The processes' connection reports as one."""
+    reasons: Counter[str] = Counter()
+    for part in parts:
+        reasons.update(part["failure_reasons"])
+    return {
+        "connected": sum(p["connected"] for p in parts),
+        "connection_failures": sum(p["connection_failures"] for p in parts),
+        "failure_reasons": dict(reasons.most_common(5)),
+        "connect_seconds": max(p["connect_seconds"] for p in parts),
+    }
+
+
+def tallied(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """The processes' tallies (bench/ws/clients.py) as the figures of the window."""
+    frames = sorted(n for p in parts for n in p["frames"]) or [0]
+    delays = [d for p in parts for d in p["delays_us"]]
+    trade_delays = [d for p in parts for d in p["trade_delays_us"]]
+    closes: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    for p in parts:
+        closes.update(p["closes"])
+        errors.update(p["error_frames"])
+    return {
+        "delivered_per_second": round(len(delays) / seconds),
+        "trades_per_second": round(len(trade_delays) / seconds),
+        "per_client_per_second": {
+            "min": round(frames[0] / seconds, 1),
+            "p50": round(frames[len(frames) // 2] / seconds, 1),
+            "max": round(frames[-1] / seconds, 1),
+        },
+        "delay_ms": percentiles_ms(delays),
+        "trade_delay_ms": percentiles_ms(trade_delays),
+        "closes": dict(closes),
+        "error_frames": dict(errors),
+        **{
+            k: sum(p[k] for p in parts) for k in ("depth_gaps", "trades_missing", "trades_repeated")
+        },
+    }
+
+
 # -- one run ------------------------------------------------------------------------------
 
 
@@ -535,6 +364,8 @@ class Options:
     warmup: float = 2.0
     rate: float = 200.0
     queue_frames: int = 5000
+    interval_ms: int = 100
+    client_processes: int = 2
     seed: int = 1
     profile_dir: Path | None = None
 
@@ -547,7 +378,7 @@ async def run_once(count: int, options: Options) -> dict[str, Any]:
             "the gateway and by the clients process"
         )
     with tempfile.TemporaryDirectory(prefix="bench-ws-") as tmp:
-        s = stack(Path(tmp), options.queue_frames)
+        s = stack(Path(tmp), options.queue_frames, options.interval_ms)
         async with (
             Supervisor(s.specs, prefix_output=False) as supervisor,
             grpc.aio.insecure_channel(s.stream) as stream_channel,
@@ -602,9 +433,15 @@ class Run:
         rss_before = rss_bytes(gateway)
 
         ws_url = s.gateway.replace("http://", "ws://") + "/ws"
-        clients = self.start("clients", clients_process, ws_url, count)
-        connect_timeout = CONNECT_TIMEOUT_S + count / CONNECT_CONCURRENCY * 5
-        connected = await receive(clients, connect_timeout, f"connecting {count} clients")
+        shares = split(count, options.client_processes)
+        clients = [
+            self.start(f"clients-{i}", clients_process, ws_url, first, n, TOPICS)
+            for i, (first, n) in enumerate(shares)
+        ]
+        connect_timeout = CONNECT_TIMEOUT_S + count / 100 * 5
+        connected = summed(
+            [await receive(c, connect_timeout, f"connecting {count} clients") for c in clients]
+        )
         if not connected["connected"]:
             raise RuntimeError(f"no client connected: {connected['failure_reasons']}")
         await asyncio.sleep(SETTLE_S)
@@ -620,24 +457,35 @@ class Run:
             ) from None
         t0 = now_us() + round(options.warmup * 1e6)
         t1 = t0 + round(options.seconds * 1e6)
-        clients.send((t0, t1))
+        for c in clients:
+            c.send((t0, t1))
         load = {name: p.pid or 0 for name, p in self.processes.items()}
         meter = CpuMeter({**pids, **load})
 
         await asyncio.sleep((t0 - now_us()) / 1e6)
-        metrics_before, cpu_before = await gateway_metrics(self.http, s.gateway), meter.sample()
-        busy_before = machine_busy_seconds()
+        # CPU first: a gateway busy with thousands of clients may take seconds to answer
+        # /metrics, and CPU read after that answer would cover only part of the window.
+        cpu_before, busy_before = meter.sample(), machine_busy_seconds()
+        metered_from = time.monotonic()
+        metrics_before = await gateway_metrics(self.http, s.gateway)
         profiler: subprocess.Popen[bytes] | None = None
         if options.profile_dir is not None:
             profile_path = options.profile_dir / f"gateway-{count}.txt"
             profiler = start_profiler(gateway, options.seconds, profile_path)
-        await asyncio.sleep((t1 - now_us()) / 1e6)
+        await asyncio.sleep(max(0.0, (t1 - now_us()) / 1e6))
         cpu = meter.since(cpu_before)
-        others = machine_busy_seconds() - busy_before - sum(cpu.values())
+        metered = time.monotonic() - metered_from  # the window, unless /metrics outlasted it
+        clients_cpu = sum(v for name, v in cpu.items() if name.startswith("clients-"))
+        cpu["clients"] = round(clients_cpu, 2)
+        others = machine_busy_seconds() - busy_before - sum(cpu.values()) + clients_cpu
         metrics_after, rss_end = await gateway_metrics(self.http, s.gateway), rss_bytes(gateway)
 
-        received = await receive(clients, 60 + count / 100, "the clients' tally")
-        clients.send("done")
+        received = tallied(
+            [await receive(c, 60 + count / 100, "the clients' tally") for c in clients],
+            options.seconds,
+        )
+        for c in clients:
+            c.send("done")
         driver.send((t0, t1))
         flow = await receive(driver, 60, "the order flow's tally")
         profile = None
@@ -660,8 +508,8 @@ class Run:
             "orders_refused": flow["refused"],
             **upstream,
             "delivered_messages_per_second": delivered,
-            # Trades are never merged: the part of them delivered in the window is exact.
-            # Depth diffs are (the gateway merges those of a batch), so fewer frames carry all.
+            # Trades are never merged: the part of them delivered in the window is exact (to
+            # within an interval at its edges). Depth diffs are merged per interval.
             "trades_delivered_fraction": (
                 round(received["trades_per_second"] / trades_offered, 4) if trades_offered else None
             ),
@@ -675,7 +523,7 @@ class Run:
                 "memory_per_connection_kb": round(
                     (rss_connected - rss_before) / connected["connected"] / 1024, 1
                 ),
-                "cpu_percent": round(100 * cpu["gateway"] / options.seconds, 1),
+                "cpu_percent": round(100 * cpu["gateway"] / metered, 1),
                 "frames_queued_per_second": round(queued / options.seconds),
                 "connections_at_end": metrics_after.get("gateway_ws_connections"),
                 "slow_consumer_closed": metrics_after.get("gateway_ws_slow_closed_total", 0),
@@ -684,7 +532,10 @@ class Run:
             "closes": received["closes"],
             "error_frames": received["error_frames"],
             "depth_gaps": received["depth_gaps"],
-            "trade_gaps": received["trade_gaps"],
+            "trades_missing": received["trades_missing"],
+            "trades_repeated": received["trades_repeated"],
+            "clients_cpu_percent": round(100 * clients_cpu / metered, 1),
+            "client_processes": len(clients),
             "cpu_seconds": cpu,
             "cpu_seconds_other_processes": round(max(0.0, others), 2),
             "restarts": {spec.name: self.supervisor.restarts(spec.name) for spec in s.specs},
@@ -710,6 +561,8 @@ async def run(options: Options, report: Any) -> dict[str, Any]:
         "warmup_seconds": options.warmup,
         "order_rate": options.rate,
         "queue_frames": options.queue_frames,
+        "interval_ms": options.interval_ms,
+        "client_processes": options.client_processes,
         "fd_limit": fd_limit,
         "cpu_cores": len(os.sched_getaffinity(0)),
         "load_average_before": load_before,
@@ -730,28 +583,21 @@ def summary_line(r: dict[str, Any]) -> str:
         f"{r['orders_per_second']} orders/s), {r['trades_delivered_fraction']:.1%} of trades, "
         f"delay p50 {d['p50']} ms p99 {d['p99']} ms, "
         f"{g['memory_per_connection_kb']} KB/connection, gateway CPU {g['cpu_percent']}% "
-        f"of a core, {r['slow_consumer_closes']:,} slow-consumer closes"
+        f"of a core (clients {r['clients_cpu_percent']}%), "
+        f"{r['slow_consumer_closes']:,} slow-consumer closes, {r['depth_gaps']} depth gaps, "
+        f"{r['trades_missing']} trades missing"
     )
-
-
-def _install_uvloop() -> None:
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m gateway_svc.bench_ws", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m bench.ws", description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="1000,10000", help="comma-separated N to run")
     parser.add_argument("--seconds", type=float, default=10.0, help="the measured window")
     parser.add_argument("--warmup", type=float, default=2.0, help="order flow before the window")
     parser.add_argument("--rate", type=float, default=200.0, help="orders per second")
     parser.add_argument("--queue-frames", type=int, default=5000, help="GATEWAY_WS_QUEUE_FRAMES")
+    parser.add_argument("--interval-ms", type=int, default=100, help="GATEWAY_WS_INTERVAL_MS")
+    parser.add_argument("--client-processes", type=int, default=2, help="processes of clients")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the gateway")
     parser.add_argument("--quick", action="store_true", help="4 clients, 2 s, 50 orders/s")
@@ -763,12 +609,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--clients takes numbers separated by commas, e.g. 1000,10000")
     if min(clients) < 1 or args.seconds <= 0 or args.rate <= 0 or args.warmup < 0:
         parser.error("--clients, --seconds and --rate must be positive")
+    if args.interval_ms < 0 or args.client_processes < 1:
+        parser.error("--interval-ms must be 0 or more, --client-processes at least 1")
     options = Options(
         clients=(4,) if args.quick else clients,
         seconds=2.0 if args.quick else args.seconds,
         warmup=1.0 if args.quick else args.warmup,
         rate=50.0 if args.quick else args.rate,
         queue_frames=args.queue_frames,
+        interval_ms=args.interval_ms,
+        client_processes=1 if args.quick else args.client_processes,
         seed=args.seed,
         profile_dir=args.profile,
     )

@@ -1,0 +1,1 @@
+"""The WebSocket fan-out benchmark: the whole stack, one gateway, many picows clients."""
