@@ -8,7 +8,7 @@ import grpc
 from aiohttp import web
 
 from exchange.ledger.v1 import ledger_pb2 as lpb
-from gateway_svc import audit
+from gateway_svc import audit, lockout
 from gateway_svc.auth import Caller
 from gateway_svc.context import backends, caller, json_body, limit, params
 from gateway_svc.dialect import uint
@@ -47,12 +47,16 @@ async def signup(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     email, password = await _credentials(request)
     b = backends(request)
+    address = request.remote or ""
+    await lockout.check(b.redis, email, address)
     try:
         user = await b.ledger.Authenticate(lpb.AuthenticateRequest(email=email, password=password))
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            await lockout.failed(b.redis, email, address)
             await audit.record(request, "login_failed", email)
         raise
+    await lockout.succeeded(b.redis, email, address)
     await audit.record(request, "login", f"user:{user.user_id}", user.user_id)
     return json_response({"userId": str(user.user_id), "token": b.tokens.issue(user.user_id)})
 

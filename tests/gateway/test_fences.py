@@ -10,6 +10,7 @@ import pytest
 from gateway_svc.addresses import client_address, parse_networks
 from gateway_svc.errors import ApiError
 from gateway_svc.fences import Scope, admit
+from gateway_svc.lockout import MAX_PER_ACCOUNT
 from tests.gateway.conftest import Stack
 from tests.gateway.signing import signed_headers
 from tests.gateway.test_rest import fund, signup
@@ -160,3 +161,17 @@ async def test_a_signed_private_subscription_needs_the_read_scope(stack: Stack) 
             frame = await ws.receive_json(timeout=30)
             assert frame["error"]["code"] == 4003, frame
             assert frame["error"]["name"] == "FORBIDDEN", frame
+
+
+async def test_failed_log_ins_lock_the_account_out(stack: Stack) -> None:
+    await signup(stack, "brute@example.com")
+    wrong = {"email": "brute@example.com", "password": "not the password"}
+    statuses = [
+        (await stack.client.post("/api/v1/auth/login", json=wrong)).status
+        for _ in range(MAX_PER_ACCOUNT + 1)
+    ]
+    assert statuses == [401] * MAX_PER_ACCOUNT + [429]
+    right = {"email": "BRUTE@example.com", "password": "a good password"}
+    locked = await stack.client.post("/api/v1/auth/login", json=right)
+    assert await refusal(locked) == (429, "TOO_MANY_REQUESTS", "LOGIN_LOCKED")
+    assert int(locked.headers["Retry-After"]) > 0
