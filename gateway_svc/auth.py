@@ -28,12 +28,11 @@ from urllib.parse import quote
 
 import grpc
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from gateway_svc.errors import ApiError, unauthorized
 from gateway_svc.limits import ReplayGuard
-from gateway_svc.signatures import SignatureChecker
+from gateway_svc.signatures import PublicKey, SignatureChecker, ed25519_key
 
 MAX_WINDOW_MS = 60_000
 DEFAULT_WINDOW_MS = 5_000
@@ -98,25 +97,25 @@ class ApiKeys:
         self._ledger = ledger
         self._ttl = cache_seconds
         self._cache: dict[str, tuple[float, lpb.ApiKey | None]] = {}
-        self._verifiers: dict[str, Ed25519PublicKey] = {}
+        self._verifiers: dict[str, PublicKey] = {}
         self._checker = SignatureChecker()
 
     def close(self) -> None:
         self._checker.close()
 
-    def verifier(self, public_key: str) -> Ed25519PublicKey:
+    def verifier(self, public_key: str) -> PublicKey:
         """The key, decoded once (ValueError or binascii.Error when it is not one)."""
         verifier = self._verifiers.get(public_key)
         if verifier is None:
             raw = base64.b64decode(public_key, validate=True)
-            verifier = Ed25519PublicKey.from_public_bytes(raw)
+            verifier = ed25519_key(raw)
             if len(self._verifiers) >= MAX_CACHED_KEYS:
                 self._verifiers.clear()
             self._verifiers[public_key] = verifier
         return verifier
 
     async def verify(
-        self, verifier: Ed25519PublicKey, signature: bytes, messages: Iterator[bytes]
+        self, verifier: PublicKey, signature: bytes, messages: Iterator[bytes]
     ) -> bool:
         """True if the signature signs one of `messages`, tried in order as needed."""
         return await self._checker.verify(verifier, signature, messages)
