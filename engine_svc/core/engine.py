@@ -759,7 +759,7 @@ class Engine:
             )
         t = Trigger(
             self._new_order_id(), o, trigger_price, trigger_price > last,
-            bracket if has_bracket else None, _NO_ID,
+            bracket if has_bracket else None, _NO_ID, ts,
         )  # fmt: skip
         events: list[Event] = []
         self._pend(t, events, ts)
@@ -899,7 +899,9 @@ class Engine:
                     _GTC if limit else _IOC, False, ClientOrderId(0), o.stp,
                 )  # fmt: skip
                 legs.append(
-                    Trigger(self._new_order_id(), child, trigger, take_profit is buy, None, o.id)
+                    Trigger(
+                        self._new_order_id(), child, trigger, take_profit is buy, None, o.id, ts
+                    )
                 )
         if len(legs) == 2:
             legs[0].sibling, legs[1].sibling = legs[1], legs[0]

@@ -74,7 +74,7 @@ def _trigger_fields(t: Trigger) -> list[Any]:
         t.id, o.user, o.market, int(o.side), int(o.type), o.price, o.qty, o.quote_qty,
         int(o.tif), o.post_only, o.client_id, int(o.stp), t.price, t.above,
         None if t.bracket is None else list(t.bracket), t.parent,
-        0 if t.sibling is None else t.sibling.id,
+        0 if t.sibling is None else t.sibling.id, t.created,
     ]  # fmt: skip
 
 
@@ -86,7 +86,7 @@ def _load_triggers(engine: Engine, rows: list[list[Any]]) -> None:
             f[9], ClientOrderId(f[10]), SelfTradePrevention(f[11]),
         )  # fmt: skip
         bracket = None if f[14] is None else Bracket(*f[14])
-        t = Trigger(OrderId(f[0]), order, f[12], f[13], bracket, OrderId(f[15]))
+        t = Trigger(OrderId(f[0]), order, f[12], f[13], bracket, OrderId(f[15]), f[17])
         engine.restore_trigger(t)
         if f[16]:
             siblings.append((t, f[16]))

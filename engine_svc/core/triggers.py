@@ -33,7 +33,9 @@ class Trigger:
     """`order` is what gets submitted when it fires (with this trigger's id); `sibling` is
     the other leg of a take-profit / stop-loss pair while both exist."""
 
-    __slots__ = ("above", "bracket", "id", "order", "parent", "price", "sibling", "state")
+    __slots__ = (
+        "above", "bracket", "created", "id", "order", "parent", "price", "sibling", "state",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -43,6 +45,7 @@ class Trigger:
         above: bool,
         bracket: Bracket | None,
         parent: OrderId,
+        created: int,
     ) -> None:
         self.id = trigger_id
         self.order = order
@@ -50,6 +53,7 @@ class Trigger:
         self.above = above
         self.bracket = bracket
         self.parent = parent
+        self.created = created
         self.sibling: Trigger | None = None
         self.state = TriggerState.PENDING
 
