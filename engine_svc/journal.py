@@ -38,7 +38,6 @@ from engine_svc.core.commands import (
     SetMarketStatus,
     Withdraw,
 )
-from engine_svc.core.markets import Asset, MarketSpec
 from engine_svc.core.types import (
     ClientOrderId,
     MarketStatus,
@@ -49,6 +48,7 @@ from engine_svc.core.types import (
     TimeInForce,
     UserId,
 )
+from tradekit.markets import Asset, MarketSpec
 
 log = logging.getLogger(__name__)
 

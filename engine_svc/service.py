@@ -25,7 +25,6 @@ from engine_svc.core.commands import (
 )
 from engine_svc.core.engine import Engine
 from engine_svc.core.events import OrderClosed, TriggerCancelled
-from engine_svc.core.markets import Asset
 from engine_svc.core.parse import parse_conditional, parse_funds, parse_place
 from engine_svc.core.state import state_hash
 from engine_svc.core.types import (
@@ -43,6 +42,7 @@ from engine_svc.sequencer import JournalFailed, Outcome, Sequencer
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
+from tradekit.markets import Asset
 
 MAX_DEPTH = 5000
 

@@ -25,9 +25,11 @@ from redis.exceptions import RedisError
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
 from gateway_svc import accounts, openapi, private, public, ws
 from gateway_svc.auth import ApiKeys, Tokens
+from gateway_svc.binance import errors as binance_errors
+from gateway_svc.binance import private as binance_private
+from gateway_svc.binance import public as binance_public
 from gateway_svc.coalesce import Coalescer
 from gateway_svc.context import BACKENDS, RATE_HEADERS, Backends, Markets
-from gateway_svc.engine_client import EngineClient
 from gateway_svc.errors import Handler, error_middleware
 from gateway_svc.limits import ConnectionLimiter, RateLimiter, ReplayGuard, Rule
 from gateway_svc.redis_batch import RedisBatch
@@ -36,6 +38,7 @@ from gateway_svc.settings import GatewaySettings
 from gateway_svc.web import ui_middleware
 from servicekit.logs import request_id as request_id_var
 from servicekit.request_ids import SendRequestId
+from tradekit.engine_client import EngineClient
 
 REQUESTS = Counter("gateway_requests_total", "HTTP requests", ["route", "status"])
 LATENCY = Histogram(
@@ -125,7 +128,12 @@ async def metrics(request: web.Request) -> web.Response:
 
 def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(
-        middlewares=[ws.websocket_at_root, observe, error_middleware, ui_middleware(settings)],
+        middlewares=[
+            ws.websocket_at_root,
+            observe,
+            error_middleware({binance_errors.PREFIX: binance_errors.response}),
+            ui_middleware(settings),
+        ],
         client_max_size=settings.max_body_bytes,
     )
 
@@ -186,6 +194,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_routes(accounts.routes)
     app.router.add_routes(openapi.routes)
     app.router.add_routes(ws.routes)
+    app.router.add_routes(binance_public.routes)
+    app.router.add_routes(binance_private.routes)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     return app

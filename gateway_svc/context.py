@@ -19,12 +19,14 @@ from redis.asyncio import Redis
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
-from gateway_svc.auth import INSTRUCTIONS, ApiKeys, Caller, Tokens, replayed, verify_signed
+from gateway_svc.auth import ApiKeys, Caller, Tokens, replayed, verify_signed
+from gateway_svc.binance import auth as binance_auth
 from gateway_svc.coalesce import Coalescer
-from gateway_svc.engine_client import EngineClient
 from gateway_svc.errors import ApiError, bad_request, unauthorized
 from gateway_svc.limits import ConnectionLimiter, RateLimiter, Replayed, ReplayGuard, Rule
 from gateway_svc.settings import GatewaySettings
+from tradekit.backpack import INSTRUCTIONS
+from tradekit.engine_client import EngineClient
 
 if TYPE_CHECKING:
     from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub
@@ -120,12 +122,14 @@ async def params(request: web.Request) -> dict[str, Any]:
 
 
 async def caller(request: web.Request, rule: Rule | None = None, cost: int = 1) -> Caller:
-    """The authenticated user: a bearer token, or a Backpack-signed request. Else 401.
+    """The authenticated user: a bearer token, or a Backpack- or Binance-signed request.
+    Else 401.
 
     With a `rule`, the request also counts (`cost`) against the user's limit of that rule,
     429 when over: for a signed request in the same Redis step as its replay check.
     """
     b = backends(request)
+    who: Caller | None = None
     authorization = request.headers.get("Authorization", "")
     if authorization.startswith("Bearer "):
         who = Caller(b.tokens.verify(authorization[7:].strip()), "token")
@@ -139,13 +143,16 @@ async def caller(request: web.Request, rule: Rule | None = None, cost: int = 1) 
         signed: Any = dict(request.query) if request.method == "GET" else await json_body(request)
         # The replay check is made below, with the rate limit when there is one.
         who = await verify_signed(request.headers, instruction, signed, b.api_keys, None)
-        subject, ttl_ms = f"user:{who.user_id}", 2 * who.window_ms
-        if rule is not None:
-            await limit(request, rule, subject, cost, signature=who.signature, ttl_ms=ttl_ms)
-        elif not await b.replays.first_use(subject, who.signature, ttl_ms):
-            raise replayed()
-        return who
-    raise unauthorized("sign the request (X-API-Key, X-Signature) or send a bearer token")
+    elif binance_auth.HEADER in request.headers and request.path.startswith("/api/v3/"):
+        who = await binance_auth.verify_request(request, b.api_keys)
+    if who is None:
+        raise unauthorized("sign the request (X-API-Key, X-Signature) or send a bearer token")
+    subject, ttl_ms = f"user:{who.user_id}", 2 * who.window_ms
+    if rule is not None:
+        await limit(request, rule, subject, cost, signature=who.signature, ttl_ms=ttl_ms)
+    elif not await b.replays.first_use(subject, who.signature, ttl_ms):
+        raise replayed()
+    return who
 
 
 async def limit(

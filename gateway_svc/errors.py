@@ -13,16 +13,17 @@ engine's finer result code is in `details.reason`. No request ever gets a traceb
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from exchange.common.v1 import common_pb2 as cpb
-from gateway_svc.engine_client import EngineUnavailable
 from gateway_svc.limits import LimitsUnavailable
+from tradekit.engine_client import EngineUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -147,29 +148,48 @@ def grpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Renders an error in one dialect's body, for the paths under its prefix.
+Renderer = Callable[[ApiError], web.Response]
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turns every failure into the JSON error body; nothing escapes as a traceback."""
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return exc.response()
-    except web.HTTPRequestEntityTooLarge:
-        return ApiError(413, "PAYLOAD_TOO_LARGE", "the request body is too large").response()
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = {404: "RESOURCE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
-            exc.status, "INVALID_CLIENT_REQUEST"
-        )
-        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None  # 405
-        return ApiError(exc.status, code, exc.reason, headers=allow).response()
-    except grpc.aio.AioRpcError as exc:
-        return grpc_error(exc).response()
-    except (EngineUnavailable, LimitsUnavailable) as exc:
-        return unavailable(str(exc)).response()
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return ApiError(500, "SERVER_ERROR", "internal error").response()
+def error_middleware(dialects: Mapping[str, Renderer]) -> Middleware:
+    """Turns every failure into the JSON error body (the dialect's own under its path
+    prefix); nothing escapes as a traceback."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            error = _http_error(exc)
+        except Exception as exc:
+            error = _api_error(request, exc)
+        for prefix, render in dialects.items():
+            if request.path.startswith(prefix):
+                return render(error)
+        return error.response()
+
+    return middleware
+
+
+def _http_error(exc: web.HTTPException) -> ApiError:
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return ApiError(413, "PAYLOAD_TOO_LARGE", "the request body is too large")
+    code = {404: "RESOURCE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+        exc.status, "INVALID_CLIENT_REQUEST"
+    )
+    allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None  # 405
+    return ApiError(exc.status, code, exc.reason, headers=allow)
+
+
+def _api_error(request: web.Request, exc: Exception) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return grpc_error(exc)
+    if isinstance(exc, EngineUnavailable | LimitsUnavailable):
+        return unavailable(str(exc))
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return ApiError(500, "SERVER_ERROR", "internal error")

@@ -19,10 +19,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway_svc.auth import DEFAULT_WINDOW_MS, INSTRUCTIONS, MAX_WINDOW_MS
+from gateway_svc.auth import DEFAULT_WINDOW_MS, MAX_WINDOW_MS
+from gateway_svc.binance import openapi as binance_openapi
 from gateway_svc.dialect import MAX_CLIENT_ID
 from gateway_svc.private import MAX_BATCH_ORDERS, MAX_MS
 from gateway_svc.public import INTERVALS
+from tradekit.backpack import INSTRUCTIONS
 
 Json = dict[str, Any]
 
@@ -732,13 +734,15 @@ def build() -> Json:
             {"name": ACCOUNT, "description": "sign-up, log-in and API keys"},
             {"name": STREAMS, "description": "live market data: WebSocket and SSE"},
             {"name": OPS, "description": "health, metrics and this document"},
+            {"name": binance_openapi.TAG, "description": binance_openapi.TAG_DESCRIPTION},
         ],
-        "paths": _paths(),
+        "paths": {**_paths(), **binance_openapi.paths()},
         "components": {
             "schemas": SCHEMAS,
             "responses": RESPONSES,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "binanceApiKey": binance_openapi.SECURITY_SCHEME,
                 "apiKey": {
                     "type": "apiKey",
                     "in": "header",

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 # Longest output line passed through whole; longer ones are dropped with a marker.
 _LINE_LIMIT = 1 << 20
+STDERR_FD = 2
 # How long to wait for the rest of an exited process's output.
 _DRAIN_TIMEOUT = 1.0
 
@@ -79,7 +80,9 @@ class Child:
                 cwd=spec.cwd,
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=pipe,
+                # Unrelayed, a child writes to our stderr: what we print on stdout (a
+                # benchmark's JSON) stays ours alone.
+                stdout=pipe if pipe is not None else STDERR_FD,
                 stderr=asyncio.subprocess.STDOUT if pipe is not None else None,
                 start_new_session=True,
                 limit=_LINE_LIMIT,

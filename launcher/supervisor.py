@@ -65,7 +65,7 @@ class Supervisor:
         poll_interval: float = 0.1,
     ) -> None:
         """`grace`: seconds between SIGTERM and SIGKILL. `prefix_output`: relay each child's
-        stdout and stderr to our stdout as "[name] line"; False lets children inherit ours.
+        stdout and stderr to our stdout as "[name] line"; False lets them write both to our stderr.
         `poll_interval`: seconds between readiness probes."""
         self._children: dict[str, Child] = {}
         for spec in specs:

@@ -24,22 +24,23 @@ import grpc
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from engine_svc.core.money import parse_units
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
 from exchange.stream.v1 import stream_pb2 as spb
-from ledger_svc.projection import INTERVALS_S, bucket_start
 from servicekit.clock import now_us
 from servicekit.event_feed import EventFeed
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
 from servicekit.metrics import metrics_endpoint
-from stream_svc.candles import WINDOW_MINUTES, Bar, MarketCandles
+from stream_svc.candles import WINDOW_MINUTES, MarketCandles
 from stream_svc.metrics import publisher_registry
-from stream_svc.mirror import MarketState, Mirror, Output, Scales, market_channel
+from stream_svc.mirror import MarketState, Mirror, Output, Scales
+from stream_svc.redis_keys import market_channel, state_key, trades_key
 from stream_svc.settings import PublisherSettings
+from tradekit.candles import INTERVALS_S, Candle, bucket_start
+from tradekit.money import parse_units
 
 if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
@@ -57,14 +58,6 @@ for i = 1, #ARGV, 2 do
     redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
 end
 """
-
-
-def state_key(market: str) -> str:
-    return f"md.state.{market}"
-
-
-def trades_key(market: str) -> str:
-    return f"md.trades.{market}"
 
 
 def state_field(item: spb.MarketData) -> str | None:
@@ -151,7 +144,7 @@ async def _market_candles(
 ) -> MarketCandles:
     now = now_us()
     start = bucket_start(now, 60) - (WINDOW_MINUTES - 1) * 60_000_000
-    minutes: list[Bar] = []
+    minutes: list[Candle] = []
     while True:
         page = await ledger.GetKlines(
             lpb.GetKlinesRequest(
@@ -162,7 +155,7 @@ async def _market_candles(
         if len(page.klines) < KLINE_PAGE:
             break
         start = page.klines[-1].open_time_us + 60_000_000
-    open_bars: dict[int, Bar] = {}
+    open_bars: dict[int, Candle] = {}
     for interval in INTERVALS_S:
         reply = await ledger.GetKlines(
             lpb.GetKlinesRequest(
@@ -175,9 +168,9 @@ async def _market_candles(
     return MarketCandles(open_bars, minutes)
 
 
-def _bar(k: lpb.Kline, s: Scales) -> Bar:
+def _bar(k: lpb.Kline, s: Scales) -> Candle:
     p = s.quote_decimals
-    return Bar(
+    return Candle(
         k.open_time_us, parse_units(k.open, p), parse_units(k.high, p), parse_units(k.low, p),
         parse_units(k.close, p), parse_units(k.volume, s.base_decimals),
         parse_units(k.quote_volume, p), k.trades,

@@ -5,7 +5,6 @@
 
 from typing import NamedTuple
 
-from engine_svc.core.markets import Asset, MarketSpec
 from engine_svc.core.types import (
     ClientOrderId,
     MarketStatus,
@@ -16,6 +15,7 @@ from engine_svc.core.types import (
     TimeInForce,
     UserId,
 )
+from tradekit.markets import Asset, MarketSpec
 
 
 class PlaceOrder(NamedTuple):

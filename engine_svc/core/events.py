@@ -15,7 +15,6 @@ same order id, from OrderAccepted on) or by TriggerFailed.
 
 from typing import NamedTuple
 
-from engine_svc.core.markets import Asset, MarketSpec
 from engine_svc.core.types import (
     ClientOrderId,
     CloseReason,
@@ -29,6 +28,7 @@ from engine_svc.core.types import (
     TradeId,
     UserId,
 )
+from tradekit.markets import Asset, MarketSpec
 
 
 class Deposited(NamedTuple):

@@ -16,7 +16,7 @@ import orjson
 from engine_svc.core.book import Book, OrderBook
 from engine_svc.core.commands import Bracket, PlaceOrder
 from engine_svc.core.engine import Engine
-from engine_svc.core.markets import Asset, MarketSpec, build_market
+from engine_svc.core.markets import build_market
 from engine_svc.core.order import Order
 from engine_svc.core.triggers import Trigger, TriggerBook, TriggerIndex
 from engine_svc.core.types import (
@@ -29,6 +29,7 @@ from engine_svc.core.types import (
     TimeInForce,
     UserId,
 )
+from tradekit.markets import Asset, MarketSpec
 
 FORMAT = 1
 

@@ -1,4 +1,4 @@
-"""The Dockerfile (not built here: no Docker engine) agrees with the project: its build
+"""The Dockerfile (built by `make image`, not by this test) agrees with the project: its build
 context and the package's contents hold every entry point the manifests run, with its data
 files and the packages it imports; its pins, Python and user are those of pyproject.toml
 and of the manifests."""
@@ -51,13 +51,16 @@ def ignored(relative: PurePosixPath) -> bool:
 
 
 def runtime_packages() -> set[str]:
-    """The top-level packages of the entry points and every one of this tree they import."""
+    """The top-level packages of the entry points and every one of this tree they import.
+    Benchmarks (`bench*.py`) are run from a checkout, beside bench/, never from the image."""
     found: set[str] = set()
     todo = {m.split(".")[0] for m in entry_modules()}
     while todo:
         package = todo.pop()
         found.add(package)
         for source in (REPO / package).rglob("*.py"):
+            if source.name.startswith("bench"):
+                continue
             for name in re.findall(r"^(?:from|import) (\w+)", source.read_text(), re.MULTILINE):
                 if name not in found and (REPO / name).is_dir():
                     todo.add(name)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import hypothesis
+import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase
@@ -107,6 +108,7 @@ async def test_the_document_and_the_docs_page_are_served(stack: Stack) -> None:
         assert f"<code>{path}</code>" in text
 
 
+@pytest.mark.timeout(900)  # every operation of three dialects, on a shared machine
 async def test_schemathesis_finds_no_failure_in_any_operation(stack: Stack) -> None:
     _, auth = await signup(stack, "schemathesis@example.com")
     await fund(stack, auth, "INR", "10000")

@@ -1,10 +1,10 @@
 """Ingest throughput and lag: a burst of orders into the engine, the ledger keeping up.
 
-`python -m ledger_svc.bench_ingest --commands 200000 --json` runs PostgreSQL (durable
+`python -m bench.ingest --commands 200000 --json` runs PostgreSQL (durable
 settings: the defaults of initdb, fsync and synchronous commit on), the engine (journal
 fsync on) and the ledger as child processes in a temporary directory, funds the users,
 waits until the ledger has stored that, then replays a seeded workload of `--commands`
-adds and cancels (engine_svc.workload, one market) into the engine as fast as it takes
+adds and cancels (bench.workload, one market) into the engine as fast as it takes
 them, over one `Execute` stream. Meanwhile it polls the ledger's GetIngestStatus every
 POLL_SECONDS, and it records when the engine acknowledged which seq (from the replies).
 
@@ -23,7 +23,7 @@ history while the engine is idle. That is the ledger's own rate, apart from the 
 Cancels name their order by client order id (the workload's own id), so the stream never
 waits for an add's reply to learn the engine's order id. `--database-url` uses an existing
 server's (empty) database instead of starting PostgreSQL; the query benchmark
-(ledger_svc.bench_queries) reuses the helpers here that start the services.
+(ledger_svc.bench_queries) starts the services the same way (bench/services.py).
 """
 
 from __future__ import annotations
@@ -45,93 +45,24 @@ import asyncpg
 import grpc
 import orjson
 
-from engine_svc.core.money import format_units
-from engine_svc.workload import PRICE_DECIMALS, QTY_DECIMALS, Add, generate
+from bench.machine import CpuMeter
+from bench.services import LOCALHOST, engine_spec, ledger_spec, postgres_specs, server_settings
+from bench.workload import PRICE_DECIMALS, QTY_DECIMALS, Add, generate
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
 from launcher.ports import free_port
-from launcher.postgres import LocalPostgres, create_database, maintenance_url, quote_identifier
-from launcher.supervisor import ServiceSpec, Supervisor
+from launcher.postgres import create_database, maintenance_url, quote_identifier
+from launcher.supervisor import Supervisor
+from tradekit.money import format_units
 
 MARKET = "TATA_INR"  # the workload's prices (tick 0.1) and quantities (step 1) fit it
 USERS = 200  # buyers are the first half, sellers the second: no order meets its own user
 DEPOSITS = (("INR", "10000000000"), ("TATA", "100000000"))
 POLL_SECONDS = 0.05
 CATCH_UP_TIMEOUT_SECONDS = 600.0
-LOCALHOST = "127.0.0.1"
-# What tells whether PostgreSQL waited for the disk, and how much memory it had.
-REPORTED_SETTINGS = (
-    "fsync",
-    "synchronous_commit",
-    "full_page_writes",
-    "wal_level",
-    "shared_buffers",
-    "wal_buffers",
-    "max_wal_size",
-    "checkpoint_timeout",
-)
-
-
-# -- services -------------------------------------------------------------------------------
-
-
-def engine_spec(data_dir: Path, port: int) -> ServiceSpec:
-    return ServiceSpec(
-        name="engine",
-        argv=[sys.executable, "-m", "engine_svc"],
-        env={
-            "ENGINE_GRPC_PORT": str(port),
-            "ENGINE_HOST": LOCALHOST,
-            "ENGINE_DATA_DIR": str(data_dir),
-            "LOG_LEVEL": "WARNING",
-        },
-        health_address=f"{LOCALHOST}:{port}",
-    )
-
-
-def ledger_spec(
-    database_url: str, engine_address: str, port: int, *, ingest: bool, name: str = "ledger"
-) -> ServiceSpec:
-    """The ledger as `python -m ledger_svc`; with `ingest` False it only serves queries."""
-    return ServiceSpec(
-        name=name,
-        argv=[sys.executable, "-m", "ledger_svc"],
-        env={
-            "DATABASE_URL": database_url,
-            "ENGINE_ADDRESS": engine_address,
-            "LEDGER_GRPC_PORT": str(port),
-            "LEDGER_HOST": LOCALHOST,
-            "LEDGER_INGEST": "true" if ingest else "false",
-            "LOG_LEVEL": "WARNING",
-        },
-        health_address=f"{LOCALHOST}:{port}",
-    )
-
-
-def postgres_specs(
-    database_url: str | None, work_dir: Path, settings: dict[str, str]
-) -> tuple[list[ServiceSpec], str]:
-    """A local server in `work_dir` with `settings`, unless `database_url` names a database."""
-    if database_url is not None:
-        return [], database_url
-    server = LocalPostgres(work_dir / "postgres", free_port(), database="bench", settings=settings)
-    return [server.spec()], server.url
-
-
-async def server_settings(database_url: str) -> dict[str, str]:
-    """REPORTED_SETTINGS as the server has them, so the result says what was measured."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT name, current_setting(name) FROM unnest($1::text[]) AS name",
-            list(REPORTED_SETTINGS),
-        )
-    finally:
-        await conn.close()
-    return {row[0]: row[1] for row in rows}
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -319,56 +250,6 @@ def max_backlog(acks: Acks, watch: IngestWatch, since: float) -> int:
     return worst
 
 
-# -- where the CPU went ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CpuMeter:
-    """CPU seconds (user + system) used by this process and by each named service.
-
-    The machine may have fewer cores than busy processes (driver, engine, ledger,
-    PostgreSQL), so how the CPU was shared explains rates better than wall time alone. A
-    service counts with its children (PostgreSQL's backends). Linux /proc only; elsewhere
-    services count as 0.
-    """
-
-    pids: dict[str, int]
-
-    def sample(self) -> dict[str, float]:
-        own = os.times()
-        sample = {"bench": own.user + own.system}
-        for name, pid in self.pids.items():
-            sample[name] = sum(_cpu_seconds(p) for p in _process_tree(pid))
-        return sample
-
-    def since(self, before: dict[str, float]) -> dict[str, float]:
-        after = self.sample()
-        return {name: round(after[name] - before[name], 2) for name in after}
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User and system time of `pid`, plus that of its children it has reaped."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0  # gone, or not Linux
-    fields = stat.rpartition(")")[2].split()  # the name may hold spaces; fields from 3 on
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def _process_tree(root: int) -> list[int]:
-    """`root` and its children (one level: PostgreSQL's postmaster and its backends)."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rpartition(")")[2].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue  # it exited meanwhile
-        if ppid == root:
-            children.append(int(stat.parent.name))
-    return [root, *children]
-
-
 # -- the run --------------------------------------------------------------------------------
 
 
@@ -533,7 +414,7 @@ async def _verify(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ledger_svc.bench_ingest", description=__doc__.splitlines()[0]
+        prog="python -m bench.ingest", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--commands", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)

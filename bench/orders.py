@@ -1,6 +1,6 @@
 """Orders end to end through the REST gateway: signed clients → gateway → engine → ledger.
 
-`python -m gateway_svc.bench_orders --clients 64 --seconds 10 --json` runs PostgreSQL,
+`python -m bench.orders --clients 64 --seconds 10 --json` runs PostgreSQL,
 Redis, the engine (journal fsync on), the ledger, the market-data path (the publisher and
 stream_svc, as `make run` has them; `--no-market-data` leaves them out) and the gateway
 (`python -m gateway_svc`) as child processes in a temporary directory. This process is the
@@ -11,7 +11,7 @@ for `--seconds` after a short warm-up:
 
 - `single`: `--clients` concurrent loops, each signing (ED25519, the Backpack way) and
   POSTing one limit order to /api/v1/order and waiting for the reply, each on its own
-  keep-alive connection (`bench_http.py`: a lean client, so that the load generator takes
+  keep-alive connection (`bench/http_client.py`: a lean client, so that the load generator takes
   as little as it can of the cores it shares with the services). Clients share the users'
   keys when there are more clients than users; every order carries a fresh clientId, so no
   two signatures are equal.
@@ -55,7 +55,6 @@ import functools
 import itertools
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -70,22 +69,23 @@ import grpc
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench.http_client import HttpConnection
+from bench.ingest import IngestWatch
+from bench.machine import CpuMeter, machine_busy_seconds, start_profiler, top_functions
+from bench.services import (
+    LOCALHOST,
+    engine_spec,
+    gateway_spec,
+    ledger_spec,
+    market_data_specs,
+    postgres_specs,
+)
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
-from gateway_svc.bench_http import HttpConnection
-from launcher.health import HttpProbe
 from launcher.ports import free_port
 from launcher.redis_server import LocalRedis
-from launcher.supervisor import ServiceSpec, Supervisor
-from ledger_svc.bench_ingest import (
-    LOCALHOST,
-    CpuMeter,
-    IngestWatch,
-    engine_spec,
-    ledger_spec,
-    postgres_specs,
-)
+from launcher.supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKET = "TATA_INR"  # tick 0.01 INR, step 1 TATA
@@ -96,72 +96,7 @@ FUNDS = {True: ("INR", "1000000000"), False: ("TATA", "10000000")}  # buyer, sel
 WINDOW_MS = 5000
 WARMUP_SECONDS = 1.0
 SIGNUP_CONCURRENCY = 8
-PROFILE_RATE = 100  # samples per second
-TOP = 15
 PASSWORD = "bench password, long enough"
-SECRET = "bench-token-secret-bench-token-secret"
-
-
-# -- the services ---------------------------------------------------------------------------
-
-
-def gateway_spec(
-    port: int,
-    engine_address: str,
-    ledger_address: str,
-    redis_url: str,
-    *,
-    order_rate: int = 1_000_000,
-    market_rate: int = 1_000_000,
-) -> ServiceSpec:
-    """The gateway, by default with limits out of the way: the benchmark measures, it does
-    not abuse (bench_flood passes the real limits)."""
-    return ServiceSpec(
-        name="gateway",
-        argv=[sys.executable, "-m", "gateway_svc"],
-        env={
-            "GATEWAY_HOST": LOCALHOST,
-            "GATEWAY_PORT": str(port),
-            "ENGINE_ADDRESS": engine_address,
-            "LEDGER_ADDRESS": ledger_address,
-            "REDIS_URL": redis_url,
-            "GATEWAY_TOKEN_SECRET": SECRET,
-            "GATEWAY_FAUCET": "true",
-            "GATEWAY_FAUCET_CAP": "1000000000",
-            "GATEWAY_ORDER_RATE": str(order_rate),
-            "GATEWAY_MARKET_RATE": str(market_rate),
-            "LOG_LEVEL": "WARNING",
-        },
-        ready_probe=HttpProbe(f"http://{LOCALHOST}:{port}/health"),
-    )
-
-
-def market_data_specs(
-    engine_address: str, ledger_address: str, redis_url: str
-) -> list[ServiceSpec]:
-    """The publisher (engine events to Redis) and stream_svc (Redis to subscribers): they
-    take their share of the cores for every order even when nobody watches."""
-    common = {"ENGINE_ADDRESS": engine_address, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
-    publisher_port, stream_port = free_port(), free_port()
-    return [
-        ServiceSpec(
-            name="publisher",
-            argv=[sys.executable, "-m", "stream_svc.publisher"],
-            env={
-                **common,
-                "LEDGER_ADDRESS": ledger_address,
-                "STREAM_PUBLISHER_HOST": LOCALHOST,
-                "STREAM_PUBLISHER_PORT": str(publisher_port),
-            },
-            health_address=f"{LOCALHOST}:{publisher_port}",
-        ),
-        ServiceSpec(
-            name="stream",
-            argv=[sys.executable, "-m", "stream_svc"],
-            env={**common, "STREAM_HOST": LOCALHOST, "STREAM_GRPC_PORT": str(stream_port)},
-            health_address=f"{LOCALHOST}:{stream_port}",
-        ),
-    ]
 
 
 # -- users, keys and signed requests --------------------------------------------------------
@@ -375,73 +310,6 @@ def summary(tally: Tally, seconds: float) -> dict[str, Any]:
     }
 
 
-# -- where the time goes --------------------------------------------------------------------
-
-
-def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
-    py_spy = Path(sys.executable).parent / "py-spy"
-    return subprocess.Popen(
-        [
-            str(py_spy) if py_spy.exists() else "py-spy",
-            *("record", "--pid", str(pid), "--duration", str(max(1, round(seconds)))),
-            *("--rate", str(PROFILE_RATE), "--format", "raw", "--output", str(out)),
-            "--nolineno",
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _package(frame: str) -> str:
-    """`name (aiohttp/web.py)` → `aiohttp`: py-spy names files from their import root."""
-    path = frame.rpartition(" (")[2].rstrip(")")
-    return path.split("/", 1)[0].removesuffix(".py") or frame
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine has spent busy since boot (all processes, Linux)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return 0.0
-    ticks = [int(f) for f in fields]
-    idle = ticks[3] + ticks[4]  # idle, iowait
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def top_functions(collapsed: str) -> dict[str, Any]:
-    """Own time (the sampled frame) and total time (anywhere on the stack) per function,
-    as percentages of the samples in a py-spy raw (collapsed) profile."""
-    own: Counter[str] = Counter()
-    total: Counter[str] = Counter()
-    packages: Counter[str] = Counter()
-    samples = 0
-    for line in collapsed.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        frames = stack.split(";")
-        samples += count
-        own[frames[-1]] += count
-        packages[_package(frames[-1])] += count
-        for frame in set(frames):
-            total[frame] += count
-
-    def pct(counter: Counter[str]) -> list[list[Any]]:
-        return [[name, round(100 * n / samples, 1)] for name, n in counter.most_common(TOP)]
-
-    if samples == 0:
-        return {"samples": 0}
-    return {
-        "samples": samples,
-        "own_percent": pct(own),
-        "total_percent": pct(total),
-        "own_percent_by_package": pct(packages),
-    }
-
-
 # -- the run --------------------------------------------------------------------------------
 
 
@@ -587,7 +455,7 @@ async def run(options: Options) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m gateway_svc.bench_orders", description=__doc__.splitlines()[0]
+        prog="python -m bench.orders", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--clients", type=int, default=64, help="concurrent clients")
     parser.add_argument("--seconds", type=float, default=10.0, help="per mode")

@@ -1,0 +1,356 @@
+"""Binance's signed endpoints: orders, cancels, open and all orders, trades, the account.
+
+The same engine commands and ledger queries as gateway_svc/private.py, for the caller only
+(`context.caller`, which checks a Binance signature like any other credential). A
+`newClientOrderId` of digits (up to 2^32-1) is the engine's client order id, so an order can
+be found and cancelled by it; any other id Binance allows is echoed in the new order's
+answer only, and later answers carry the order's own numeric id instead.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from exchange.common.v1 import common_pb2 as cpb
+from exchange.engine.v1 import engine_pb2 as epb
+from exchange.ledger.v1 import ledger_pb2 as lpb
+from gateway_svc.auth import Caller
+from gateway_svc.binance.dialect import (
+    CLIENT_ID,
+    MAX_MS,
+    SIDES,
+    STPS,
+    TIFS,
+    binance_symbol,
+    choice,
+    integer,
+    invalid,
+    market_of,
+    missing,
+    ms,
+    order_json,
+    read_params,
+)
+from gateway_svc.context import Backends, backends, caller
+from gateway_svc.dialect import MAX_CLIENT_ID
+from gateway_svc.errors import ApiError, engine_error
+from gateway_svc.respond import json_response
+
+routes = web.RouteTableDef()
+
+TYPES = {
+    "LIMIT": (cpb.ORDER_TYPE_LIMIT, False),
+    "LIMIT_MAKER": (cpb.ORDER_TYPE_LIMIT, True),
+    "MARKET": (cpb.ORDER_TYPE_MARKET, False),
+}
+RESPONSE_TYPES = ("ACK", "RESULT", "FULL")
+MAX_LIMIT = 1000
+
+
+async def _acting(
+    request: web.Request, *, order_action: bool = False
+) -> tuple[Caller, dict[str, str], Backends]:
+    b = backends(request)
+    who = await caller(request, b.order_rule if order_action else None)
+    p, _, _ = await read_params(request)
+    return who, p, b
+
+
+def _client_id(text: str) -> int:
+    """The engine's client id for a newClientOrderId: its value when it is digits that fit."""
+    if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_CLIENT_ID:
+        return int(text)
+    return 0
+
+
+_DECIMAL = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?").fullmatch
+
+
+def _decimal(p: dict[str, str], field: str) -> str:
+    value = p.get(field, "")
+    if value and not _DECIMAL(value):
+        raise invalid(field, "a decimal such as 1.25")
+    return value
+
+
+def _place_request(p: dict[str, str], user_id: int, market: cpb.Market) -> epb.PlaceOrderRequest:
+    side = choice(p, "side", SIDES, "INVALID_SIDE")
+    if "type" not in p:
+        raise missing("type")
+    kind, maker_only = choice(p, "type", TYPES, "INVALID_ORDER_TYPE")
+    client = p.get("newClientOrderId", "")
+    if client and not CLIENT_ID(client):
+        raise invalid("newClientOrderId", "1 to 36 of A-Z a-z 0-9 . : / _ -")
+    price = _decimal(p, "price")
+    quantity, quote = _decimal(p, "quantity"), _decimal(p, "quoteOrderQty")
+    tif = cpb.TIME_IN_FORCE_UNSPECIFIED
+    if p.get("timeInForce"):
+        tif = choice(p, "timeInForce", TIFS, "INVALID_TIF")
+    if kind == cpb.ORDER_TYPE_LIMIT:
+        if not price:
+            raise missing("price")
+        if not quantity:
+            raise missing("quantity")
+    elif price:
+        raise ApiError(400, "INVALID_CLIENT_REQUEST", "Parameter 'price' sent when not required.")
+    elif bool(quantity) == bool(quote):
+        raise ApiError(
+            400,
+            "MANDATORY_PARAM_MISSING",
+            "Param 'quantity' or 'quoteOrderQty' must be sent, but not both.",
+        )
+    stp = cpb.SELF_TRADE_PREVENTION_UNSPECIFIED
+    if p.get("selfTradePreventionMode"):
+        stp = choice(p, "selfTradePreventionMode", STPS, "INVALID_CLIENT_REQUEST")
+    return epb.PlaceOrderRequest(
+        user_id=user_id,
+        market=market.symbol,
+        side=side,
+        type=kind,
+        price=price,
+        quantity=quantity,
+        quote_quantity=quote,
+        time_in_force=tif,
+        post_only=maker_only,
+        client_order_id=_client_id(client),
+        self_trade_prevention=stp,
+    )
+
+
+def _fill_json(f: cpb.Fill, market: cpb.Market) -> dict[str, Any]:
+    return {
+        "price": f.price,
+        "qty": f.quantity,
+        "commission": f.taker_fee or "0",
+        "commissionAsset": market.quote,
+        "tradeId": f.trade_id,
+    }
+
+
+@routes.post("/api/v3/order")
+async def place_order(request: web.Request) -> web.Response:
+    who, p, b = await _acting(request, order_action=True)
+    market = await market_of(b.markets, p)
+    order = _place_request(p, who.user_id, market)
+    answer = p.get("newOrderRespType") or "FULL"
+    if answer not in RESPONSE_TYPES:
+        raise invalid("newOrderRespType", "ACK, RESULT or FULL")
+    reply = await b.engine.place(order)
+    if reply.code:
+        raise engine_error(reply.code, reply.message, **reply.details)
+    symbol = binance_symbol(market)
+    out = order_json(reply.order, symbol, p.get("newClientOrderId", ""))
+    if answer == "ACK":
+        keys = ("symbol", "orderId", "orderListId", "clientOrderId", "transactTime")
+        return json_response({k: out[k] for k in keys})
+    if answer == "FULL":
+        out["fills"] = [_fill_json(f, market) for f in reply.fills]
+    return json_response(out)
+
+
+@routes.post("/api/v3/order/test")
+async def test_order(request: web.Request) -> web.Response:
+    """Checks the order as /order does, short of the engine's own checks; places nothing."""
+    who, p, b = await _acting(request)
+    _place_request(p, who.user_id, await market_of(b.markets, p))
+    return json_response({})
+
+
+def _ref(p: dict[str, str], user_id: int, market: cpb.Market) -> dict[str, Any]:
+    order_id = integer(p, "orderId")
+    client = p.get("origClientOrderId", "")
+    if not (order_id or client):
+        raise ApiError(
+            400,
+            "MANDATORY_PARAM_MISSING",
+            "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+        )
+    client_id = _client_id(client)
+    if client and not client_id:
+        raise ApiError(
+            404, "RESOURCE_NOT_FOUND", "Order does not exist.", {"reason": "ORDER_NOT_FOUND"}
+        )
+    return {
+        "user_id": user_id,
+        "order_id": order_id,
+        "client_order_id": client_id,
+        "market": market.symbol,
+    }
+
+
+async def _history(b: Backends, user_id: int, market: str, order_id: int) -> cpb.Order | None:
+    reply = await b.ledger.GetOrderHistory(
+        lpb.GetOrderHistoryRequest(user_id=user_id, market=market, limit=1, cursor=order_id + 1)
+    )
+    return next((o for o in reply.orders if o.order_id == order_id), None)
+
+
+@routes.get("/api/v3/order")
+async def get_order(request: web.Request) -> web.Response:
+    """An open order from the engine; a closed one, by id, from the ledger's history."""
+    who, p, b = await _acting(request)
+    market = await market_of(b.markets, p)
+    ref = _ref(p, who.user_id, market)
+    reply = await b.engine.stub.GetOrder(epb.GetOrderRequest(**ref))
+    found: cpb.Order | None = reply.order if not reply.code else None
+    if found is None and ref["order_id"] and ref["order_id"] < 2**63 - 1:
+        found = await _history(b, who.user_id, market.symbol, ref["order_id"])
+    if found is None:
+        raise engine_error(reply.code or cpb.RESULT_CODE_ORDER_NOT_FOUND, "Order does not exist.")
+    return json_response(order_json(found, binance_symbol(market)))
+
+
+def _cancelled(o: cpb.Order, symbol: str, client: str = "") -> dict[str, Any]:
+    out = order_json(o, symbol)
+    out["origClientOrderId"] = client or out["clientOrderId"]
+    return out
+
+
+@routes.delete("/api/v3/order")
+async def cancel_order(request: web.Request) -> web.Response:
+    who, p, b = await _acting(request, order_action=True)
+    market = await market_of(b.markets, p)
+    ref = _ref(p, who.user_id, market)
+    reply = await b.engine.cancel(epb.CancelOrderRequest(**ref))
+    if reply.code == cpb.RESULT_CODE_ORDER_NOT_FOUND:
+        raise ApiError(400, "CANCEL_REJECTED", "Unknown order sent.")
+    if reply.code:
+        raise engine_error(reply.code, reply.message)
+    symbol = binance_symbol(market)
+    return json_response(_cancelled(reply.order, symbol, p.get("origClientOrderId", "")))
+
+
+@routes.get("/api/v3/openOrders")
+async def open_orders(request: web.Request) -> web.Response:
+    who, p, b = await _acting(request)
+    market = await market_of(b.markets, p) if p.get("symbol") else None
+    reply = await b.engine.stub.GetOpenOrders(
+        epb.GetOpenOrdersRequest(user_id=who.user_id, market=market.symbol if market else "")
+    )
+    symbols = {m.symbol: binance_symbol(m) for m in await b.markets.all()}
+    return json_response([order_json(o, symbols.get(o.market, "")) for o in reply.orders])
+
+
+@routes.delete("/api/v3/openOrders")
+async def cancel_open_orders(request: web.Request) -> web.Response:
+    who, p, b = await _acting(request, order_action=True)
+    market = await market_of(b.markets, p)
+    reply = await b.engine.cancel_all(
+        epb.CancelAllOrdersRequest(user_id=who.user_id, market=market.symbol)
+    )
+    if reply.code:
+        raise engine_error(reply.code, reply.message)
+    symbol = binance_symbol(market)
+    return json_response([_cancelled(o, symbol) for o in reply.orders])
+
+
+def _in_range(ts_us: int, p: dict[str, str]) -> bool:
+    start = integer(p, "startTime", maximum=MAX_MS)
+    end = integer(p, "endTime", maximum=MAX_MS)
+    return start <= ms(ts_us) and (not end or ms(ts_us) <= end)
+
+
+@routes.get("/api/v3/allOrders")
+async def all_orders(request: web.Request) -> web.Response:
+    """The newest `limit` orders of the market (from `orderId` on, between the times), oldest
+    first, from the ledger's history."""
+    who, p, b = await _acting(request)
+    market = await market_of(b.markets, p)
+    from_id = integer(p, "orderId")
+    reply = await b.ledger.GetOrderHistory(
+        lpb.GetOrderHistoryRequest(
+            user_id=who.user_id,
+            market=market.symbol,
+            limit=integer(p, "limit", maximum=MAX_LIMIT, default=500) or 500,
+        )
+    )
+    symbol = binance_symbol(market)
+    return json_response(
+        [
+            order_json(o, symbol)
+            for o in reversed(reply.orders)
+            if o.order_id >= from_id and _in_range(o.created_at_us, p)
+        ]
+    )
+
+
+@routes.get("/api/v3/myTrades")
+async def my_trades(request: web.Request) -> web.Response:
+    who, p, b = await _acting(request)
+    market = await market_of(b.markets, p)
+    from_id = integer(p, "fromId")
+    start = integer(p, "startTime", maximum=MAX_MS)
+    end = integer(p, "endTime", maximum=MAX_MS)
+    reply = await b.ledger.GetFills(
+        lpb.GetFillsRequest(
+            user_id=who.user_id,
+            market=market.symbol,
+            from_us=start * 1000,
+            to_us=end * 1000 + 1000 if end else 0,
+            limit=integer(p, "limit", maximum=MAX_LIMIT, default=500) or 500,
+            order_id=integer(p, "orderId"),
+        )
+    )
+    symbol = binance_symbol(market)
+    return json_response(
+        [
+            {
+                "symbol": symbol,
+                "id": f.trade_id,
+                "orderId": f.order_id,
+                "orderListId": -1,
+                "price": f.price,
+                "qty": f.quantity,
+                "quoteQty": f.quote_quantity,
+                "commission": f.fee or "0",
+                "commissionAsset": f.fee_asset or market.quote,
+                "time": ms(f.ts_us),
+                "isBuyer": f.side == cpb.SIDE_BUY,
+                "isMaker": f.is_maker,
+                "isBestMatch": True,
+            }
+            for f in reversed(reply.fills)
+            if f.trade_id >= from_id
+        ]
+    )
+
+
+@routes.get("/api/v3/account")
+async def account(request: web.Request) -> web.Response:
+    """Balances, and the highest fee of any market (fees are per market here)."""
+    who, p, b = await _acting(request)
+    reply = await b.engine.stub.GetBalances(epb.GetBalancesRequest(user_id=who.user_id))
+    markets = await b.markets.all()
+    maker = max((m.maker_fee_bps for m in markets), default=0)
+    taker = max((m.taker_fee_bps for m in markets), default=0)
+    balances = [{"asset": x.asset, "free": x.available, "locked": x.locked} for x in reply.balances]
+    omit = p.get("omitZeroBalances", "false")
+    if omit not in ("true", "false"):
+        raise invalid("omitZeroBalances", "true or false")
+    if omit == "true":
+        balances = [x for x in balances if Decimal(x["free"]) or Decimal(x["locked"])]
+    rate = {"maker": str(Decimal(maker) / 10_000), "taker": str(Decimal(taker) / 10_000)}
+    return json_response(
+        {
+            "makerCommission": maker,
+            "takerCommission": taker,
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "commissionRates": {**rate, "buyer": "0", "seller": "0"},
+            "canTrade": True,
+            "canWithdraw": False,
+            "canDeposit": False,
+            "brokered": False,
+            "requireSelfTradePrevention": False,
+            "preventSor": False,
+            "updateTime": 0,
+            "accountType": "SPOT",
+            "balances": balances,
+            "permissions": ["SPOT"],
+            "uid": who.user_id,
+        }
+    )

@@ -1,0 +1,172 @@
+"""ccxt's unchanged `binance` class trading on the gateway with Binance-signed requests.
+
+Alice (on the Binance face, with her ED25519 key) and Bob (on the Backpack face) trade
+against each other; both see the same balances, orders and history.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
+
+import ccxt.async_support as ccxt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tests.gateway.binance_client import binance
+from tests.gateway.conftest import Stack
+from tests.gateway.test_binance_public import order
+from tests.gateway.test_rest import fund, signup
+
+SYMBOL = "TATA/INR"
+
+
+def pem(secret_b64: str) -> str:
+    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(secret_b64))
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+async def api_key(stack: Stack, auth: dict[str, str]) -> dict[str, str]:
+    response = await stack.client.post("/api/v1/auth/apikeys", json={"label": "b"}, headers=auth)
+    assert response.status == 201
+    key: dict[str, str] = await response.json()
+    return key
+
+
+@pytest.fixture
+async def alice(stack: Stack) -> AsyncIterator[tuple[Any, dict[str, str]]]:
+    _, auth = await signup(stack, "alice@binance.test")
+    await fund(stack, auth, "TATA", "100")
+    await fund(stack, auth, "INR", "10000")
+    key = await api_key(stack, auth)
+    client = binance(stack.url, apiKey=key["publicKey"], secret=pem(key["secret"]))
+    yield client, key
+    await client.close()
+
+
+async def test_ccxt_binance_trades_against_a_backpack_user(
+    stack: Stack, alice: tuple[Any, dict[str, str]]
+) -> None:
+    client, _ = alice
+    _, bob = await signup(stack, "bob@binance.test")
+    await fund(stack, bob, "INR", "100000")
+    await client.load_markets()
+
+    balance = await client.fetch_balance()
+    assert (balance["TATA"]["free"], balance["INR"]["total"]) == (100, 10000)
+
+    ask = await client.create_order(SYMBOL, "limit", "sell", 5, 1600)
+    assert (ask["status"], ask["amount"], ask["price"]) == ("open", 5, 1600)
+    far = await client.create_order(SYMBOL, "limit", "sell", 3, 1700, {"clientOrderId": "42"})
+    assert far["clientOrderId"] == "42"
+    opened = await client.fetch_open_orders(SYMBOL)
+    assert {o["id"] for o in opened} == {ask["id"], far["id"]}
+    assert (await client.fetch_balance())["TATA"]["used"] == 8
+
+    # Bob, on the Backpack face, takes 2 of her ask and bids lower; she sells him 1 at market.
+    await order(stack, bob, side="Bid", price="1600", quantity="2")
+    await order(stack, bob, side="Bid", price="1500", quantity="4")
+    sold = await client.create_order(SYMBOL, "market", "sell", 1)
+    assert (sold["status"], sold["filled"], sold["average"]) == ("closed", 1, 1500)
+
+    await stack.caught_up()
+    fetched = await client.fetch_order(ask["id"], SYMBOL)
+    assert (fetched["status"], fetched["filled"]) == ("open", 2)
+    by_client = await client.fetch_order(None, SYMBOL, {"origClientOrderId": "42"})
+    assert by_client["id"] == far["id"]
+    cancelled = await client.cancel_order(far["id"], SYMBOL)
+    assert cancelled["status"] == "canceled"
+    with pytest.raises(ccxt.OrderNotFound):
+        await client.cancel_order(far["id"], SYMBOL)
+    await stack.caught_up()
+    closed = await client.fetch_order(far["id"], SYMBOL)
+    assert closed["status"] == "canceled"
+
+    mine = await client.fetch_my_trades(SYMBOL)
+    assert sorted((t["side"], t["price"], t["amount"]) for t in mine) == [
+        ("sell", 1500, 1),
+        ("sell", 1600, 2),
+    ]
+    orders = await client.fetch_orders(SYMBOL)
+    assert {o["id"] for o in orders} >= {ask["id"], far["id"], sold["id"]}
+    await client.cancel_all_orders(SYMBOL)
+    assert await client.fetch_open_orders(SYMBOL) == []
+    after = await client.fetch_balance()
+    assert (after["TATA"]["total"], after["TATA"]["used"]) == (97, 0)
+
+    # A market buy by cost: Bob asks 1 at 1650, she spends up to 1700 INR.
+    await fund(stack, bob, "TATA", "1")
+    await order(stack, bob, side="Ask", price="1650", quantity="1")
+    by_cost = await client.create_order(
+        SYMBOL, "market", "buy", None, None, {"quoteOrderQty": "1700"}
+    )
+    assert (by_cost["filled"], by_cost["cost"]) == (1, 1650)
+
+    with pytest.raises(ccxt.InsufficientFunds):
+        await client.create_order(SYMBOL, "limit", "sell", 1000, 1600)
+    off_tick = {"symbol": "TATAINR", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC"}
+    with pytest.raises(ccxt.InvalidOrder, match="PRICE_FILTER"):
+        await client.private_post_order({**off_tick, "quantity": "1", "price": "1600.001"})
+
+
+def signed(secret_b64: str, params: dict[str, str]) -> str:
+    """A query string signed as Binance clients sign it: base64 ED25519, URL-encoded."""
+    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(secret_b64))
+    query = urlencode(params)
+    signature = base64.b64encode(key.sign(query.encode())).decode()
+    return f"{query}&{urlencode({'signature': signature})}"
+
+
+async def test_signatures_windows_and_keys_are_checked(
+    stack: Stack, alice: tuple[Any, dict[str, str]]
+) -> None:
+    _, key = alice
+    now = str(int(time.time() * 1000))
+    headers = {"X-MBX-APIKEY": key["publicKey"]}
+
+    async def code(query: str, api_key: str = key["publicKey"]) -> tuple[int, int]:
+        response = await stack.client.get(
+            f"/api/v3/account?{query}", headers={"X-MBX-APIKEY": api_key}
+        )
+        body = await response.json()
+        return response.status, body.get("code", 0)
+
+    good = signed(key["secret"], {"timestamp": now})
+    assert (await stack.client.get(f"/api/v3/account?{good}", headers=headers)).status == 200
+    assert await code(good) == (401, -1022)  # the same signature again: a replay
+    other = base64.b64encode(Ed25519PrivateKey.generate().private_bytes_raw()).decode()
+    assert (await code(signed(other, {"timestamp": now, "recvWindow": "6000"})))[1] == -1022
+    stale = str(int(now) - 10_000)
+    assert (await code(signed(key["secret"], {"timestamp": stale})))[1] == -1021
+    ahead = str(int(now) + 5_000)
+    assert (await code(signed(key["secret"], {"timestamp": ahead})))[1] == -1021
+    wide = signed(key["secret"], {"timestamp": now, "recvWindow": "60001"})
+    assert (await code(wide))[1] == -1100
+    assert (await code(f"timestamp={now}"))[1] == -1102  # no signature
+    assert (await code(good, api_key="not base64!"))[1] == -2014
+    unknown = base64.b64encode(
+        Ed25519PrivateKey.from_private_bytes(base64.b64decode(other))
+        .public_key()
+        .public_bytes_raw()
+    ).decode()
+    assert await code(signed(other, {"timestamp": now, "recvWindow": "7000"}), unknown) == (
+        401,
+        -2015,
+    )
+    tampered = (
+        signed(key["secret"], {"timestamp": now, "recvWindow": "8000"}) + "&omitZeroBalances=true"
+    )
+    assert (await code(tampered))[1] == -1022
+    # Without any credential, and on a Backpack path, a Binance key is no credential.
+    anonymous = await stack.client.get(f"/api/v3/account?timestamp={now}")
+    assert (anonymous.status, (await anonymous.json())["code"]) == (401, -2015)
+    backpack = await stack.client.get("/api/v1/capital", headers=headers)
+    assert backpack.status == 401
