@@ -16,10 +16,15 @@ from engine_svc.core.events import (
     OrderClosed,
     OrderRested,
     TradeExecuted,
+    TriggerCancelled,
+    TriggerFailed,
+    TriggerFired,
+    TriggerPlaced,
     Withdrawn,
 )
 from engine_svc.core.markets import Market
 from engine_svc.core.order import Order
+from engine_svc.core.triggers import Trigger
 from engine_svc.core.types import OrderStatus, OrderType, Side
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
@@ -62,7 +67,7 @@ def _order_proto(
     o: Order, market: Market, status: OrderStatus, reason: int, updated: int, locked: int
 ) -> pb.Order:
     buy = o.side == Side.BUY
-    return pb.Order(
+    message = pb.Order(
         order_id=o.id,
         client_order_id=o.client_id,
         user_id=o.user,
@@ -84,6 +89,64 @@ def _order_proto(
         updated_at_us=updated,
         locked=market.fmt_quote(locked) if buy else market.fmt_qty(locked),
     )
+    if o.bracket is not None:
+        _write_bracket(message, market, *o.bracket)
+    return message
+
+
+def trigger_to_proto(t: Trigger, market: Market) -> pb.Order:
+    """A pending trigger as an order in status TRIGGER_PENDING."""
+    o = t.order
+    b = t.bracket
+    message = pb.Order(
+        order_id=t.id, client_order_id=o.client_id, user_id=o.user, market=o.market,
+        side=int(o.side), type=int(o.type), time_in_force=int(o.tif),  # type: ignore[arg-type]
+        self_trade_prevention=int(o.stp), post_only=o.post_only,  # type: ignore[arg-type]
+        price=market.fmt_price(o.price) if o.price else "",
+        quantity=market.fmt_qty(o.qty) if o.qty else "",
+        quote_quantity=market.fmt_quote(o.quote_qty) if o.quote_qty else "",
+        executed_quantity=market.fmt_qty(0), executed_quote_quantity=market.fmt_quote(0),
+        fees_paid=market.fmt_quote(0), status=pb.ORDER_STATUS_TRIGGER_PENDING,
+        created_at_us=t.created, updated_at_us=t.created, locked=market.fmt_qty(0),
+        trigger_price=market.fmt_price(t.price), trigger_above=t.above,
+        parent_order_id=t.parent, related_order_id=0 if t.sibling is None else t.sibling.id,
+    )  # fmt: skip
+    if b is not None:
+        _write_bracket(message, market, b.tp_trigger, b.tp_limit, b.sl_trigger, b.sl_limit)
+    return message
+
+
+def _write_bracket(
+    o: pb.Order, market: Market, tp_trigger: int, tp_limit: int, sl_trigger: int, sl_limit: int
+) -> None:
+    for field, price in (
+        ("take_profit_trigger_price", tp_trigger),
+        ("take_profit_limit_price", tp_limit),
+        ("stop_loss_trigger_price", sl_trigger),
+        ("stop_loss_limit_price", sl_limit),
+    ):
+        if price:
+            setattr(o, field, market.fmt_price(price))
+
+
+def _write_trigger_placed(o: pb.Order, e: TriggerPlaced, market: Market) -> None:
+    o.order_id, o.user_id, o.market, o.client_order_id = e.order_id, e.user, e.market, e.client_id
+    o.side, o.type, o.time_in_force = e.side, e.type, e.tif  # type: ignore[assignment]
+    o.self_trade_prevention, o.post_only = e.stp, e.post_only  # type: ignore[assignment]
+    if e.price:
+        o.price = market.fmt_price(e.price)
+    if e.qty:
+        o.quantity = market.fmt_qty(e.qty)
+    if e.quote_qty:
+        o.quote_quantity = market.fmt_quote(e.quote_qty)
+    o.executed_quantity = market.fmt_qty(0)
+    o.executed_quote_quantity = o.fees_paid = market.fmt_quote(0)
+    o.status = pb.ORDER_STATUS_TRIGGER_PENDING
+    o.created_at_us = o.updated_at_us = e.ts
+    o.locked = market.fmt_qty(0)
+    o.trigger_price, o.trigger_above = market.fmt_price(e.trigger_price), e.above
+    o.parent_order_id, o.related_order_id = e.parent, e.sibling
+    _write_bracket(o, market, e.tp_trigger, e.tp_limit, e.sl_trigger, e.sl_limit)
 
 
 def fill_to_proto(t: TradeExecuted, market: Market) -> pb.Fill:
@@ -141,8 +204,13 @@ def write_placed_order(reply: epb.PlaceOrderReply, events: list[Event], engine: 
     """Writes the new order's state right after its PlaceOrder command, and its fills,
     into a fresh `reply` in place (building sub-messages separately would copy them)."""
     accepted = events[0]
+    if isinstance(accepted, TriggerPlaced):  # a trigger order: it waits
+        _write_trigger_placed(reply.order, accepted, engine.markets[accepted.market])
+        reply.seq = events[-1].seq
+        return
     assert isinstance(accepted, OrderAccepted)
     market = engine.markets[accepted.market]
+    order_id = accepted.order_id
     buy = accepted.side == Side.BUY
     filled = filled_quote = fees = 0
     locked = accepted.locked
@@ -150,16 +218,17 @@ def write_placed_order(reply: epb.PlaceOrderReply, events: list[Event], engine: 
     reason = 0
     if len(events) > 1:
         for e in events[1:]:
-            if isinstance(e, TradeExecuted):
+            # Only this order's own: triggers it fired trade in the same command.
+            if isinstance(e, TradeExecuted) and e.taker_order == order_id:
                 _write_fill(reply.fills.add(), e, market)
                 filled += e.qty
                 filled_quote += e.quote_qty
                 fees += e.taker_fee
                 locked -= e.quote_qty + e.taker_fee if buy else e.qty
                 status = OrderStatus.PARTIALLY_FILLED
-            elif isinstance(e, OrderRested):
+            elif isinstance(e, OrderRested) and e.order_id == order_id:
                 locked -= e.unlocked
-            elif isinstance(e, OrderClosed) and e.order_id == accepted.order_id:
+            elif isinstance(e, OrderClosed) and e.order_id == order_id:
                 status, reason, locked = e.status, int(e.reason), 0
     base, quote = market.base.decimals, market.quote.decimals
     o = reply.order
@@ -171,6 +240,9 @@ def write_placed_order(reply: epb.PlaceOrderReply, events: list[Event], engine: 
     if reason:
         o.close_reason = reason  # type: ignore[assignment]
     o.locked = format_units(locked, quote if buy else base)
+    placed = engine.orders.get(order_id) or engine.recent_closed.get_order(order_id)
+    if placed is not None and placed.bracket is not None:
+        _write_bracket(o, market, *placed.bracket)
     reply.seq = events[-1].seq
 
 
@@ -192,6 +264,17 @@ def closed_order(e: OrderClosed, engine: Engine) -> pb.Order:
         close_reason=int(e.reason),  # type: ignore[arg-type]
         updated_at_us=e.ts,
     )
+
+
+def cancelled_trigger(e: TriggerCancelled, engine: Engine) -> pb.Order:
+    """A cancelled trigger as it ended: it never became an order, so nothing filled."""
+    market = engine.markets[e.market]
+    return pb.Order(
+        order_id=e.order_id, user_id=e.user, market=e.market,
+        executed_quantity=market.fmt_qty(0), executed_quote_quantity=market.fmt_quote(0),
+        status=pb.ORDER_STATUS_CANCELLED, close_reason=int(e.reason),  # type: ignore[arg-type]
+        updated_at_us=e.ts,
+    )  # fmt: skip
 
 
 def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
@@ -243,6 +326,20 @@ def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
     elif isinstance(e, MarketStatusChanged):
         out.market_status_changed.market = e.market
         out.market_status_changed.status = int(e.status)  # type: ignore[assignment]
+    elif isinstance(e, TriggerPlaced):
+        _write_trigger_placed(out.trigger_placed.order, e, engine.markets[e.market])
+    elif isinstance(e, TriggerFired):
+        f = out.trigger_fired
+        f.order_id, f.user_id, f.market = e.order_id, e.user, e.market
+        f.last_price = engine.markets[e.market].fmt_price(e.last_price)
+    elif isinstance(e, TriggerFailed):
+        g = out.trigger_failed
+        g.order_id, g.user_id, g.market, g.message = e.order_id, e.user, e.market, e.message
+        g.code = e.code  # type: ignore[assignment]
+    elif isinstance(e, TriggerCancelled):
+        k = out.trigger_cancelled
+        k.order_id, k.user_id, k.market = e.order_id, e.user, e.market
+        k.reason = int(e.reason)  # type: ignore[assignment]
     return out
 
 

@@ -28,10 +28,12 @@ import orjson
 from engine_svc.core.commands import (
     AddAsset,
     AddMarket,
+    Bracket,
     CancelAllOrders,
     CancelOrder,
     Command,
     Deposit,
+    PlaceConditional,
     PlaceOrder,
     SetMarketStatus,
     Withdraw,
@@ -64,6 +66,7 @@ _TAGS: dict[type, int] = {
     AddAsset: 6,
     AddMarket: 7,
     SetMarketStatus: 8,
+    PlaceConditional: 9,
 }
 
 
@@ -74,7 +77,7 @@ class JournalCorrupt(RuntimeError):
 # Commands whose fields are all plain JSON values (ints, strings, bools) are written
 # as they are; the others go through encode_command.
 _PLAIN_TAGS: dict[type, int] = {
-    kind: tag for kind, tag in _TAGS.items() if kind not in (AddAsset, AddMarket)
+    kind: tag for kind, tag in _TAGS.items() if kind not in (AddAsset, AddMarket, PlaceConditional)
 }
 
 
@@ -87,6 +90,8 @@ def encode_command(ts: int, command: Command) -> list[Any]:
             ts, 7, s.symbol, s.base, s.quote, s.tick_size, s.step_size, s.min_quantity,
             s.min_notional, s.max_quantity, s.max_price, s.maker_fee_bps, s.taker_fee_bps,
         ]  # fmt: skip
+    if isinstance(command, PlaceConditional):
+        return [ts, 9, *command.order, command.trigger_price, *command.bracket]
     return [ts, _TAGS[type(command)], *command]
 
 
@@ -94,10 +99,7 @@ def decode_command(item: list[Any]) -> tuple[int, Command]:
     ts, tag, *f = item
     command: Command
     if tag == 1:
-        command = PlaceOrder(
-            UserId(f[0]), f[1], Side(f[2]), OrderType(f[3]), f[4], f[5], f[6], TimeInForce(f[7]),
-            f[8], ClientOrderId(f[9]), SelfTradePrevention(f[10]),
-        )  # fmt: skip
+        command = _place_order(f)
     elif tag == 2:
         command = CancelOrder(UserId(f[0]), f[1], OrderId(f[2]), ClientOrderId(f[3]))
     elif tag == 3:
@@ -112,9 +114,18 @@ def decode_command(item: list[Any]) -> tuple[int, Command]:
         command = AddMarket(MarketSpec(*f))
     elif tag == 8:
         command = SetMarketStatus(f[0], MarketStatus(f[1]))
+    elif tag == 9:
+        command = PlaceConditional(_place_order(f), f[11], Bracket(*f[12:16]))
     else:
         raise JournalCorrupt(f"unknown command tag {tag}")
     return ts, command
+
+
+def _place_order(f: list[Any]) -> PlaceOrder:
+    return PlaceOrder(
+        UserId(f[0]), f[1], Side(f[2]), OrderType(f[3]), f[4], f[5], f[6], TimeInForce(f[7]),
+        f[8], ClientOrderId(f[9]), SelfTradePrevention(f[10]),
+    )  # fmt: skip
 
 
 def encode_record(first_seq: int, entries: Iterable[tuple[int, Command]]) -> bytes:

@@ -22,6 +22,7 @@ from engine_svc.core.commands import (
     CancelOrder,
     Command,
     Deposit,
+    PlaceConditional,
     PlaceOrder,
     SetMarketStatus,
     Withdraw,
@@ -36,6 +37,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 # The `command` label: the RPC's name in snake case.
 COMMAND_NAMES: dict[type[Command], str] = {
     PlaceOrder: "place_order",
+    PlaceConditional: "place_conditional",
     CancelOrder: "cancel_order",
     CancelAllOrders: "cancel_all_orders",
     Deposit: "deposit",

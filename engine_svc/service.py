@@ -24,8 +24,8 @@ from engine_svc.core.commands import (
     Withdraw,
 )
 from engine_svc.core.engine import Engine
-from engine_svc.core.events import OrderClosed
-from engine_svc.core.parse import parse_funds, parse_place
+from engine_svc.core.events import OrderClosed, TriggerCancelled
+from engine_svc.core.parse import parse_conditional, parse_funds, parse_place
 from engine_svc.core.state import state_hash
 from engine_svc.core.types import (
     ClientOrderId,
@@ -79,7 +79,7 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
         return await self.sequencer.submit(command)
 
     def _place_command(self, r: epb.PlaceOrderRequest) -> Command:
-        return parse_place(
+        order = parse_place(
             self.engine.markets,
             user=r.user_id,
             market=r.market,
@@ -92,6 +92,23 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
             post_only=r.post_only,
             client_id=r.client_order_id,
             stp=r.self_trade_prevention,
+        )
+        if not (
+            r.trigger_price
+            or r.take_profit_trigger_price
+            or r.take_profit_limit_price
+            or r.stop_loss_trigger_price
+            or r.stop_loss_limit_price
+        ):
+            return order
+        return parse_conditional(
+            self.engine.markets,
+            order,
+            trigger_price=r.trigger_price,
+            take_profit_trigger=r.take_profit_trigger_price,
+            take_profit_limit=r.take_profit_limit_price,
+            stop_loss_trigger=r.stop_loss_trigger_price,
+            stop_loss_limit=r.stop_loss_limit_price,
         )
 
     def _place_reply(
@@ -123,9 +140,15 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
     def _cancel_reply(self, outcome: Outcome) -> epb.CancelOrderReply:
         if outcome.code != Code.OK:
             return epb.CancelOrderReply(code=int(outcome.code), message=outcome.message)  # type: ignore[arg-type]
-        closed = outcome.events[-1]
+        # The cancelled order's event comes first (legs of a bracket it created follow).
+        closed = outcome.events[0]
+        seq = outcome.events[-1].seq
+        if isinstance(closed, TriggerCancelled):
+            return epb.CancelOrderReply(
+                order=convert.cancelled_trigger(closed, self.engine), seq=seq
+            )
         assert isinstance(closed, OrderClosed)
-        return epb.CancelOrderReply(order=convert.closed_order(closed, self.engine), seq=closed.seq)
+        return epb.CancelOrderReply(order=convert.closed_order(closed, self.engine), seq=seq)
 
     async def CancelOrder(
         self, request: epb.CancelOrderRequest, context: Ctx
@@ -139,8 +162,10 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
             return epb.CancelAllOrdersReply(code=int(outcome.code), message=outcome.message)  # type: ignore[arg-type]
         orders = [
             convert.closed_order(e, self.engine)
-            for e in outcome.events
             if isinstance(e, OrderClosed)
+            else convert.cancelled_trigger(e, self.engine)
+            for e in outcome.events
+            if isinstance(e, OrderClosed | TriggerCancelled)
         ]
         seq = outcome.events[-1].seq if outcome.events else self.engine.seq
         return epb.CancelAllOrdersReply(orders=orders, seq=seq)
@@ -321,7 +346,17 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
             user, OrderId(request.order_id), ClientOrderId(request.client_order_id)
         )
         seq = engine.seq
-        if order is None or (request.market and order.market != request.market):
+        trigger = (
+            None
+            if order
+            else engine.find_trigger(
+                user, OrderId(request.order_id), ClientOrderId(request.client_order_id)
+            )
+        )
+        if trigger is not None and (not request.market or trigger.order.market == request.market):
+            market = engine.markets[trigger.order.market]
+            reply = epb.GetOrderReply(order=convert.trigger_to_proto(trigger, market))
+        elif order is None or (request.market and order.market != request.market):
             reply = epb.GetOrderReply(code=pb.RESULT_CODE_ORDER_NOT_FOUND, message="no such order")
         else:
             market = engine.markets[order.market]
@@ -342,11 +377,17 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
             if not request.market:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "all_users needs a market")
             found = [o for o in engine.orders.values() if o.market == request.market]
+            triggers = [t for t in engine.triggers.values() if t.order.market == request.market]
         else:
             found = engine.open_orders(UserId(request.user_id), request.market)
-        orders = sorted(found, key=lambda o: o.id)
+            triggers = engine.open_triggers(UserId(request.user_id), request.market)
+        # Resting orders and pending triggers (status TRIGGER_PENDING), by id.
+        views = [(o.id, convert.open_order_to_proto(o, engine.markets[o.market])) for o in found]
+        views += [
+            (t.id, convert.trigger_to_proto(t, engine.markets[t.order.market])) for t in triggers
+        ]
         reply = epb.GetOpenOrdersReply(
-            orders=[convert.open_order_to_proto(o, engine.markets[o.market]) for o in orders]
+            orders=[view for _, view in sorted(views, key=lambda v: v[0])]
         )
         await self._durable(engine.seq, context)
         return reply

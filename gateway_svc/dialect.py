@@ -136,12 +136,9 @@ def place_request(params: dict[str, Any], user_id: int) -> epb.PlaceOrderRequest
     side = params.get("side")
     if not isinstance(side, str) or side.lower() not in _SIDES:
         raise bad_request('side must be "Bid"/"Ask" or "buy"/"sell"', field="side")
-    for unsupported in ("triggerPrice", "triggerQuantity", "stopLossTriggerPrice"):
-        if params.get(unsupported) not in (None, ""):
-            raise bad_request(f"{unsupported}: trigger orders are not supported", field=unsupported)
     price = decimal_text(params, "price")
     default_type = cpb.ORDER_TYPE_LIMIT if price else cpb.ORDER_TYPE_MARKET
-    return epb.PlaceOrderRequest(
+    request = epb.PlaceOrderRequest(
         user_id=user_id,
         market=market_of(params),
         side=_SIDES[side.lower()],
@@ -156,6 +153,37 @@ def place_request(params: dict[str, Any], user_id: int) -> epb.PlaceOrderRequest
             params, "selfTradePrevention", _STPS, cpb.SELF_TRADE_PREVENTION_UNSPECIFIED
         ),
     )
+    _read_conditional(params, request)
+    return request
+
+
+# Conditional order fields: Backpack's names, the same in the spec dialect.
+_CONDITIONAL_PRICES = {
+    "triggerPrice": "trigger_price",
+    "takeProfitTriggerPrice": "take_profit_trigger_price",
+    "takeProfitLimitPrice": "take_profit_limit_price",
+    "stopLossTriggerPrice": "stop_loss_trigger_price",
+    "stopLossLimitPrice": "stop_loss_limit_price",
+}
+TRIGGER_BY = "LastPrice"  # the only price a trigger follows for now
+
+
+def _read_conditional(params: dict[str, Any], request: epb.PlaceOrderRequest) -> None:
+    """Trigger and take-profit / stop-loss fields. A trigger order gives its quantity as
+    `triggerQuantity` (ccxt's createTriggerOrder), or as `quantity`, not both."""
+    for field, attr in _CONDITIONAL_PRICES.items():
+        setattr(request, attr, decimal_text(params, field))
+    trigger_qty = decimal_text(params, "triggerQuantity")
+    if trigger_qty:
+        if not request.trigger_price:
+            raise bad_request("triggerQuantity needs a triggerPrice", field="triggerQuantity")
+        if request.quantity:
+            raise bad_request("give quantity or triggerQuantity, not both", field="triggerQuantity")
+        request.quantity = trigger_qty
+    for field in ("triggerBy", "takeProfitTriggerBy", "stopLossTriggerBy"):
+        value = params.get(field)
+        if value not in (None, "", TRIGGER_BY):
+            raise bad_request(f'{field}: only "{TRIGGER_BY}" is supported', field=field)
 
 
 # ---- writing responses ------------------------------------------------------------------
@@ -183,6 +211,7 @@ def order_json(o: cpb.Order, fills: list[cpb.Fill] | None = None) -> dict[str, A
         "status": STATUS_NAMES.get(o.status, "New"),
         "createdAt": o.created_at_us // 1000,
         "userId": str(o.user_id),
+        **_conditional_json(o),
     }
     if fills is not None:
         out["fills"] = [
@@ -195,6 +224,26 @@ def order_json(o: cpb.Order, fills: list[cpb.Fill] | None = None) -> dict[str, A
             for f in fills
         ]
     return out
+
+
+def _conditional_json(o: cpb.Order) -> dict[str, Any]:
+    """The trigger and take-profit / stop-loss fields of an order view (null when unset)."""
+    trigger = bool(o.trigger_price)
+    return {
+        "triggerPrice": o.trigger_price or None,
+        "triggerQuantity": o.quantity or None if trigger else None,
+        "triggerBy": TRIGGER_BY if trigger else None,
+        "triggeredAt": o.triggered_at_us // 1000 if o.triggered_at_us else None,
+        "takeProfitTriggerPrice": o.take_profit_trigger_price or None,
+        "takeProfitLimitPrice": o.take_profit_limit_price or None,
+        "takeProfitTriggerBy": TRIGGER_BY if o.take_profit_trigger_price else None,
+        "stopLossTriggerPrice": o.stop_loss_trigger_price or None,
+        "stopLossLimitPrice": o.stop_loss_limit_price or None,
+        "stopLossTriggerBy": TRIGGER_BY if o.stop_loss_trigger_price else None,
+        "relatedOrderId": str(o.related_order_id) if o.related_order_id else None,
+        "parentOrderId": str(o.parent_order_id) if o.parent_order_id else None,
+        "triggerFailure": o.trigger_failure or None,
+    }
 
 
 def fill_json(f: lpb.UserFill) -> dict[str, Any]:

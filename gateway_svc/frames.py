@@ -109,6 +109,10 @@ def _order_update(u: spb.OrderUpdate) -> dict[str, Any]:
     o = u.order
     if u.kind == spb.ORDER_UPDATE_KIND_ACCEPTED:
         event = "orderAccepted"
+    elif u.kind == spb.ORDER_UPDATE_KIND_TRIGGER_PLACED:
+        event = "triggerPlaced"
+    elif u.kind == spb.ORDER_UPDATE_KIND_TRIGGER_FAILED:
+        event = "triggerFailed"
     elif u.kind == spb.ORDER_UPDATE_KIND_FILL:
         event = "orderFill"
     else:
@@ -121,6 +125,10 @@ def _order_update(u: spb.OrderUpdate) -> dict[str, Any]:
         "X": STATUS_NAMES.get(o.status, "New"), "z": o.executed_quantity or None,
         "Z": o.executed_quote_quantity or None,
     }  # fmt: skip
+    if o.trigger_price:
+        out["P"] = o.trigger_price  # Backpack's trigger price
+    if o.trigger_failure:
+        out["r"] = o.trigger_failure
     if u.kind == spb.ORDER_UPDATE_KIND_FILL:
         out.update(
             {

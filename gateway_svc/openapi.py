@@ -31,7 +31,10 @@ Json = dict[str, Any]
 DOC_PATH = "/api/v1/openapi.json"
 DOCS_PATH = "/api/v1/docs"
 MAX_ID = 2**63 - 1
-ORDER_STATUSES = ["New", "PartiallyFilled", "Filled", "Cancelled", "Expired", "Rejected"]
+ORDER_STATUSES = [
+    "New", "PartiallyFilled", "Filled", "Cancelled", "Expired", "Rejected", "TriggerPending",
+    "TriggerFailed",
+]  # fmt: skip
 
 
 def _ref(name: str) -> Json:
@@ -73,6 +76,26 @@ def _id_input(maximum: int) -> Json:
 def _choice(*names: str) -> Json:
     """A name the code reads case-insensitively; empty or null mean the default."""
     return {"enum": [*names, "", None], "description": "any case; empty or null: the default"}
+
+
+# The conditional-order fields of an order view: null on an order that is none.
+_ORDER_CONDITIONS: Json = {
+    "triggerPrice": _nullable(D),
+    "triggerQuantity": _nullable({**D, "description": "a trigger order's quantity"}),
+    "triggerBy": _nullable({"enum": ["LastPrice"]}),
+    "triggeredAt": _nullable(MS),
+    "takeProfitTriggerPrice": _nullable(D),
+    "takeProfitLimitPrice": _nullable(D),
+    "takeProfitTriggerBy": _nullable({"enum": ["LastPrice"]}),
+    "stopLossTriggerPrice": _nullable(D),
+    "stopLossLimitPrice": _nullable(D),
+    "stopLossTriggerBy": _nullable({"enum": ["LastPrice"]}),
+    "relatedOrderId": _nullable({**DIGITS, "description": "the other leg of a TP/SL pair"}),
+    "parentOrderId": _nullable({**DIGITS, "description": "the order a TP/SL leg is for"}),
+    "triggerFailure": _nullable(
+        {"type": "string", "description": "TriggerFailed: why the order was refused"}
+    ),
+}
 
 
 SCHEMAS: dict[str, Json] = {
@@ -225,6 +248,7 @@ SCHEMAS: dict[str, Json] = {
             "status": {"enum": ORDER_STATUSES},
             "createdAt": MS,
             "userId": DIGITS,
+            **_ORDER_CONDITIONS,
             "fills": {
                 "type": "array",
                 "items": _ref("OrderFill"),
@@ -341,6 +365,27 @@ SCHEMAS["OrderRequest"] = {
             "cancel_maker",
             "cancel_both",
         ),
+        # Conditional orders. With `triggerPrice` the order waits, locking nothing, until the
+        # last trade price reaches it; the take-profit / stop-loss legs are created on the
+        # other side for what the order filled, and one cancels the other.
+        "triggerPrice": _ref("DecimalInput"),
+        "triggerQuantity": {
+            **_ref("DecimalInput"),
+            "description": "a trigger order's quantity (instead of `quantity`)",
+        },
+        "triggerBy": _choice("LastPrice"),
+        "takeProfitTriggerPrice": _ref("DecimalInput"),
+        "takeProfitLimitPrice": {
+            **_ref("DecimalInput"),
+            "description": "without it the take-profit leg is a market order",
+        },
+        "takeProfitTriggerBy": _choice("LastPrice"),
+        "stopLossTriggerPrice": _ref("DecimalInput"),
+        "stopLossLimitPrice": {
+            **_ref("DecimalInput"),
+            "description": "without it the stop-loss leg is a market order",
+        },
+        "stopLossTriggerBy": _choice("LastPrice"),
         **_USER_FIELD,
     },
     "required": ["side"],

@@ -38,6 +38,9 @@ TRANSFERS_PER_EVENT = 4  # at most: a trade moves base, quote and two fees
 FEE_ACCOUNT = 0  # the engine's fee collector
 STATUS_NEW = 1
 STATUS_PARTIALLY_FILLED = 2
+STATUS_TRIGGER_PENDING = 7
+STATUS_TRIGGER_FAILED = 8
+STATUS_CANCELLED = 4
 
 
 class Bucket(IntEnum):
@@ -78,6 +81,9 @@ class Catalog:
 
     asset_decimals: dict[str, int] = field(default_factory=dict)
     markets: dict[str, MarketScales] = field(default_factory=dict)
+    # Triggers that fired and whose order is not accepted yet: that acceptance updates the
+    # trigger's row instead of inserting one.
+    fired: set[int] = field(default_factory=set)
 
     def add_market(self, symbol: str, base: str, quote: str) -> None:
         self.markets[symbol] = MarketScales(
@@ -101,6 +107,13 @@ TRANSFER_COLUMNS = (
     "transfer_id", "amount", "debit_user", "credit_user", "order_id", "trade_id", "ts_us",
     "debit_fee", "credit_fee", "credit_fee_order_id", "debit_bucket", "credit_bucket", "kind",
     "asset",
+)  # fmt: skip
+# The conditional fields of an order row, set by the writer after the row exists; None in
+# an update leaves the stored value.
+CONDITION_COLUMNS = (
+    "order_id", "trigger_price", "trigger_above", "take_profit_trigger_price",
+    "take_profit_limit_price", "stop_loss_trigger_price", "stop_loss_limit_price",
+    "parent_order_id", "related_order_id", "triggered_at_us", "trigger_failure",
 )  # fmt: skip
 ORDER_EVENT_COLUMNS = (
     "seq", "order_id", "status", "close_reason", "executed_quantity", "ts_us",
@@ -148,6 +161,7 @@ class Batch:
     new_orders: dict[int, list[object]] = field(default_factory=dict)
     order_deltas: dict[int, OrderDelta] = field(default_factory=dict)
     order_events: list[tuple[int, int, int, int, int | None, int]] = field(default_factory=list)
+    conditions: dict[int, list[object]] = field(default_factory=dict)  # CONDITION_COLUMNS
     trades: list[TradeRow] = field(default_factory=list)
     transfers: list[TransferRow] = field(default_factory=list)
     balances: BalanceDeltas = field(default_factory=_balance_deltas)
@@ -179,6 +193,10 @@ class Projector:
             "asset_listed": self._asset_listed,
             "market_listed": self._market_listed,
             "market_status_changed": self._market_status_changed,
+            "trigger_placed": self._trigger_placed,
+            "trigger_fired": self._trigger_fired,
+            "trigger_failed": self._trigger_failed,
+            "trigger_cancelled": self._trigger_cancelled,
         }
 
     def feed(self, events: Sequence[cpb.EngineEvent]) -> None:
@@ -279,6 +297,8 @@ class Projector:
         delta.locked += locked
         if status:
             delta.status, delta.close_reason = status, reason
+        elif executed and delta.status == STATUS_NEW:  # a fired trigger's order filling
+            delta.status = STATUS_PARTIALLY_FILLED
         delta.updated_at_us = ts
 
     # -- events, one method per body --------------------------------------------------------
@@ -287,6 +307,17 @@ class Projector:
         o = e.order
         order_id, user, market = o.order_id, o.user_id, o.market
         batch = self.batch
+        if order_id in self.catalog.fired:  # a fired trigger: its row exists
+            self.catalog.fired.discard(order_id)
+            locked = self._units(e.locked_asset, e.locked)
+            self._locked(seq, ts, user, order_id, e.locked_asset, locked, lock=True)
+            row = batch.new_orders.get(order_id)
+            if row is not None:
+                row[_STATUS], row[_LOCKED], row[_UPDATED] = STATUS_NEW, locked, ts
+            else:
+                self._order_change(order_id, ts, 0, 0, 0, locked, STATUS_NEW, 0)
+            batch.order_events.append((seq, order_id, STATUS_NEW, 0, 0, ts))
+            return
         scales = self.catalog.markets[market]
         base_dec, quote_dec = scales.base_decimals, scales.quote_decimals
         locked_asset = e.locked_asset
@@ -390,6 +421,51 @@ class Projector:
         m = e.market
         self.catalog.add_market(m.symbol, m.base, m.quote)
         self.batch.markets.append((m, seq))
+
+    def _condition(self, order_id: int) -> list[object]:
+        row = self.batch.conditions.get(order_id)
+        if row is None:
+            row = self.batch.conditions[order_id] = [order_id] + [None] * 10
+        return row
+
+    def _trigger_placed(self, seq: int, ts: int, e: cpb.TriggerPlaced) -> None:
+        """A new row in status TRIGGER_PENDING: nothing is locked."""
+        o = e.order
+        order_id = o.order_id
+        scales = self.catalog.markets[o.market]
+        base_dec, quote_dec = scales.base_decimals, scales.quote_decimals
+
+        def price(text: str) -> int | None:
+            return parse_units(text, quote_dec) if text else None
+
+        self.batch.new_orders[order_id] = [
+            order_id, o.user_id, o.market, o.client_order_id, o.side, o.type,
+            o.time_in_force, o.self_trade_prevention, o.post_only, price(o.price),
+            parse_units(o.quantity, base_dec) if o.quantity else None, price(o.quote_quantity),
+            0, 0, 0, 0, STATUS_TRIGGER_PENDING, 0, ts, ts, seq,
+        ]  # fmt: skip
+        self._condition(order_id)[1:9] = [
+            price(o.trigger_price), o.trigger_above, price(o.take_profit_trigger_price),
+            price(o.take_profit_limit_price), price(o.stop_loss_trigger_price),
+            price(o.stop_loss_limit_price), o.parent_order_id or None,
+            o.related_order_id or None,
+        ]  # fmt: skip
+        self.batch.order_events.append((seq, order_id, STATUS_TRIGGER_PENDING, 0, 0, ts))
+
+    def _trigger_fired(self, seq: int, ts: int, e: cpb.TriggerFired) -> None:
+        self.catalog.fired.add(e.order_id)
+        self._condition(e.order_id)[9] = ts
+        self._order_change(e.order_id, ts, 0, 0, 0, 0, 0, 0)
+
+    def _trigger_failed(self, seq: int, ts: int, e: cpb.TriggerFailed) -> None:
+        self.catalog.fired.discard(e.order_id)
+        self._condition(e.order_id)[10] = f"{cpb.ResultCode.Name(e.code)}: {e.message}"
+        self._order_change(e.order_id, ts, 0, 0, 0, 0, STATUS_TRIGGER_FAILED, 0)
+        self.batch.order_events.append((seq, e.order_id, STATUS_TRIGGER_FAILED, 0, 0, ts))
+
+    def _trigger_cancelled(self, seq: int, ts: int, e: cpb.TriggerCancelled) -> None:
+        self._order_change(e.order_id, ts, 0, 0, 0, 0, STATUS_CANCELLED, e.reason)
+        self.batch.order_events.append((seq, e.order_id, STATUS_CANCELLED, e.reason, 0, ts))
 
     def _market_status_changed(self, seq: int, ts: int, s: cpb.MarketStatusChanged) -> None:
         self.batch.market_status.append((s.market, s.status, seq))

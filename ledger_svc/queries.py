@@ -239,6 +239,16 @@ async def get_order_history(
                 locked=format_units(
                     r["locked"], quote_dec if r["side"] == cpb.SIDE_BUY else base_dec
                 ),
+                trigger_price=_optional(r["trigger_price"], quote_dec),
+                trigger_above=bool(r["trigger_above"]),
+                take_profit_trigger_price=_optional(r["take_profit_trigger_price"], quote_dec),
+                take_profit_limit_price=_optional(r["take_profit_limit_price"], quote_dec),
+                stop_loss_trigger_price=_optional(r["stop_loss_trigger_price"], quote_dec),
+                stop_loss_limit_price=_optional(r["stop_loss_limit_price"], quote_dec),
+                parent_order_id=r["parent_order_id"] or 0,
+                related_order_id=r["related_order_id"] or 0,
+                triggered_at_us=r["triggered_at_us"] or 0,
+                trigger_failure=r["trigger_failure"] or "",
             )
         )
     more = len(rows) == limit

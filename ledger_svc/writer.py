@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from ledger_svc.db import Conn
 from ledger_svc.projection import (
+    CONDITION_COLUMNS,
     ORDER_COLUMNS,
     ORDER_EVENT_COLUMNS,
     TRADE_COLUMNS,
@@ -35,6 +36,12 @@ async def load_catalog(conn: Conn) -> Catalog:
         catalog.asset_decimals[symbol] = decimals
     for symbol, base, quote in await conn.fetch("SELECT symbol, base, quote FROM markets"):
         catalog.add_market(symbol, base, quote)
+    catalog.fired = {
+        order_id
+        for (order_id,) in await conn.fetch(
+            "SELECT order_id FROM orders WHERE status = 7 AND triggered_at_us IS NOT NULL"
+        )
+    }
     return catalog
 
 
@@ -54,6 +61,8 @@ async def store(conn: Conn, batch: Batch, *, candles: bool = True) -> None:
             )
         if batch.order_deltas:
             await _update_orders(conn, batch)
+        if batch.conditions:
+            await _update_conditions(conn, batch)
         if batch.order_events:
             await conn.copy_records_to_table(
                 "order_events", records=batch.order_events, columns=ORDER_EVENT_COLUMNS
@@ -138,6 +147,20 @@ async def _update_orders(conn: Conn, batch: Batch) -> None:
                        $6::smallint[], $7::smallint[], $8::bigint[])
                 AS d(order_id, exec_q, exec_qq, fees, locked, status, reason, updated)
            WHERE o.order_id = d.order_id""",
+        *columns,
+    )
+
+
+async def _update_conditions(conn: Conn, batch: Batch) -> None:
+    """The conditional fields of rows that exist by now (inserted above, or before)."""
+    columns = _transpose(tuple(row) for row in batch.conditions.values())
+    sets = ", ".join(f"{c} = COALESCE(d.{c}, o.{c})" for c in CONDITION_COLUMNS[1:])
+    await conn.execute(
+        f"""UPDATE orders AS o SET {sets}
+            FROM unnest($1::bigint[], $2::bigint[], $3::boolean[], $4::bigint[], $5::bigint[],
+                        $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
+                        $11::text[]) AS d({", ".join(CONDITION_COLUMNS)})
+            WHERE o.order_id = d.order_id""",
         *columns,
     )
 

@@ -28,6 +28,7 @@ from tradekit.candles import INTERVALS_S, Candle
 from tradekit.money import format_units, parse_units
 
 FEE_ACCOUNT = 0  # the engine's fee collector: not a user, gets no updates
+_TRIGGER_EVENTS = ("trigger_placed", "trigger_fired", "trigger_failed", "trigger_cancelled")
 BUY, SELL = cpb.SIDE_BUY, cpb.SIDE_SELL
 
 
@@ -121,6 +122,7 @@ class Mirror:
         self.balances = balances
         self.seq = seq
         self.open_orders: dict[int, _OpenOrder] = {}
+        self.pending_triggers: dict[int, cpb.Order] = {}  # as placed, for their later updates
         self._taker: _Taker | None = None
         self._touched_balances: set[tuple[int, str]] = set()
 
@@ -241,6 +243,8 @@ class Mirror:
             self._trade(ev, out)
         elif kind == "order_closed":
             self._closed(ev, out)
+        elif kind in _TRIGGER_EVENTS:
+            self._trigger(kind, ev, out)
         elif kind == "order_rested":
             r = ev.order_rested
             self._unlock(r.user_id, r.unlocked_asset, r.unlocked)
@@ -383,6 +387,31 @@ class Mirror:
         order.close_reason = c.reason
         order.updated_at_us = ev.ts_us
         self._order_update(spb.ORDER_UPDATE_KIND_CLOSED, order, ev, out)
+
+    def _trigger(self, kind: str, ev: cpb.EngineEvent, out: Output) -> None:
+        """A conditional order's own updates; once fired it is an order like any other
+        (its OrderAccepted, with the same id, follows)."""
+        if kind == "trigger_placed":
+            order = cpb.Order()
+            order.CopyFrom(ev.trigger_placed.order)
+            self.pending_triggers[order.order_id] = order
+            self._order_update(spb.ORDER_UPDATE_KIND_TRIGGER_PLACED, order, ev, out)
+            return
+        body = getattr(ev, kind)
+        placed = self.pending_triggers.pop(body.order_id, None)
+        order = placed if placed is not None else cpb.Order(
+            order_id=body.order_id, user_id=body.user_id, market=body.market
+        )  # fmt: skip
+        if kind == "trigger_fired":
+            return
+        order.updated_at_us = ev.ts_us
+        if kind == "trigger_failed":
+            order.status = cpb.ORDER_STATUS_TRIGGER_FAILED
+            order.trigger_failure = body.message
+            self._order_update(spb.ORDER_UPDATE_KIND_TRIGGER_FAILED, order, ev, out)
+        else:
+            order.status, order.close_reason = cpb.ORDER_STATUS_CANCELLED, body.reason
+            self._order_update(spb.ORDER_UPDATE_KIND_CLOSED, order, ev, out)
 
     def _order_update(
         self,

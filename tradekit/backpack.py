@@ -43,6 +43,8 @@ STATUS_NAMES = {
     cpb.ORDER_STATUS_CANCELLED: "Cancelled",
     cpb.ORDER_STATUS_EXPIRED: "Expired",
     cpb.ORDER_STATUS_REJECTED: "Rejected",
+    cpb.ORDER_STATUS_TRIGGER_PENDING: "TriggerPending",
+    cpb.ORDER_STATUS_TRIGGER_FAILED: "TriggerFailed",
 }
 
 

@@ -44,6 +44,9 @@ class ClosedOrders:
         o = self._by_id.get(order_id)
         return None if o is None else ClosedOrder(o, o.close_status, o.close_reason, o.closed_at)
 
+    def get_order(self, order_id: OrderId) -> Order | None:
+        return self._by_id.get(order_id)
+
     def clear(self) -> None:
         self._by_id.clear()
         self._ids.clear()

@@ -32,6 +32,25 @@ class PlaceOrder(NamedTuple):
     stp: SelfTradePrevention
 
 
+class Bracket(NamedTuple):
+    """Take-profit and stop-loss attached to an order, in price units; 0 = none. A leg
+    with a trigger and no limit price becomes a market order."""
+
+    tp_trigger: int = 0
+    tp_limit: int = 0
+    sl_trigger: int = 0
+    sl_limit: int = 0
+
+
+class PlaceConditional(NamedTuple):
+    """`order` waits until the last trade price reaches `trigger_price` (0 = place it now);
+    `bracket` (all zeros = none) creates its take-profit / stop-loss once it has filled."""
+
+    order: PlaceOrder
+    trigger_price: int
+    bracket: Bracket
+
+
 class CancelOrder(NamedTuple):
     user: UserId
     market: str  # "" = any
@@ -71,6 +90,7 @@ class SetMarketStatus(NamedTuple):
 
 Command = (
     PlaceOrder
+    | PlaceConditional
     | CancelOrder
     | CancelAllOrders
     | Deposit

@@ -13,11 +13,14 @@ Invariants after every command (the property tests check each one):
 
 Stages: `_check_*` validate, `_place` (limit orders) and `_lock_for_market_order`
 work out the funds, `_match` walks the opposite side, `_settle` moves the money,
-`_enter`/`_rest_after_taking`/`_close` finish.
+`_enter`/`_rest_after_taking`/`_close` finish. Conditional orders (triggers and
+take-profit / stop-loss brackets) are placed by `_place_conditional` and fired by
+`_cascade` after every step that traded; see engine_svc/core/triggers.py for the order.
 Fees are paid in the quote asset: added to what a buyer pays, taken from what
 a seller receives, credited to FEE_ACCOUNT.
 """
 
+from collections import deque
 from collections.abc import Callable
 
 from engine_svc.core.accounts import Accounts, Balance
@@ -27,10 +30,12 @@ from engine_svc.core.closed_orders import ClosedOrders
 from engine_svc.core.commands import (
     AddAsset,
     AddMarket,
+    Bracket,
     CancelAllOrders,
     CancelOrder,
     Command,
     Deposit,
+    PlaceConditional,
     PlaceOrder,
     SetMarketStatus,
     Withdraw,
@@ -45,10 +50,15 @@ from engine_svc.core.events import (
     OrderClosed,
     OrderRested,
     TradeExecuted,
+    TriggerCancelled,
+    TriggerFailed,
+    TriggerFired,
+    TriggerPlaced,
     Withdrawn,
 )
 from engine_svc.core.markets import Market, build_market, validate_asset
 from engine_svc.core.order import Order
+from engine_svc.core.triggers import Trigger, TriggerBook, TriggerIndex, TriggerState
 from engine_svc.core.types import (
     FEE_ACCOUNT,
     ClientOrderId,
@@ -70,6 +80,9 @@ from tradekit.money import MAX_UNITS, ceil_div, format_units
 
 BPS = 10_000
 RECENT_CLOSED = 100_000  # closed orders remembered for GetOrder; history lives in the ledger
+# Pending triggers a user may have (take-profit / stop-loss legs count, but never refuse).
+MAX_TRIGGERS_PER_MARKET = 100
+MAX_TRIGGERS = 500
 
 # Module constants: looking an enum member up on its class is slow on a hot path.
 # Enum values are compared by identity (`is`), which skips the generic comparison an
@@ -78,7 +91,9 @@ RECENT_CLOSED = 100_000  # closed orders remembered for GetOrder; history lives 
 _BUY = Side.BUY
 _SELL = Side.SELL
 _LIMIT = OrderType.LIMIT
+_MARKET = OrderType.MARKET
 _GTC = TimeInForce.GTC
+_IOC = TimeInForce.IOC
 _FOK = TimeInForce.FOK
 _OPEN = MarketStatus.OPEN
 _CANCEL_MAKER = SelfTradePrevention.CANCEL_MAKER
@@ -91,13 +106,24 @@ _BY_USER = CloseReason.USER_CANCELLED
 _BY_SELF_TRADE = CloseReason.SELF_TRADE
 _BY_NO_LIQUIDITY = CloseReason.NO_LIQUIDITY
 _BY_FUNDS = CloseReason.INSUFFICIENT_FUNDS
+_BY_OCO = CloseReason.ONE_CANCELS_OTHER
+_PENDING = TriggerState.PENDING
+_FIRING = TriggerState.FIRING
+_DONE = TriggerState.DONE
+_NO_ID = OrderId(0)
+_NO_BRACKET = Bracket()
 # Builds a hot event straight from a tuple, skipping the NamedTuple's Python-level __new__.
 _new = tuple.__new__
 
 
 class Engine:
-    def __init__(self, book_factory: Callable[[], Book] = OrderBook) -> None:
+    def __init__(
+        self,
+        book_factory: Callable[[], Book] = OrderBook,
+        trigger_factory: Callable[[], TriggerBook] = TriggerIndex,
+    ) -> None:
         self.book_factory = book_factory
+        self.trigger_factory = trigger_factory
         self.assets: dict[str, Asset] = {}
         self.markets: dict[str, Market] = {}
         self.books: dict[str, Book] = {}
@@ -112,6 +138,13 @@ class Engine:
         self.next_order_id = OrderId(1)
         self.next_trade_id = TradeId(1)
         self.ts = 0  # engine time of the last applied command, µs
+        # Pending triggers: indexed by price per market, and by id, user and client id.
+        self.trigger_books: dict[str, TriggerBook] = {}
+        self.triggers: dict[OrderId, Trigger] = {}
+        self.user_triggers: dict[UserId, dict[OrderId, Trigger]] = {}
+        self.trigger_client_ids: dict[tuple[UserId, ClientOrderId], Trigger] = {}
+        # Orders with a bracket that closed with fills during the current command.
+        self.closed_parents: list[Order] = []
 
     def take_over(self, other: "Engine") -> None:
         """Becomes `other` in place (a rollback to the engine recovered from disk), so that
@@ -130,6 +163,12 @@ class Engine:
         self.next_order_id = other.next_order_id
         self.next_trade_id = other.next_trade_id
         self.ts = other.ts
+        self.trigger_factory = other.trigger_factory
+        self.trigger_books = other.trigger_books
+        self.triggers = other.triggers
+        self.user_triggers = other.user_triggers
+        self.trigger_client_ids = other.trigger_client_ids
+        self.closed_parents = other.closed_parents
 
     def apply(self, command: Command, ts: int) -> list[Event]:
         """Applies one command at engine time `ts` (µs). Raises Rejected, changing nothing."""
@@ -137,8 +176,15 @@ class Engine:
         # cheapest test for the commands that make up nearly all of the traffic.
         if type(command) is PlaceOrder:
             events = self._place(command, ts)
+            if self.triggers or self.closed_parents:
+                self._cascade(command.market, events, ts)
         elif type(command) is CancelOrder:
             events = self._cancel(command, ts)
+            if self.closed_parents:
+                self._cascade("", events, ts)
+        elif isinstance(command, PlaceConditional):
+            events = self._place_conditional(command, ts)
+            self._cascade(command.order.market, events, ts)
         elif isinstance(command, CancelAllOrders):
             events = self._cancel_all(command, ts)
         elif isinstance(command, Deposit):
@@ -166,6 +212,21 @@ class Engine:
             order = None if closed is None else closed.order
         return order if order is not None and order.user == user else None
 
+    def find_trigger(
+        self, user: UserId, order_id: OrderId, client_id: ClientOrderId
+    ) -> Trigger | None:
+        """A pending trigger of `user`, by id or client id."""
+        t = (
+            self.triggers.get(order_id)
+            if order_id
+            else self.trigger_client_ids.get((user, client_id))
+        )
+        return t if t is not None and t.order.user == user else None
+
+    def open_triggers(self, user: UserId, market: str = "") -> list[Trigger]:
+        triggers = self.user_triggers.get(user, {}).values()
+        return [t for t in triggers if not market or t.order.market == market]
+
     def open_orders(self, user: UserId, market: str = "") -> list[Order]:
         orders = self.user_orders.get(user, {}).values()
         return [o for o in orders if not market or o.market == market]
@@ -178,9 +239,12 @@ class Engine:
             raise Rejected(Code.UNKNOWN_MARKET, f"unknown market {symbol[:40]!r}")
         return market
 
-    def _place(self, c: PlaceOrder, ts: int) -> list[Event]:
-        # The hot path: fields are unpacked once (a NamedTuple's attribute is a slow lookup),
-        # and a limit order's checks and lock are worked out inline.
+    def _place(
+        self, c: PlaceOrder, ts: int, fired: OrderId = _NO_ID, bracket: Bracket | None = None
+    ) -> list[Event]:
+        """Places `c` now; a fired trigger passes its own id (`fired`) and bracket.
+        The hot path: fields are unpacked once (a NamedTuple's attribute is a slow lookup),
+        and a limit order's checks and lock are worked out inline."""
         user, symbol, side, type_, price, qty, quote_qty, tif, post_only, client_id, stp = c
         market = self.markets.get(symbol)
         if market is None:
@@ -202,7 +266,9 @@ class Engine:
             or price * qty // market.base_scale < market.min_notional
         ):
             self._check_limit(c, market)  # raises with the precise reason
-        if client_id and (user, client_id) in self.client_ids:
+        if client_id and (
+            (user, client_id) in self.client_ids or (user, client_id) in self.trigger_client_ids
+        ):
             raise Rejected(Code.DUPLICATE_CLIENT_ID, f"client id {client_id} is already open")
         buy = side is _BUY
         if buy:
@@ -244,12 +310,17 @@ class Engine:
         if spend is None or receive is None:
             spend = self.accounts.balance(user, spend_asset)
             receive = self.accounts.balance(user, receive_asset)
-        order_id = self.next_order_id
-        self.next_order_id = order_id + 1  # type: ignore[assignment]  # see __init__
+        if fired:
+            order_id = fired
+        else:
+            order_id = self.next_order_id
+            self.next_order_id = order_id + 1  # type: ignore[assignment]  # see __init__
         order = Order(
             order_id, user, symbol, side, type_, tif, stp, post_only, client_id, price, qty,
             quote_qty, ts, spend, receive,
         )  # fmt: skip
+        if bracket is not None:
+            order.bracket = bracket
         if quote_qty:
             order.remaining = MAX_UNITS  # bounded by the quote budget instead
         order.locked = lock
@@ -486,6 +557,7 @@ class Engine:
         market.trades += 1
         market.traded_qty += qty
         market.traded_quote += notional
+        market.last_price = price
         self.seq = seq = self.seq + 1
         trade_id = self.next_trade_id
         self.next_trade_id = trade_id + 1  # type: ignore[assignment]  # see __init__
@@ -522,6 +594,10 @@ class Engine:
         """Puts an order on its book and into the indexes (snapshot loading)."""
         self._enter(o, self.books[o.market])
 
+    def restore_trigger(self, t: Trigger) -> None:
+        """Puts a pending trigger into its market's index and the others (snapshot loading)."""
+        self._index_trigger(t)
+
     def _enter(self, o: Order, book: Book) -> None:
         book.add(o)
         self.orders[o.id] = o
@@ -556,6 +632,8 @@ class Engine:
             if o.client_id:
                 del self.client_ids[(user, o.client_id)]
         self.recent_closed.add(o, status, reason, ts)
+        if o.bracket is not None and o.filled:
+            self.closed_parents.append(o)
         self.seq = seq = self.seq + 1
         events.append(
             _new(OrderClosed, (
@@ -571,7 +649,7 @@ class Engine:
         user, symbol, order_id, client_id = c
         order = self.orders.get(order_id) if order_id else self.client_ids.get((user, client_id))
         if order is None or order.user != user or (symbol and order.market != symbol):
-            raise Rejected(Code.ORDER_NOT_FOUND, "no such open order")
+            return self._cancel_trigger(c, ts)
         events: list[Event] = []
         self.books[order.market].remove(order)
         self._close(order, self.markets[order.market], _CANCELLED, _BY_USER, events, ts)
@@ -584,6 +662,10 @@ class Engine:
         for order in sorted(self.open_orders(c.user, c.market), key=lambda o: o.id):
             self.books[order.market].remove(order)
             self._close(order, self.markets[order.market], _CANCELLED, _BY_USER, events, ts)
+        # Nothing is left pending: the legs of brackets just cancelled are never created.
+        self.closed_parents = []
+        for t in sorted(self.open_triggers(c.user, c.market), key=lambda t: t.id):
+            self._drop(t, _BY_USER, events, ts)
         return events
 
     # ---- funds ----
@@ -623,6 +705,7 @@ class Engine:
             raise Rejected(Code.ALREADY_EXISTS, f"market {c.spec.symbol} exists")
         self.markets[c.spec.symbol] = build_market(c.spec, self.assets)
         self.books[c.spec.symbol] = self.book_factory()
+        self.trigger_books[c.spec.symbol] = self.trigger_factory()
         self.seq += 1
         return [MarketListed(self.seq, ts, c.spec)]
 
@@ -633,3 +716,225 @@ class Engine:
         market.status = c.status
         self.seq += 1
         return [MarketStatusChanged(self.seq, ts, c.market, c.status)]
+
+    # ---- conditional orders ----
+
+    def _place_conditional(self, c: PlaceConditional, ts: int) -> list[Event]:
+        o, trigger_price, bracket = c
+        market = self._market(o.market)
+        if market.status is not _OPEN:
+            raise Rejected(Code.MARKET_HALTED, f"market {o.market} is halted")
+        if o.user <= 0:
+            raise Rejected(Code.INVALID_USER, "orders need a user id > 0")
+        if o.type is _LIMIT:
+            self._check_limit(o, market)
+        else:
+            self._check_market_order(o, market)
+        key = (o.user, o.client_id)
+        if o.client_id and (key in self.client_ids or key in self.trigger_client_ids):
+            raise Rejected(Code.DUPLICATE_CLIENT_ID, f"client id {o.client_id} is already open")
+        has_bracket = bracket != _NO_BRACKET
+        if has_bracket:
+            self._check_bracket(o, market, bracket)
+        if not trigger_price:
+            if not has_bracket:
+                raise Rejected(
+                    Code.INVALID_ORDER, "a conditional order needs a trigger price or a bracket"
+                )
+            return self._place(o, ts, _NO_ID, bracket)
+        self._check_price(trigger_price, market, "trigger price")
+        last = market.last_price
+        if not last or trigger_price == last:
+            raise Rejected(
+                Code.TRIGGER_WOULD_FIRE,
+                "trigger price equals the last price" if last else f"{o.market} has no trade yet",
+            )
+        mine = self.open_triggers(o.user)
+        if len(mine) >= MAX_TRIGGERS or (
+            sum(t.order.market == o.market for t in mine) >= MAX_TRIGGERS_PER_MARKET
+        ):
+            raise Rejected(
+                Code.TRIGGER_LIMIT,
+                f"at most {MAX_TRIGGERS_PER_MARKET} pending triggers per market "
+                f"and {MAX_TRIGGERS} in all",
+            )
+        t = Trigger(
+            self._new_order_id(), o, trigger_price, trigger_price > last,
+            bracket if has_bracket else None, _NO_ID, ts,
+        )  # fmt: skip
+        events: list[Event] = []
+        self._pend(t, events, ts)
+        return events
+
+    def _check_price(self, price: int, market: Market, what: str) -> None:
+        if price <= 0 or price % market.tick or price > market.max_price:
+            raise Rejected(
+                Code.INVALID_PRICE,
+                f"{what} must be a positive multiple of {market.spec.tick_size} "
+                f"up to {market.spec.max_price}",
+            )
+
+    def _check_bracket(self, o: PlaceOrder, market: Market, b: Bracket) -> None:
+        for what, price in (
+            ("take-profit trigger price", b.tp_trigger),
+            ("take-profit limit price", b.tp_limit),
+            ("stop-loss trigger price", b.sl_trigger),
+            ("stop-loss limit price", b.sl_limit),
+        ):
+            if price:
+                self._check_price(price, market, what)
+        if (b.tp_limit and not b.tp_trigger) or (b.sl_limit and not b.sl_trigger):
+            raise Rejected(Code.INVALID_ORDER, "a leg's limit price needs its trigger price")
+        if b.tp_trigger and b.sl_trigger:
+            buy = o.side is _BUY
+            if b.tp_trigger <= b.sl_trigger if buy else b.tp_trigger >= b.sl_trigger:
+                raise Rejected(
+                    Code.INVALID_ORDER,
+                    "take-profit must lie above stop-loss for a buy, below it for a sell",
+                )
+
+    def _new_order_id(self) -> OrderId:
+        order_id = self.next_order_id
+        self.next_order_id = order_id + 1  # type: ignore[assignment]  # see __init__
+        return order_id
+
+    def _index_trigger(self, t: Trigger) -> None:
+        o = t.order
+        self.trigger_books[o.market].add(t)
+        self.triggers[t.id] = t
+        per_user = self.user_triggers.get(o.user)
+        if per_user is None:
+            per_user = self.user_triggers[o.user] = {}
+        per_user[t.id] = t
+        if o.client_id:
+            self.trigger_client_ids[(o.user, o.client_id)] = t
+
+    def _pend(self, t: Trigger, events: list[Event], ts: int) -> None:
+        self._index_trigger(t)
+        o = t.order
+        b = t.bracket or _NO_BRACKET
+        sibling = _NO_ID if t.sibling is None else t.sibling.id
+        self.seq += 1
+        events.append(
+            TriggerPlaced(
+                self.seq, ts, t.id, o.user, o.market, o.side, o.type, o.tif, o.stp, o.post_only,
+                o.client_id, o.price, o.qty, o.quote_qty, t.price, t.above, *b, t.parent, sibling,
+            )
+        )  # fmt: skip
+
+    def _unpend(self, t: Trigger) -> None:
+        """Takes a trigger out of the id, user and client id indexes (not its price index)."""
+        o = t.order
+        del self.triggers[t.id]
+        del self.user_triggers[o.user][t.id]
+        if o.client_id:
+            del self.trigger_client_ids[(o.user, o.client_id)]
+
+    def _drop(self, t: Trigger, reason: CloseReason, events: list[Event], ts: int) -> None:
+        """Cancels a pending or reached trigger."""
+        if t.state is _PENDING:
+            self.trigger_books[t.order.market].remove(t)
+            self._unpend(t)
+        t.state = _DONE
+        t.sibling = None
+        self.seq += 1
+        events.append(TriggerCancelled(self.seq, ts, t.id, t.order.user, t.order.market, reason))
+
+    def _cancel_trigger(self, c: CancelOrder, ts: int) -> list[Event]:
+        """Cancels a pending trigger, and the other leg of its pair with it."""
+        t = self.find_trigger(c.user, c.order_id, c.client_id)
+        if t is None or (c.market and t.order.market != c.market):
+            raise Rejected(Code.ORDER_NOT_FOUND, "no such open order")
+        events: list[Event] = []
+        sibling = t.sibling
+        self._drop(t, _BY_USER, events, ts)
+        if sibling is not None:
+            self._drop(sibling, _BY_USER, events, ts)
+        return events
+
+    def _cascade(self, symbol: str, events: list[Event], ts: int) -> None:
+        """Fires every trigger the command's trades reached, then those the orders they
+        became reach, until a step reaches none. Each trigger fires at most once: reaching
+        it takes it out of the indexes."""
+        queue: deque[Trigger] = deque()
+        self._reach(symbol, events, events, queue, ts)
+        while queue:
+            t = queue.popleft()
+            if t.state is _FIRING:  # else its other leg fired first
+                self._fire(t, events, queue, ts)
+
+    def _reach(
+        self, symbol: str, step: list[Event], events: list[Event], queue: deque[Trigger], ts: int
+    ) -> None:
+        """Queues what the trades of `step` reached, then the legs of brackets it closed."""
+        book = self.trigger_books.get(symbol)
+        if book:
+            path = [e.price for e in step if type(e) is TradeExecuted]
+            if path:
+                for t in book.crossed(path):
+                    self._unpend(t)
+                    t.state = _FIRING
+                    queue.append(t)
+        if self.closed_parents:
+            parents, self.closed_parents = self.closed_parents, []
+            for o in parents:
+                self._spawn_legs(o, events, queue, ts)
+
+    def _spawn_legs(self, o: Order, events: list[Event], queue: deque[Trigger], ts: int) -> None:
+        """A closed bracket parent's take-profit and stop-loss, on the other side for what it
+        filled. A buy's take-profit fires at or above its price, its stop-loss at or below
+        (a sell's the other way); a leg the last price has already reached fires now."""
+        b = o.bracket
+        assert b is not None
+        market = self.markets[o.market]
+        buy = o.side is _BUY
+        side = _SELL if buy else _BUY
+        legs: list[Trigger] = []
+        for trigger, limit, take_profit in (
+            (b.tp_trigger, b.tp_limit, True),
+            (b.sl_trigger, b.sl_limit, False),
+        ):
+            if trigger:
+                child = PlaceOrder(
+                    o.user, o.market, side, _LIMIT if limit else _MARKET, limit, o.filled, 0,
+                    _GTC if limit else _IOC, False, ClientOrderId(0), o.stp,
+                )  # fmt: skip
+                legs.append(
+                    Trigger(
+                        self._new_order_id(), child, trigger, take_profit is buy, None, o.id, ts
+                    )
+                )
+        if len(legs) == 2:
+            legs[0].sibling, legs[1].sibling = legs[1], legs[0]
+        for t in legs:
+            self._pend(t, events, ts)
+        last = market.last_price
+        for t in legs:
+            if t.state is _PENDING and (last >= t.price if t.above else last <= t.price):
+                self.trigger_books[o.market].remove(t)
+                self._unpend(t)
+                t.state = _FIRING
+                queue.append(t)
+
+    def _fire(self, t: Trigger, events: list[Event], queue: deque[Trigger], ts: int) -> None:
+        """Submits a reached trigger's order; its other leg is cancelled first."""
+        t.state = _DONE
+        o = t.order
+        sibling = t.sibling
+        if sibling is not None:
+            t.sibling = None
+            self._drop(sibling, _BY_OCO, events, ts)
+        self.seq += 1
+        events.append(
+            TriggerFired(self.seq, ts, t.id, o.user, o.market, self.markets[o.market].last_price)
+        )
+        try:
+            placed = self._place(o, ts, t.id, t.bracket)
+        except Rejected as exc:
+            self.seq += 1
+            events.append(
+                TriggerFailed(self.seq, ts, t.id, o.user, o.market, int(exc.code), exc.message)
+            )
+            return
+        events += placed
+        self._reach(o.market, placed, events, queue, ts)

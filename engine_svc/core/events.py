@@ -8,6 +8,9 @@ rebuild every balance from the events alone:
   available base gains qty; the seller's locked base pays qty and their
   available quote gains quote_qty - seller fee; the fee account gains both fees;
 - OrderRested / OrderClosed move `unlocked` from locked back to available.
+Trigger events move no money: a pending trigger locks nothing. When one fires,
+TriggerFired is followed either by the events of the order it became (with the
+same order id, from OrderAccepted on) or by TriggerFailed.
 """
 
 from typing import NamedTuple
@@ -112,6 +115,65 @@ class OrderClosed(NamedTuple):
     remaining: int  # base still open when it closed (0 for a market order by quote amount)
 
 
+class TriggerPlaced(NamedTuple):
+    """A conditional order now waits: it fires when the last price reaches `trigger_price`
+    from below (`above`: it lay above the last price) or from above. `parent` is set on a
+    take-profit / stop-loss leg, `sibling` on a leg whose other leg is pending too."""
+
+    seq: int
+    ts: int
+    order_id: OrderId
+    user: UserId
+    market: str
+    side: Side
+    type: OrderType
+    tif: TimeInForce
+    stp: SelfTradePrevention
+    post_only: bool
+    client_id: ClientOrderId
+    price: int
+    qty: int
+    quote_qty: int
+    trigger_price: int
+    above: bool
+    tp_trigger: int
+    tp_limit: int
+    sl_trigger: int
+    sl_limit: int
+    parent: OrderId
+    sibling: OrderId
+
+
+class TriggerFired(NamedTuple):
+    seq: int
+    ts: int
+    order_id: OrderId
+    user: UserId
+    market: str
+    last_price: int  # the market's last trade price when it fired
+
+
+class TriggerFailed(NamedTuple):
+    """The order a fired trigger became was refused (`code`); nothing else changed."""
+
+    seq: int
+    ts: int
+    order_id: OrderId
+    user: UserId
+    market: str
+    code: int
+    message: str
+
+
+class TriggerCancelled(NamedTuple):
+    seq: int
+    ts: int
+    order_id: OrderId
+    user: UserId
+    market: str
+    reason: CloseReason
+
+
 class AssetListed(NamedTuple):
     seq: int
     ts: int
@@ -141,4 +203,8 @@ Event = (
     | AssetListed
     | MarketListed
     | MarketStatusChanged
+    | TriggerPlaced
+    | TriggerFired
+    | TriggerFailed
+    | TriggerCancelled
 )

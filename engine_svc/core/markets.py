@@ -20,7 +20,8 @@ MAX_DECIMALS = 18
 class Market:
     """A market's rules in integer units. Of those only `status` ever changes; the trade
     counts (for metrics, since the process started, journal replay included) are not
-    state: no snapshot holds them and `state_hash` ignores them."""
+    state: no snapshot holds them and `state_hash` ignores them. `last_price` (the price
+    of the latest trade, 0 before any) is state: triggers are placed and fire against it."""
 
     spec: MarketSpec
     base: Asset
@@ -38,6 +39,7 @@ class Market:
     trades: int = 0
     traded_qty: int = 0  # base units
     traded_quote: int = 0  # quote units (notional)
+    last_price: int = 0
 
     @property
     def symbol(self) -> str:

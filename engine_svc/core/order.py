@@ -1,6 +1,7 @@
 """A live order: the engine's mutable record of one accepted order."""
 
 from engine_svc.core.accounts import Balance
+from engine_svc.core.commands import Bracket
 from engine_svc.core.types import (
     ClientOrderId,
     CloseReason,
@@ -19,9 +20,11 @@ class Order:
     `receive` the one its fills credit. `locked` is what it holds locked in `spend`.
     Fees are charged cumulatively: after each fill the order has paid
     ceil(fee_numer / 10_000) in total, so rounding never adds up across fills.
-    The `close_*` fields are set only once the order has closed (`ClosedOrders.add`)."""
+    The `close_*` fields are set only once the order has closed (`ClosedOrders.add`).
+    `bracket` is the take-profit / stop-loss its fills create when it closes, if any."""
 
     __slots__ = (
+        "bracket",
         "client_id",
         "close_reason",
         "close_status",
@@ -91,3 +94,4 @@ class Order:
         self.created = created
         self.spend = spend
         self.receive = receive
+        self.bracket: Bracket | None = None

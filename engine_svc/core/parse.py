@@ -6,7 +6,7 @@ is rejected with the code of that field. Tick, step and limits are checked by
 the engine, which owns the market rules.
 """
 
-from engine_svc.core.commands import Deposit, PlaceOrder, Withdraw
+from engine_svc.core.commands import Bracket, Deposit, PlaceConditional, PlaceOrder, Withdraw
 from engine_svc.core.markets import Market
 from engine_svc.core.types import (
     DEFAULT_STP,
@@ -91,6 +91,34 @@ def parse_place(
         post_only=post_only,
         client_id=ClientOrderId(client_id),
         stp=stp_,
+    )
+
+
+def parse_conditional(
+    markets: dict[str, Market],
+    order: PlaceOrder,
+    *,
+    trigger_price: str = "",
+    take_profit_trigger: str = "",
+    take_profit_limit: str = "",
+    stop_loss_trigger: str = "",
+    stop_loss_limit: str = "",
+) -> PlaceConditional:
+    """`order` (from parse_place) with a trigger price and/or take-profit / stop-loss."""
+    decimals = markets[order.market].quote.decimals
+
+    def price(text: str, field: str) -> int:
+        return _units(text, decimals, Code.INVALID_PRICE, field)
+
+    return PlaceConditional(
+        order,
+        price(trigger_price, "trigger price"),
+        Bracket(
+            price(take_profit_trigger, "take-profit trigger price"),
+            price(take_profit_limit, "take-profit limit price"),
+            price(stop_loss_trigger, "stop-loss trigger price"),
+            price(stop_loss_limit, "stop-loss limit price"),
+        ),
     )
 
 

@@ -1,13 +1,14 @@
-"""A deliberately naive order book: the obviously correct twin of `OrderBook`.
+"""A deliberately naive order book and trigger index: the obviously correct twins of
+`OrderBook` and `TriggerIndex`.
 
-It keeps each side as a plain list in arrival order and answers every question
-by sorting. The differential tests run the engine with both books and require
-identical events.
+Each keeps plain lists in arrival order and answers every question by scanning and
+sorting. The differential tests run the engine with both and require identical events.
 """
 
 from collections.abc import Iterator
 
 from engine_svc.core.order import Order
+from engine_svc.core.triggers import Trigger
 from engine_svc.core.types import Side
 
 
@@ -19,10 +20,11 @@ class ReferenceBook:
         return sum(len(orders) for orders in self._orders.values())
 
     def _priority(self, side: Side) -> list[Order]:
-        # Best price first; at one price, arrival order (ids grow with arrival).
+        # Best price first; at one price, arrival order: the lists are in arrival order and
+        # the sort is stable. (Not id order: a fired trigger keeps the id it was placed with.)
         if side == Side.BUY:
-            return sorted(self._orders[side], key=lambda o: (-o.price, o.id))
-        return sorted(self._orders[side], key=lambda o: (o.price, o.id))
+            return sorted(self._orders[side], key=lambda o: -o.price)
+        return sorted(self._orders[side], key=lambda o: o.price)
 
     def add(self, order: Order) -> None:
         self._orders[order.side].append(order)
@@ -50,3 +52,35 @@ class ReferenceBook:
             levels[order.price] = levels.get(order.price, 0) + order.remaining
         items = list(levels.items())
         return items if limit <= 0 else items[:limit]
+
+
+class ReferenceTriggers:
+    def __init__(self) -> None:
+        self._triggers: list[Trigger] = []
+
+    def __len__(self) -> int:
+        return len(self._triggers)
+
+    def __iter__(self) -> Iterator[Trigger]:
+        return iter(list(self._triggers))
+
+    def add(self, trigger: Trigger) -> None:
+        self._triggers.append(trigger)
+
+    def remove(self, trigger: Trigger) -> None:
+        self._triggers.remove(trigger)
+
+    def crossed(self, path: list[int]) -> list[Trigger]:
+        """Every trigger some trade of `path` reached, by (first such trade, above before
+        below, nearest price first in the direction of the move, acceptance order)."""
+        hits: list[tuple[int, int, int, int, Trigger]] = []
+        for t in self._triggers:
+            for i, price in enumerate(path):
+                if price >= t.price if t.above else price <= t.price:
+                    hits.append((i, 0 if t.above else 1, t.price if t.above else -t.price, t.id, t))
+                    break
+        hits.sort(key=lambda hit: hit[:4])
+        fired = [hit[4] for hit in hits]
+        for t in fired:
+            self._triggers.remove(t)
+        return fired

@@ -1,7 +1,8 @@
 """The engine's state as plain data: snapshots and `state_hash`.
 
-`dump_state` lists everything that decides future behaviour (assets, markets,
-balances, resting orders in priority order, counters) and nothing else; zero
+`dump_state` lists everything that decides future behaviour (assets, markets and
+their last prices, balances, resting orders in priority order with their brackets,
+pending triggers by id, counters) and nothing else; zero
 balances are left out, so creating an empty balance never changes the hash.
 `load_state(dump_state(e))` behaves exactly like `e`.
 """
@@ -13,9 +14,11 @@ from typing import Any
 import orjson
 
 from engine_svc.core.book import Book, OrderBook
+from engine_svc.core.commands import Bracket, PlaceOrder
 from engine_svc.core.engine import Engine
 from engine_svc.core.markets import build_market
 from engine_svc.core.order import Order
+from engine_svc.core.triggers import Trigger, TriggerBook, TriggerIndex
 from engine_svc.core.types import (
     ClientOrderId,
     MarketStatus,
@@ -42,6 +45,7 @@ def dump_state(engine: Engine) -> dict[str, Any]:
                         o.id, o.user, o.market, int(o.side), int(o.type), int(o.tif), int(o.stp),
                         o.post_only, o.client_id, o.price, o.qty, o.quote_qty, o.remaining,
                         o.filled, o.filled_quote, o.fee_numer, o.fees, o.locked, o.created,
+                        None if o.bracket is None else list(o.bracket),
                     ]
                 )  # fmt: skip
     return {
@@ -51,7 +55,9 @@ def dump_state(engine: Engine) -> dict[str, Any]:
         "next_order_id": engine.next_order_id,
         "next_trade_id": engine.next_trade_id,
         "assets": [[a.symbol, a.decimals] for a in engine.assets.values()],
-        "markets": [[*_spec_fields(m.spec), int(m.status)] for m in engine.markets.values()],
+        "markets": [
+            [*_spec_fields(m.spec), int(m.status), m.last_price] for m in engine.markets.values()
+        ],
         "supply": sorted(engine.accounts.supply.items()),
         "balances": [
             [user, asset, bal.available, bal.locked]
@@ -59,7 +65,34 @@ def dump_state(engine: Engine) -> dict[str, Any]:
             if bal.available or bal.locked
         ],
         "orders": orders,
+        "triggers": [_trigger_fields(engine.triggers[i]) for i in sorted(engine.triggers)],
     }
+
+
+def _trigger_fields(t: Trigger) -> list[Any]:
+    o = t.order
+    return [
+        t.id, o.user, o.market, int(o.side), int(o.type), o.price, o.qty, o.quote_qty,
+        int(o.tif), o.post_only, o.client_id, int(o.stp), t.price, t.above,
+        None if t.bracket is None else list(t.bracket), t.parent,
+        0 if t.sibling is None else t.sibling.id, t.created,
+    ]  # fmt: skip
+
+
+def _load_triggers(engine: Engine, rows: list[list[Any]]) -> None:
+    siblings: list[tuple[Trigger, int]] = []
+    for f in rows:
+        order = PlaceOrder(
+            UserId(f[1]), f[2], Side(f[3]), OrderType(f[4]), f[5], f[6], f[7], TimeInForce(f[8]),
+            f[9], ClientOrderId(f[10]), SelfTradePrevention(f[11]),
+        )  # fmt: skip
+        bracket = None if f[14] is None else Bracket(*f[14])
+        t = Trigger(OrderId(f[0]), order, f[12], f[13], bracket, OrderId(f[15]), f[17])
+        engine.restore_trigger(t)
+        if f[16]:
+            siblings.append((t, f[16]))
+    for t, sibling in siblings:
+        t.sibling = engine.triggers[OrderId(sibling)]
 
 
 def _spec_fields(spec: MarketSpec) -> list[Any]:
@@ -70,10 +103,16 @@ def _spec_fields(spec: MarketSpec) -> list[Any]:
     ]  # fmt: skip
 
 
-def load_state(data: dict[str, Any], book_factory: Callable[[], Book] = OrderBook) -> Engine:
+def load_state(
+    data: dict[str, Any],
+    book_factory: Callable[[], Book] = OrderBook,
+    trigger_factory: Callable[[], TriggerBook] = TriggerIndex,
+) -> Engine:
+    """Snapshots written before conditional orders (no last prices, brackets or
+    triggers) load too."""
     if data.get("format") != FORMAT:
         raise ValueError(f"unsupported snapshot format {data.get('format')!r}")
-    engine = Engine(book_factory)
+    engine = Engine(book_factory, trigger_factory)
     engine.seq = data["seq"]
     engine.ts = data["ts"]
     engine.next_order_id = data["next_order_id"]
@@ -84,8 +123,10 @@ def load_state(data: dict[str, Any], book_factory: Callable[[], Book] = OrderBoo
         spec = MarketSpec(*fields[:11])
         market = build_market(spec, engine.assets)
         market.status = MarketStatus(fields[11])
+        market.last_price = fields[12] if len(fields) > 12 else 0
         engine.markets[spec.symbol] = market
         engine.books[spec.symbol] = book_factory()
+        engine.trigger_books[spec.symbol] = trigger_factory()
     engine.accounts.supply.update(dict(data["supply"]))
     for user, asset, available, locked in data["balances"]:
         bal = engine.accounts.balance(UserId(user), asset)
@@ -104,7 +145,10 @@ def load_state(data: dict[str, Any], book_factory: Callable[[], Book] = OrderBoo
             accounts.balance(user, spend.symbol), accounts.balance(user, receive.symbol),
         )  # fmt: skip
         o.remaining, o.filled, o.filled_quote, o.fee_numer, o.fees, o.locked = f[12:18]
+        if len(f) > 19 and f[19] is not None:
+            o.bracket = Bracket(*f[19])
         engine.restore_order(o)
+    _load_triggers(engine, data.get("triggers", []))
     return engine
 
 

@@ -49,6 +49,8 @@ class OrderStatus(IntEnum):
     CANCELLED = 4
     EXPIRED = 5
     REJECTED = 6
+    TRIGGER_PENDING = 7  # a conditional order waiting for its trigger price
+    TRIGGER_FAILED = 8  # its trigger fired but the order it became was refused
 
 
 class MarketStatus(IntEnum):
@@ -63,6 +65,7 @@ class CloseReason(IntEnum):
     NO_LIQUIDITY = 4
     INSUFFICIENT_FUNDS = 5
     ADMIN = 6
+    ONE_CANCELS_OTHER = 7  # the other leg of its take-profit / stop-loss pair fired
 
 
 class Code(IntEnum):
@@ -86,6 +89,8 @@ class Code(IntEnum):
     POST_ONLY_WOULD_TAKE = 4001
     FOK_NOT_FILLABLE = 4002
     DUPLICATE_CLIENT_ID = 4003
+    TRIGGER_WOULD_FIRE = 4010  # the trigger price is already reached, or no trade yet
+    TRIGGER_LIMIT = 4011  # too many pending triggers for this user
     ORDER_NOT_FOUND = 5001
     UNAVAILABLE = 9001
 

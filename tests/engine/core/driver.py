@@ -32,9 +32,13 @@ from engine_svc.core.events import (
     OrderClosed,
     OrderRested,
     TradeExecuted,
+    TriggerCancelled,
+    TriggerFailed,
+    TriggerFired,
+    TriggerPlaced,
 )
 from engine_svc.core.order import Order
-from engine_svc.core.parse import parse_funds, parse_place
+from engine_svc.core.parse import parse_conditional, parse_funds, parse_place
 from engine_svc.core.state import state_hash
 from engine_svc.core.types import (
     FEE_ACCOUNT,
@@ -144,6 +148,28 @@ class Outcome:
         return format_units(rested[0].unlocked, decimals)
 
     @property
+    def placed_triggers(self) -> list[TriggerPlaced]:
+        return [e for e in self.events if isinstance(e, TriggerPlaced)]
+
+    @property
+    def trigger_id(self) -> OrderId:
+        placed = self.placed_triggers
+        assert len(placed) == 1, "not one trigger placed"
+        return placed[0].order_id
+
+    @property
+    def fired(self) -> list[OrderId]:
+        return [e.order_id for e in self.events if isinstance(e, TriggerFired)]
+
+    @property
+    def failed(self) -> list[tuple[OrderId, Code]]:
+        return [(e.order_id, Code(e.code)) for e in self.events if isinstance(e, TriggerFailed)]
+
+    @property
+    def cancelled_triggers(self) -> list[tuple[OrderId, CloseReason]]:
+        return [(e.order_id, e.reason) for e in self.events if isinstance(e, TriggerCancelled)]
+
+    @property
     def rests(self) -> bool:
         return self.order_id in self.ex.engine.orders
 
@@ -234,6 +260,36 @@ class Exchange:
             stp=int(stp),
         )
         return self.apply(command)
+
+    def conditional(
+        self,
+        user: str | int,
+        side: Side,
+        order_type: OrderType = OrderType.LIMIT,
+        market: str = TATA,
+        *,
+        qty: str,
+        price: str = "",
+        trigger: str = "",
+        tp: str = "",
+        tp_limit: str = "",
+        sl: str = "",
+        sl_limit: str = "",
+        tif: TimeInForce | int = 0,
+        client_id: int = 0,
+    ) -> Outcome:
+        """A trigger order (`trigger`) and/or one with take-profit / stop-loss legs."""
+        order = parse_place(
+            self.engine.markets, user=uid(user), market=market, side=int(side),
+            order_type=int(order_type), price=price, quantity=qty, time_in_force=int(tif),
+            client_id=client_id,
+        )  # fmt: skip
+        return self.apply(
+            parse_conditional(
+                self.engine.markets, order, trigger_price=trigger, take_profit_trigger=tp,
+                take_profit_limit=tp_limit, stop_loss_trigger=sl, stop_loss_limit=sl_limit,
+            )
+        )  # fmt: skip
 
     def buy(
         self,

@@ -29,10 +29,15 @@ from engine_svc.core.events import (
     OrderClosed,
     OrderRested,
     TradeExecuted,
+    TriggerCancelled,
+    TriggerFailed,
+    TriggerFired,
+    TriggerPlaced,
     Withdrawn,
 )
 from engine_svc.core.markets import Market
 from engine_svc.core.order import Order
+from engine_svc.core.triggers import TriggerState
 from engine_svc.core.types import FEE_ACCOUNT, OrderId, OrderType, Side, TimeInForce, UserId
 from tradekit.markets import MarketSpec
 
@@ -55,6 +60,7 @@ def resting_lock(order: Order, market: Market) -> int:
 def check_invariants(engine: Engine) -> None:
     _check_accounts(engine)
     _check_orders(engine)
+    _check_triggers(engine)
     for symbol in engine.books:
         _check_book(engine, symbol)
 
@@ -131,6 +137,33 @@ def _check_orders(engine: Engine) -> None:
     assert not locks, f"orders lock funds with no balance: {dict(locks)}"
 
 
+def _check_triggers(engine: Engine) -> None:
+    """Every pending trigger is in its market's index and in the id, user and client id
+    indexes, and none that its market's last price has reached is still pending."""
+    indexed = {t.id: t for book in engine.trigger_books.values() for t in book}
+    assert indexed.keys() == engine.triggers.keys(), "trigger indexes differ"
+    for symbol, book in engine.trigger_books.items():
+        assert all(t.order.market == symbol for t in book)
+        last = engine.markets[symbol].last_price
+        for t in book:
+            assert t.state == TriggerState.PENDING
+            assert engine.triggers[t.id] is t
+            assert not (last >= t.price if t.above else last <= t.price) or not last, (
+                f"trigger {t.id} at {t.price} is reached by the last price {last}"
+            )
+            if t.sibling is not None:
+                assert t.sibling.sibling is t
+                assert t.sibling.id in engine.triggers
+    by_user = {i: t for per in engine.user_triggers.values() for i, t in per.items()}
+    assert by_user.keys() == engine.triggers.keys()
+    cids = {
+        (t.order.user, t.order.client_id) for t in engine.triggers.values() if t.order.client_id
+    }
+    assert cids == engine.trigger_client_ids.keys()
+    assert not cids & engine.client_ids.keys(), "a client id is both open and pending"
+    assert not engine.closed_parents
+
+
 def _same_orders(got: dict[OrderId, Order], want: dict[OrderId, Order], what: str) -> None:
     assert got.keys() == want.keys(), f"{what}: {sorted(got)} != {sorted(want)}"
     assert all(got[k] is want[k] for k in got), f"{what}: different order objects"
@@ -141,17 +174,19 @@ def _check_book(engine: Engine, symbol: str) -> None:
     for side in Side:
         better = int.__gt__ if side == Side.BUY else int.__lt__
         levels: list[tuple[int, int]] = []
-        last_id = 0
+        last: Order | None = None
         for o in book.iter_side(side):
+            # Arrival order; not id order, as a fired trigger keeps the id it was placed with.
             if levels and levels[-1][0] == o.price:
-                assert o.id > last_id, f"{symbol} {o.price}: order {o.id} ahead of older {last_id}"
+                assert last is not None
+                assert o.created >= last.created, f"{symbol} {o.price}: {o.id} ahead of {last.id}"
                 levels[-1] = (o.price, levels[-1][1] + o.remaining)
             else:
                 assert not levels or better(levels[-1][0], o.price), (
                     f"{symbol} {side.name} unsorted"
                 )
                 levels.append((o.price, o.remaining))
-            last_id = o.id
+            last = o
         assert book.depth(side, 0) == levels, f"{symbol} {side.name}: depth() disagrees with orders"
         assert book.depth(side, 2) == levels[:2]
         first = next(iter(book.iter_side(side)), None)
@@ -182,6 +217,8 @@ class EventLedger:
     markets: dict[str, MarketSpec] = field(default_factory=dict)
     balances: dict[tuple[UserId, str], list[int]] = field(default_factory=dict)  # [avail, locked]
     orders: dict[OrderId, TrackedOrder] = field(default_factory=dict)
+    triggers: dict[OrderId, TriggerPlaced] = field(default_factory=dict)  # pending
+    fired: set[OrderId] = field(default_factory=set)
     supply: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def apply(self, events: list[Event], ts: int | None = None) -> None:
@@ -221,6 +258,19 @@ class EventLedger:
                 assert order.locked == 0, f"order {ev.order_id} closed still locking {order.locked}"
                 assert (ev.filled, ev.filled_quote) == (order.filled, order.filled_quote)
                 del self.orders[ev.order_id]
+        elif isinstance(ev, TriggerPlaced):
+            assert ev.order_id not in self.orders
+            assert ev.order_id not in self.triggers
+            self.triggers[ev.order_id] = ev
+        elif isinstance(ev, TriggerFired):
+            assert ev.order_id not in self.fired, f"trigger {ev.order_id} fired twice"
+            self.fired.add(ev.order_id)
+            del self.triggers[ev.order_id]
+        elif isinstance(ev, TriggerFailed):
+            assert ev.order_id in self.fired
+            assert ev.order_id not in self.orders
+        elif isinstance(ev, TriggerCancelled):
+            del self.triggers[ev.order_id]
         elif isinstance(ev, AssetListed):
             self.decimals[ev.asset.symbol] = ev.asset.decimals
         elif isinstance(ev, MarketListed):
@@ -282,6 +332,7 @@ class EventLedger:
         for asset in self.supply.keys() | engine.accounts.supply.keys():
             assert self.supply[asset] == engine.accounts.supply.get(asset, 0)
         assert self.orders.keys() == engine.orders.keys(), "open orders differ from the events"
+        assert self.triggers.keys() == engine.triggers.keys(), "triggers differ from the events"
         for oid, tracked in self.orders.items():
             o = engine.orders[oid]
             assert (tracked.locked, tracked.filled, tracked.filled_quote, tracked.fees) == (

@@ -1,9 +1,11 @@
 """The fast book against the naive one, and snapshots against uninterrupted runs.
 
 Seeded random command streams (every order type, time in force, self-trade mode, post-only,
-client ids, cancels by id and client id, cancel-all, deposits, withdrawals, halts, and some
-invalid commands) go to `Engine(OrderBook)` and `Engine(ReferenceBook)`: every command must
-give identical events, or the identical rejection, and the state hashes must agree.
+client ids, cancels by id and client id, cancel-all, deposits, withdrawals, halts, trigger
+orders, take-profit / stop-loss brackets and their cascades, and some invalid commands) go
+to `Engine(OrderBook, TriggerIndex)` and `Engine(ReferenceBook, ReferenceTriggers)`: every
+command must give identical events, or the identical rejection, and the state hashes must
+agree.
 A snapshot taken mid-stream and loaded (`load_state(dump_state(e))`, through JSON bytes like
 the service writes it) must then continue exactly like the engine that was never stopped.
 """
@@ -17,17 +19,19 @@ import pytest
 
 from engine_svc.core.book import OrderBook
 from engine_svc.core.commands import (
+    Bracket,
     CancelAllOrders,
     CancelOrder,
     Command,
     Deposit,
+    PlaceConditional,
     PlaceOrder,
     SetMarketStatus,
     Withdraw,
 )
 from engine_svc.core.engine import Engine
-from engine_svc.core.events import Event, OrderAccepted
-from engine_svc.core.reference_book import ReferenceBook
+from engine_svc.core.events import Event, OrderAccepted, TriggerPlaced
+from engine_svc.core.reference_book import ReferenceBook, ReferenceTriggers
 from engine_svc.core.state import dump_state, load_state, state_hash
 from engine_svc.core.types import (
     ClientOrderId,
@@ -97,7 +101,9 @@ class Stream:
             command = self.next()
             result = apply(self.engine, command, ts)
             if isinstance(result, list):
-                self.order_ids += [e.order_id for e in result if isinstance(e, OrderAccepted)]
+                self.order_ids += [
+                    e.order_id for e in result if isinstance(e, OrderAccepted | TriggerPlaced)
+                ]
             yield ts, command
 
     def next(self) -> Command:
@@ -112,8 +118,10 @@ class Stream:
         if roll < 0.13:
             asset, most = rng.choice([(m.base, m.base_deposit), (m.quote, m.quote_deposit)])
             return Withdraw(user, asset, rng.randint(1, most))
-        if roll < 0.62:
+        if roll < 0.52:
             return self.limit(user, symbol, m)
+        if roll < 0.62:
+            return self.conditional(user, symbol, m)
         if roll < 0.76:
             return self.market(user, symbol, m)
         if roll < 0.92:
@@ -155,10 +163,38 @@ class Stream:
             rng.choice(STPS),
         )  # fmt: skip
 
+    def conditional(self, user: UserId, symbol: str, m: MarketParams) -> PlaceConditional:
+        """A trigger order (some with a bracket) or an order with a bracket; trigger prices
+        around the mid, so that some are refused as reached and many fire in cascades."""
+        rng = self.rng
+        order = self.limit(user, symbol, m) if rng.random() < 0.5 else self.market(user, symbol, m)
+        if rng.random() < 0.6:
+            trigger = m.mid + m.price_step * rng.randint(-6, 6)
+            bracket = self.bracket(order.side, m) if rng.random() < 0.2 else Bracket()
+            return PlaceConditional(order, trigger, bracket)
+        return PlaceConditional(order, 0, self.bracket(order.side, m))
+
+    def bracket(self, side: Side, m: MarketParams) -> Bracket:
+        rng = self.rng
+        up = m.mid + m.price_step * rng.randint(1, 6)
+        down = m.mid - m.price_step * rng.randint(1, 6)
+        tp, sl = (up, down) if side == Side.BUY else (down, up)
+        legs = rng.choice([(True, True), (True, False), (False, True)])
+        tp, sl = tp * legs[0], sl * legs[1]
+        tp_limit = tp if tp and rng.random() < 0.5 else 0
+        sl_limit = sl if sl and rng.random() < 0.5 else 0
+        return Bracket(tp, tp_limit, sl, sl_limit)
+
     def cancel(self, user: UserId) -> CancelOrder:
         rng = self.rng
         if rng.random() < 0.2:
             return CancelOrder(user, "", OrderId(0), ClientOrderId(rng.randint(1, 6)))
+        triggers = sorted(self.engine.triggers)
+        if triggers and rng.random() < 0.25:
+            t = self.engine.triggers[rng.choice(triggers)]
+            return CancelOrder(
+                t.order.user, rng.choice(["", t.order.market]), t.id, ClientOrderId(0)
+            )
         open_orders = sorted(self.engine.orders)
         if open_orders and rng.random() < 0.8:
             order = self.engine.orders[rng.choice(open_orders)]
@@ -202,7 +238,7 @@ def stream(seed: int, count: int) -> Iterator[tuple[int, Command]]:
 
 
 def new_engine(book: type[OrderBook] | type[ReferenceBook]) -> Engine:
-    engine = Engine(book)
+    engine = Engine(book) if book is OrderBook else Engine(book, ReferenceTriggers)
     for command in listing():
         engine.apply(command, START_TS)
     return engine
@@ -235,6 +271,8 @@ def test_fast_and_reference_books_give_identical_events(seed: int) -> None:
         "Deposited", "Withdrawn", "OrderAccepted", "TradeExecuted", "OrderRested",
         "OrderClosed", "MarketStatusChanged", "FOK_NOT_FILLABLE", "POST_ONLY_WOULD_TAKE",
         "DUPLICATE_CLIENT_ID", "INSUFFICIENT_FUNDS", "ORDER_NOT_FOUND", "MARKET_HALTED",
+        "TriggerPlaced", "TriggerFired", "TriggerFailed", "TriggerCancelled",
+        "TRIGGER_WOULD_FIRE",
     ):  # fmt: skip
         assert seen.get(what, 0) > 0, f"the stream never produced {what}: {seen}"
     assert seen["TradeExecuted"] > COMMANDS // 10
@@ -256,7 +294,7 @@ def test_a_snapshot_continues_exactly_like_the_uninterrupted_engine(seed: int) -
             before = state_hash(engine)
             data = orjson.loads(orjson.dumps(dump_state(engine)))
             restored = load_state(data)
-            restored_naive = load_state(data, ReferenceBook)
+            restored_naive = load_state(data, ReferenceBook, ReferenceTriggers)
             assert state_hash(restored) == state_hash(restored_naive) == before
             check_invariants(restored)
             forks.append((restored, restored_naive, i))
