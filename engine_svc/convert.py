@@ -5,6 +5,7 @@ from the command's own events, so it tells the order's state right after that
 command, whatever later commands did to it.
 """
 
+from engine_svc import capital_rpc
 from engine_svc.core.engine import ClosedOrder, Engine
 from engine_svc.core.events import (
     AssetListed,
@@ -242,6 +243,8 @@ def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
     elif isinstance(e, MarketStatusChanged):
         out.market_status_changed.market = e.market
         out.market_status_changed.status = int(e.status)  # type: ignore[assignment]
+    else:
+        capital_rpc.write_event(out, e, engine)
     return out
 
 

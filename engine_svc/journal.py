@@ -25,6 +25,14 @@ from typing import Any
 
 import orjson
 
+from engine_svc.core.capital import network_spec
+from engine_svc.core.capital_messages import (
+    AddNetwork,
+    DecideWithdrawal,
+    ReportDeposit,
+    RequestWithdrawal,
+    WithdrawalAction,
+)
 from engine_svc.core.commands import (
     AddAsset,
     AddMarket,
@@ -64,6 +72,11 @@ _TAGS: dict[type, int] = {
     AddAsset: 6,
     AddMarket: 7,
     SetMarketStatus: 8,
+    # capital
+    AddNetwork: 20,
+    ReportDeposit: 21,
+    RequestWithdrawal: 22,
+    DecideWithdrawal: 23,
 }
 
 
@@ -74,7 +87,7 @@ class JournalCorrupt(RuntimeError):
 # Commands whose fields are all plain JSON values (ints, strings, bools) are written
 # as they are; the others go through encode_command.
 _PLAIN_TAGS: dict[type, int] = {
-    kind: tag for kind, tag in _TAGS.items() if kind not in (AddAsset, AddMarket)
+    kind: tag for kind, tag in _TAGS.items() if kind not in (AddAsset, AddMarket, AddNetwork)
 }
 
 
@@ -87,6 +100,8 @@ def encode_command(ts: int, command: Command) -> list[Any]:
             ts, 7, s.symbol, s.base, s.quote, s.tick_size, s.step_size, s.min_quantity,
             s.min_notional, s.max_quantity, s.max_price, s.maker_fee_bps, s.taker_fee_bps,
         ]  # fmt: skip
+    if isinstance(command, AddNetwork):
+        return [ts, 20, *command.spec]
     return [ts, _TAGS[type(command)], *command]
 
 
@@ -112,6 +127,14 @@ def decode_command(item: list[Any]) -> tuple[int, Command]:
         command = AddMarket(MarketSpec(*f))
     elif tag == 8:
         command = SetMarketStatus(f[0], MarketStatus(f[1]))
+    elif tag == 20:
+        command = AddNetwork(network_spec(f))
+    elif tag == 21:
+        command = ReportDeposit(UserId(f[0]), *f[1:])
+    elif tag == 22:
+        command = RequestWithdrawal(UserId(f[0]), *f[1:])
+    elif tag == 23:
+        command = DecideWithdrawal(f[0], WithdrawalAction(f[1]), f[2])
     else:
         raise JournalCorrupt(f"unknown command tag {tag}")
     return ts, command

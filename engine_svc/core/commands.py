@@ -5,6 +5,7 @@
 
 from typing import NamedTuple
 
+from engine_svc.core.capital_messages import CapitalCommand
 from engine_svc.core.markets import Asset, MarketSpec
 from engine_svc.core.types import (
     ClientOrderId,
@@ -78,4 +79,5 @@ Command = (
     | AddAsset
     | AddMarket
     | SetMarketStatus
+    | CapitalCommand
 )

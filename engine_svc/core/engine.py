@@ -22,6 +22,13 @@ from collections.abc import Callable
 
 from engine_svc.core.accounts import Accounts, Balance
 from engine_svc.core.book import Book, OrderBook
+from engine_svc.core.capital import Capital
+from engine_svc.core.capital_messages import (
+    AddNetwork,
+    DecideWithdrawal,
+    ReportDeposit,
+    RequestWithdrawal,
+)
 from engine_svc.core.closed_orders import ClosedOrder as ClosedOrder  # re-exported
 from engine_svc.core.closed_orders import ClosedOrders
 from engine_svc.core.commands import (
@@ -111,6 +118,7 @@ class Engine:
         self.next_order_id = OrderId(1)
         self.next_trade_id = TradeId(1)
         self.ts = 0  # engine time of the last applied command, µs
+        self.capital = Capital()  # networks, deposits and withdrawals
 
     def take_over(self, other: "Engine") -> None:
         """Becomes `other` in place (a rollback to the engine recovered from disk), so that
@@ -129,6 +137,7 @@ class Engine:
         self.next_order_id = other.next_order_id
         self.next_trade_id = other.next_trade_id
         self.ts = other.ts
+        self.capital = other.capital
 
     def apply(self, command: Command, ts: int) -> list[Event]:
         """Applies one command at engine time `ts` (µs). Raises Rejected, changing nothing."""
@@ -150,6 +159,9 @@ class Engine:
             events = self._add_market(command, ts)
         elif isinstance(command, SetMarketStatus):
             events = self._set_market_status(command, ts)
+        elif isinstance(command, (RequestWithdrawal, DecideWithdrawal, ReportDeposit, AddNetwork)):
+            events = self.capital.apply(command, self.seq, ts, self.accounts, self.assets)
+            self.seq += len(events)
         else:
             raise TypeError(f"not an engine command: {command!r}")
         if events:

@@ -12,6 +12,7 @@ rebuild every balance from the events alone:
 
 from typing import NamedTuple
 
+from engine_svc.core.capital_messages import CapitalEvent
 from engine_svc.core.markets import Asset, MarketSpec
 from engine_svc.core.types import (
     ClientOrderId,
@@ -141,4 +142,5 @@ Event = (
     | AssetListed
     | MarketListed
     | MarketStatusChanged
+    | CapitalEvent
 )

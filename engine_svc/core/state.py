@@ -58,6 +58,7 @@ def dump_state(engine: Engine) -> dict[str, Any]:
             if bal.available or bal.locked
         ],
         "orders": orders,
+        "capital": engine.capital.dump(),
     }
 
 
@@ -104,6 +105,8 @@ def load_state(data: dict[str, Any], book_factory: Callable[[], Book] = OrderBoo
         )  # fmt: skip
         o.remaining, o.filled, o.filled_quote, o.fee_numer, o.fees, o.locked = f[12:18]
         engine.restore_order(o)
+    if "capital" in data:  # snapshots from before capital have none
+        engine.capital.load(data["capital"], engine.assets)
     return engine
 
 
