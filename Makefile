@@ -14,7 +14,7 @@ WEB_STAMP := web/dist/.built
 WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) \
 	web/index.html web/package.json web/tsconfig.json web/vite.config.ts
 
-.PHONY: run test check bench chaos proto deps native web clean
+.PHONY: run test check bench chaos proto deps native web timescaledb clean
 
 run: deps web
 	$(PY) -m launcher
@@ -29,7 +29,7 @@ check: deps
 	$(MAKE) test
 
 bench: deps
-	$(PY) -m engine_svc.bench_suite
+	$(PY) -m bench.suite
 
 # The whole-stack fault suite (chaos/): load through the gateway while services are killed
 # and frozen; report in reports/chaos-report.json, the services' output next to it.
@@ -51,7 +51,17 @@ $(WEB_STAMP): $(WEB_DEPS_STAMP) $(WEB_SOURCES)
 	cd web && npm run --silent build
 	touch $@
 
-deps: $(VENV_STAMP) $(PROTO_STAMP) native
+deps: $(VENV_STAMP) $(PROTO_STAMP) native timescaledb
+
+# TimescaleDB for the ledger's Timescale track (README: TimescaleDB): the machine's if
+# installed, else built once from the vendored source (VENDOR_DIR, beside the checkout)
+# into TIMESCALE_CACHE; .timescaledb then names the server programs that load it.
+TIMESCALE_VERSION := 2.28.3
+VENDOR_DIR ?= ../shared/vendor
+TIMESCALE_CACHE ?= .cache/timescaledb
+timescaledb:
+	@scripts/timescaledb.sh $(TIMESCALE_VERSION) $(VENDOR_DIR)/timescaledb-$(TIMESCALE_VERSION).tar.gz \
+		$(TIMESCALE_CACHE) .timescaledb
 
 # The engine core compiled with mypyc, again whenever a source's hash differs from the one it
 # was compiled from (a no-op otherwise); until then an edited core runs as Python.
@@ -78,4 +88,4 @@ $(PROTO_STAMP): $(VENV_STAMP) $(PROTOS)
 	touch $@
 
 clean:
-	rm -rf .venv exchange engine_svc/core/_native .run .mypy_cache .ruff_cache .pytest_cache web/node_modules web/dist
+	rm -rf .venv exchange engine_svc/core/_native .run .timescaledb .mypy_cache .ruff_cache .pytest_cache web/node_modules web/dist

@@ -35,7 +35,7 @@ from chaos.record import Outcome, Record, Transfer
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.ledger.v1 import ledger_pb2 as lpb
-from gateway_svc.dialect import STATUS_NAMES as GATEWAY_STATUS_NAMES
+from tradekit.backpack import STATUS_NAMES as GATEWAY_STATUS_NAMES
 
 # The status names acknowledgements carry, by the status number the history records.
 STATUS_NAMES: dict[int, str] = {int(k): v for k, v in GATEWAY_STATUS_NAMES.items()}

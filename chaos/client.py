@@ -12,7 +12,7 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chaos.record import Outcome
-from gateway_svc.auth import INSTRUCTIONS, signing_strings
+from tradekit.backpack import INSTRUCTIONS, signing_strings
 
 WINDOW_MS = 30_000  # wide: a frozen gateway or Redis delays requests by seconds
 TIMEOUT = aiohttp.ClientTimeout(total=20)
@@ -35,7 +35,7 @@ def classify(status: int) -> Outcome:
 
 def sign(secret_b64: str, instruction: str, params: Any) -> dict[str, str]:
     """Backpack's headers: ED25519 over the string the gateway verifies, values unencoded
-    (`auth.signing_strings`; a list, a batch of orders, signs each item in turn)."""
+    (`tradekit.backpack.signing_strings`; a list, a batch of orders, signs each item in turn)."""
     key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(secret_b64))
     public = base64.b64encode(key.public_key().public_bytes_raw()).decode()
     timestamp, window = str(int(time.time() * 1000)), str(WINDOW_MS)

@@ -3,7 +3,7 @@
     python -m engine_svc.bench --workload FILE [--json] [--verify] [--journal DIR]
                                [--warmup N] [--profile FILE]
 
-Every line of the workload (see `engine_svc.workload`) becomes a PlaceOrder
+Every line of the workload (see `bench.workload`) becomes a PlaceOrder
 (limit GTC) or CancelOrder for one market, BASE_QUOTE, tick 0.1, step 1, maker
 fee MAKER_FEE_BPS and taker fee TAKER_FEE_BPS, and goes through `Engine.apply`:
 validation, risk checks and locking, matching, settlement with fees, events.
@@ -12,7 +12,7 @@ no order ever meets its own user and self-trade prevention never acts; every
 user is funded far beyond what the workload can lock, so no order is rejected.
 The outcome (trades, traded quantity, resting orders per side, best bid and
 ask) must therefore equal a plain price-time book's; `--verify` replays the
-workload through `bench_reference.PriceTimeBook` too and fails unless the two
+workload through `bench.reference_book.PriceTimeBook` too and fails unless the two
 agree trade for trade.
 
 Commands are built before the clock starts. The engine numbers accepted orders
@@ -49,7 +49,16 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from engine_svc.bench_reference import PriceTimeBook
+from bench.reference_book import PriceTimeBook
+from bench.workload import (
+    PRICE_DECIMALS,
+    QTY_DECIMALS,
+    Add,
+    Cancel,
+    Op,
+    WorkloadError,
+    read_workload,
+)
 from engine_svc.core.commands import (
     AddAsset,
     AddMarket,
@@ -60,8 +69,6 @@ from engine_svc.core.commands import (
 )
 from engine_svc.core.engine import Engine
 from engine_svc.core.events import Event, TradeExecuted
-from engine_svc.core.markets import Asset, MarketSpec
-from engine_svc.core.money import format_units
 from engine_svc.core.types import (
     DEFAULT_STP,
     ClientOrderId,
@@ -76,16 +83,9 @@ from engine_svc.core.types import (
 from engine_svc.journal import Journal
 from engine_svc.sequencer import Outcome as CommandOutcome
 from engine_svc.sequencer import Sequencer
-from engine_svc.workload import (
-    PRICE_DECIMALS,
-    QTY_DECIMALS,
-    Add,
-    Cancel,
-    Op,
-    WorkloadError,
-    read_workload,
-)
 from servicekit.memory import tune_gc
+from tradekit.markets import Asset, MarketSpec
+from tradekit.money import format_units
 
 BASE, QUOTE = "BASE", "QUOTE"
 SYMBOL = f"{BASE}_{QUOTE}"

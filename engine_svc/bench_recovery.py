@@ -15,10 +15,10 @@ from pathlib import Path
 
 import orjson
 
+from bench.workload import DEFAULT_DEPTH, generate
 from engine_svc.bench import build_commands, replay_journaled
 from engine_svc.core.state import state_hash
 from engine_svc.recovery import recover
-from engine_svc.workload import DEFAULT_DEPTH, generate
 from servicekit.memory import collect_rarely
 
 

@@ -25,12 +25,12 @@ from engine_svc.core.capital_messages import (
 )
 from engine_svc.core.commands import Command
 from engine_svc.core.engine import Engine
-from engine_svc.core.money import AmountError, format_units, parse_units
 from engine_svc.core.types import Code, Rejected, UserId
 from engine_svc.deposit_addresses import DepositAddresses
 from engine_svc.sequencer import Outcome
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
+from tradekit.money import AmountError, format_units, parse_units
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 DEFAULT_LIST = 100

@@ -6,7 +6,7 @@ from typing import Any
 
 from engine_svc.core.capital_messages import AddNetwork, AddressFormat, NetworkSpec
 from engine_svc.core.commands import AddAsset, AddMarket, Command
-from engine_svc.core.markets import Asset, MarketSpec
+from tradekit.markets import Asset, MarketSpec
 
 DEFAULT_MARKETS_FILE = Path(__file__).with_name("markets.toml")
 

@@ -19,12 +19,13 @@ from engine_svc.core.events import (
     TradeExecuted,
     Withdrawn,
 )
-from engine_svc.core.markets import Market, MarketSpec
-from engine_svc.core.money import format_units
+from engine_svc.core.markets import Market
 from engine_svc.core.order import Order
 from engine_svc.core.types import OrderStatus, OrderType, Side
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
+from tradekit.markets import MarketSpec
+from tradekit.money import format_units
 
 
 def market_to_proto(market: Market) -> pb.Market:

@@ -44,7 +44,6 @@ from engine_svc.core.commands import (
     SetMarketStatus,
     Withdraw,
 )
-from engine_svc.core.markets import Asset, MarketSpec
 from engine_svc.core.types import (
     ClientOrderId,
     MarketStatus,
@@ -55,6 +54,7 @@ from engine_svc.core.types import (
     TimeInForce,
     UserId,
 )
+from tradekit.markets import Asset, MarketSpec
 
 log = logging.getLogger(__name__)
 

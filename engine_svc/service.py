@@ -26,7 +26,6 @@ from engine_svc.core.commands import (
 )
 from engine_svc.core.engine import Engine
 from engine_svc.core.events import OrderClosed
-from engine_svc.core.markets import Asset
 from engine_svc.core.parse import parse_funds, parse_place
 from engine_svc.core.state import state_hash
 from engine_svc.core.types import (
@@ -46,6 +45,7 @@ from engine_svc.settings import DEV_DEPOSIT_SECRET
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
+from tradekit.markets import Asset
 
 MAX_DEPTH = 5000
 

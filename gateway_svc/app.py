@@ -27,7 +27,6 @@ from gateway_svc import accounts, openapi, private, public, ws
 from gateway_svc.auth import ApiKeys, Tokens
 from gateway_svc.coalesce import Coalescer
 from gateway_svc.context import BACKENDS, RATE_HEADERS, Backends, Markets
-from gateway_svc.engine_client import EngineClient
 from gateway_svc.errors import Handler, error_middleware
 from gateway_svc.limits import ConnectionLimiter, RateLimiter, ReplayGuard, Rule
 from gateway_svc.redis_batch import RedisBatch
@@ -36,6 +35,7 @@ from gateway_svc.settings import GatewaySettings
 from gateway_svc.web import ui_middleware
 from servicekit.logs import request_id as request_id_var
 from servicekit.request_ids import SendRequestId
+from tradekit.engine_client import EngineClient
 
 REQUESTS = Counter("gateway_requests_total", "HTTP requests", ["route", "status"])
 LATENCY = Histogram(

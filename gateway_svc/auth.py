@@ -1,7 +1,8 @@
 """Who is calling: bearer tokens for the browser, ED25519-signed requests for API clients.
 
 A request signed the Backpack way carries `X-API-Key` (base64 ED25519 public key),
-`X-Timestamp` (ms), `X-Window` (ms, at most 60,000) and `X-Signature` over
+`X-Timestamp` (ms), `X-Window` (ms, at most 60,000) and `X-Signature` over (the signing
+strings: tradekit/backpack.py)
 
     instruction=<name>&<params sorted by key as k=v>&timestamp=<ts>&window=<window>
 
@@ -19,41 +20,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import grpc
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from gateway_svc.errors import ApiError, unauthorized
 from gateway_svc.limits import ReplayGuard
-from gateway_svc.signatures import SignatureChecker
+from gateway_svc.signatures import PublicKey, SignatureChecker, ed25519_key
+from tradekit.backpack import signing_candidates
 
 MAX_WINDOW_MS = 60_000
 DEFAULT_WINDOW_MS = 5_000
 MAX_CACHED_KEYS = 100_000
-
-# (method, path) -> Backpack instruction name.
-INSTRUCTIONS: dict[tuple[str, str], str] = {
-    ("GET", "/api/v1/capital"): "balanceQuery",
-    ("GET", "/api/v1/order"): "orderQuery",
-    ("POST", "/api/v1/order"): "orderExecute",
-    ("DELETE", "/api/v1/order"): "orderCancel",
-    ("GET", "/api/v1/orders"): "orderQueryAll",
-    ("POST", "/api/v1/orders"): "orderExecute",
-    ("DELETE", "/api/v1/orders"): "orderCancelAll",
-    ("GET", "/api/v1/openOrders"): "orderQueryAll",
-    ("GET", "/api/v1/order/open"): "orderQueryAll",
-    ("GET", "/wapi/v1/history/orders"): "orderHistoryQueryAll",
-    ("GET", "/wapi/v1/history/fills"): "fillHistoryQueryAll",
-    ("POST", "/api/v1/onramp"): "onramp",
-}
 
 
 @dataclass(frozen=True)
@@ -98,25 +81,25 @@ class ApiKeys:
         self._ledger = ledger
         self._ttl = cache_seconds
         self._cache: dict[str, tuple[float, lpb.ApiKey | None]] = {}
-        self._verifiers: dict[str, Ed25519PublicKey] = {}
+        self._verifiers: dict[str, PublicKey] = {}
         self._checker = SignatureChecker()
 
     def close(self) -> None:
         self._checker.close()
 
-    def verifier(self, public_key: str) -> Ed25519PublicKey:
+    def verifier(self, public_key: str) -> PublicKey:
         """The key, decoded once (ValueError or binascii.Error when it is not one)."""
         verifier = self._verifiers.get(public_key)
         if verifier is None:
             raw = base64.b64decode(public_key, validate=True)
-            verifier = Ed25519PublicKey.from_public_bytes(raw)
+            verifier = ed25519_key(raw)
             if len(self._verifiers) >= MAX_CACHED_KEYS:
                 self._verifiers.clear()
             self._verifiers[public_key] = verifier
         return verifier
 
     async def verify(
-        self, verifier: Ed25519PublicKey, signature: bytes, messages: Iterator[bytes]
+        self, verifier: PublicKey, signature: bytes, messages: Iterator[bytes]
     ) -> bool:
         """True if the signature signs one of `messages`, tried in order as needed."""
         return await self._checker.verify(verifier, signature, messages)
@@ -141,81 +124,6 @@ class ApiKeys:
 
     def forget(self, public_key: str) -> None:
         self._cache.pop(public_key, None)
-
-
-def signing_strings(instruction: str, params: Any, timestamp: str, window: str) -> list[bytes]:
-    """The strings a client may have signed: values URL-encoded (ccxt) or raw."""
-    return [_message(instruction, params, timestamp, window, e) for e in (_quoted, _raw)]
-
-
-def _candidates(instruction: str, params: Any, timestamp: str, window: str) -> Iterator[bytes]:
-    """The URL-encoded string, then the raw one when it is different: lazily."""
-    raw = _message(instruction, params, timestamp, window, _raw)
-    if _plain(raw, params):
-        yield raw  # nothing to encode: it is the URL-encoded string too
-        return
-    quoted = _message(instruction, params, timestamp, window, _quoted)
-    yield quoted
-    if raw != quoted:
-        yield raw
-
-
-# The characters of a signed string in which no value needs encoding: what quote(safe="")
-# leaves alone, and the separators.
-_PLAIN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-=&"
-
-
-def _plain(raw: bytes, params: Any) -> bool:
-    """True when `raw` holds only plain characters and no more separators than its pairs
-    make (so no value holds a `&` or `=`): URL-encoding would change nothing. Checked on the
-    whole string at once, which costs far less than a check per value (a batch has 700)."""
-    if raw.translate(None, _PLAIN):
-        return False
-    if isinstance(params, list):
-        if not all(isinstance(p, dict) for p in params):
-            return False
-        pairs = sum(len(p) for p in params)
-        ampersands, equals = pairs + len(params) + 1, pairs + len(params) + 2
-    else:
-        pairs = len(params) if params else 0
-        ampersands, equals = pairs + 2, pairs + 3
-    return raw.count(b"&") == ampersands and raw.count(b"=") == equals
-
-
-def _message(instruction: str, params: Any, timestamp: str, window: str, encode: Any) -> bytes:
-    tail = f"timestamp={timestamp}&window={window}"
-    if isinstance(params, list):
-        parts = [f"instruction={instruction}&{_pairs(p, encode)}&" for p in params]
-        return ("".join(parts) + tail).encode()
-    if params:
-        return f"instruction={instruction}&{_pairs(params, encode)}&{tail}".encode()
-    return f"instruction={instruction}&{tail}".encode()
-
-
-def _pairs(params: Mapping[str, Any], encode: Any) -> str:
-    if encode is _raw:  # the common spelling: one call less per value
-        return "&".join([f"{k}={_text(params[k])}" for k in sorted(params)])
-    return "&".join([f"{k}={encode(_text(params[k]))}" for k in sorted(params)])
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
-
-
-# What quote(safe="") leaves alone: most values (prices, symbols, ids) need no encoding.
-_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
-
-
-def _quoted(text: str) -> str:
-    return text if _UNRESERVED(text) else quote(text, safe="")
-
-
-def _raw(text: str) -> str:
-    return text
 
 
 async def verify_signed(
@@ -250,7 +158,7 @@ async def verify_signed(
     except (binascii.Error, ValueError):
         raise ApiError(401, "INVALID_SIGNATURE", "malformed API key or signature") from None
     if not await keys.verify(
-        verifier, signature, _candidates(instruction, params, timestamp, window)
+        verifier, signature, signing_candidates(instruction, params, timestamp, window)
     ):
         raise ApiError(401, "INVALID_SIGNATURE", "the signature does not match the request")
     key = await keys.lookup(public_key)

@@ -62,17 +62,17 @@ import grpc
 import orjson
 import yarl
 
+from bench.ingest import LOCALHOST, CpuMeter, engine_spec
+from bench.orders import machine_busy_seconds, start_profiler, top_functions
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from exchange.stream.v1 import stream_pb2 as spb
 from exchange.stream.v1 import stream_pb2_grpc as spb_grpc
-from gateway_svc.bench_orders import machine_busy_seconds, start_profiler, top_functions
 from launcher.health import HttpProbe
 from launcher.ports import free_port
 from launcher.redis_server import LocalRedis
 from launcher.supervisor import ServiceSpec, Supervisor
-from ledger_svc.bench_ingest import LOCALHOST, CpuMeter, engine_spec
 from servicekit.clock import now_us
 
 MARKET = "TATA_INR"  # tick 0.01 INR, step 1 TATA

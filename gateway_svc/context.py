@@ -19,12 +19,13 @@ from redis.asyncio import Redis
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
-from gateway_svc.auth import INSTRUCTIONS, ApiKeys, Caller, Tokens, replayed, verify_signed
+from gateway_svc.auth import ApiKeys, Caller, Tokens, replayed, verify_signed
 from gateway_svc.coalesce import Coalescer
-from gateway_svc.engine_client import EngineClient
 from gateway_svc.errors import ApiError, bad_request, unauthorized
 from gateway_svc.limits import ConnectionLimiter, RateLimiter, Replayed, ReplayGuard, Rule
 from gateway_svc.settings import GatewaySettings
+from tradekit.backpack import INSTRUCTIONS
+from tradekit.engine_client import EngineClient
 
 if TYPE_CHECKING:
     from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub

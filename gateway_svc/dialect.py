@@ -17,6 +17,7 @@ from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from gateway_svc.errors import bad_request, forbidden
+from tradekit.backpack import STATUS_NAMES
 
 MAX_CLIENT_ID = 2**32 - 1
 E = TypeVar("E")
@@ -47,14 +48,6 @@ _STP_NAMES = {
     cpb.SELF_TRADE_PREVENTION_REJECT_TAKER: "RejectTaker",
     cpb.SELF_TRADE_PREVENTION_CANCEL_MAKER: "RejectMaker",
     cpb.SELF_TRADE_PREVENTION_CANCEL_BOTH: "RejectBoth",
-}
-STATUS_NAMES = {
-    cpb.ORDER_STATUS_NEW: "New",
-    cpb.ORDER_STATUS_PARTIALLY_FILLED: "PartiallyFilled",
-    cpb.ORDER_STATUS_FILLED: "Filled",
-    cpb.ORDER_STATUS_CANCELLED: "Cancelled",
-    cpb.ORDER_STATUS_EXPIRED: "Expired",
-    cpb.ORDER_STATUS_REJECTED: "Rejected",
 }
 STATUS_BY_NAME = {name.lower(): status for status, name in STATUS_NAMES.items()}
 

@@ -21,8 +21,8 @@ import orjson
 from aiohttp import web
 
 from exchange.common.v1 import common_pb2 as cpb
-from gateway_svc.engine_client import EngineUnavailable
 from gateway_svc.limits import LimitsUnavailable
+from tradekit.engine_client import EngineUnavailable
 
 log = logging.getLogger(__name__)
 

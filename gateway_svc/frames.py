@@ -15,7 +15,8 @@ import orjson
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.stream.v1 import stream_pb2 as spb
-from gateway_svc.dialect import SIDE_NAMES, STATUS_NAMES, TIF_NAMES
+from gateway_svc.dialect import SIDE_NAMES, TIF_NAMES
+from tradekit.backpack import STATUS_NAMES
 
 _ORDER_TYPES = {cpb.ORDER_TYPE_LIMIT: "LIMIT", cpb.ORDER_TYPE_MARKET: "MARKET"}
 _CLOSE_EVENTS = {

@@ -19,10 +19,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway_svc.auth import DEFAULT_WINDOW_MS, INSTRUCTIONS, MAX_WINDOW_MS
+from gateway_svc.auth import DEFAULT_WINDOW_MS, MAX_WINDOW_MS
 from gateway_svc.dialect import MAX_CLIENT_ID
 from gateway_svc.private import MAX_BATCH_ORDERS, MAX_MS
 from gateway_svc.public import INTERVALS
+from tradekit.backpack import INSTRUCTIONS
 
 Json = dict[str, Any]
 

@@ -20,9 +20,9 @@ from exchange.engine.v1 import engine_pb2 as epb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from gateway_svc.context import backends, limit, params
 from gateway_svc.dialect import kline_time, market_of, uint
-from gateway_svc.engine_client import EngineClient
 from gateway_svc.errors import bad_request, engine_error
 from gateway_svc.respond import json_body_response, json_response
+from tradekit.engine_client import EngineClient
 
 if TYPE_CHECKING:
     from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub

@@ -40,8 +40,8 @@ from prometheus_client import Counter
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.stream.v1 import stream_pb2 as spb
 from gateway_svc.frames import data_json, frame, sse_event, ws_text
-from stream_svc.book import Book, Gap, restarts_chain
-from stream_svc.topics import Topic
+from tradekit.book import Book, Gap, restarts_chain
+from tradekit.topics import Topic
 
 if TYPE_CHECKING:
     from exchange.stream.v1.stream_pb2_grpc import StreamServiceAsyncStub

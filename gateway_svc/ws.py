@@ -43,7 +43,7 @@ from gateway_svc.errors import ApiError
 from gateway_svc.frames import error_frame, sse_event, ws_text
 from gateway_svc.limits import LimitsUnavailable
 from gateway_svc.upstream import Pending, Upstream, Upstreams
-from stream_svc.topics import KLINE_INTERVALS, MARKET_KINDS, Topic
+from tradekit.topics import KLINE_INTERVALS, MARKET_KINDS, Topic
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,13 @@ async def run(settings: StackSettings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_requested.set)
 
+    if (postgres := settings.local_postgres) is not None:
+        log.info(
+            "PostgreSQL: %s",
+            "with TimescaleDB preloaded (the ledger's Timescale track)"
+            if postgres.timescale
+            else "plain, no TimescaleDB (`make deps` builds it from ../shared/vendor)",
+        )
     supervisor = Supervisor(specs)
     if not await _start_unless_stopped(supervisor, stop_requested):
         return 0

@@ -40,18 +40,35 @@ MAINTENANCE_DATABASE = "postgres"
 NO_DISK_WAIT = {"fsync": "off", "full_page_writes": "off"}
 UNSAFE_FAST = {**NO_DISK_WAIT, "synchronous_commit": "off"}
 
+# Where `make deps` leaves the folder of server programs that load TimescaleDB: the
+# machine's own, or a private copy with the extension built from the vendored source
+# (scripts/timescaledb.sh). Absent: plain PostgreSQL only.
+TIMESCALE_LINK = Path(__file__).resolve().parents[1] / ".timescaledb"
+# Preloaded, the one way the extension works. Each database using it runs a scheduler in a
+# background worker and each policy job (aggregate refreshes, compression, retention) one
+# more while it runs: PostgreSQL's default of 8 workers leaves jobs "failed to start a
+# background worker", hence room for a few databases' worth of them.
+TIMESCALE_SETTINGS = {
+    "shared_preload_libraries": "timescaledb",
+    "max_worker_processes": "32",
+    "timescaledb.max_background_workers": "24",
+    "timescaledb.telemetry_level": "off",
+}
+
 
 @dataclass(frozen=True)
 class LocalPostgres:
     """A server on 127.0.0.1:`port` with its cluster in `data_dir`, holding `database`.
 
     `settings` are extra server settings (`postgres -c name=value`), e.g. UNSAFE_FAST.
+    `timescale` runs the server programs of TIMESCALE_LINK with the extension preloaded.
     """
 
     data_dir: Path
     port: int
     database: str = "exchange"
     settings: Mapping[str, str] = field(default_factory=dict, hash=False)
+    timescale: bool = False
 
     def __post_init__(self) -> None:
         # The server runs in its data folder and puts its socket there: no relative paths.
@@ -74,12 +91,13 @@ class LocalPostgres:
             "listen_addresses": LOCALHOST,
             "port": str(self.port),
             "unix_socket_directories": str(self.data_dir),
+            **(TIMESCALE_SETTINGS if self.timescale else {}),
             **self.settings,
         }
         options = [arg for item in settings.items() for arg in ("-c", "=".join(item))]
         return ServiceSpec(
             name=name,
-            argv=[str(bin_dir() / "postgres"), "-D", str(self.data_dir), *options],
+            argv=[str(self.programs / "postgres"), "-D", str(self.data_dir), *options],
             cwd=str(self.data_dir),
             user=self.os_user,
             ready_probe=PostgresProbe(self.url),
@@ -87,6 +105,15 @@ class LocalPostgres:
             prepare=self.prepare,
             after_ready=self.create_database,
         )
+
+    @property
+    def programs(self) -> Path:
+        """The folder of the server programs this server runs."""
+        if not self.timescale:
+            return bin_dir()
+        if (found := timescale_bin_dir()) is None:
+            raise ServiceStartError("TimescaleDB is not available here; `make deps` builds it")
+        return found
 
     async def prepare(self) -> None:
         """Make the cluster unless there is one.
@@ -106,7 +133,7 @@ class LocalPostgres:
         log.info("creating a PostgreSQL cluster in %s", self.data_dir)
         await _run(
             [
-                str(bin_dir() / "initdb"),
+                str(self.programs / "initdb"),
                 f"--pgdata={staging}",
                 f"--username={SUPERUSER}",
                 # Only the unix socket and loopback lines go into pg_hba.conf.
@@ -208,6 +235,12 @@ def bin_dir() -> Path:
         "PostgreSQL server programs not found; install the Debian package postgresql "
         "or set DATABASE_URL to use a server elsewhere"
     )
+
+
+def timescale_bin_dir() -> Path | None:
+    """The server programs that load TimescaleDB, if `make deps` found or built them."""
+    found = TIMESCALE_LINK.resolve()
+    return found if (found / "postgres").is_file() else None
 
 
 def _version(name: str) -> tuple[int, ...]:

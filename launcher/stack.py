@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from launcher.health import HttpProbe
-from launcher.postgres import LocalPostgres
+from launcher.postgres import LocalPostgres, timescale_bin_dir
 from launcher.redis_server import LocalRedis
 from launcher.spec import ServiceSpec
 from servicekit.admin_token import ENV as ADMIN_TOKEN_ENV
@@ -121,7 +121,8 @@ class StackSettings:
         return self.external_redis_url or self._redis().url
 
     def _postgres(self) -> LocalPostgres:
-        return LocalPostgres(self.postgres_data_dir, self.postgres_port)
+        timescale = timescale_bin_dir() is not None
+        return LocalPostgres(self.postgres_data_dir, self.postgres_port, timescale=timescale)
 
     def _redis(self) -> LocalRedis:
         return LocalRedis(self.redis_data_dir, self.redis_port)

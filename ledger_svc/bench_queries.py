@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,24 +35,22 @@ import asyncpg
 import grpc
 import orjson
 
-from engine_svc.config import DEFAULT_MARKETS_FILE, listing_commands
-from engine_svc.core.commands import AddAsset, AddMarket
-from engine_svc.core.markets import MarketSpec
-from engine_svc.core.money import parse_units
+from bench.ingest import (
+    LOCALHOST,
+    ledger_spec,
+    postgres_specs,
+    server_settings,
+)
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
 from launcher.ports import free_port
 from launcher.postgres import UNSAFE_FAST
 from launcher.supervisor import Supervisor
-from ledger_svc.bench_ingest import (
-    LOCALHOST,
-    ledger_spec,
-    postgres_specs,
-    server_settings,
-)
 from ledger_svc.migrate import migrate
-from ledger_svc.projection import INTERVALS_S, WEEK_OFFSET_US
+from tradekit.candles import INTERVALS_S, WEEK_OFFSET_US
+from tradekit.markets import MarketSpec
+from tradekit.money import parse_units
 
 DAY_US = 86_400_000_000
 WARMUP_CALLS = 20
@@ -86,15 +85,15 @@ class SeedMarket:
         return max(1, self.mid // 50 // self.tick)  # +-2%
 
 
+# The engine's markets file, read as data: this bench measures the ledger alone.
+MARKETS_FILE = Path(__file__).resolve().parent.parent / "engine_svc" / "markets.toml"
+
+
 def catalog() -> tuple[list[tuple[str, int]], list[MarketSpec]]:
     """The assets (symbol, decimals) and markets that the engine lists at first start."""
-    assets, markets = [], []
-    for command in listing_commands(DEFAULT_MARKETS_FILE):
-        if isinstance(command, AddAsset):
-            assets.append((command.asset.symbol, command.asset.decimals))
-        elif isinstance(command, AddMarket):
-            markets.append(command.spec)
-    return assets, markets
+    data = tomllib.loads(MARKETS_FILE.read_text())
+    assets = [(a["symbol"], a["decimals"]) for a in data["assets"]]
+    return assets, [MarketSpec(**m) for m in data["markets"]]
 
 
 def seed_markets(assets: list[tuple[str, int]], markets: list[MarketSpec]) -> list[SeedMarket]:

@@ -29,6 +29,7 @@ from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
 from ledger_svc.migrate import timescale_in_use
 from ledger_svc.projection import Batch, Catalog, Projector
 from ledger_svc.writer import load_catalog, read_cursor, store
+from servicekit.event_feed import EventFeed
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +98,13 @@ class Ingest:
             write_candles = not await timescale_in_use(conn)
         await self._advance(cursor, self.status.last_event_ts_us)
         call = self._stub.Subscribe(epb.SubscribeRequest(from_seq=cursor + 1))
-        queue: asyncio.Queue[Item] = asyncio.Queue(self._queue_batches)
-        reader = asyncio.create_task(_read(call, queue))
+        feed: EventFeed[cpb.EngineEvent] = EventFeed(call, self._queue_batches)
         storing: asyncio.Task[None] | None = None
         try:
             self.status.connected = True
             log.info("ingest subscribed from event %d", cursor + 1)
             while True:
-                events = await self._next_events(queue, storing)
+                events = await self._next_events(feed, storing)
                 # Projected while PostgreSQL still stores the previous batch; stores are
                 # awaited one after the other, so they commit in order.
                 batch = await _project(events, catalog, cursor + 1)
@@ -114,17 +114,17 @@ class Ingest:
                 storing = asyncio.create_task(self._store(batch, write_candles))
         finally:
             call.cancel()
-            for task in (reader, storing):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            await feed.close()
+            if storing is not None:
+                storing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await storing
 
     async def _next_events(
-        self, queue: asyncio.Queue[Item], storing: asyncio.Task[None] | None
+        self, feed: EventFeed[cpb.EngineEvent], storing: asyncio.Task[None] | None
     ) -> list[cpb.EngineEvent]:
         """The next events; a store that fails meanwhile ends the session at once."""
-        take = asyncio.ensure_future(_take(queue, self._max_batch))
+        take = asyncio.ensure_future(feed.take(self._max_batch))
         try:
             if storing is not None and not storing.done():
                 await asyncio.wait({take, storing}, return_when=asyncio.FIRST_COMPLETED)
@@ -163,47 +163,6 @@ async def _project(events: list[cpb.EngineEvent], catalog: Catalog, first_seq: i
         projector.feed(events[start : start + PROJECT_SLICE])
         await asyncio.sleep(0)
     return projector.finish()
-
-
-Item = list[cpb.EngineEvent] | Exception | None  # events, the stream's error, or its end
-
-
-async def _read(
-    call: grpc.aio.UnaryStreamCall[epb.SubscribeRequest, epb.EventBatch],
-    queue: asyncio.Queue[Item],
-) -> None:
-    """Move the stream's batches into `queue`, then its error or its end."""
-    try:
-        async for batch in call:
-            await queue.put(list(batch.events))
-    except Exception as exc:
-        await queue.put(exc)
-    else:
-        await queue.put(None)
-
-
-async def _take(queue: asyncio.Queue[Item], limit: int) -> list[cpb.EngineEvent]:
-    """Everything queued now (at least one batch, waiting for it), up to about `limit` events.
-
-    Raises the stream's error, or ConnectionError when it ended, once the events before are
-    delivered.
-    """
-    first = await queue.get()
-    if not isinstance(first, list):
-        raise first or ConnectionError("the engine closed the event stream")
-    events = first
-    while len(events) < limit and not queue.empty():
-        more = queue.get_nowait()
-        if not isinstance(more, list):
-            _put_back(queue, more)
-            break
-        events.extend(more)
-    return events
-
-
-def _put_back(queue: asyncio.Queue[Item], item: Item) -> None:
-    # The reader puts nothing after the end, so there is room for it again.
-    queue.put_nowait(item)
 
 
 def _describe(exc: BaseException) -> str:

@@ -2,9 +2,11 @@
 
 Each file `migrations/NNNN_name.sql` runs once and is recorded in `schema_version`; the
 pending files of a start run in one transaction, so a failing file leaves nothing half done.
-Files under `migrations/timescale/` form a second track, applied only where the timescaledb
-extension can be created. A transaction-level advisory lock makes concurrent
-starts of several ledger replicas safe: one applies, the others then find nothing to do.
+Files under `migrations/timescale/` form a second track, applied only where the server
+preloads the timescaledb extension (`shared_preload_libraries`): installed but not
+preloaded, it cannot be created, so that server gets the plain track. A transaction-level
+advisory lock makes concurrent starts of several ledger replicas safe: one applies, the
+others then find nothing to do.
 """
 
 from __future__ import annotations
@@ -47,20 +49,42 @@ def load(directory: Path, track: str) -> list[Migration]:
     return found
 
 
-async def timescale_available(conn: Conn) -> bool:
-    row = await conn.fetchval(
+async def timescale_preloaded(conn: Conn) -> bool:
+    """Whether the server loads timescaledb at start, the one way the extension works."""
+    libraries = await conn.fetchval("SELECT current_setting('shared_preload_libraries')")
+    return "timescaledb" in {name.strip().strip('"') for name in str(libraries).split(",")}
+
+
+async def _choose_timescale(conn: Conn) -> bool:
+    """The Timescale track where the server preloads the extension, else the plain one;
+    says which and why. A database already on the Timescale track needs it preloaded."""
+    if await timescale_preloaded(conn):
+        log.info("TimescaleDB preloaded: the ledger uses the Timescale track")
+        return True
+    if await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL") and (
+        await conn.fetchval("SELECT count(*) FROM schema_version WHERE track = 'timescale'")
+    ):
+        raise RuntimeError(
+            "this database is on the Timescale track but the server does not preload "
+            "timescaledb: add it to shared_preload_libraries"
+        )
+    available = await conn.fetchval(
         "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"
     )
-    return bool(row)
+    log.info(
+        "TimescaleDB %s: the ledger uses the plain PostgreSQL track",
+        "installed but not preloaded (shared_preload_libraries)" if available else "absent",
+    )
+    return False
 
 
 async def migrate(
     conn: Conn, *, use_timescale: bool | None = None, directory: Path = MIGRATIONS_DIR
 ) -> list[str]:
-    """Apply what is missing; return the names applied. `use_timescale` None = when available."""
+    """Apply what is missing; return the names applied. `use_timescale` None = when preloaded."""
     tracks = [("core", load(directory, "core"))]
     if use_timescale is None:
-        use_timescale = await timescale_available(conn)
+        use_timescale = await _choose_timescale(conn)
     if use_timescale:
         tracks.append(("timescale", load(directory / "timescale", "timescale")))
     applied: list[str] = []

@@ -29,17 +29,15 @@ from enum import IntEnum
 from functools import partial
 from typing import Any
 
-from engine_svc.core.money import parse_units
 from exchange.common.v1 import common_pb2 as cpb
+from tradekit.candles import INTERVALS_S, MINUTE_US, Candle, bucket_start
+from tradekit.money import parse_units
 
 SIDE_BUY = 1
 TRANSFERS_PER_EVENT = 4  # at most: a trade moves base, quote and two fees
 FEE_ACCOUNT = 0  # the engine's fee collector
-WEEK_OFFSET_US = 4 * 86_400_000_000  # 1970-01-05, the first Monday: weeks start on Mondays
-INTERVALS_S = (60, 300, 900, 1800, 3600, 14_400, 86_400, 604_800)
 STATUS_NEW = 1
 STATUS_PARTIALLY_FILLED = 2
-MINUTE_US = 60_000_000
 
 
 class Bucket(IntEnum):
@@ -85,13 +83,6 @@ class Catalog:
         self.markets[symbol] = MarketScales(
             base, quote, self.asset_decimals[base], self.asset_decimals[quote]
         )
-
-
-def bucket_start(ts_us: int, interval_s: int) -> int:
-    """Start of the candle containing `ts_us`; weeks start on Monday 00:00 UTC."""
-    width = interval_s * 1_000_000
-    offset = WEEK_OFFSET_US if interval_s == 604_800 else 0
-    return (ts_us - offset) // width * width + offset
 
 
 # Row layouts (column orders) shared with the writer.
@@ -144,19 +135,6 @@ class OrderDelta:
     status: int = 0  # 0 = unchanged unless filled (then at least PARTIALLY_FILLED)
     close_reason: int = 0
     updated_at_us: int = 0
-
-
-@dataclass
-class Candle:
-    open: int
-    high: int
-    low: int
-    close: int
-    volume: int
-    quote_volume: int
-    trades: int
-    first_trade_id: int
-    last_trade_id: int
 
 
 @dataclass
@@ -390,22 +368,13 @@ class Projector:
         change(buy_order, ts, qty, notional, buyer_fee, -(notional + buyer_fee), 0, 0)
         change(sell_order, ts, qty, notional, seller_fee, -qty, 0, 0)
         # Only the minute candle here: `finish` rolls minutes up into the longer intervals.
-        key = (market, ts - ts % MINUTE_US)
+        minute = ts - ts % MINUTE_US
+        key = (market, minute)
         c = self._minutes.get(key)
         if c is None:
-            self._minutes[key] = Candle(
-                price, price, price, price, qty, notional, 1, trade_id, trade_id
-            )
+            self._minutes[key] = Candle.first(minute, price, qty, notional, trade_id)
         else:
-            if price > c.high:
-                c.high = price
-            elif price < c.low:
-                c.low = price
-            c.close = price
-            c.volume += qty
-            c.quote_volume += notional
-            c.trades += 1
-            c.last_trade_id = trade_id
+            c.add(price, qty, notional, trade_id)
 
     def _deposited(self, seq: int, ts: int, d: cpb.Deposited) -> None:
         user, asset = d.user_id, d.asset
@@ -473,10 +442,11 @@ def _all_intervals(minutes: dict[tuple[str, int], Candle]) -> dict[tuple[str, in
     candles: dict[tuple[str, int, int], Candle] = {}
     for (market, minute), m in minutes.items():
         for interval in INTERVALS_S:
-            key = (market, interval, bucket_start(minute, interval))
+            start = bucket_start(minute, interval)
+            key = (market, interval, start)
             c = candles.get(key)
             if c is None:
-                candles[key] = replace(m)
+                candles[key] = replace(m, start_us=start)
                 continue
             if m.first_trade_id < c.first_trade_id:
                 c.open, c.first_trade_id = m.open, m.first_trade_id

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from engine_svc.core.money import format_units
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from ledger_svc.db import Conn
-from ledger_svc.projection import FEE_ACCOUNT, MINUTE_US, TRANSFERS_PER_EVENT, bucket_start
+from ledger_svc.projection import FEE_ACCOUNT, TRANSFERS_PER_EVENT
+from tradekit.candles import MINUTE_US, bucket_start
+from tradekit.money import format_units
 
 DAY_US = 86_400_000_000
 MAX_LIMIT = 1000

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 import grpc
 from google.protobuf.json_format import MessageToDict
 
-from engine_svc.core.money import format_units, parse_units
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.ledger.v1 import ledger_pb2 as lpb
@@ -30,6 +29,7 @@ from ledger_svc.db import Conn
 from ledger_svc.projection import project
 from ledger_svc.queries import Directory
 from ledger_svc.writer import load_catalog, read_cursor
+from tradekit.money import format_units, parse_units
 
 if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub

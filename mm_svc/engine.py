@@ -15,8 +15,8 @@ import grpc
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
-from gateway_svc.engine_client import EngineClient, EngineUnavailable
 from mm_svc.units import ZERO, MarketRules, dec, fmt
+from tradekit.engine_client import EngineClient, EngineUnavailable
 
 log = logging.getLogger(__name__)
 

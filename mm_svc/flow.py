@@ -19,7 +19,6 @@ from decimal import Decimal
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
-from gateway_svc.engine_client import EngineClient
 from mm_svc import engine
 from mm_svc.config import Config
 from mm_svc.engine import StartupError
@@ -28,6 +27,7 @@ from mm_svc.service import serve
 from mm_svc.settings import MmSettings
 from mm_svc.units import BPS, ZERO, MarketRules, dec, fmt
 from servicekit.process import start_process
+from tradekit.engine_client import EngineClient
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from typing import TypeVar, cast
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
-from gateway_svc.engine_client import EngineClient
 from mm_svc import engine
 from mm_svc.client_ids import Side, parse_slot, slot_id
 from mm_svc.config import Config, MarketConfig
@@ -32,6 +31,7 @@ from mm_svc.metrics import MakerMetrics
 from mm_svc.quotes import Cancel, MarketState, OpenQuote, Plan, Quote, plan_market
 from mm_svc.reference import BookView, ReferenceSource, source_for
 from mm_svc.units import BPS, ZERO, MarketRules, dec, fmt
+from tradekit.engine_client import EngineClient
 
 log = logging.getLogger(__name__)
 

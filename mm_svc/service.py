@@ -19,11 +19,11 @@ import grpc
 from grpc_health.v1 import health_pb2
 from prometheus_client import CollectorRegistry
 
-from gateway_svc.engine_client import EngineClient
 from mm_svc.engine import ENGINE_ERRORS, StartupError, open_channel
 from mm_svc.settings import MmSettings
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
 from servicekit.metrics import serve_metrics
+from tradekit.engine_client import EngineClient
 
 log = logging.getLogger(__name__)
 

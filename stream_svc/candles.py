@@ -9,46 +9,18 @@ turns, so a trade costs O(intervals), not O(minutes in a day).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from ledger_svc.projection import INTERVALS_S, bucket_start
+from tradekit.candles import INTERVALS_S, MINUTE_US, Candle, bucket_start
 
-MINUTE_US = 60_000_000
 WINDOW_MINUTES = 1440
 
 
-@dataclass
-class Bar:
-    start_us: int
-    open: int
-    high: int
-    low: int
-    close: int
-    volume: int = 0
-    quote_volume: int = 0
-    trades: int = 0
-
-    @classmethod
-    def first(cls, start_us: int, price: int, qty: int, quote: int) -> Bar:
-        return cls(start_us, price, price, price, price, qty, quote, 1)
-
-    def add(self, price: int, qty: int, quote: int) -> None:
-        if price > self.high:
-            self.high = price
-        elif price < self.low:
-            self.low = price
-        self.close = price
-        self.volume += qty
-        self.quote_volume += quote
-        self.trades += 1
-
-
-def merge(bars: Iterable[Bar]) -> Bar | None:
+def merge(bars: Iterable[Candle]) -> Candle | None:
     """One bar spanning `bars` (in time order), or None if there are none."""
-    out: Bar | None = None
+    out: Candle | None = None
     for b in bars:
         if out is None:
-            out = Bar(
+            out = Candle(
                 b.start_us, b.open, b.high, b.low, b.close, b.volume, b.quote_volume, b.trades
             )
             continue
@@ -62,11 +34,11 @@ def merge(bars: Iterable[Bar]) -> Bar | None:
 
 
 class MarketCandles:
-    def __init__(self, open_bars: dict[int, Bar], minutes: list[Bar]) -> None:
+    def __init__(self, open_bars: dict[int, Candle], minutes: list[Candle]) -> None:
         """`open_bars`: interval (s) -> its current bar; `minutes`: the last day's 1m bars."""
         self.open = open_bars
         self.minutes = sorted(minutes, key=lambda b: b.start_us)
-        self._full: Bar | None = None  # aggregate of the window's minutes before the current
+        self._full: Candle | None = None  # aggregate of the window's minutes before the current
         self._full_until = -1  # the current minute when `_full` was computed
 
     def trade(self, price: int, qty: int, quote: int, ts_us: int) -> None:
@@ -74,7 +46,7 @@ class MarketCandles:
             start = bucket_start(ts_us, interval)
             bar = self.open.get(interval)
             if bar is None or bar.start_us < start:
-                self.open[interval] = Bar.first(start, price, qty, quote)
+                self.open[interval] = Candle.first(start, price, qty, quote)
             elif bar.start_us == start:
                 bar.add(price, qty, quote)
             # else: a trade older than the open bar cannot happen (engine time only grows)
@@ -82,7 +54,7 @@ class MarketCandles:
         if not self.minutes or self.minutes[-1].start_us != minute.start_us:
             self.minutes.append(minute)
 
-    def ticker(self, now_us: int) -> Bar | None:
+    def ticker(self, now_us: int) -> Candle | None:
         """The last 24h as one bar (start = the window's start), None if no trade in it."""
         current = bucket_start(now_us, 60)
         if current != self._full_until:

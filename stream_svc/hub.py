@@ -28,9 +28,9 @@ from redis.exceptions import RedisError
 
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.stream.v1 import stream_pb2 as spb
-from stream_svc.book import Book, Gap
-from stream_svc.publisher import state_key, trades_key
-from stream_svc.topics import Topic
+from stream_svc.redis_keys import state_key, trades_key
+from tradekit.book import Book, Gap
+from tradekit.topics import Topic
 
 if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub

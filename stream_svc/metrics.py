@@ -8,20 +8,52 @@ in events, like the ledger's.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping, Sized
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from stream_svc.topics import MARKET_KINDS, USER_KINDS
-
-if TYPE_CHECKING:
-    from stream_svc.hub import StreamHub
-    from stream_svc.publisher import Publisher
+from tradekit.topics import MARKET_KINDS, USER_KINDS
 
 TOPIC_KINDS = (*MARKET_KINDS, "kline", *USER_KINDS)
+
+
+# What the collectors read, so that this module needs neither the publisher nor the hub.
+class _Applied(Protocol):
+    @property
+    def seq(self) -> int: ...
+
+
+class Publisher(Protocol):
+    @property
+    def mirror(self) -> _Applied | None: ...
+    @property
+    def events_applied(self) -> int: ...
+    @property
+    def batches(self) -> int: ...
+    @property
+    def published(self) -> int: ...
+    @property
+    def redis_failures(self) -> int: ...
+
+
+class _Flag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class StreamHub(Protocol):
+    @property
+    def topics(self) -> Mapping[str, Sized]: ...
+    @property
+    def connected(self) -> _Flag: ...
+    @property
+    def resyncs(self) -> int: ...
+    @property
+    def fanned_out(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
 
 
 class PublisherState(Collector):

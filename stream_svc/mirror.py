@@ -20,22 +20,15 @@ from dataclasses import dataclass, field
 
 from sortedcontainers import SortedDict
 
-from engine_svc.core.money import format_units, parse_units
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.stream.v1 import stream_pb2 as spb
-from ledger_svc.projection import INTERVALS_S
-from stream_svc.candles import Bar, MarketCandles
+from stream_svc.candles import MarketCandles
+from stream_svc.redis_keys import market_channel, user_channel
+from tradekit.candles import INTERVALS_S, Candle
+from tradekit.money import format_units, parse_units
 
 FEE_ACCOUNT = 0  # the engine's fee collector: not a user, gets no updates
 BUY, SELL = cpb.SIDE_BUY, cpb.SIDE_SELL
-
-
-def market_channel(market: str) -> str:
-    return f"md.{market}"
-
-
-def user_channel(user_id: int) -> str:
-    return f"user.{user_id}"
 
 
 @dataclass(frozen=True)
@@ -425,5 +418,5 @@ class Mirror:
             self._touched_balances.add(key)
 
 
-def _bar_end(bar: Bar, interval: int) -> int:
+def _bar_end(bar: Candle, interval: int) -> int:
     return bar.start_us + interval * 1_000_000

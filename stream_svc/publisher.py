@@ -24,20 +24,23 @@ import grpc
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from engine_svc.core.money import parse_units
+from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
 from exchange.stream.v1 import stream_pb2 as spb
-from ledger_svc.projection import INTERVALS_S, bucket_start
 from servicekit.clock import now_us
+from servicekit.event_feed import EventFeed
 from servicekit.grpc_server import add_health_and_reflection, serve_until_signalled, set_serving
 from servicekit.metrics import metrics_endpoint
-from stream_svc.candles import WINDOW_MINUTES, Bar, MarketCandles
+from stream_svc.candles import WINDOW_MINUTES, MarketCandles
 from stream_svc.metrics import publisher_registry
-from stream_svc.mirror import MarketState, Mirror, Output, Scales, market_channel
+from stream_svc.mirror import MarketState, Mirror, Output, Scales
+from stream_svc.redis_keys import market_channel, state_key, trades_key
 from stream_svc.settings import PublisherSettings
+from tradekit.candles import INTERVALS_S, Candle, bucket_start
+from tradekit.money import parse_units
 
 if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
@@ -47,14 +50,14 @@ log = logging.getLogger(__name__)
 
 TICKER_EVERY_S = 5.0  # the 24h window moves even without trades
 KLINE_PAGE = 1000
-
-
-def state_key(market: str) -> str:
-    return f"md.state.{market}"
-
-
-def trades_key(market: str) -> str:
-    return f"md.trades.{market}"
+MAX_EVENTS_PER_SEND = 20_000
+# One command publishing every channel of a send: redis-py packs and parses one command
+# instead of one per channel (users' channels make dozens per batch).
+PUBLISH_ALL = """
+for i = 1, #ARGV, 2 do
+    redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+end
+"""
 
 
 def state_field(item: spb.MarketData) -> str | None:
@@ -141,7 +144,7 @@ async def _market_candles(
 ) -> MarketCandles:
     now = now_us()
     start = bucket_start(now, 60) - (WINDOW_MINUTES - 1) * 60_000_000
-    minutes: list[Bar] = []
+    minutes: list[Candle] = []
     while True:
         page = await ledger.GetKlines(
             lpb.GetKlinesRequest(
@@ -152,7 +155,7 @@ async def _market_candles(
         if len(page.klines) < KLINE_PAGE:
             break
         start = page.klines[-1].open_time_us + 60_000_000
-    open_bars: dict[int, Bar] = {}
+    open_bars: dict[int, Candle] = {}
     for interval in INTERVALS_S:
         reply = await ledger.GetKlines(
             lpb.GetKlinesRequest(
@@ -165,9 +168,9 @@ async def _market_candles(
     return MarketCandles(open_bars, minutes)
 
 
-def _bar(k: lpb.Kline, s: Scales) -> Bar:
+def _bar(k: lpb.Kline, s: Scales) -> Candle:
     p = s.quote_decimals
-    return Bar(
+    return Candle(
         k.open_time_us, parse_units(k.open, p), parse_units(k.high, p), parse_units(k.low, p),
         parse_units(k.close, p), parse_units(k.volume, s.base_decimals),
         parse_units(k.quote_volume, p), k.trades,
@@ -180,6 +183,7 @@ class Publisher:
         self.redis = redis
         self.mirror: Mirror | None = None
         self._redis_lost = False
+        self._publish_all: str | None = None  # PUBLISH_ALL's digest, once Redis has it
         self._tickers: dict[str, tuple[str, str, str, str, str, int]] = {}
         self.events_applied = 0
         self.batches = 0
@@ -190,16 +194,22 @@ class Publisher:
         """Publishes one batch's messages (and the state they change) in one round trip."""
         if not out.channels and not self._redis_lost:
             return
-        pipe = self.redis.pipeline(transaction=False)
-        if self._redis_lost and self.mirror is not None:
-            self._write_full_state(pipe, self.mirror)
-        for channel, items in out.channels.items():
-            pipe.publish(channel, spb.Envelope(items=items).SerializeToString())
-            if channel.startswith("md."):
-                self._write_state(pipe, channel[3:], items)
         try:
+            if self._publish_all is None:  # a fresh start, or Redis restarted
+                self._publish_all = await self.redis.script_load(PUBLISH_ALL)
+            pipe = self.redis.pipeline(transaction=False)
+            if self._redis_lost and self.mirror is not None:
+                self._write_full_state(pipe, self.mirror)
+            messages: list[str | bytes] = []
+            for channel, items in out.channels.items():
+                messages += (channel, spb.Envelope(items=items).SerializeToString())
+                if channel.startswith("md."):
+                    self._write_state(pipe, channel[3:], items)
+            if messages:
+                pipe.evalsha(self._publish_all, 0, *messages)
             await pipe.execute()
         except (RedisError, OSError) as exc:
+            self._publish_all = None
             self.redis_failures += 1
             if not self._redis_lost:
                 log.warning("redis unavailable: market data dropped", extra={"error": repr(exc)})
@@ -263,11 +273,22 @@ class Publisher:
         await self.send(Output())
         log.info("publishing", extra={"from_seq": mirror.seq + 1, "markets": len(mirror.markets)})
         call = engine.Subscribe(epb.SubscribeRequest(from_seq=mirror.seq + 1))
-        async for batch in call:
-            out = mirror.apply(list(batch.events))
-            self.events_applied += len(batch.events)
-            self.batches += 1
-            await self.send(out)
+        # Every batch that arrived while the last one was sent goes out together: one
+        # mirror flush and one Redis round trip for all of them.
+        feed: EventFeed[cpb.EngineEvent] = EventFeed(call)
+        try:
+            while True:
+                try:
+                    events = await feed.take(MAX_EVENTS_PER_SEND)
+                except ConnectionError:
+                    return  # the engine ended the stream: start over
+                out = mirror.apply(events)
+                self.events_applied += len(events)
+                self.batches += 1
+                await self.send(out)
+        finally:
+            call.cancel()
+            await feed.close()
 
 
 async def run(
@@ -331,9 +352,11 @@ async def serve(settings: PublisherSettings) -> None:
 
 
 def main() -> None:
+    from servicekit.memory import tune_gc
     from servicekit.process import start_process
 
     settings = start_process("publisher", PublisherSettings.from_env)
+    tune_gc()  # per-event objects form no cycles; the default collector walks them often
     asyncio.run(serve(settings))
 
 

@@ -19,7 +19,7 @@ from servicekit.metrics import metrics_endpoint
 from stream_svc.hub import SlowSubscriber, StreamHub, UnknownMarket
 from stream_svc.metrics import hub_registry
 from stream_svc.settings import StreamSettings
-from stream_svc.topics import BadTopic, Topic
+from tradekit.topics import BadTopic, Topic
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,10 @@
 own code, on free ports, with their data in pytest's temporary folder.
 
 - `postgres_dsn` (session): URL of the server's maintenance database, to administer it.
-- `database_url`: a new, empty database of that server for one test, dropped after it.
+- `timescale_dsn` (session): the same for a second server, preloading TimescaleDB; started
+  by the first test that needs it, skipped where `make deps` could not build it.
+- `database_url`: a new, empty database for one test, dropped after it: on the plain server,
+  or on the TimescaleDB one where the test is parametrized with `@BOTH_BACKENDS`.
 - `redis_server` (session): URL of the Redis server.
 - `redis_url`: the same URL, after emptying the server, for one test.
 """
@@ -25,6 +28,7 @@ from launcher.postgres import (
     LocalPostgres,
     create_database,
     quote_identifier,
+    timescale_bin_dir,
 )
 from launcher.redis_server import LocalRedis
 from launcher.spec import ServiceSpec
@@ -50,13 +54,45 @@ async def postgres_dsn(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         yield server.url
 
 
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def timescale_dsn(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    if timescale_bin_dir() is None:
+        pytest.skip("TimescaleDB is not built here: `make deps` builds it from ../shared/vendor")
+    server = LocalPostgres(
+        tmp_path_factory.mktemp("timescale") / "data",
+        free_port(),
+        database=MAINTENANCE_DATABASE,
+        settings=UNSAFE_FAST,
+        timescale=True,
+    )
+    async with _supervisor(server.spec("timescale")):
+        yield server.url
+
+
+# The ledger's two tracks: plain PostgreSQL (candles kept by ingest) and TimescaleDB
+# (hypertable, continuous aggregates, policies). Overrides the `backend` fixture below.
+BOTH_BACKENDS = pytest.mark.parametrize("backend", ["plain", "timescale"])
+
+
+@pytest.fixture
+def backend() -> str:
+    return "plain"
+
+
+@pytest.fixture
+def server_dsn(backend: str, request: pytest.FixtureRequest) -> str:
+    """The maintenance URL of the server of `backend`."""
+    name = "timescale_dsn" if backend == "timescale" else "postgres_dsn"
+    return str(request.getfixturevalue(name))
+
+
 @pytest_asyncio.fixture
-async def database_url(postgres_dsn: str) -> AsyncIterator[str]:
+async def database_url(server_dsn: str) -> AsyncIterator[str]:
     name = f"test_{uuid.uuid4().hex}"
-    url = urlsplit(postgres_dsn)._replace(path=f"/{name}").geturl()
+    url = urlsplit(server_dsn)._replace(path=f"/{name}").geturl()
     await create_database(url)
     yield url
-    connection = await asyncpg.connect(postgres_dsn)
+    connection = await asyncpg.connect(server_dsn)
     try:
         # FORCE: the test may have left connections open.
         await connection.execute(f"DROP DATABASE {quote_identifier(name)} WITH (FORCE)")

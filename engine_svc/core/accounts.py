@@ -9,8 +9,8 @@ included) equals deposits minus withdrawals, which `supply` records.
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from engine_svc.core.money import MAX_UNITS
 from engine_svc.core.types import Code, Rejected, UserId
+from tradekit.money import MAX_UNITS
 
 
 class Balance:

@@ -32,9 +32,9 @@ from engine_svc.core.capital_messages import (
     WithdrawalStatus,
 )
 from engine_svc.core.events import Event
-from engine_svc.core.markets import Asset
-from engine_svc.core.money import MAX_UNITS, AmountError, format_units, parse_units
 from engine_svc.core.types import FEE_ACCOUNT, Code, Rejected, UserId
+from tradekit.markets import Asset
+from tradekit.money import MAX_UNITS, AmountError, format_units, parse_units
 
 DAY_US = 86_400_000_000
 MAX_TX_HASH = 128

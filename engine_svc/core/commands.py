@@ -6,7 +6,6 @@
 from typing import NamedTuple
 
 from engine_svc.core.capital_messages import CapitalCommand
-from engine_svc.core.markets import Asset, MarketSpec
 from engine_svc.core.types import (
     ClientOrderId,
     MarketStatus,
@@ -17,6 +16,7 @@ from engine_svc.core.types import (
     TimeInForce,
     UserId,
 )
+from tradekit.markets import Asset, MarketSpec
 
 
 class PlaceOrder(NamedTuple):

@@ -54,8 +54,7 @@ from engine_svc.core.events import (
     TradeExecuted,
     Withdrawn,
 )
-from engine_svc.core.markets import Asset, Market, build_market, validate_asset
-from engine_svc.core.money import MAX_UNITS, ceil_div, format_units
+from engine_svc.core.markets import Market, build_market, validate_asset
 from engine_svc.core.order import Order
 from engine_svc.core.types import (
     FEE_ACCOUNT,
@@ -73,6 +72,8 @@ from engine_svc.core.types import (
     TradeId,
     UserId,
 )
+from tradekit.markets import Asset
+from tradekit.money import MAX_UNITS, ceil_div, format_units
 
 BPS = 10_000
 RECENT_CLOSED = 100_000  # closed orders remembered for GetOrder; history lives in the ledger

@@ -13,7 +13,6 @@ rebuild every balance from the events alone:
 from typing import NamedTuple
 
 from engine_svc.core.capital_messages import CapitalEvent
-from engine_svc.core.markets import Asset, MarketSpec
 from engine_svc.core.types import (
     ClientOrderId,
     CloseReason,
@@ -27,6 +26,7 @@ from engine_svc.core.types import (
     TradeId,
     UserId,
 )
+from tradekit.markets import Asset, MarketSpec
 
 
 class Deposited(NamedTuple):

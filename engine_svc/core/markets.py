@@ -8,34 +8,12 @@ is refused unless tick * step makes that division exact for every order.
 
 from dataclasses import dataclass
 
-from engine_svc.core.money import MAX_UNITS, AmountError, format_units, parse_units
 from engine_svc.core.types import Code, MarketStatus, Rejected
+from tradekit.markets import Asset, MarketSpec
+from tradekit.money import MAX_UNITS, AmountError, format_units, parse_units
 
 MAX_FEE_BPS = 1000
 MAX_DECIMALS = 18
-
-
-@dataclass(frozen=True, slots=True)
-class Asset:
-    symbol: str
-    decimals: int
-
-
-@dataclass(frozen=True, slots=True)
-class MarketSpec:
-    """A market as configured, in decimal strings (the config file and the admin RPC)."""
-
-    symbol: str
-    base: str
-    quote: str
-    tick_size: str
-    step_size: str
-    min_quantity: str
-    min_notional: str
-    max_quantity: str
-    max_price: str
-    maker_fee_bps: int
-    taker_fee_bps: int
 
 
 @dataclass(slots=True)

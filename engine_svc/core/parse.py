@@ -8,7 +8,6 @@ the engine, which owns the market rules.
 
 from engine_svc.core.commands import Deposit, PlaceOrder, Withdraw
 from engine_svc.core.markets import Market
-from engine_svc.core.money import AmountError, parse_units
 from engine_svc.core.types import (
     DEFAULT_STP,
     ClientOrderId,
@@ -20,6 +19,7 @@ from engine_svc.core.types import (
     TimeInForce,
     UserId,
 )
+from tradekit.money import AmountError, parse_units
 
 MAX_CLIENT_ID = 2**63 - 1
 

@@ -14,7 +14,7 @@ import orjson
 
 from engine_svc.core.book import Book, OrderBook
 from engine_svc.core.engine import Engine
-from engine_svc.core.markets import Asset, MarketSpec, build_market
+from engine_svc.core.markets import build_market
 from engine_svc.core.order import Order
 from engine_svc.core.types import (
     ClientOrderId,
@@ -26,6 +26,7 @@ from engine_svc.core.types import (
     TimeInForce,
     UserId,
 )
+from tradekit.markets import Asset, MarketSpec
 
 FORMAT = 1
 

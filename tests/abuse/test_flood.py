@@ -1,12 +1,12 @@
 """Rate limits under a flood, on the real stack with the production limits (10 order actions
 per second per user, 100 market-data requests per second per address): one user floods
 orders and one address floods depth while another user trades at 4 orders/s and another
-address reads at 20/s (gateway_svc.bench_flood, each client from its own loopback address).
+address reads at 20/s (bench.flood, each client from its own loopback address).
 
 The flooders get 429 with Retry-After and are allowed no more than the limit over the phase
 plus one burst; the others get no 429 and no error. Latencies go to the report only (under
 "rate_limits"): in this test the gateway, the engine, the ledger and the clients share one
-event loop, so they say little; `python -m gateway_svc.bench_flood` measures them with each
+event loop, so they say little; `python -m bench.flood` measures them with each
 service in its own process.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 
-from gateway_svc.bench_flood import ORDER_RATE, flood
+from bench.flood import ORDER_RATE, flood
 from tests.abuse.tally import TALLY
 from tests.gateway.conftest import Stack
 from tests.gateway.test_rest import fund, signup

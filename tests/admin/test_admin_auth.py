@@ -15,11 +15,11 @@ import pytest
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
-from gateway_svc.engine_client import EngineClient, EngineUnavailable
 from launcher.ports import free_port
 from servicekit.admin_token import admin_metadata
 from tests.admin.conftest import TOKEN
 from tests.engine.conftest import RunningEngine
+from tradekit.engine_client import EngineClient, EngineUnavailable
 
 ADMIN = admin_metadata(TOKEN)
 WRONG = admin_metadata(TOKEN[:-1] + "x")

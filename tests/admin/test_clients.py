@@ -11,7 +11,6 @@ import grpc
 import pytest
 
 from exchange.engine.v1 import engine_pb2 as epb
-from gateway_svc.engine_client import EngineClient
 from gateway_svc.settings import GatewaySettings
 from launcher.stack import StackSettings, exchange_specs
 from mm_svc.engine import top_up
@@ -20,6 +19,7 @@ from tests.admin.conftest import TOKEN
 from tests.engine.conftest import RunningEngine
 from tests.gateway.conftest import stack_factory
 from tests.gateway.test_rest import signup
+from tradekit.engine_client import EngineClient
 
 __all__ = ["stack_factory"]
 

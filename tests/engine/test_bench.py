@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
+from bench.reference_book import Fill, PriceTimeBook
+from bench.workload import Add, Cancel, format_op, generate, parse_op, read_workload
 from engine_svc import bench
-from engine_svc.bench_reference import Fill, PriceTimeBook
 from engine_svc.core.state import state_hash
 from engine_svc.recovery import recover
-from engine_svc.workload import Add, Cancel, format_op, generate, parse_op, read_workload
 
 
 def test_plain_book_fills_in_price_time_order_and_rests_the_rest() -> None:

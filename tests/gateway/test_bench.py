@@ -15,14 +15,14 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway_svc.auth import signing_strings
-from gateway_svc.bench_orders import (
+from bench.orders import (
     ORDER_MODES,
     Trader,
     batch_request,
     cpu_budget,
     top_functions,
 )
+from tradekit.backpack import signing_strings
 
 
 def _trader(buy: bool) -> Trader:
@@ -75,7 +75,7 @@ def test_the_cpu_budget_divides_each_process_time_by_the_orders() -> None:
 
 async def test_every_mode_runs_end_to_end(database_url: str) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway_svc.bench_orders", "--json",
+        sys.executable, "-m", "bench.orders", "--json",
         "--clients", "4", "--users", "4", "--batch-clients", "2", "--batch-size", "10",
         "--seconds", "1", "--database-url", database_url,
         stdout=asyncio.subprocess.PIPE,

@@ -13,8 +13,8 @@ import pytest
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
-from gateway_svc.engine_client import EngineClient, EngineUnavailable
 from tests.engine.conftest import RunningEngine, deposit
+from tradekit.engine_client import EngineClient, EngineUnavailable
 
 
 def _sell(user: int, price: str) -> epb.PlaceOrderRequest:
@@ -89,7 +89,7 @@ async def test_an_outage_is_one_warning_however_many_requests_fail(
         nobody = f"127.0.0.1:{unused.getsockname()[1]}"  # bound, never listening
         async with grpc.aio.insecure_channel(nobody) as channel:
             client = EngineClient(channel, timeout=5.0)
-            with caplog.at_level(logging.DEBUG, logger="gateway_svc.engine_client"):
+            with caplog.at_level(logging.DEBUG, logger="tradekit.engine_client"):
                 for _ in range(5):
                     with pytest.raises(EngineUnavailable):
                         await client.place(_sell(5, "1500"))

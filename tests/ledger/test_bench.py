@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
+from bench.ingest import Acks, IngestWatch, max_backlog, max_lag, workload_batches
 from exchange.engine.v1 import engine_pb2 as epb
-from ledger_svc.bench_ingest import Acks, IngestWatch, max_backlog, max_lag, workload_batches
 from ledger_svc.bench_queries import SHAPES
 
 
@@ -74,9 +74,7 @@ async def _run_json(module: str, *args: str) -> dict[str, Any]:
 
 
 async def test_ingest_bench_reports_a_caught_up_ledger(database_url: str) -> None:
-    r = await _run_json(
-        "ledger_svc.bench_ingest", "--commands", "2000", "--database-url", database_url
-    )
+    r = await _run_json("bench.ingest", "--commands", "2000", "--database-url", database_url)
     assert r["verified"] is True
     assert r["ledger_last_seq"] == r["engine_seq"] > r["events"] > 2000
     assert r["rejections"] == 0

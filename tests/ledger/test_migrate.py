@@ -1,4 +1,5 @@
-"""Migrations: applied once, in order, atomically; the TimescaleDB track only where it exists."""
+"""Migrations: applied once, in order, atomically; the TimescaleDB track only where the
+server preloads the extension."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
-from ledger_svc.migrate import MIGRATIONS_DIR, load, migrate, timescale_available
+from ledger_svc.migrate import MIGRATIONS_DIR, load, migrate, timescale_preloaded
 from ledger_svc.projection import TRANSFER_COLUMNS, Catalog, project
+from tests.conftest import BOTH_BACKENDS
 from tests.engine.conftest import RunningEngine
 from tests.ledger.events import MOVEMENT_COLUMNS, all_events, entries, movements
 from tests.ledger.trading import Trader
@@ -22,27 +24,46 @@ if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
 
 
-async def test_migrations_apply_once(database_url: str) -> None:
+@BOTH_BACKENDS
+async def test_migrations_apply_once(database_url: str, backend: str) -> None:
+    tracks = ["core", *(["timescale"] if backend == "timescale" else [])]
+    expected = [
+        (track, m.version, m.name)
+        for track in tracks
+        for m in load(MIGRATIONS_DIR / ("timescale" if track == "timescale" else ""), track)
+    ]
     conn = await asyncpg.connect(database_url)
     try:
+        assert await timescale_preloaded(conn) == (backend == "timescale")
         applied = await migrate(conn)
-        assert applied == [f"core/{m.name}" for m in load(MIGRATIONS_DIR, "core")]
+        assert applied == [f"{track}/{name}" for track, _, name in expected]
         assert await migrate(conn) == []
-        versions = await conn.fetch("SELECT track, version FROM schema_version ORDER BY 1, 2")
-        assert [tuple(v) for v in versions] == [("core", i + 1) for i in range(len(applied))]
+        versions = await conn.fetch("SELECT track, version, name FROM schema_version ORDER BY 1, 2")
+        assert [tuple(v) for v in versions] == expected
         assert await conn.fetchval("SELECT last_seq FROM ingest_cursor") == 0
-        # On this machine there is no TimescaleDB: the plain path, with a candles table.
-        assert not await timescale_available(conn)
-        assert await conn.fetchval("SELECT to_regclass('candles')::text") == "candles"
+        # Plain: a candles table that ingest keeps. Timescale: a view over the continuous
+        # aggregates, and trades a hypertable.
+        kind = await conn.fetchval("SELECT relkind::text FROM pg_class WHERE relname = 'candles'")
+        assert kind == ("v" if backend == "timescale" else "r")
+        hypertables = (
+            await conn.fetch("SELECT hypertable_name FROM timescaledb_information.hypertables")
+            if backend == "timescale"
+            else []
+        )
+        assert [r[0] for r in hypertables] == (["trades"] if backend == "timescale" else [])
     finally:
         await conn.close()
 
 
-async def test_concurrent_starts_apply_each_migration_once(database_url: str) -> None:
+@BOTH_BACKENDS
+async def test_concurrent_starts_apply_each_migration_once(database_url: str, backend: str) -> None:
+    count = len(load(MIGRATIONS_DIR, "core"))
+    if backend == "timescale":
+        count += len(load(MIGRATIONS_DIR / "timescale", "timescale"))
     conns = [await asyncpg.connect(database_url) for _ in range(3)]
     try:
         results = await asyncio.gather(*(migrate(c) for c in conns))
-        assert sorted(len(r) for r in results) == [0, 0, len(load(MIGRATIONS_DIR, "core"))]
+        assert sorted(len(r) for r in results) == [0, 0, count]
     finally:
         for c in conns:
             await c.close()

@@ -14,19 +14,18 @@ import pytest
 from engine_svc.core.types import OrderId
 from exchange.common.v1 import common_pb2 as cpb
 from ledger_svc.projection import (
-    INTERVALS_S,
     ORDER_COLUMNS,
     TRANSFERS_PER_EVENT,
     Batch,
     Bucket,
     Catalog,
     GapError,
-    bucket_start,
     project,
 )
 from tests.engine.conftest import RunningEngine
 from tests.ledger.events import all_events, movements
 from tests.ledger.trading import Trader
+from tradekit.candles import INTERVALS_S, bucket_start
 
 
 def project_in_chunks(events: list[cpb.EngineEvent], seed: int) -> list[Batch]:

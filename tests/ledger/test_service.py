@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 
-from engine_svc.core.money import format_units
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.ledger.v1 import ledger_pb2 as lpb
@@ -27,6 +26,7 @@ from tests.engine.conftest import RunningEngine
 from tests.ledger.events import all_events, entries
 from tests.ledger.trading import Trader
 from tests.monitoring.scrape import scrape
+from tradekit.money import format_units
 
 if TYPE_CHECKING:
     from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub

@@ -22,7 +22,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
-from gateway_svc.engine_client import EngineClient
 from launcher.health import check_health
 from launcher.ports import free_port
 from mm_svc.config import Config, load_config
@@ -31,6 +30,7 @@ from mm_svc.flow import Flow
 from mm_svc.maker import Maker
 from mm_svc.metrics import FlowMetrics, MakerMetrics
 from tests.engine.conftest import RunningEngine, engine
+from tradekit.engine_client import EngineClient
 
 __all__ = ["engine"]
 

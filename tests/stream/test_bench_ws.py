@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from engine_svc.bench_suite import _figures
+from bench.suite import _figures
 
 
 async def test_quick_run_delivers_depth_and_trades_to_every_client() -> None:

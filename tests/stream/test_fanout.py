@@ -19,8 +19,8 @@ from exchange.stream.v1.stream_pb2_grpc import StreamServiceStub
 from gateway_svc.frames import data_json
 from gateway_svc.upstream import Message, Upstreams, conflate, pending
 from gateway_svc.ws import Connection, parse_topic
-from stream_svc.book import Book
 from tests.stream.conftest import Live
+from tradekit.book import Book
 
 MARKET = "TATA_INR"
 DEPTH, TRADE = f"depth.{MARKET}", f"trade.{MARKET}"

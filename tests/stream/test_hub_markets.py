@@ -12,9 +12,9 @@ import pytest
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from stream_svc.hub import MarketCache, StreamHub, UnknownMarket
-from stream_svc.topics import Topic
 from tests.engine.conftest import deposit
 from tests.stream.conftest import Live, stream_settings, streaming
+from tradekit.topics import Topic
 
 MARKET = "TATA_INR"
 

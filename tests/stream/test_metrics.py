@@ -17,10 +17,10 @@ from launcher.ports import free_port
 from ledger_svc.server import LedgerRuntime
 from stream_svc.hub import SlowSubscriber, StreamHub
 from stream_svc.metrics import hub_registry, publisher_registry
-from stream_svc.topics import Topic
 from tests.engine.conftest import RunningEngine, deposit
 from tests.monitoring.scrape import Page, fetch, scrape
 from tests.stream.conftest import Live, stream_settings, streaming
+from tradekit.topics import Topic
 
 MARKET = "TATA_INR"
 

@@ -10,18 +10,19 @@ from decimal import Decimal
 import grpc
 import pytest
 
-from engine_svc.core.money import format_units
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
 from exchange.stream.v1 import stream_pb2 as spb
 from ledger_svc.server import LedgerRuntime
-from stream_svc.book import Book
-from stream_svc.mirror import Mirror, market_channel, user_channel
+from stream_svc.mirror import Mirror
 from stream_svc.publisher import bootstrap
+from stream_svc.redis_keys import market_channel, user_channel
 from tests.engine.conftest import RunningEngine
 from tests.ledger.events import all_events
 from tests.ledger.trading import MARKETS, Trader
+from tradekit.book import Book
+from tradekit.money import format_units
 
 
 def _levels(levels: object) -> list[tuple[str, str]]:

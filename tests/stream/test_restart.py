@@ -16,7 +16,7 @@ from exchange.common.v1 import common_pb2 as cpb
 from exchange.stream.v1 import stream_pb2 as spb
 from gateway_svc.frames import data_json
 from gateway_svc.upstream import Message, conflate
-from stream_svc.book import Book, restarts_chain
+from tradekit.book import Book, restarts_chain
 
 MARKET = "TATA_INR"
 PRICES = ["99.00", "99.50", "100.00", "100.50"]

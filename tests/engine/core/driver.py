@@ -33,8 +33,6 @@ from engine_svc.core.events import (
     OrderRested,
     TradeExecuted,
 )
-from engine_svc.core.markets import Asset, MarketSpec
-from engine_svc.core.money import format_units
 from engine_svc.core.order import Order
 from engine_svc.core.parse import parse_funds, parse_place
 from engine_svc.core.state import state_hash
@@ -54,6 +52,8 @@ from engine_svc.core.types import (
     UserId,
 )
 from tests.engine.core.invariants import EventLedger, check_invariants
+from tradekit.markets import Asset, MarketSpec
+from tradekit.money import format_units
 
 USERS = {"fees": FEE_ACCOUNT, "alice": 1, "bob": 2, "carol": 3, "dave": 4}
 NAMES = {uid: name for name, uid in USERS.items()}

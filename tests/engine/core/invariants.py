@@ -37,9 +37,10 @@ from engine_svc.core.events import (
     TradeExecuted,
     Withdrawn,
 )
-from engine_svc.core.markets import Market, MarketSpec
+from engine_svc.core.markets import Market
 from engine_svc.core.order import Order
 from engine_svc.core.types import FEE_ACCOUNT, OrderId, OrderType, Side, TimeInForce, UserId
+from tradekit.markets import MarketSpec
 
 BPS = 10_000  # fees are in basis points of the notional
 

@@ -18,8 +18,6 @@ from engine_svc.core.commands import (
     PlaceOrder,
     Withdraw,
 )
-from engine_svc.core.markets import MarketSpec
-from engine_svc.core.money import MAX_UNITS
 from engine_svc.core.parse import MAX_CLIENT_ID
 from engine_svc.core.types import (
     ClientOrderId,
@@ -31,6 +29,8 @@ from engine_svc.core.types import (
     UserId,
 )
 from tests.engine.core.driver import Exchange, seeded_listing
+from tradekit.markets import MarketSpec
+from tradekit.money import MAX_UNITS
 
 BUY, SELL = Side.BUY, Side.SELL
 LIMIT, MARKET = OrderType.LIMIT, OrderType.MARKET

@@ -3,10 +3,10 @@
 import pytest
 
 from engine_svc.core.commands import AddAsset, AddMarket, SetMarketStatus
-from engine_svc.core.markets import Asset, MarketSpec
-from engine_svc.core.money import MAX_UNITS, format_units
 from engine_svc.core.types import Code, MarketStatus
 from tests.engine.core.driver import Exchange, Fill
+from tradekit.markets import Asset, MarketSpec
+from tradekit.money import MAX_UNITS, format_units
 
 
 def test_deposit_and_withdraw(ex: Exchange) -> None:

@@ -1,6 +1,6 @@
 """Rate limits under a flood: do they hold, and do other users notice?
 
-`python -m gateway_svc.bench_flood --seconds 10 --json` runs PostgreSQL, Redis, the engine,
+`python -m bench.flood --seconds 10 --json` runs PostgreSQL, Redis, the engine,
 the ledger and the gateway (`python -m gateway_svc`, with its default limits: 10 order
 actions per second per user, 100 market-data requests per second per address) as child
 processes, the way `make run` does, and drives them from this process in two phases of
@@ -36,11 +36,11 @@ from typing import Any
 
 import aiohttp
 
-from gateway_svc.bench_orders import gateway_spec
+from bench.ingest import LOCALHOST, engine_spec, ledger_spec, postgres_specs
+from bench.orders import gateway_spec
 from launcher.ports import free_port
 from launcher.redis_server import LocalRedis
 from launcher.supervisor import Supervisor
-from ledger_svc.bench_ingest import LOCALHOST, engine_spec, ledger_spec, postgres_specs
 
 MARKET = "TATA_INR"
 PASSWORD = "flood password, long enough"
@@ -256,7 +256,7 @@ async def run(seconds: float) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway_svc.bench_flood", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.flood", description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--json", action="store_true", help="print the result as JSON only")
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@ Prices have PRICE_DECIMALS decimals (tick 0.1), quantities QTY_DECIMALS (step 1)
 An add whose price crosses the spread is a marketable order: it fills, and
 whatever is left rests.
 
-`python -m engine_svc.workload --commands 200000 --seed 1 --out FILE` writes a
+`python -m bench.workload --commands 200000 --seed 1 --out FILE` writes a
 seeded workload; the same arguments always give the same file. It keeps a
 model of the book (`PriceTimeBook`) so that it knows the spread, the levels and
 which orders are still resting. Per command:
@@ -38,8 +38,8 @@ from typing import NamedTuple
 
 import orjson
 
-from engine_svc.bench_reference import PriceTimeBook
-from engine_svc.core.money import AmountError, format_units, parse_units
+from bench.reference_book import PriceTimeBook
+from tradekit.money import AmountError, format_units, parse_units
 
 PRICE_DECIMALS = 1  # the benchmark market's quote asset; tick 0.1 = 1 unit
 QTY_DECIMALS = 0  # its base asset; step 1 = 1 unit
@@ -309,7 +309,7 @@ def write_workload(path: Path, commands: int, seed: int, depth: int = DEFAULT_DE
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m engine_svc.workload", description="Write a seeded benchmark workload."
+        prog="python -m bench.workload", description="Write a seeded benchmark workload."
     )
     parser.add_argument("--commands", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)

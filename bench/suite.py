@@ -1,4 +1,4 @@
-"""`python -m engine_svc.bench_suite` (`make bench`): run the benchmarks and record them.
+"""`python -m bench.suite` (`make bench`): run the benchmarks and record them.
 
 The suite is a list of named steps (STEPS). Each runs a benchmark module with
 `--json` in a fresh process, on a workload generated into bench/workloads/ first
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine_svc.workload import DEFAULT_DEPTH, write_workload
+from bench.workload import DEFAULT_DEPTH, write_workload
 from gateway_svc.bench_ws import summary_line as ws_summary_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,16 +85,16 @@ STEPS = [
     Step("mixed-200k-journal", workload=MIXED_200K, journal=True),
     Step("grpc-64-clients", module="engine_svc.bench_grpc", args=("--clients", "64")),
     Step("recovery-1m", module="engine_svc.bench_recovery", args=("--commands", "1000000")),
-    Step("ledger-ingest-200k", module="ledger_svc.bench_ingest", args=("--commands", "200000")),
+    Step("ledger-ingest-200k", module="bench.ingest", args=("--commands", "200000")),
     Step("ledger-queries-1m", module="ledger_svc.bench_queries", args=("--trades", "1000000")),
     Step(
         "gateway-64-clients",
-        module="gateway_svc.bench_orders",
+        module="bench.orders",
         args=("--clients", "64", "--seconds", "10", "--profile", "bench/results/profile"),
     ),
     Step(
         "gateway-1000-clients",
-        module="gateway_svc.bench_orders",
+        module="bench.orders",
         args=("--clients", "1000", "--seconds", "10", "--modes", "single"),
     ),
     Step("gateway-ws", module="gateway_svc.bench_ws", args=("--clients", "1000,10000")),
@@ -209,7 +209,7 @@ def _table(steps: list[dict[str, Any]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     names = [step.name for step in STEPS]
     parser = argparse.ArgumentParser(
-        prog="python -m engine_svc.bench_suite", description="Run and record the benchmarks."
+        prog="python -m bench.suite", description="Run and record the benchmarks."
     )
     parser.add_argument("--only", nargs="+", choices=names, metavar="STEP", help=", ".join(names))
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -222,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = {
         "suite": "engine",
         "date": started.isoformat(timespec="seconds"),
-        "command_line": [sys.executable, "-m", "engine_svc.bench_suite", *arguments],
+        "command_line": [sys.executable, "-m", "bench.suite", *arguments],
         "machine": {
             "nproc": _nproc(),
             "python": platform.python_version(),

@@ -1,10 +1,10 @@
 """Ingest throughput and lag: a burst of orders into the engine, the ledger keeping up.
 
-`python -m ledger_svc.bench_ingest --commands 200000 --json` runs PostgreSQL (durable
+`python -m bench.ingest --commands 200000 --json` runs PostgreSQL (durable
 settings: the defaults of initdb, fsync and synchronous commit on), the engine (journal
 fsync on) and the ledger as child processes in a temporary directory, funds the users,
 waits until the ledger has stored that, then replays a seeded workload of `--commands`
-adds and cancels (engine_svc.workload, one market) into the engine as fast as it takes
+adds and cancels (bench.workload, one market) into the engine as fast as it takes
 them, over one `Execute` stream. Meanwhile it polls the ledger's GetIngestStatus every
 POLL_SECONDS, and it records when the engine acknowledged which seq (from the replies).
 
@@ -45,8 +45,7 @@ import asyncpg
 import grpc
 import orjson
 
-from engine_svc.core.money import format_units
-from engine_svc.workload import PRICE_DECIMALS, QTY_DECIMALS, Add, generate
+from bench.workload import PRICE_DECIMALS, QTY_DECIMALS, Add, generate
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
@@ -55,6 +54,7 @@ from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
 from launcher.ports import free_port
 from launcher.postgres import LocalPostgres, create_database, maintenance_url, quote_identifier
 from launcher.supervisor import ServiceSpec, Supervisor
+from tradekit.money import format_units
 
 MARKET = "TATA_INR"  # the workload's prices (tick 0.1) and quantities (step 1) fit it
 USERS = 200  # buyers are the first half, sellers the second: no order meets its own user
@@ -533,7 +533,7 @@ async def _verify(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ledger_svc.bench_ingest", description=__doc__.splitlines()[0]
+        prog="python -m bench.ingest", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--commands", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)

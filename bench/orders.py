@@ -1,6 +1,6 @@
 """Orders end to end through the REST gateway: signed clients → gateway → engine → ledger.
 
-`python -m gateway_svc.bench_orders --clients 64 --seconds 10 --json` runs PostgreSQL,
+`python -m bench.orders --clients 64 --seconds 10 --json` runs PostgreSQL,
 Redis, the engine (journal fsync on), the ledger, the market-data path (the publisher and
 stream_svc, as `make run` has them; `--no-market-data` leaves them out) and the gateway
 (`python -m gateway_svc`) as child processes in a temporary directory. This process is the
@@ -11,7 +11,7 @@ for `--seconds` after a short warm-up:
 
 - `single`: `--clients` concurrent loops, each signing (ED25519, the Backpack way) and
   POSTing one limit order to /api/v1/order and waiting for the reply, each on its own
-  keep-alive connection (`bench_http.py`: a lean client, so that the load generator takes
+  keep-alive connection (`bench/http_client.py`: a lean client, so that the load generator takes
   as little as it can of the cores it shares with the services). Clients share the users'
   keys when there are more clients than users; every order carries a fresh clientId, so no
   two signatures are equal.
@@ -70,15 +70,8 @@ import grpc
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from exchange.engine.v1 import engine_pb2 as epb
-from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
-from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
-from gateway_svc.bench_http import HttpConnection
-from launcher.health import HttpProbe
-from launcher.ports import free_port
-from launcher.redis_server import LocalRedis
-from launcher.supervisor import ServiceSpec, Supervisor
-from ledger_svc.bench_ingest import (
+from bench.http_client import HttpConnection
+from bench.ingest import (
     LOCALHOST,
     CpuMeter,
     IngestWatch,
@@ -86,6 +79,13 @@ from ledger_svc.bench_ingest import (
     ledger_spec,
     postgres_specs,
 )
+from exchange.engine.v1 import engine_pb2 as epb
+from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
+from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
+from launcher.health import HttpProbe
+from launcher.ports import free_port
+from launcher.redis_server import LocalRedis
+from launcher.supervisor import ServiceSpec, Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKET = "TATA_INR"  # tick 0.01 INR, step 1 TATA
@@ -115,7 +115,7 @@ def gateway_spec(
     market_rate: int = 1_000_000,
 ) -> ServiceSpec:
     """The gateway, by default with limits out of the way: the benchmark measures, it does
-    not abuse (bench_flood passes the real limits)."""
+    not abuse (bench.flood passes the real limits)."""
     return ServiceSpec(
         name="gateway",
         argv=[sys.executable, "-m", "gateway_svc"],
@@ -587,7 +587,7 @@ async def run(options: Options) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m gateway_svc.bench_orders", description=__doc__.splitlines()[0]
+        prog="python -m bench.orders", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--clients", type=int, default=64, help="concurrent clients")
     parser.add_argument("--seconds", type=float, default=10.0, help="per mode")
