@@ -1,7 +1,8 @@
 """The admin credential check: a server interceptor in front of EngineService.
 
 With ENGINE_ADMIN_TOKEN set, the calls that create or destroy money or change what is listed
-(Deposit, Withdraw, AddAsset, AddMarket, SetMarketStatus, Snapshot) need gRPC metadata
+(Deposit, Withdraw, AddAsset, AddMarket, SetMarketStatus, Snapshot; and of capital
+AddNetwork, ReportDeposit, DecideWithdrawal) need gRPC metadata
 `authorization: Bearer <token>`, else PERMISSION_DENIED. Deposits and withdrawals can also
 travel in an `Execute` batch: on a stream without the token, the first batch carrying one
 ends the stream with PERMISSION_DENIED and none of that batch's commands is applied (the
@@ -25,7 +26,18 @@ from servicekit.admin_token import METADATA_KEY
 _SERVICE = epb.DESCRIPTOR.services_by_name["EngineService"].full_name
 ADMIN_METHODS = frozenset(
     f"/{_SERVICE}/{name}"
-    for name in ("Deposit", "Withdraw", "AddAsset", "AddMarket", "SetMarketStatus", "Snapshot")
+    for name in (
+        "Deposit",
+        "Withdraw",
+        "AddAsset",
+        "AddMarket",
+        "SetMarketStatus",
+        "Snapshot",
+        # capital: custody reports deposits, operators and custody decide withdrawals
+        "AddNetwork",
+        "ReportDeposit",
+        "DecideWithdrawal",
+    )
 )
 _EXECUTE = f"/{_SERVICE}/Execute"
 _MONEY_COMMANDS = frozenset({"deposit", "withdraw"})

@@ -1,9 +1,10 @@
-"""The markets file: assets and markets listed at first start, as engine commands."""
+"""The markets file: assets, markets and networks listed at first start, as engine commands."""
 
 import tomllib
 from pathlib import Path
 from typing import Any
 
+from engine_svc.core.capital_messages import AddNetwork, AddressFormat, NetworkSpec
 from engine_svc.core.commands import AddAsset, AddMarket, Command
 from tradekit.markets import Asset, MarketSpec
 
@@ -15,7 +16,7 @@ class ConfigError(ValueError):
 
 
 def listing_commands(path: Path) -> list[Command]:
-    """AddAsset/AddMarket commands for the file's contents, assets first."""
+    """AddAsset/AddMarket/AddNetwork commands for the file's contents, assets first."""
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -38,7 +39,35 @@ def listing_commands(path: Path) -> list[Command]:
             taker_fee_bps=_int(item, "taker_fee_bps", path),
         )
         commands.append(AddMarket(spec))
+    for item in data.get("networks", []):
+        commands.append(AddNetwork(_network(item, path)))
     return commands
+
+
+def _network(item: dict[str, Any], path: Path) -> NetworkSpec:
+    fmt = _str(item, "address_format", path)
+    if fmt.upper() not in AddressFormat.__members__:
+        raise ConfigError(f"markets file {path}: address_format must be evm or base58")
+    return NetworkSpec(
+        asset=_str(item, "asset", path),
+        network=_str(item, "network", path),
+        address_format=AddressFormat[fmt.upper()],
+        deposit_enabled=_bool(item, "deposit_enabled", path),
+        withdraw_enabled=_bool(item, "withdraw_enabled", path),
+        withdrawal_fee=_str(item, "withdrawal_fee", path),
+        min_withdrawal=_str(item, "min_withdrawal", path),
+        max_withdrawal=_str(item, "max_withdrawal", path),
+        confirmations=_int(item, "confirmations", path),
+        approval_threshold=_str(item, "approval_threshold", path),
+        daily_limit=_str(item, "daily_limit", path),
+    )
+
+
+def _bool(item: dict[str, Any], key: str, path: Path) -> bool:
+    value = item.get(key)
+    if not isinstance(value, bool):
+        raise ConfigError(f"markets file {path}: {key} must be true or false, got {value!r}")
+    return value
 
 
 def _str(item: dict[str, Any], key: str, path: Path) -> str:

@@ -5,6 +5,7 @@ from the command's own events, so it tells the order's state right after that
 command, whatever later commands did to it.
 """
 
+from engine_svc import capital_rpc
 from engine_svc.core.engine import ClosedOrder, Engine
 from engine_svc.core.events import (
     AssetListed,
@@ -340,6 +341,8 @@ def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
         k = out.trigger_cancelled
         k.order_id, k.user_id, k.market = e.order_id, e.user, e.market
         k.reason = int(e.reason)  # type: ignore[assignment]
+    else:
+        capital_rpc.write_event(out, e, engine)
     return out
 
 

@@ -25,6 +25,14 @@ from typing import Any
 
 import orjson
 
+from engine_svc.core.capital import network_spec
+from engine_svc.core.capital_messages import (
+    AddNetwork,
+    DecideWithdrawal,
+    ReportDeposit,
+    RequestWithdrawal,
+    WithdrawalAction,
+)
 from engine_svc.core.commands import (
     AddAsset,
     AddMarket,
@@ -67,6 +75,11 @@ _TAGS: dict[type, int] = {
     AddMarket: 7,
     SetMarketStatus: 8,
     PlaceConditional: 9,
+    # capital
+    AddNetwork: 20,
+    ReportDeposit: 21,
+    RequestWithdrawal: 22,
+    DecideWithdrawal: 23,
 }
 
 
@@ -77,7 +90,9 @@ class JournalCorrupt(RuntimeError):
 # Commands whose fields are all plain JSON values (ints, strings, bools) are written
 # as they are; the others go through encode_command.
 _PLAIN_TAGS: dict[type, int] = {
-    kind: tag for kind, tag in _TAGS.items() if kind not in (AddAsset, AddMarket, PlaceConditional)
+    kind: tag
+    for kind, tag in _TAGS.items()
+    if kind not in (AddAsset, AddMarket, PlaceConditional, AddNetwork)
 }
 
 
@@ -92,6 +107,8 @@ def encode_command(ts: int, command: Command) -> list[Any]:
         ]  # fmt: skip
     if isinstance(command, PlaceConditional):
         return [ts, 9, *command.order, command.trigger_price, *command.bracket]
+    if isinstance(command, AddNetwork):
+        return [ts, 20, *command.spec]
     return [ts, _TAGS[type(command)], *command]
 
 
@@ -116,6 +133,14 @@ def decode_command(item: list[Any]) -> tuple[int, Command]:
         command = SetMarketStatus(f[0], MarketStatus(f[1]))
     elif tag == 9:
         command = PlaceConditional(_place_order(f), f[11], Bracket(*f[12:16]))
+    elif tag == 20:
+        command = AddNetwork(network_spec(f))
+    elif tag == 21:
+        command = ReportDeposit(UserId(f[0]), *f[1:])
+    elif tag == 22:
+        command = RequestWithdrawal(UserId(f[0]), *f[1:])
+    elif tag == 23:
+        command = DecideWithdrawal(f[0], WithdrawalAction(f[1]), f[2])
     else:
         raise JournalCorrupt(f"unknown command tag {tag}")
     return ts, command

@@ -15,6 +15,12 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from engine_svc.core.capital_messages import (
+    AddNetwork,
+    DecideWithdrawal,
+    ReportDeposit,
+    RequestWithdrawal,
+)
 from engine_svc.core.commands import (
     AddAsset,
     AddMarket,
@@ -45,6 +51,10 @@ COMMAND_NAMES: dict[type[Command], str] = {
     AddAsset: "add_asset",
     AddMarket: "add_market",
     SetMarketStatus: "set_market_status",
+    AddNetwork: "add_network",
+    ReportDeposit: "report_deposit",
+    RequestWithdrawal: "request_withdrawal",
+    DecideWithdrawal: "decide_withdrawal",
 }
 
 

@@ -19,6 +19,7 @@ from engine_svc.admin_auth import AdminAuth
 from engine_svc.config import listing_commands
 from engine_svc.core.engine import Engine
 from engine_svc.core.types import Code
+from engine_svc.deposit_addresses import DepositAddresses
 from engine_svc.hub import EventHub
 from engine_svc.journal import Journal
 from engine_svc.metrics import EngineMetrics
@@ -156,7 +157,11 @@ def create_server(
     )
     engine_pb2_grpc.add_EngineServiceServicer_to_server(
         EngineServicer(
-            runtime.engine, runtime.sequencer, runtime.hub, snapshot=runtime.snapshot_now
+            runtime.engine,
+            runtime.sequencer,
+            runtime.hub,
+            snapshot=runtime.snapshot_now,
+            addresses=DepositAddresses(runtime.settings.deposit_address_secret),
         ),
         server,
     )

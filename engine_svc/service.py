@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 
 from engine_svc import convert
+from engine_svc.capital_rpc import CapitalRpcs
 from engine_svc.command_log import log_command, logs_command
 from engine_svc.core.commands import (
     AddAsset,
@@ -36,9 +37,11 @@ from engine_svc.core.types import (
     Side,
     UserId,
 )
+from engine_svc.deposit_addresses import DepositAddresses
 from engine_svc.hub import EventHub
 from engine_svc.metrics import COMMAND_NAMES
 from engine_svc.sequencer import JournalFailed, Outcome, Sequencer
+from engine_svc.settings import DEV_DEPOSIT_SECRET
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
@@ -53,7 +56,7 @@ _KINDS: dict[str, type[Command]] = {name: kind for kind, name in COMMAND_NAMES.i
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
-class EngineServicer(epb_grpc.EngineServiceServicer):
+class EngineServicer(CapitalRpcs, epb_grpc.EngineServiceServicer):
     def __init__(
         self,
         engine: Engine,
@@ -61,8 +64,10 @@ class EngineServicer(epb_grpc.EngineServiceServicer):
         hub: EventHub,
         *,
         snapshot: Callable[[], Awaitable[epb.SnapshotReply]] | None = None,
+        addresses: DepositAddresses | None = None,
     ) -> None:
         self.engine = engine
+        self.addresses = addresses or DepositAddresses(DEV_DEPOSIT_SECRET)
         self.sequencer = sequencer
         self.hub = hub
         self.snapshot = snapshot  # writes a snapshot now (the runtime's), when there is one

@@ -7,6 +7,7 @@ from engine_svc.config import DEFAULT_MARKETS_FILE
 from servicekit.settings import SettingsError, env_bool, env_float, env_int, env_path, env_str
 
 MIN_ADMIN_TOKEN_CHARS = 32
+DEV_DEPOSIT_SECRET = "development-only-deposit-address-secret"
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,9 @@ class EngineSettings:
     # Bearer token the admin RPCs require (engine_svc.admin_auth); "" leaves them open.
     admin_token: str = field(default="", repr=False)
     metrics_port: int = 0  # GET /metrics (Prometheus); 0 = none
+    # Derives every deposit address (engine_svc.deposit_addresses): the same on every engine
+    # of a deployment. The default is for development only.
+    deposit_address_secret: str = field(default=DEV_DEPOSIT_SECRET, repr=False)
 
     @property
     def journal_dir(self) -> Path:
@@ -51,4 +55,5 @@ class EngineSettings:
             log_level=env_str("LOG_LEVEL", "INFO"),
             admin_token=admin_token,
             metrics_port=env_int("ENGINE_METRICS_PORT", 0, low=0, high=65535),
+            deposit_address_secret=env_str("DEPOSIT_ADDRESS_SECRET", DEV_DEPOSIT_SECRET),
         )

@@ -197,6 +197,10 @@ class Projector:
             "trigger_fired": self._trigger_fired,
             "trigger_failed": self._trigger_failed,
             "trigger_cancelled": self._trigger_cancelled,
+            # capital
+            "network_listed": self._network_listed,
+            "deposit_recorded": self._deposit_recorded,
+            "withdrawal_changed": self._withdrawal_changed,
         }
 
     def feed(self, events: Sequence[cpb.EngineEvent]) -> None:
@@ -411,6 +415,32 @@ class Projector:
         user, asset = w.user_id, w.asset
         amount = self._units(asset, w.amount)
         self._external(seq, ts, WITHDRAW, user, asset, amount, inbound=False)
+
+    def _network_listed(self, seq: int, ts: int, e: cpb.NetworkListed) -> None:
+        """Networks are the engine's configuration; the ledger keeps none of it."""
+
+    def _deposit_recorded(self, seq: int, ts: int, e: cpb.DepositRecorded) -> None:
+        user, asset = e.deposit.user_id, e.deposit.asset
+        amount = self._units(asset, e.credited)
+        self._external(seq, ts, DEPOSIT, user, asset, amount, inbound=True)
+
+    def _withdrawal_changed(self, seq: int, ts: int, e: cpb.WithdrawalChanged) -> None:
+        """A request locks (order id 0), a decline unlocks; a completion is one row from
+        locked to external carrying the fee to the fee account, like a trade's quote leg."""
+        user, asset = e.withdrawal.user_id, e.withdrawal.asset
+        self._locked(seq, ts, user, 0, asset, self._units(asset, e.locked), lock=True)
+        self._locked(seq, ts, user, 0, asset, self._units(asset, e.unlocked), lock=False)
+        paid = self._units(asset, e.paid)
+        if not paid:
+            return
+        fee = self._units(asset, e.fee_paid)
+        self.batch.transfers.append((
+            seq * TRANSFERS_PER_EVENT, paid, user, user, 0, 0, ts, fee, 0, 0, LOCKED, EXTERNAL,
+            WITHDRAW, asset,
+        ))  # fmt: skip
+        self.batch.balances[(user, asset)][1] -= paid + fee
+        if fee:
+            self.batch.balances[(FEE_ACCOUNT, asset)][0] += fee
 
     def _asset_listed(self, seq: int, ts: int, e: cpb.AssetListed) -> None:
         a = e.asset

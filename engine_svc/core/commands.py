@@ -5,6 +5,7 @@
 
 from typing import NamedTuple
 
+from engine_svc.core.capital_messages import CapitalCommand
 from engine_svc.core.types import (
     ClientOrderId,
     MarketStatus,
@@ -98,4 +99,5 @@ Command = (
     | AddAsset
     | AddMarket
     | SetMarketStatus
+    | CapitalCommand
 )

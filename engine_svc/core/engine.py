@@ -25,6 +25,13 @@ from collections.abc import Callable
 
 from engine_svc.core.accounts import Accounts, Balance
 from engine_svc.core.book import Book, OrderBook
+from engine_svc.core.capital import Capital
+from engine_svc.core.capital_messages import (
+    AddNetwork,
+    DecideWithdrawal,
+    ReportDeposit,
+    RequestWithdrawal,
+)
 from engine_svc.core.closed_orders import ClosedOrder as ClosedOrder  # re-exported
 from engine_svc.core.closed_orders import ClosedOrders
 from engine_svc.core.commands import (
@@ -145,6 +152,7 @@ class Engine:
         self.trigger_client_ids: dict[tuple[UserId, ClientOrderId], Trigger] = {}
         # Orders with a bracket that closed with fills during the current command.
         self.closed_parents: list[Order] = []
+        self.capital = Capital()  # networks, deposits and withdrawals
 
     def take_over(self, other: "Engine") -> None:
         """Becomes `other` in place (a rollback to the engine recovered from disk), so that
@@ -169,6 +177,7 @@ class Engine:
         self.user_triggers = other.user_triggers
         self.trigger_client_ids = other.trigger_client_ids
         self.closed_parents = other.closed_parents
+        self.capital = other.capital
 
     def apply(self, command: Command, ts: int) -> list[Event]:
         """Applies one command at engine time `ts` (µs). Raises Rejected, changing nothing."""
@@ -197,6 +206,9 @@ class Engine:
             events = self._add_market(command, ts)
         elif isinstance(command, SetMarketStatus):
             events = self._set_market_status(command, ts)
+        elif isinstance(command, (RequestWithdrawal, DecideWithdrawal, ReportDeposit, AddNetwork)):
+            events = self.capital.apply(command, self.seq, ts, self.accounts, self.assets)
+            self.seq += len(events)
         else:
             raise TypeError(f"not an engine command: {command!r}")
         if events:

@@ -15,6 +15,7 @@ same order id, from OrderAccepted on) or by TriggerFailed.
 
 from typing import NamedTuple
 
+from engine_svc.core.capital_messages import CapitalEvent
 from engine_svc.core.types import (
     ClientOrderId,
     CloseReason,
@@ -207,4 +208,5 @@ Event = (
     | TriggerFired
     | TriggerFailed
     | TriggerCancelled
+    | CapitalEvent
 )

@@ -66,6 +66,7 @@ def dump_state(engine: Engine) -> dict[str, Any]:
         ],
         "orders": orders,
         "triggers": [_trigger_fields(engine.triggers[i]) for i in sorted(engine.triggers)],
+        "capital": engine.capital.dump(),
     }
 
 
@@ -149,6 +150,8 @@ def load_state(
             o.bracket = Bracket(*f[19])
         engine.restore_order(o)
     _load_triggers(engine, data.get("triggers", []))
+    if "capital" in data:  # snapshots from before capital have none
+        engine.capital.load(data["capital"], engine.assets)
     return engine
 
 

@@ -92,6 +92,17 @@ class Code(IntEnum):
     TRIGGER_WOULD_FIRE = 4010  # the trigger price is already reached, or no trade yet
     TRIGGER_LIMIT = 4011  # too many pending triggers for this user
     ORDER_NOT_FOUND = 5001
+    # capital: networks, deposits, withdrawals
+    UNKNOWN_NETWORK = 6001
+    NETWORK_DISABLED = 6002
+    INVALID_ADDRESS = 6003
+    BELOW_MIN_WITHDRAWAL = 6004
+    ABOVE_MAX_WITHDRAWAL = 6005
+    WITHDRAWAL_LIMIT = 6006
+    DEPOSIT_CONFLICT = 6007
+    WITHDRAWAL_NOT_FOUND = 6008
+    WITHDRAWAL_FINAL = 6009
+    NOT_APPROVED = 6010
     UNAVAILABLE = 9001
 
 

@@ -18,6 +18,12 @@ it locked.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from engine_svc.core.capital_messages import (
+    DepositRecorded,
+    NetworkListed,
+    WithdrawalChanged,
+    WithdrawalStatus,
+)
 from engine_svc.core.engine import Engine
 from engine_svc.core.events import (
     AssetListed,
@@ -42,6 +48,9 @@ from engine_svc.core.types import FEE_ACCOUNT, OrderId, OrderType, Side, TimeInF
 from tradekit.markets import MarketSpec
 
 BPS = 10_000  # fees are in basis points of the notional
+
+
+_ENDED = (WithdrawalStatus.CONFIRMED, WithdrawalStatus.DECLINED)
 
 
 def ceil_div(numerator: int, denominator: int) -> int:
@@ -129,6 +138,9 @@ def _check_orders(engine: Engine) -> None:
         assert o.spend is engine.accounts.peek(o.user, spend.symbol), f"order {o.id}: stale spend"
         assert o.receive is engine.accounts.peek(o.user, receive.symbol), f"{o.id}: stale receive"
         locks[(o.user, spend.symbol)] += o.locked
+    for w in engine.capital.withdrawals.values():  # a withdrawal locks until it ends
+        if w.status in (WithdrawalStatus.PENDING_APPROVAL, WithdrawalStatus.APPROVED):
+            locks[(w.user, w.asset)] += w.amount + w.fee
     for user, asset, bal in engine.accounts.items():
         expected = locks.pop((user, asset), 0)
         assert bal.locked == expected, (
@@ -220,6 +232,7 @@ class EventLedger:
     triggers: dict[OrderId, TriggerPlaced] = field(default_factory=dict)  # pending
     fired: set[OrderId] = field(default_factory=set)
     supply: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    withdrawals: dict[int, WithdrawalStatus] = field(default_factory=dict)
 
     def apply(self, events: list[Event], ts: int | None = None) -> None:
         for ev in events:
@@ -275,8 +288,27 @@ class EventLedger:
             self.decimals[ev.asset.symbol] = ev.asset.decimals
         elif isinstance(ev, MarketListed):
             self.markets[ev.spec.symbol] = ev.spec
+        elif isinstance(ev, DepositRecorded):
+            self._move(ev.user, ev.asset, available=ev.credited)
+            self.supply[ev.asset] += ev.credited
+        elif isinstance(ev, WithdrawalChanged):
+            self._withdrawal(ev)
         else:
-            assert isinstance(ev, MarketStatusChanged)
+            assert isinstance(ev, MarketStatusChanged | NetworkListed)
+
+    def _withdrawal(self, ev: WithdrawalChanged) -> None:
+        total = ev.amount + ev.fee
+        moved = [m for m in (ev.locked, ev.unlocked, ev.paid + ev.fee_paid) if m]
+        assert moved in ([], [total]), f"withdrawal {ev.withdrawal_id} moves {moved} of {total}"
+        first = ev.withdrawal_id not in self.withdrawals
+        assert first == bool(ev.locked), "a withdrawal locks its funds once, when requested"
+        if not first:
+            assert self.withdrawals[ev.withdrawal_id] not in _ENDED, "a withdrawal ended twice"
+        self.withdrawals[ev.withdrawal_id] = ev.status
+        self._move(ev.user, ev.asset, available=ev.unlocked - ev.locked, locked=ev.locked)
+        self._move(ev.user, ev.asset, locked=-ev.unlocked - ev.paid - ev.fee_paid)
+        self._move(FEE_ACCOUNT, ev.asset, available=ev.fee_paid)
+        self.supply[ev.asset] -= ev.paid
 
     def _trade(self, ev: TradeExecuted) -> None:
         spec = self.markets[ev.market]

@@ -2,10 +2,11 @@
 
 Seeded random command streams (every order type, time in force, self-trade mode, post-only,
 client ids, cancels by id and client id, cancel-all, deposits, withdrawals, halts, trigger
-orders, take-profit / stop-loss brackets and their cascades, and some invalid commands) go
-to `Engine(OrderBook, TriggerIndex)` and `Engine(ReferenceBook, ReferenceTriggers)`: every
-command must give identical events, or the identical rejection, and the state hashes must
-agree.
+orders, take-profit / stop-loss brackets and their cascades, custody's deposit reports
+(repeated and conflicting), withdrawal requests and decisions, and some invalid commands)
+go to `Engine(OrderBook, TriggerIndex)` and `Engine(ReferenceBook, ReferenceTriggers)`:
+every command must give identical events, or the identical rejection, and the state
+hashes must agree.
 A snapshot taken mid-stream and loaded (`load_state(dump_state(e))`, through JSON bytes like
 the service writes it) must then continue exactly like the engine that was never stopped.
 """
@@ -18,6 +19,16 @@ import orjson
 import pytest
 
 from engine_svc.core.book import OrderBook
+from engine_svc.core.capital_messages import (
+    AddNetwork,
+    AddressFormat,
+    DecideWithdrawal,
+    NetworkSpec,
+    ReportDeposit,
+    RequestWithdrawal,
+    WithdrawalAction,
+    WithdrawalStatus,
+)
 from engine_svc.core.commands import (
     Bracket,
     CancelAllOrders,
@@ -81,8 +92,26 @@ STPS = [SelfTradePrevention.REJECT_TAKER] * 3 + [
 ]
 
 
+# USDT on Ethereum and BTC on Bitcoin: fees, minimums, maximums, approval and daily limits
+NETWORKS = [
+    NetworkSpec(
+        "USDT", "Ethereum", AddressFormat.EVM, True, True, "1", "2", "50000", 3, "300", "30000"
+    ),
+    NetworkSpec(
+        "BTC", "Bitcoin", AddressFormat.BASE58, True, True, "0.0001", "0.001", "5", 2, "0.03", "3"
+    ),
+]  # fmt: skip
+CONFIRMED = WithdrawalStatus.CONFIRMED
+ADDRESSES = {
+    "Ethereum": ["0x" + "ab" * 20, "0x" + "12" * 20, "0xnot-an-address"],
+    "Bitcoin": ["1" + "A" * 33, "3" + "z" * 33, "0OIl" * 9],
+}
+
+
 def listing() -> list[Command]:
-    return [*seeded_listing(), *small_listing()]
+    """The seeded assets and markets, the small ones, and these networks instead of the file's."""
+    seeded = [c for c in seeded_listing() if not isinstance(c, AddNetwork)]
+    return [*seeded, *small_listing(), *(AddNetwork(spec) for spec in NETWORKS)]
 
 
 class Stream:
@@ -109,6 +138,8 @@ class Stream:
     def next(self) -> Command:
         rng = self.rng
         user = UserId(rng.randint(1, 4))
+        if rng.random() < 0.08:
+            return self.capital(user)
         symbol = rng.choice(sorted(MARKETS))
         m = MARKETS[symbol]
         roll = rng.random()
@@ -132,6 +163,34 @@ class Stream:
             return self.odd(user, symbol, m)
         status = MarketStatus.HALTED if rng.random() < 0.1 else MarketStatus.OPEN
         return SetMarketStatus(symbol, status)
+
+    def capital(self, user: UserId) -> Command:
+        """A custody report (of a few transactions, so they repeat, sometimes with other
+        facts), a withdrawal request, or an operator's or custody's decision on one."""
+        rng = self.rng
+        spec = rng.choice(NETWORKS)
+        unit = 10**6 if spec.asset == "USDT" else 10**5  # 1 USDT, 0.001 BTC
+        roll = rng.random()
+        if roll < 0.35:
+            tx = rng.randint(1, 40)
+            owner = UserId(tx % 4 + 1) if rng.random() < 0.8 else user
+            address = ADDRESSES[spec.network][tx % 2]
+            return ReportDeposit(
+                owner, spec.asset, spec.network, address, tx * 97 * unit, f"tx{tx}",
+                rng.randint(0, 4),
+            )  # fmt: skip
+        if roll < 0.7:
+            address = rng.choice(ADDRESSES[spec.network])
+            amount = rng.randint(1, 1500) * unit // rng.choice([1, 10, 100])
+            return RequestWithdrawal(user, spec.asset, spec.network, address, amount, 0)
+        capital = self.engine.capital
+        open_ids = [w.id for w in capital.withdrawals.values() if w.status < CONFIRMED]
+        if open_ids and rng.random() < 0.7:
+            withdrawal = rng.choice(open_ids)
+        else:  # an ended one, or one that does not exist
+            withdrawal = rng.randint(1, capital.next_withdrawal_id)
+        action = rng.choice(list(WithdrawalAction))
+        return DecideWithdrawal(withdrawal, action, rng.choice(["", f"out{withdrawal}", "out0"]))
 
     def client_id(self) -> ClientOrderId:
         return ClientOrderId(0 if self.rng.random() < 0.7 else self.rng.randint(1, 6))
@@ -273,6 +332,8 @@ def test_fast_and_reference_books_give_identical_events(seed: int) -> None:
         "DUPLICATE_CLIENT_ID", "INSUFFICIENT_FUNDS", "ORDER_NOT_FOUND", "MARKET_HALTED",
         "TriggerPlaced", "TriggerFired", "TriggerFailed", "TriggerCancelled",
         "TRIGGER_WOULD_FIRE",
+        "DepositRecorded", "WithdrawalChanged", "DEPOSIT_CONFLICT", "WITHDRAWAL_FINAL",
+        "INVALID_ADDRESS", "BELOW_MIN_WITHDRAWAL", "NOT_APPROVED",
     ):  # fmt: skip
         assert seen.get(what, 0) > 0, f"the stream never produced {what}: {seen}"
     assert seen["TradeExecuted"] > COMMANDS // 10
