@@ -161,7 +161,7 @@ class Stream:
             return CancelAllOrders(user, rng.choice(["", symbol]))
         if roll < 0.98:
             return self.odd(user, symbol, m)
-        status = MarketStatus.HALTED if rng.random() < 0.1 else MarketStatus.OPEN
+        status = MarketStatus.HALTED if rng.random() < 0.2 else MarketStatus.OPEN
         return SetMarketStatus(symbol, status)
 
     def capital(self, user: UserId) -> Command:
