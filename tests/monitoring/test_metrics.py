@@ -152,7 +152,8 @@ async def test_engine_and_ledger_processes_serve_metrics(tmp_path: Path, databas
     )  # fmt: skip
     try:
         page = await _serving_metrics(engine, engine_metrics)
-        assert page.value("engine_last_seq") == 11  # the markets file: 7 assets, 4 markets
+        # The markets file: 7 assets, 4 markets, 6 asset networks.
+        assert page.value("engine_last_seq") == 17
         ledger = _start(
             "ledger_svc",
             {"LEDGER_GRPC_PORT": str(free_port()), "LEDGER_HOST": "127.0.0.1",
