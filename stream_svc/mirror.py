@@ -254,6 +254,16 @@ class Mirror:
         elif kind == "withdrawn":
             w = ev.withdrawn
             self._credit(w.user_id, w.asset, -parse_units(w.amount, self.assets[w.asset]), 0)
+        elif kind == "deposit_recorded":
+            dr = ev.deposit_recorded
+            self._capital(dr.deposit.user_id, dr.deposit.asset, credited=dr.credited)
+        elif kind == "withdrawal_changed":
+            c = ev.withdrawal_changed
+            wd = c.withdrawal
+            self._capital(
+                wd.user_id, wd.asset, locked=c.locked, unlocked=c.unlocked, paid=c.paid,
+                fee_paid=c.fee_paid,
+            )  # fmt: skip
         elif kind == "asset_listed":
             a = ev.asset_listed.asset
             self.assets[a.symbol] = a.decimals
@@ -433,6 +443,19 @@ class Mirror:
         if text:
             amount = parse_units(text, self.assets[asset])
             self._credit(user, asset, amount, -amount)
+
+    def _capital(
+        self, user: int, asset: str, credited: str = "", locked: str = "", unlocked: str = "",
+        paid: str = "", fee_paid: str = "",
+    ) -> None:  # fmt: skip
+        """A deposit credited, or a withdrawal's lock, release, payment and fee."""
+        units = {k: parse_units(v, self.assets[asset]) if v else 0 for k, v in
+                 (("credited", credited), ("locked", locked), ("paid", paid),
+                  ("fee", fee_paid))}  # fmt: skip
+        self._credit(user, asset, units["credited"] - units["locked"], units["locked"])
+        self._unlock(user, asset, unlocked)
+        self._credit(user, asset, 0, -units["paid"] - units["fee"])
+        self._credit(FEE_ACCOUNT, asset, units["fee"], 0)
 
     def _credit(self, user: int, asset: str, available: int, locked: int) -> None:
         if not available and not locked:
