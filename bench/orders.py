@@ -36,9 +36,10 @@ sending it to having read the whole reply. After an order mode it waits until th
 has stored every event the engine made (`ledger_catch_up_seconds`): history is persisted.
 
 `--profile DIR` then runs the first order mode of `--modes` once more with py-spy sampling
-the gateway and the engine (non-blocking, 100 Hz), writes their collapsed stacks to
-DIR/gateway.txt and DIR/engine.txt (flamegraph.pl or speedscope read them) and reports
-the top functions by own and total time, and the gateway's own time by package. Idle
+the gateway, the engine, the ledger and the publisher (non-blocking, 100 Hz; the first
+gateway process of `--gateways`), writes their collapsed stacks to DIR/<service>.txt
+(flamegraph.pl or speedscope read them) and reports the top functions of each by own and
+total time, and its own time by package. Idle
 threads are left out, so the shares are of CPU time; a function's own time includes the C
 code it calls, which py-spy does not see (uvloop's event loop, its I/O and its callbacks,
 shows as `run_app` in the gateway).
@@ -101,6 +102,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MARKET = "TATA_INR"  # tick 0.01 INR, step 1 TATA
 MODES = ("single", "batch", "depth", "trades")
 ORDER_MODES = ("single", "batch")
+PROFILED = ("gateway", "engine", "ledger", "publisher")  # the Python services on the path
 TARGETS = {"single": 5_000, "batch": 50_000}  # orders/s the issue asks for
 FUNDS = {True: ("INR", "1000000000"), False: ("TATA", "10000000")}  # buyer, seller
 WINDOW_MS = 5000
@@ -392,7 +394,8 @@ class Bench:
         seconds = self.options.seconds
         mode = next((m for m in self.options.modes if m in ORDER_MODES), "single")
         await drive(self.port, self.makers(mode), WARMUP_SECONDS)
-        paths = {name: out_dir / f"{name}.txt" for name in ("gateway", "engine")}
+        names = [name for name in PROFILED if name in pids]
+        paths = {name: out_dir / f"{name}.txt" for name in names}
         profilers = [start_profiler(pids[name], seconds, path) for name, path in paths.items()]
         await asyncio.sleep(0.5)  # py-spy attaches
         tally, elapsed = await drive(self.port, self.makers(mode), seconds)
@@ -507,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-clients", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=100, help="orders per batch request")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the gateway, engine")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the services")
     parser.add_argument("--database-url", help="an empty database to use instead of a local one")
     parser.add_argument(
         "--no-market-data",
@@ -576,7 +579,9 @@ def _print(r: dict[str, Any]) -> None:
                 f"{m['cores_needed_at_target']} cores)"
             )
     if r["profile"]:
-        for name in ("gateway", "engine"):
+        for name in PROFILED:
+            if name not in r["profile"]:
+                continue
             p = r["profile"][name]
             print(f"{name} profile ({p['samples']} samples), own time:")
             for function, percent in p.get("own_percent", [])[:10]:
