@@ -49,6 +49,10 @@ spreads the clients' connections over them), as a host running several replicas 
 gateway's CPU is their sum, and `gateway_replicas_cpu_seconds` shows how it was shared.
 
 `--database-url` uses an existing server's (empty) database instead of starting PostgreSQL.
+
+`--tls` runs the gateway on HTTPS and every gRPC hop under mutual TLS (`bench/tls.py`), the
+clients connecting over TLS (each keeps its connection: one handshake per client), so that
+a run beside a plaintext one shows what TLS costs in orders/s and CPU per order.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ import functools
 import itertools
 import os
 import random
+import ssl
 import sys
 import tempfile
 import time
@@ -91,6 +96,7 @@ from bench.services import (
     market_data_specs,
     postgres_specs,
 )
+from bench.tls import BenchTls
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
@@ -246,10 +252,13 @@ class Tally:
 
 
 async def drive(
-    port: int, make: Sequence[Callable[[], Request]], seconds: float
+    port: int,
+    make: Sequence[Callable[[], Request]],
+    seconds: float,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[Tally, float]:
-    """Run one loop per request maker, each on its own keep-alive connection, for `seconds`;
-    the tally and the elapsed time."""
+    """Run one loop per request maker, each on its own keep-alive connection (TLS with
+    `tls`), for `seconds`; the tally and the elapsed time."""
     tally = Tally()
     deadline = time.perf_counter() + seconds
 
@@ -261,7 +270,7 @@ async def drive(
                 started = time.perf_counter()
                 try:
                     if connection is None:
-                        connection = await HttpConnection.open(LOCALHOST, port)
+                        connection = await HttpConnection.open(LOCALHOST, port, tls)
                     status, payload = await connection.request(method, path, headers, body)
                 except OSError as exc:  # ConnectionError included: open a new one
                     tally.statuses[type(exc).__name__] += 1
@@ -338,6 +347,7 @@ class Options:
     database_url: str | None = None
     market_data: bool = True
     gateways: int = 1  # processes sharing the port (SO_REUSEPORT)
+    tls: bool = False  # HTTPS at the gateway, mutual TLS between the services
 
 
 @dataclass
@@ -348,6 +358,7 @@ class Bench:
     engine: epb_grpc.EngineServiceAsyncStub
     ledger: lpb_grpc.LedgerServiceAsyncStub
     cpu: CpuMeter
+    client_tls: ssl.SSLContext | None = None
 
     def makers(self, mode: str) -> list[Callable[[], Request]]:
         o = self.options
@@ -366,9 +377,9 @@ class Bench:
 
     async def mode(self, mode: str) -> dict[str, Any]:
         makers = self.makers(mode)
-        await drive(self.port, makers, WARMUP_SECONDS)
+        await drive(self.port, makers, WARMUP_SECONDS, self.client_tls)
         before, busy_before = self.cpu.sample(), machine_busy_seconds()
-        tally, seconds = await drive(self.port, makers, self.options.seconds)
+        tally, seconds = await drive(self.port, makers, self.options.seconds, self.client_tls)
         result = {"clients": len(makers), **summary(tally, seconds)}
         cpu = self.cpu.since(before)
         if self.options.gateways > 1:
@@ -393,12 +404,12 @@ class Bench:
     async def profile(self, pids: dict[str, int], out_dir: Path) -> dict[str, Any]:
         seconds = self.options.seconds
         mode = next((m for m in self.options.modes if m in ORDER_MODES), "single")
-        await drive(self.port, self.makers(mode), WARMUP_SECONDS)
+        await drive(self.port, self.makers(mode), WARMUP_SECONDS, self.client_tls)
         names = [name for name in PROFILED if name in pids]
         paths = {name: out_dir / f"{name}.txt" for name in names}
         profilers = [start_profiler(pids[name], seconds, path) for name, path in paths.items()]
         await asyncio.sleep(0.5)  # py-spy attaches
-        tally, elapsed = await drive(self.port, self.makers(mode), seconds)
+        tally, elapsed = await drive(self.port, self.makers(mode), seconds, self.client_tls)
         for process in profilers:
             await asyncio.to_thread(process.wait, seconds + 60)
         result = await asyncio.to_thread(read_profiles, paths)
@@ -432,14 +443,16 @@ async def run(options: Options) -> dict[str, Any]:
         engine_port, ledger_port, gateway_port = free_port(), free_port(), free_port()
         engine_address = f"{LOCALHOST}:{engine_port}"
         ledger_address = f"{LOCALHOST}:{ledger_port}"
-        specs = [
-            *stores,
-            redis.spec(),
+        tls = BenchTls.make(work_dir / "tls") if options.tls else None
+        services = [
             engine_spec(work_dir / "engine", engine_port),
             ledger_spec(database_url, engine_address, ledger_port, ingest=True),
         ]
         if options.market_data:
-            specs += market_data_specs(engine_address, ledger_address, redis.url)
+            services += market_data_specs(engine_address, ledger_address, redis.url)
+        if tls is not None:
+            services = [tls.grpc_service(spec) for spec in services]
+        specs = [*stores, redis.spec(), *services]
         gateways = [
             gateway_spec(
                 gateway_port,
@@ -451,15 +464,22 @@ async def run(options: Options) -> dict[str, Any]:
             )
             for i in range(options.gateways)
         ]
+        if tls is not None:
+            gateways = [tls.gateway(spec) for spec in gateways]
         # The port answers once the first replica listens: the others' readiness is their
         # own listening socket, checked below.
         specs += [gateways[0], *(replace(g, ready_probe=None) for g in gateways[1:])]
-        base = f"http://{LOCALHOST}:{gateway_port}"
-        connector = aiohttp.TCPConnector(limit=SIGNUP_CONCURRENCY * 3)  # the set-up's
+        base = f"{'https' if tls else 'http'}://{LOCALHOST}:{gateway_port}"
+        client_tls = tls.client_context() if tls is not None else None
+        connector = aiohttp.TCPConnector(
+            limit=SIGNUP_CONCURRENCY * 3,  # the set-up's
+            ssl=client_tls if client_tls is not None else True,
+        )
+        channel = grpc.aio.insecure_channel if tls is None else tls.channel
         async with (
             Supervisor(specs, prefix_output=False) as supervisor,
-            grpc.aio.insecure_channel(engine_address) as engine_channel,
-            grpc.aio.insecure_channel(ledger_address) as ledger_channel,
+            channel(engine_address) as engine_channel,
+            channel(ledger_address) as ledger_channel,
             aiohttp.ClientSession(connector=connector, trust_env=False) as session,
         ):
             pids = {spec.name: supervisor.pid(spec.name) for spec in specs}
@@ -475,6 +495,7 @@ async def run(options: Options) -> dict[str, Any]:
                 epb_grpc.EngineServiceStub(engine_channel),
                 lpb_grpc.LedgerServiceStub(ledger_channel),
                 CpuMeter(pids),
+                client_tls,
             )
             modes = {mode: await bench.mode(mode) for mode in options.modes}
             profile = None
@@ -492,6 +513,7 @@ async def run(options: Options) -> dict[str, Any]:
         "setup_seconds": round(setup_seconds, 3),
         "cpu_cores": len(os.sched_getaffinity(0)),
         "gateways": options.gateways,
+        "tls": options.tls,
         "modes": modes,
         "profile": profile,
         "load_average_before": load_before,
@@ -521,6 +543,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--gateways", type=int, default=1, help="gateway processes sharing one port"
     )
+    parser.add_argument(
+        "--tls", action="store_true", help="HTTPS at the gateway, mutual TLS between services"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.clients < 1 or args.batch_clients < 1 or args.seconds <= 0 or args.gateways < 1:
@@ -541,6 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         database_url=args.database_url,
         market_data=args.market_data,
         gateways=args.gateways,
+        tls=args.tls,
     )
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -560,7 +586,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print(r: dict[str, Any]) -> None:
-    print(f"{r['users']} users; {r['seconds']} s per mode on {r['cpu_cores']} cores")
+    tls = "; HTTPS and mutual TLS" if r["tls"] else ""
+    print(f"{r['users']} users; {r['seconds']} s per mode on {r['cpu_cores']} cores{tls}")
     for mode, m in r["modes"].items():
         rate = f"{m['orders_per_second']:>8,} orders/s" if mode in ORDER_MODES else ""
         print(
