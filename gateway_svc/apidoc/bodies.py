@@ -11,6 +11,7 @@ def _choice(*names: str) -> Json:
     return {"enum": [*names, "", None], "description": "any case; empty or null: the default"}
 
 
+_NAME_INPUT = {"type": ["string", "null"], "maxLength": 32}
 _ONE_MARKET = [{"required": ["symbol"]}, {"required": ["market"]}]
 _MARKET_FIELDS: Json = {
     "symbol": ref("SymbolInput"),
@@ -117,6 +118,31 @@ BODIES: dict[str, Json] = {
             **_USER_FIELD,
         },
         "required": ["asset", "amount"],
+    },
+    "WithdrawalRequest": {
+        "type": "object",
+        "description": (
+            "Backpack's `{symbol, blockchain, quantity, address, clientId}` or the spec's "
+            "`{asset, network, ...}`. The same `clientId` again is the same withdrawal."
+        ),
+        "properties": {
+            "symbol": {**_NAME_INPUT, "description": "the asset (Backpack)"},
+            "asset": {**_NAME_INPUT, "description": "the asset (the spec), without `symbol`"},
+            "blockchain": {**_NAME_INPUT, "description": "the network (Backpack)"},
+            "network": {
+                **_NAME_INPUT,
+                "description": "the network (the spec), without `blockchain`",
+            },
+            "quantity": {**ref("DecimalInput"), "description": "what arrives; the fee is on top"},
+            "address": {"type": "string", "minLength": 1, "maxLength": 128},
+            "clientId": id_input(MAX_CLIENT_ID),
+            **_USER_FIELD,
+        },
+        "required": ["quantity", "address"],
+        "allOf": [
+            {"anyOf": [{"required": ["symbol"]}, {"required": ["asset"]}]},
+            {"anyOf": [{"required": ["blockchain"]}, {"required": ["network"]}]},
+        ],
     },
     "Credentials": {
         "type": "object",

@@ -9,6 +9,8 @@ from gateway_svc.apidoc.operations import (
     MS_INPUT,
     PRIVATE,
     READ,
+    SYMBOL_TEXT,
+    UINT,
     USER_ID,
     WRITE,
     Operations,
@@ -86,4 +88,41 @@ def describe(p: Operations) -> None:
         examples={"rupees": {"asset": "INR", "amount": "1000"}},
         description="Up to the configured cap per user and asset (400 FAUCET_LIMIT); "
         "403 where the faucet is disabled.")
+
+    asset = (query("symbol", SYMBOL_TEXT, "the asset (Backpack)", example="USDT"),
+             query("asset", SYMBOL_TEXT, "the asset (the spec), without `symbol`"))
+    network = (query("blockchain", SYMBOL_TEXT, "the network (Backpack)", example="Ethereum"),
+               query("network", SYMBOL_TEXT, "the network (the spec), without `blockchain`"))
+    history = (
+        query("from", MS_INPUT, "created at or after, ms since the epoch"),
+        query("to", MS_INPUT, "created before, ms since the epoch"),
+        query("endTime", MS_INPUT, "the same as `to` (ccxt's fetchDeposits), without `to`"),
+        LIMIT,
+        query("offset", {**UINT, "maximum": 2**31 - 1}, "skip this many, newest first"),
+        USER_ID,
+    )
+    for prefix, dialect in (("/wapi/v1/capital", ""), ("/api/v1/capital", "Spec")):
+        add("get", f"{prefix}/deposit/address", f"getDepositAddress{dialect}",
+            "The caller's deposit address on a network", PRIVATE,
+            as_json(ref("DepositAddress")), errors=READ, params=(*network, *asset, USER_ID),
+            description="One address per network: every asset on it arrives there. "
+            "400 (`details.reason` UNKNOWN_NETWORK, NETWORK_DISABLED).")
+        add("get", f"{prefix}/deposits", f"getDeposits{dialect}",
+            "Deposits of the caller, newest first", PRIVATE, list_of("Deposit"), errors=READ,
+            params=history)
+        add("get", f"{prefix}/withdrawals", f"getWithdrawals{dialect}",
+            "Withdrawals of the caller, newest first", PRIVATE, list_of("Withdrawal"),
+            errors=READ, params=history)
+        add("post", f"{prefix}/withdrawals", f"requestWithdrawal{dialect}",
+            "Request a withdrawal: quantity + fee are locked at once", PRIVATE,
+            as_json(ref("Withdrawal")), errors=(*WRITE, 409), body=ref("WithdrawalRequest"),
+            examples={"backpack": {"symbol": "USDT", "blockchain": "Ethereum",
+                                   "quantity": "10", "address": "0x" + "0b" * 20}},
+            description="Needs the `withdraw` scope of an API key. 400 with `details.reason` "
+            "INSUFFICIENT_FUNDS, BELOW_MIN_WITHDRAWAL, ABOVE_MAX_WITHDRAWAL, "
+            "WITHDRAWAL_LIMIT, INVALID_ADDRESS, UNKNOWN_NETWORK, NETWORK_DISABLED, "
+            "INVALID_AMOUNT; 409 DUPLICATE_CLIENT_ID for a clientId used with other facts.")
+    add("get", "/api/v1/account/limits/withdrawal", "getWithdrawalLimits",
+        "How much of an asset the caller can withdraw now, per network", PRIVATE,
+        as_json(ref("WithdrawalLimits")), errors=READ, params=(*asset, *network, USER_ID))
     # fmt: on

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway_svc.capital import DEPOSIT_STATUSES, WITHDRAWAL_STAGES, WITHDRAWAL_STATUSES
+
 Json = dict[str, Any]
 
 MAX_ID = 2**63 - 1
@@ -43,6 +45,11 @@ DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
 TEXT = {"type": "string"}
 MS = {"type": "integer", "description": "milliseconds since the Unix epoch"}
 D = ref("Decimal")
+ISO_MS = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$",
+    "description": "ISO-8601 UTC, milliseconds, no zone suffix (as Backpack)",
+}
 
 
 def id_input(maximum: int) -> Json:
@@ -122,7 +129,24 @@ SCHEMAS: dict[str, Json] = {
         {
             "symbol": TEXT,
             "decimals": {"type": "integer", "minimum": 0},
-            "tokens": {"type": "array", "maxItems": 0},
+            "tokens": {"type": "array", "items": ref("Token"), "description": "its networks"},
+        }
+    ),
+    "Token": _object(
+        {
+            "blockchain": {**TEXT, "description": "the network (ccxt's network id)"},
+            "contractAddress": {"type": "null"},
+            "depositEnabled": {"type": "boolean"},
+            "withdrawEnabled": {"type": "boolean"},
+            "minimumDeposit": D,
+            "minimumWithdrawal": D,
+            "maximumWithdrawal": nullable(D),
+            "withdrawalFee": {**D, "description": "charged on top of the quantity"},
+            "depositConfirmations": {"type": "integer", "minimum": 0},
+            "approvalThreshold": nullable(
+                {**D, "description": "a withdrawal above it waits for an operator"}
+            ),
+            "dailyLimit": nullable({**D, "description": "per user over 24 hours"}),
         }
     ),
     "Market": _object(
@@ -257,6 +281,45 @@ SCHEMAS: dict[str, Json] = {
         }
     ),
     "Credited": _object({"asset": TEXT, "available": D, "locked": D}),
+    "DepositAddress": _object({"address": TEXT, "blockchain": TEXT, "network": TEXT}),
+    "Deposit": _object(
+        {
+            "id": {**TEXT, "description": "network:transactionHash"},
+            "symbol": TEXT,
+            "asset": TEXT,
+            "source": {**TEXT, "description": "the network, in lower case (Backpack)"},
+            "blockchain": TEXT,
+            "network": TEXT,
+            "quantity": D,
+            "status": {"enum": DEPOSIT_STATUSES},
+            "confirmations": {"type": "integer", "minimum": 0},
+            "fromAddress": {"type": "null"},
+            "toAddress": TEXT,
+            "transactionHash": TEXT,
+            "createdAt": ISO_MS,
+            "updatedAt": ISO_MS,
+        }
+    ),
+    "Withdrawal": _object(
+        {
+            "id": {"type": "integer", "minimum": 1},
+            "clientId": nullable({"type": "integer"}),
+            "symbol": TEXT,
+            "asset": TEXT,
+            "blockchain": TEXT,
+            "network": TEXT,
+            "quantity": {**D, "description": "what arrives at the address"},
+            "fee": {**D, "description": "locked with the quantity, on top of it"},
+            "status": {"enum": WITHDRAWAL_STATUSES},
+            "stage": {"enum": WITHDRAWAL_STAGES, "description": "the engine's finer status"},
+            "toAddress": TEXT,
+            "transactionHash": nullable(TEXT),
+            "isInternal": {"const": False},
+            "triggerAt": {"type": "null"},
+            "createdAt": ISO_MS,
+            "updatedAt": ISO_MS,
+        }
+    ),
     # ---- accounts ----
     "Session": _object(
         {"userId": DIGITS, "token": {"type": "string", "description": "the bearer token"}}
@@ -281,6 +344,21 @@ SCHEMAS: dict[str, Json] = {
         }
     ),
 }
+SCHEMAS["WithdrawalLimit"] = _object(
+    {
+        **SCHEMAS["Token"]["properties"],
+        "withdrawnToday": {**D, "description": "asked over the last 24 hours, declines aside"},
+        "maxWithdrawalQuantity": D,
+    }
+)
+SCHEMAS["WithdrawalLimits"] = _object(
+    {
+        "symbol": TEXT,
+        "asset": TEXT,
+        "maxWithdrawalQuantity": {**D, "description": "the most on any of its networks"},
+        "networks": {"type": "array", "items": ref("WithdrawalLimit")},
+    }
+)
 SCHEMAS["CreatedApiKey"] = _object(
     {
         **SCHEMAS["ApiKey"]["properties"],
