@@ -188,7 +188,8 @@ def error_middleware(dialects: Mapping[str, Renderer]) -> Middleware:
 def _http_error(exc: web.HTTPException) -> ApiError:
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return ApiError(413, "PAYLOAD_TOO_LARGE", "the request body is too large")
-    code = {404: "RESOURCE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+    # 403 comes from aiohttp-cors: a preflight from an origin that is not allowed.
+    code = {403: "FORBIDDEN", 404: "RESOURCE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
         exc.status, "INVALID_CLIENT_REQUEST"
     )
     allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None  # 405
