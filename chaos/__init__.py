@@ -6,11 +6,13 @@ is up and writes a JSON report. The parts:
 
 - `stack`: every service and store of `make run`, on free ports in a temporary folder, under
   the launcher's own Supervisor (which restarts a killed child with backoff).
-- `load`: users trading through the gateway's REST API; `record` keeps what each request was
-  answered (acknowledged, refused, or of unknown fate).
+- `load`: users trading through the gateway's REST API and asking for withdrawals; `custody`:
+  deposits reported and withdrawals decided through the engine's admin RPCs; `record` keeps
+  what each request was answered (acknowledged, refused, or of unknown fate).
 - `faults`: SIGKILL and SIGSTOP/SIGCONT at seeded moments, timing each recovery.
 - `depth`: a WebSocket client keeping a book from REST depth plus diffs through the faults.
-- `journal` and `checks`: after a trial, the engine's event stream from seq 1 against the
-  acknowledgements, PostgreSQL, the ledger's reconciliation, balances and books.
+- `journal`, `checks` and `capital_checks`: after a trial, the engine's event stream from
+  seq 1 against the acknowledgements, PostgreSQL, the ledger's reconciliation, balances,
+  books, deposits and withdrawals.
 - `suite` runs the trials; `report` sums them up.
 """

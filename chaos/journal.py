@@ -1,5 +1,6 @@
 """The engine's history as the truth to check against: its events from seq 1 (Subscribe
-replays them from the journal on disk), folded into orders, triggers, trades and transfers."""
+replays them from the journal on disk), folded into orders, triggers, trades, transfers,
+deposits and withdrawals."""
 
 from __future__ import annotations
 
@@ -64,6 +65,50 @@ class TriggerHistory:
 
 
 @dataclass
+class DepositHistory:
+    """A chain transfer from its first DepositRecorded on: every report that changed it."""
+
+    user_id: int
+    asset: str
+    quantity: Decimal
+    status: int
+    confirmations: int
+    records: int = 0
+    credits: int = 0  # events that credited it: at most one
+    credited: Decimal = Decimal(0)
+
+
+@dataclass
+class WithdrawalHistory:
+    """A withdrawal from its request on. Each WithdrawalChanged adds what it moved."""
+
+    withdrawal_id: int
+    user_id: int
+    client_id: int
+    asset: str
+    network: str
+    quantity: Decimal
+    fee: Decimal
+    status: int
+    tx_hash: str = ""
+    requests: int = 0  # events that locked: exactly one
+    locked: Decimal = Decimal(0)
+    unlocked: Decimal = Decimal(0)
+    paid: Decimal = Decimal(0)
+    fee_paid: Decimal = Decimal(0)
+    releases: int = 0  # declines that unlocked
+    payments: int = 0  # completions that paid
+    held: bool = False  # it waited for an operator's approval
+
+    @property
+    def open(self) -> bool:
+        return self.status in (
+            cpb.WITHDRAWAL_STATUS_PENDING_APPROVAL,
+            cpb.WITHDRAWAL_STATUS_APPROVED,
+        )
+
+
+@dataclass
 class Truth:
     last_seq: int = 0
     out_of_order: int = 0  # events whose seq is not the previous one + 1
@@ -80,6 +125,9 @@ class Truth:
     deposits: Counter[tuple[int, str, Decimal]] = field(default_factory=Counter)
     withdrawals: Counter[tuple[int, str, Decimal]] = field(default_factory=Counter)
     net: Counter[str] = field(default_factory=Counter)  # asset -> deposits - withdrawals (units)
+    capital_deposits: dict[tuple[str, str], DepositHistory] = field(default_factory=dict)
+    capital_withdrawals: dict[int, WithdrawalHistory] = field(default_factory=dict)
+    withdrawals_by_client: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     unknown_triggers: int = 0  # fired, failed or cancelled events of no placed trigger
     _waiting: dict[str, dict[int, TriggerHistory]] = field(default_factory=dict)  # by market
 
@@ -104,6 +152,10 @@ class Truth:
             w = event.withdrawn
             self.withdrawals[(w.user_id, w.asset, Decimal(w.amount))] += 1
             self.net[w.asset] -= self.units(w.asset, w.amount)
+        elif kind == "deposit_recorded":
+            self._deposit_recorded(event.deposit_recorded)
+        elif kind == "withdrawal_changed":
+            self._withdrawal_changed(event.withdrawal_changed)
         elif kind == "order_accepted":
             o = event.order_accepted.order
             self.accepted[o.order_id] += 1
@@ -128,6 +180,44 @@ class Truth:
                 order.closed_executed = Decimal(c.executed_quantity)
         elif kind in ("trigger_placed", "trigger_fired", "trigger_failed", "trigger_cancelled"):
             self._trigger(event)
+
+    def _deposit_recorded(self, e: cpb.DepositRecorded) -> None:
+        d, credited = e.deposit, _amount(e.credited)
+        key = (d.network, d.transaction_hash)
+        known = self.capital_deposits.get(key)
+        if known is None:
+            known = self.capital_deposits[key] = DepositHistory(
+                d.user_id, d.asset, Decimal(d.quantity), d.status, d.confirmations
+            )
+        known.records += 1
+        known.status, known.confirmations = d.status, d.confirmations
+        if credited:
+            known.credits += 1
+            known.credited += credited
+            self.net[d.asset] += self.units(d.asset, credited)
+
+    def _withdrawal_changed(self, e: cpb.WithdrawalChanged) -> None:
+        w = e.withdrawal
+        known = self.capital_withdrawals.get(w.withdrawal_id)
+        if known is None:
+            known = self.capital_withdrawals[w.withdrawal_id] = WithdrawalHistory(
+                w.withdrawal_id, w.user_id, w.client_id, w.asset, w.network,
+                Decimal(w.quantity), Decimal(w.fee), w.status,
+                held=w.status == cpb.WITHDRAWAL_STATUS_PENDING_APPROVAL,
+            )  # fmt: skip
+            ids = self.withdrawals_by_client.setdefault((w.user_id, w.client_id), [])
+            ids.append(w.withdrawal_id)
+        known.status, known.tx_hash = w.status, w.transaction_hash
+        locked, unlocked = _amount(e.locked), _amount(e.unlocked)
+        paid, fee_paid = _amount(e.paid), _amount(e.fee_paid)
+        known.requests += locked > 0
+        known.releases += unlocked > 0
+        known.payments += paid > 0
+        known.locked += locked
+        known.unlocked += unlocked
+        known.paid += paid
+        known.fee_paid += fee_paid
+        self.net[w.asset] -= self.units(w.asset, paid)  # the fee stays, in the fee account
 
     def _client_order(self, o: cpb.Order) -> None:
         """A client id's orders; a fired trigger's order keeps the trigger's id: one entry."""
@@ -171,6 +261,10 @@ class Truth:
             t.failed += 1
         else:
             t.cancelled += 1
+
+
+def _amount(text: str) -> Decimal:
+    return Decimal(text or 0)  # an unset amount field: nothing moved
 
 
 async def read_truth(engine: EngineServiceAsyncStub, last_seq: int) -> Truth:

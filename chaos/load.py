@@ -1,7 +1,9 @@
 """Seeded load through the gateway: users placing every kind of order (trigger orders and
-take-profit / stop-loss brackets included), cancelling, depositing
-through the faucet and withdrawing (the gateway has no withdrawal endpoint: those go to the
-engine's admin Withdraw, as an operator's `exchangectl debit` does).
+take-profit / stop-loss brackets included), cancelling, depositing through the faucet,
+withdrawing through the engine's admin Withdraw (as an operator's `exchangectl debit` does)
+and requesting withdrawals to a chain (Backpack's POST /wapi/v1/capital/withdrawals, sent
+again with its clientId while its fate is unknown; custody and operators, `chaos.custody`,
+take them on from there).
 
 Each user draws its actions from its own seeded generator; half of them sign requests with an
 API key, the others use the log-in token. Every answer goes into the `Record`.
@@ -21,7 +23,15 @@ import aiohttp
 import grpc
 
 from chaos.client import Answer, UserClient, request
-from chaos.record import AckedFill, AckedOrder, Outcome, Placement, Record, Transfer
+from chaos.record import (
+    AckedFill,
+    AckedOrder,
+    Outcome,
+    Placement,
+    Record,
+    Transfer,
+    WithdrawalAsk,
+)
 from exchange.engine.v1 import engine_pb2 as epb
 from servicekit.admin_token import admin_metadata
 
@@ -64,6 +74,39 @@ MARKETS = (
     ),
 )  # fmt: skip
 
+
+@dataclass(frozen=True)
+class Chain:
+    """An asset network of markets.toml the load moves funds on."""
+
+    asset: str
+    network: str
+    evm: bool  # its addresses: 0x + 40 hex digits, else base58
+    places: int  # decimals of the quantities drawn
+    deposit: tuple[float, float]  # custody's transfers in
+    withdraw: tuple[float, float]  # users' requests out
+    large: float = 0.0  # now and then a request this much or more: above the approval threshold
+
+    def draw(self, rng: random.Random, low: float, high: float) -> Decimal:
+        exponent = Decimal(1).scaleb(-self.places)
+        return Decimal(rng.uniform(low, high)).quantize(exponent, rounding=ROUND_DOWN)
+
+    def address(self, rng: random.Random) -> str:
+        """An outside address of the network's format (where a withdrawal goes)."""
+        if self.evm:
+            return "0x" + "".join(rng.choice("0123456789abcdef") for _ in range(40))
+        return "".join(rng.choice(BASE58) for _ in range(40))
+
+
+BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+CHAINS = (
+    Chain("BTC", "Bitcoin", False, 4, (0.01, 0.05), (0.001, 0.004)),
+    Chain("USDT", "Solana", False, 2, (100, 2000), (2, 60)),
+    Chain("USDT", "Ethereum", True, 2, (100, 2000), (5, 60), large=10_001),
+)
+WITHDRAWAL_PATH = "/wapi/v1/capital/withdrawals"
+ASK_ATTEMPTS = 8  # a withdrawal request of unknown fate is sent again, at most this often
+
 # Relative weights of the actions a user takes.
 ACTIONS = {
     "limit": 24,
@@ -80,6 +123,7 @@ ACTIONS = {
     "cancel_all": 3,
     "deposit": 4,
     "withdraw": 4,
+    "capital_withdraw": 4,  # a withdrawal request to a chain address
 }
 
 
@@ -96,7 +140,7 @@ class Prices:
         while not stop.is_set():
             for market in MARKETS:
                 await self._refresh(market.symbol)
-            await _sleep_unless(stop, 1.0)
+            await sleep_unless(stop, 1.0)
 
     async def _refresh(self, symbol: str) -> None:
         url = f"{self._base_url}/api/v1/depth"
@@ -119,6 +163,7 @@ class Trader:
     pause: float = 0.3  # mean seconds between actions
     next_client_id: int = 1
     open_orders: dict[int, str] = field(default_factory=dict)  # acked, maybe resting or pending
+    addresses: dict[str, str] = field(default_factory=dict)  # network -> its deposit address
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -127,10 +172,22 @@ class Trader:
             except Exception:  # a bug in the generator must not pass for a fault finding
                 log.exception("load step failed")
                 raise
-            await _sleep_unless(stop, self.rng.expovariate(1 / self.pause))
+            await sleep_unless(stop, self.rng.expovariate(1 / self.pause))
 
     async def fund(self) -> None:
-        """The starting balances, through the faucet, retried until acknowledged."""
+        """The starting balances, through the faucet, retried until acknowledged; the user's
+        deposit address on each network of `CHAINS` (where custody's transfers go)."""
+        for chain in CHAINS:
+            while chain.network not in self.addresses:
+                answer = await self.client.call(
+                    "GET", "/wapi/v1/capital/deposit/address", {"blockchain": chain.network}
+                )
+                if answer.outcome is Outcome.ACKED:
+                    self.addresses[chain.network] = answer.body["address"]
+                elif answer.outcome is Outcome.REFUSED and answer.status:
+                    raise RuntimeError(f"deposit address on {chain.network}: {answer.body}")
+                else:
+                    await asyncio.sleep(0.5)
         for market in MARKETS:
             for asset, amount in zip((market.base, market.quote), market.fund, strict=True):
                 while (outcome := await self.deposit(asset, amount)) is not Outcome.ACKED:
@@ -151,6 +208,8 @@ class Trader:
         elif action == "withdraw":
             which = self.rng.randrange(2)
             await self.withdraw((market.base, market.quote)[which], market.withdraw[which])
+        elif action == "capital_withdraw":
+            await self.request_withdrawal(self.rng.choice(CHAINS))
         elif action == "batch":
             await self.place_batch([self.order_body("limit", market) for _ in range(3)])
         else:
@@ -334,6 +393,38 @@ class Trader:
         self.record.count("withdraw", outcome)
         self.record.withdrawals.append(Transfer(self.client.user_id, asset, amount, outcome))
 
+    async def request_withdrawal(self, chain: Chain) -> None:
+        low, high = chain.withdraw
+        if chain.large and self.rng.random() < 0.15:
+            low, high = chain.large, chain.large * 1.04
+        quantity = chain.draw(self.rng, low, high)
+        client_id = self.next_client_id
+        self.next_client_id += 1
+        body = {
+            "symbol": chain.asset,
+            "blockchain": chain.network,
+            "address": chain.address(self.rng),
+            "quantity": str(quantity),
+            "clientId": client_id,
+        }
+        unknown = False
+        for _ in range(ASK_ATTEMPTS):
+            answer = await self.client.call("POST", WITHDRAWAL_PATH, body)
+            self._note_errors(answer)
+            if answer.outcome is not Outcome.UNKNOWN:
+                break
+            unknown = True
+            await asyncio.sleep(1.0)
+        outcome = answer.outcome
+        if outcome is Outcome.REFUSED and unknown:
+            outcome = Outcome.UNKNOWN  # an earlier attempt may have been applied
+        withdrawal_id = int(answer.body["id"]) if outcome is Outcome.ACKED else 0
+        self.record.count("withdrawal_request", outcome)
+        self.record.withdrawal_asks[(self.client.user_id, client_id)] = WithdrawalAsk(
+            self.client.user_id, client_id, chain.asset, chain.network, quantity, outcome,
+            withdrawal_id,
+        )  # fmt: skip
+
     def _note_errors(self, answer: Answer) -> None:
         if answer.outcome is Outcome.REFUSED:
             code = answer.body.get("code") if isinstance(answer.body, dict) else None
@@ -341,6 +432,9 @@ class Trader:
         if answer.status >= 500 and answer.status != 503:
             self.record.server_errors[answer.status] += 1
             log.warning("server error %s: %s", answer.status, answer.body)
+
+
+KEY = {"label": "chaos", "permissions": ["read", "trade", "withdraw"]}
 
 
 async def sign_up(
@@ -358,7 +452,7 @@ async def sign_up(
         await asyncio.sleep(0.5)
     client = UserClient(http, base_url, int(answer.body["userId"]), answer.body["token"])
     while api_key:
-        answer = await client.call("POST", "/api/v1/auth/apikeys", {"label": "chaos"})
+        answer = await client.call("POST", "/api/v1/auth/apikeys", KEY)
         if answer.outcome is Outcome.ACKED:
             client.secret = answer.body["secret"]
             break
@@ -367,6 +461,6 @@ async def sign_up(
     return client
 
 
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)

@@ -54,12 +54,51 @@ class Placement:
 
 @dataclass(frozen=True)
 class Transfer:
-    """A deposit (faucet) or a withdrawal (the engine's admin Withdraw)."""
+    """A deposit (faucet) or a withdrawal (the engine's admin Withdraw): no id of its own."""
 
     user_id: int
     asset: str
     amount: Decimal
     outcome: Outcome
+
+
+@dataclass(frozen=True)
+class WithdrawalAsk:
+    """A user's withdrawal request through the gateway, sent again with its clientId while
+    its fate was unknown: acknowledged if any attempt was, unknown if any attempt's fate was."""
+
+    user_id: int
+    client_id: int
+    asset: str
+    network: str
+    quantity: Decimal
+    outcome: Outcome
+    withdrawal_id: int = 0  # when ACKED
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An operator's or custody's DecideWithdrawal (approve, decline, complete) and its answer."""
+
+    withdrawal_id: int
+    action: int  # WithdrawalAction.Action
+    tx_hash: str
+    outcome: Outcome
+    code: int = 0  # the engine's result code when REFUSED
+
+
+@dataclass(frozen=True)
+class DepositReport:
+    """Custody's report of a chain transfer (ReportDeposit) and its answer."""
+
+    network: str
+    tx_hash: str
+    user_id: int
+    asset: str
+    quantity: Decimal
+    confirmations: int
+    outcome: Outcome
+    confirmed: bool = False  # ACKED: the reply's deposit was confirmed (credited)
 
 
 @dataclass
@@ -69,6 +108,10 @@ class Record:
     cancelled: list[AckedOrder] = field(default_factory=list)
     deposits: list[Transfer] = field(default_factory=list)
     withdrawals: list[Transfer] = field(default_factory=list)
+    # Capital: users' withdrawal requests by (user, clientId); operators' and custody's calls.
+    withdrawal_asks: dict[tuple[int, int], WithdrawalAsk] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)
+    deposit_reports: list[DepositReport] = field(default_factory=list)
     # (kind, outcome) -> count, for the report; kind: place, cancel, cancel_all, deposit, ...
     answers: Counter[tuple[str, str]] = field(default_factory=Counter)
     server_errors: Counter[int] = field(default_factory=Counter)  # 5xx other than 503

@@ -64,6 +64,9 @@ def build(run: Run, command: list[str]) -> dict[str, Any]:
         "orders": last.stats.get("orders", 0),
         "triggers": {name: last.stats.get(key, 0) for name, key in (
             ("placed", "triggers"), ("fired", "triggers_fired"), ("legs", "trigger_legs"))},
+        "capital": {key: last.stats.get(key, 0) for key in (
+            "deposits_credited", "withdrawals", "withdrawals_held", "withdrawals_confirmed",
+            "withdrawals_declined")},
         "websocket": {"connections": run.watcher.connections, "resyncs": run.watcher.resyncs,
                       "restarts": run.watcher.restarts, "gaps": run.watcher.gaps,
                       "error_frames": len(run.watcher.errors)},
@@ -100,6 +103,7 @@ def summary(report: dict[str, Any]) -> list[str]:
         f"orders {report['orders']}, triggers {report['triggers']}",
         f"  acknowledged but lost: {report['acknowledged_but_lost']}, "
         f"duplicates: {report['duplicates']}, all findings: {report['findings'] or 'none'}",
+        f"  capital: {report['capital']}",
         f"  answers: {report['answers']}",
         f"  websocket: {report['websocket']}",
         "  recovery (s, p50/max):",

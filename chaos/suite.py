@@ -1,9 +1,11 @@
 """Trials: seeded load and faults for a while, then quiet, then every check.
 
 One stack serves every trial of a run (its history grows and each check covers all of it).
-A trial: the users trade while the faults of its plan are injected one by one; the load
-stops; every service is waited for; the market maker and the simulated traders are frozen
-(SIGSTOP) so that nothing trades during the checks, and thawed afterwards.
+A trial: the users trade, custody reports deposits and operators decide withdrawals while
+the faults of its plan are injected one by one; the load stops; every service is waited
+for; custody and operators drain (every transfer credited, every withdrawal ended); the
+market maker and the simulated traders are frozen (SIGSTOP) so that nothing trades during
+the checks, and thawed afterwards.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import grpc
 
+from chaos.capital_checks import check_capital, check_capital_engine
 from chaos.checks import (
     Findings,
     check_acknowledgements,
@@ -30,12 +33,14 @@ from chaos.checks import (
     check_postgres,
     check_streamed_books,
 )
+from chaos.custody import Custody, Operators
 from chaos.depth import DepthWatcher
 from chaos.faults import KILL_TARGETS, OVERLAP_PAIRS, Deck, Fault, Injected, Injector, plan
-from chaos.journal import read_truth
+from chaos.journal import Truth, read_truth
 from chaos.load import MARKETS, Prices, Trader, sign_up
 from chaos.record import Record
 from chaos.stack import ChaosStack, chaos_stack
+from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
 from exchange.ledger.v1 import ledger_pb2 as lpb
@@ -102,6 +107,14 @@ class Exchange:
     ledger: LedgerServiceAsyncStub
 
 
+@dataclass
+class Capital:
+    """Custody and operators, across the run's trials."""
+
+    custody: Custody
+    operators: Operators
+
+
 @contextlib.asynccontextmanager
 async def running(root: Path) -> AsyncIterator[Exchange]:
     stack = chaos_stack(root)
@@ -123,6 +136,7 @@ async def run_suite(config: Config, root: Path) -> Run:
         injector = Injector(ex.supervisor, ex.stack.specs)
         prices = Prices(ex.http, ex.stack.gateway_url)
         traders = await _traders(ex, config, prices, record)
+        capital = await _capital(ex, config, traders, record)
         watcher = DepthWatcher(ex.http, ex.stack.gateway_url, [m.symbol for m in MARKETS])
         watching = asyncio.create_task(watcher.run(), name="depth watcher")
         setup = time.monotonic() - started
@@ -140,7 +154,9 @@ async def run_suite(config: Config, root: Path) -> Run:
                     random.Random(trial_seed), deck, config.trial_seconds, config.kills,
                     config.freezes, config.overlaps, pairs,
                 )  # fmt: skip
-                trial = await _trial(ex, injector, traders, prices, faults, config, record, watcher)
+                trial = await _trial(
+                    ex, injector, traders, capital, prices, faults, config, record, watcher
+                )
                 trial.seed = trial_seed
                 trials.append(trial)
                 log.info("trial %d (seed %d): %d faults, findings %s, %d events",
@@ -168,10 +184,24 @@ async def _traders(ex: Exchange, config: Config, prices: Prices, record: Record)
     return traders
 
 
+async def _capital(ex: Exchange, config: Config, traders: list[Trader], record: Record) -> Capital:
+    networks = await ex.engine.ListNetworks(
+        epb.ListNetworksRequest(), timeout=30, wait_for_ready=True
+    )
+    required = {n.network: n.confirmations for n in networks.networks}
+    users = {t.client.user_id for t in traders}
+    token = ex.stack.admin_token
+    return Capital(
+        Custody(ex.engine, token, traders, record, config.seed, required),
+        Operators(ex.engine, token, users, record, config.seed),
+    )
+
+
 async def _trial(
     ex: Exchange,
     injector: Injector,
     traders: list[Trader],
+    capital: Capital,
     prices: Prices,
     faults: Sequence[Fault],
     config: Config,
@@ -182,6 +212,8 @@ async def _trial(
     stop = asyncio.Event()
     load = [asyncio.create_task(t.run(stop)) for t in traders]
     load.append(asyncio.create_task(prices.follow(stop)))
+    load.append(asyncio.create_task(capital.custody.run(stop)))
+    load.append(asyncio.create_task(capital.operators.run(stop)))
     try:
         injected = await injector.run(faults)
         await asyncio.sleep(max(0.0, started + config.trial_seconds - time.monotonic()))
@@ -191,6 +223,8 @@ async def _trial(
     loaded = time.monotonic() - started
 
     await injector.all_ready()
+    await capital.custody.drain()
+    await capital.operators.drain()
     checking = time.monotonic()
     with frozen(ex.supervisor, QUIET):
         last_seq = await _quiet_seq(ex.engine)
@@ -199,8 +233,10 @@ async def _trial(
         findings = Findings()
         users = {t.client.user_id for t in traders}
         check_acknowledgements(record, truth, users, findings)
+        check_capital(record, truth, users, findings)
         stored = await check_postgres(ex.stack.database_url, truth, findings)
         await check_engine(ex.engine, ex.ledger, truth, findings)
+        await check_capital_engine(ex.engine, truth, findings)
         await check_streamed_books(watcher, findings)
     if watcher.gaps:
         findings.add("stream", f"{watcher.gaps} depth gaps seen by the WebSocket client so far")
@@ -212,9 +248,21 @@ async def _trial(
         "triggers": len(truth.triggers),
         "triggers_fired": sum(1 for t in truth.triggers.values() if t.fired),
         "trigger_legs": sum(1 for t in truth.triggers.values() if t.parent),
+        **capital_stats(truth),
         **stored,
     }
     return Trial(injected, findings, last_seq, loaded, time.monotonic() - checking, stats)
+
+
+def capital_stats(truth: Truth) -> dict[str, int]:
+    ws = truth.capital_withdrawals.values()
+    return {
+        "deposits_credited": sum(1 for d in truth.capital_deposits.values() if d.credits),
+        "withdrawals": len(ws),
+        "withdrawals_held": sum(1 for w in ws if w.held),
+        "withdrawals_confirmed": sum(1 for w in ws if w.status == cpb.WITHDRAWAL_STATUS_CONFIRMED),
+        "withdrawals_declined": sum(1 for w in ws if w.status == cpb.WITHDRAWAL_STATUS_DECLINED),
+    }
 
 
 @contextlib.contextmanager

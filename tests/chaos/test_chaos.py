@@ -4,7 +4,9 @@ the ledger is killed while PostgreSQL is still restarting, every process real an
 by the launcher's Supervisor. Afterwards nothing acknowledged is lost, nothing is duplicated,
 money is conserved, the ledger reconciles, and the WebSocket client's books equal REST depth;
 trigger orders and take-profit / stop-loss legs fire once or wait, never lost across the
-engine's kill -9 (see chaos.checks)."""
+engine's kill -9; custody's deposits (repeated, from two workers) are credited once and
+operators' decisions (repeated, racing) pay no withdrawal twice and leave none locked (see
+chaos.checks and chaos.capital_checks)."""
 
 from __future__ import annotations
 
@@ -50,5 +52,14 @@ async def test_faults_across_the_stack_lose_and_duplicate_nothing(tmp_path: Path
     assert report["triggers"]["placed"] > 10
     assert report["triggers"]["fired"] > 0
     assert report["triggers"]["legs"] > 0
+    # Deposits and withdrawals were part of the load: credited, held for approval, paid,
+    # declined, with repeats and races among the operators' decisions.
+    capital = report["capital"]
+    assert capital["deposits_credited"] > 5
+    assert capital["withdrawals_held"] > 0
+    assert capital["withdrawals_confirmed"] > 5
+    assert capital["withdrawals_declined"] > 0
+    assert report["answers"]["withdrawal_request"]["acked"] > 5
+    assert report["answers"]["withdrawal_decision"]["refused"] > 0
     assert report["websocket"]["gaps"] == 0
     assert report["websocket"]["connections"] >= 2  # it reconnected after the gateway died
