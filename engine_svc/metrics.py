@@ -9,7 +9,7 @@ they happen, once per batch, fsync or snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -20,6 +20,7 @@ from engine_svc.core.capital_messages import (
     DecideWithdrawal,
     ReportDeposit,
     RequestWithdrawal,
+    WithdrawalStatus,
 )
 from engine_svc.core.commands import (
     AddAsset,
@@ -36,6 +37,7 @@ from engine_svc.core.commands import (
 from engine_svc.core.engine import Engine
 from engine_svc.core.types import MarketStatus
 from engine_svc.sequencer import Sequencer
+from servicekit.clock import now_us
 
 FSYNC_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
@@ -87,10 +89,20 @@ class EngineMetrics:
         self.registry.register(EngineState(engine, sequencer))
 
 
+# Open withdrawals by the `stage` label: waiting for an operator, or for custody to send.
+WITHDRAWAL_STAGES = {
+    WithdrawalStatus.PENDING_APPROVAL: "pending_approval",
+    WithdrawalStatus.APPROVED: "approved",
+}
+
+
 class EngineState(Collector):
-    def __init__(self, engine: Engine, sequencer: Sequencer) -> None:
+    def __init__(
+        self, engine: Engine, sequencer: Sequencer, clock: Callable[[], int] = now_us
+    ) -> None:
         self.engine = engine
         self.sequencer = sequencer
+        self.clock = clock  # µs since the epoch: how long open withdrawals have waited
 
     def collect(self) -> Iterator[Metric]:
         engine, sequencer = self.engine, self.sequencer
@@ -165,6 +177,34 @@ class EngineState(Collector):
         yield trades
         yield volume
         yield notional
+        yield from _withdrawals(engine, self.clock())
+
+
+def _withdrawals(engine: Engine, now: int) -> Iterator[Metric]:
+    """How many withdrawals are open per stage, and how long the oldest has waited since it
+    was requested (0 when none): an operator's or custody's backlog."""
+    count = dict.fromkeys(WITHDRAWAL_STAGES.values(), 0)
+    oldest: dict[str, int] = {}
+    for w in engine.capital.withdrawals.values():
+        stage = WITHDRAWAL_STAGES.get(w.status)
+        if stage is not None:
+            count[stage] += 1
+            oldest[stage] = min(oldest.get(stage, w.created), w.created)
+    opened = GaugeMetricFamily(
+        "engine_withdrawals_open",
+        "Withdrawals requested and not yet confirmed or declined, by stage",
+        labels=["stage"],
+    )
+    waited = GaugeMetricFamily(
+        "engine_withdrawal_oldest_open_seconds",
+        "Seconds since the oldest open withdrawal of the stage was requested (0 when none)",
+        labels=["stage"],
+    )
+    for stage, n in count.items():
+        opened.add_metric([stage], n)
+        waited.add_metric([stage], max(now - oldest[stage], 0) / 1e6 if stage in oldest else 0)
+    yield opened
+    yield waited
 
 
 def _commands(sequencer: Sequencer) -> CounterMetricFamily:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from engine_svc.metrics import EngineState
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from tests.engine.conftest import RunningEngine, deposit
@@ -78,3 +79,58 @@ async def test_commands_batches_and_trades_are_counted(engine: RunningEngine) ->
     assert page.value("engine_market_volume_total", market="TATA_INR") == 3
     assert page.value("engine_market_notional_total", market="TATA_INR") == 30
     assert page.value("engine_market_trades_total", market="BTC_USDT") == 0
+
+
+async def test_open_withdrawals_are_counted_with_the_age_of_the_oldest(
+    engine: RunningEngine,
+) -> None:
+    """One withdrawal waits for custody, one (above the approval threshold) for an operator;
+    the oldest's age runs from its request; completed or declined, they are no longer open."""
+    stub, out = engine.stub, "0x" + "0b" * 20
+    await deposit(stub, 1, "USDT", "50000")
+    asked = []
+    for quantity in ("100", "20000"):
+        reply = await stub.RequestWithdrawal(
+            epb.RequestWithdrawalRequest(
+                user_id=1, asset="USDT", network="Ethereum", address=out, quantity=quantity
+            )
+        )
+        assert reply.code == cpb.RESULT_CODE_OK, reply.message
+        asked.append(reply.withdrawal)
+    waiting, held = asked
+    assert held.status == cpb.WITHDRAWAL_STATUS_PENDING_APPROVAL
+
+    page = await scrape(engine.runtime.registry)
+    for stage in ("approved", "pending_approval"):
+        assert page.value("engine_withdrawals_open", stage=stage) == 1
+        age = page.value("engine_withdrawal_oldest_open_seconds", stage=stage)
+        assert age is not None
+        assert 0 <= age < 600
+
+    # Read as if 90 s after the second request: each stage's oldest has waited since its own.
+    later = held.created_at_us + 90_000_000
+    state = EngineState(engine.runtime.engine, engine.runtime.sequencer, clock=lambda: later)
+    ages = {
+        s.labels["stage"]: s.value
+        for family in state.collect()
+        if family.name == "engine_withdrawal_oldest_open_seconds"
+        for s in family.samples
+    }
+    assert ages == {
+        "approved": (later - waiting.created_at_us) / 1e6,
+        "pending_approval": 90.0,
+    }
+
+    A = epb.WithdrawalAction
+    for wid, action, tx in (
+        (waiting.withdrawal_id, A.ACTION_COMPLETE, "sent1"),
+        (held.withdrawal_id, A.ACTION_DECLINE, ""),
+    ):
+        done = await stub.DecideWithdrawal(
+            epb.DecideWithdrawalRequest(withdrawal_id=wid, action=action, transaction_hash=tx)
+        )
+        assert done.code == cpb.RESULT_CODE_OK, done.message
+    page = await scrape(engine.runtime.registry)
+    for stage in ("approved", "pending_approval"):
+        assert page.value("engine_withdrawals_open", stage=stage) == 0
+        assert page.value("engine_withdrawal_oldest_open_seconds", stage=stage) == 0
