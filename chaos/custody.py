@@ -174,6 +174,9 @@ class Operators:
 
     async def act(self, w: cpb.Withdrawal) -> None:
         roll, wid = self._rng.random(), w.withdrawal_id
+        if wid % 5 == 0:  # every fifth one declined, whatever its stage
+            await self.decide(wid, DECLINE)
+            return
         if w.status == cpb.WITHDRAWAL_STATUS_PENDING_APPROVAL:
             if roll < 0.15:
                 await self.race((APPROVE, ""), (DECLINE, ""), wid)
@@ -191,7 +194,9 @@ class Operators:
             await self.decide(wid, DECLINE)
         elif roll < 0.4:
             await self.race((COMPLETE, paid), (COMPLETE, paid), wid)  # two custody workers
-        elif await self.decide(wid, COMPLETE, paid) is Outcome.ACKED and roll < 0.55:
+        elif await self.decide(wid, COMPLETE, paid) is Outcome.ACKED and (
+            roll < 0.55 or wid % 5 == 1
+        ):
             await self.decide(wid, COMPLETE, tx_hash(self._seed, "again", wid))  # refused
 
     async def race(self, first: tuple[int, str], second: tuple[int, str], wid: int) -> None:

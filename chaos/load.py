@@ -104,6 +104,7 @@ CHAINS = (
     Chain("USDT", "Solana", False, 2, (100, 2000), (2, 60)),
     Chain("USDT", "Ethereum", True, 2, (100, 2000), (5, 60), large=10_001),
 )
+HELD = CHAINS[2]  # its large requests wait for an operator
 WITHDRAWAL_PATH = "/wapi/v1/capital/withdrawals"
 ASK_ATTEMPTS = 8  # a withdrawal request of unknown fate is sent again, at most this often
 
@@ -164,6 +165,7 @@ class Trader:
     next_client_id: int = 1
     open_orders: dict[int, str] = field(default_factory=dict)  # acked, maybe resting or pending
     addresses: dict[str, str] = field(default_factory=dict)  # network -> its deposit address
+    withdrawals_asked: int = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -209,7 +211,7 @@ class Trader:
             which = self.rng.randrange(2)
             await self.withdraw((market.base, market.quote)[which], market.withdraw[which])
         elif action == "capital_withdraw":
-            await self.request_withdrawal(self.rng.choice(CHAINS))
+            await self.request_withdrawal()
         elif action == "batch":
             await self.place_batch([self.order_body("limit", market) for _ in range(3)])
         else:
@@ -393,9 +395,14 @@ class Trader:
         self.record.count("withdraw", outcome)
         self.record.withdrawals.append(Transfer(self.client.user_id, asset, amount, outcome))
 
-    async def request_withdrawal(self, chain: Chain) -> None:
+    async def request_withdrawal(self) -> None:
+        """The user's first request is above the approval threshold (one for the operators
+        to approve or decline), later ones now and then."""
+        first = not self.withdrawals_asked
+        self.withdrawals_asked += 1
+        chain = HELD if first else self.rng.choice(CHAINS)
         low, high = chain.withdraw
-        if chain.large and self.rng.random() < 0.15:
+        if chain.large and (first or self.rng.random() < 0.15):
             low, high = chain.large, chain.large * 1.04
         quantity = chain.draw(self.rng, low, high)
         client_id = self.next_client_id

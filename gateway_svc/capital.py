@@ -25,7 +25,7 @@ from gateway_svc import audit
 from gateway_svc.auth import Caller
 from gateway_svc.context import backends, caller, params
 from gateway_svc.dialect import MAX_CLIENT_ID, check_user, decimal_text, iso_ms, uint
-from gateway_svc.errors import bad_request, engine_error
+from gateway_svc.errors import ApiError, bad_request, engine_error
 from gateway_svc.fences import Scope, requires
 from gateway_svc.respond import json_response
 
@@ -74,6 +74,21 @@ def asset_of(p: dict[str, Any], *, required: bool = True) -> str:
 
 def network_of(p: dict[str, Any], *, required: bool = True) -> str:
     return _name(p, "blockchain", "network", required=required)
+
+
+def client_id_of(p: dict[str, Any]) -> int:
+    """A withdrawal's clientId: a number, or a string of its digits (Backpack documents a
+    string; ccxt sends its `tag` there). It names the request for retries, so it is digits
+    or refused, never a memo: no network here takes one."""
+    try:
+        return uint(p, "clientId", maximum=MAX_CLIENT_ID)
+    except ApiError:
+        raise bad_request(
+            f"clientId must be a whole number from 0 to {MAX_CLIENT_ID} (or a string of its "
+            "digits); memos and tags are not taken on these networks",
+            field="clientId",
+            reason="INVALID_CLIENT_ID",
+        ) from None
 
 
 def _range(p: dict[str, Any], who: Caller) -> epb.ListCapitalRequest:
@@ -221,7 +236,7 @@ async def request_withdrawal(request: web.Request) -> web.Response:
             network=network_of(p),
             address=address,
             quantity=quantity,
-            client_id=uint(p, "clientId", maximum=MAX_CLIENT_ID),
+            client_id=client_id_of(p),
         )
     )
     if reply.code:

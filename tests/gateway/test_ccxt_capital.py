@@ -153,6 +153,34 @@ async def test_a_retried_withdrawal_with_its_client_id_locks_once(
         await alice.withdraw("USDT", 30, OUT, {"network": "ERC20", "tag": "77"})
 
 
+async def test_a_client_id_is_digits_a_memo_is_refused_with_its_reason(
+    stack: Stack, users: tuple[Any, Any, Any]
+) -> None:
+    """ccxt sends a withdrawal's `tag` (a memo) as Backpack's clientId, a string: digits name
+    the withdrawal, as a JSON number does; anything else is refused before the engine, with
+    the same code and reason on both dialects' paths, and nothing is locked."""
+    alice, _, _ = users
+    address = (await alice.fetch_deposit_address("USDT", {"network": "ERC20"}))["address"]
+    await credit(stack, address, "100", "memo", 3)
+    for memo in ("memo-1", "7.5", "+7", "4294967296"):
+        with pytest.raises(ccxt.BadRequest, match=r"INVALID_CLIENT_REQUEST.*clientId"):
+            await alice.withdraw("USDT", 20, OUT, {"network": "ERC20", "tag": memo})
+    assert await alice.fetch_withdrawals() == []
+    assert (await alice.fetch_balance())["USDT"]["used"] == 0
+    by_tag = await alice.withdraw("USDT", 20, OUT, {"network": "ERC20", "tag": "78"})
+    by_number = await alice.withdraw("USDT", 20, OUT, {"network": "ERC20", "clientId": 78})
+    assert by_number["id"] == by_tag["id"]
+    assert by_tag["info"]["clientId"] == by_number["info"]["clientId"] == 78
+    _, auth = await signup(stack, "memo@capital.test")
+    body = {"asset": "USDT", "network": "Ethereum", "quantity": "5", "address": OUT,
+            "clientId": "memo-1"}  # fmt: skip
+    for path in ("/wapi/v1/capital/withdrawals", "/api/v1/capital/withdrawals"):
+        response = await stack.client.post(path, json=body, headers=auth)
+        answer = await response.json()
+        assert (response.status, answer["code"]) == (400, "INVALID_CLIENT_REQUEST")
+        assert answer["error"]["details"] == {"field": "clientId", "reason": "INVALID_CLIENT_ID"}
+
+
 async def test_a_key_without_the_withdraw_scope_cannot_withdraw(
     stack: Stack, users: tuple[Any, Any, Any]
 ) -> None:
