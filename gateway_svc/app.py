@@ -165,7 +165,9 @@ def create_app(settings: GatewaySettings) -> web.Application:
         batch = RedisBatch(redis)
         engine = EngineClient(engine_channel, admin_token=settings.engine_admin_token)
         ledger = LedgerServiceStub(ledger_channel)
-        api_keys = ApiKeys(ledger, settings.api_key_cache_seconds)
+        api_keys = ApiKeys(
+            ledger, settings.api_key_cache_seconds, verify_on_thread=settings.verify_on_thread
+        )
         app[BACKENDS] = Backends(
             settings=settings,
             engine=engine,
