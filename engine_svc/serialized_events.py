@@ -9,14 +9,13 @@ server's interceptors: the others keep whatever serializer they are handed.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias
 
 import grpc
 
 from exchange.engine.v1 import engine_pb2 as epb
+from servicekit.handlers import Handler
 
 SUBSCRIBE = f"/{epb.DESCRIPTOR.services_by_name['EngineService'].full_name}/Subscribe"
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic in the stubs only
 
 
 class SerializedEvents(grpc.aio.ServerInterceptor):
