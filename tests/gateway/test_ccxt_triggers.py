@@ -56,10 +56,11 @@ async def test_ccxt_trigger_orders_wait_fire_and_cancel(
 
     other = await alice.create_trigger_order(SYMBOL, "market", "buy", 1, None, 1700)
     cancelled = await alice.cancel_order(other["id"], SYMBOL)
-    assert cancelled["status"] == "canceled"
+    assert (cancelled["status"], cancelled["triggerPrice"]) == ("canceled", 1700)
     await alice.create_trigger_order(SYMBOL, "market", "buy", 1, None, 1800)
     everything = await alice.cancel_all_orders(SYMBOL)
-    assert len(everything) == 2  # the fired sell and the pending trigger
+    # the fired sell and the pending trigger, each with its trigger price
+    assert sorted(o["triggerPrice"] for o in everything) == [1500, 1800]
     assert await alice.fetch_open_orders(SYMBOL) == []
 
     # Order history (the ledger) keeps each trigger's lifecycle and its trigger fields.
