@@ -57,8 +57,8 @@ from bench.ingest_watch import (
 )
 from bench.machine import CpuMeter
 from bench.services import (
-    BACKENDS,
     LOCALHOST,
+    add_backend_option,
     engine_spec,
     ledger_spec,
     postgres_specs,
@@ -242,10 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=256, help="commands per Execute batch")
     parser.add_argument("--in-flight", type=int, default=4, help="unanswered batches at most")
     parser.add_argument("--database-url", help="an empty database to use instead of a local one")
-    parser.add_argument(
-        "--backend", choices=BACKENDS, default="plain",
-        help="the local server: plain PostgreSQL, or preloading TimescaleDB (`make deps`)",
-    )  # fmt: skip
+    add_backend_option(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.commands <= 0:
