@@ -228,6 +228,26 @@ def test_a_trigger_fired_before_the_price_reached_it_is_wrong() -> None:
     assert findings_of(record, truth) == {"wrong": 1}
 
 
+def test_a_trigger_a_trade_reached_may_fire_after_others_moved_the_price_away() -> None:
+    """One trade at 940 reaches both; the first fired takes 955 before the second fires
+    (engine_svc/core: test_a_reached_trigger_fires_at_the_last_price_the_ones_before_it_left)."""
+    record = Record()
+    record.place(pending_stop(ALICE, 1, 200))
+    record.place(pending_stop(ALICE, 2, 201))
+    truth = history(
+        trade_at(1, "950"),
+        trigger_placed(200, ALICE, 1, "945", above=False),
+        trigger_placed(201, ALICE, 2, "942", above=False),
+        trade_at(2, "940"),
+        trigger_fired(200, "940"),
+        accepted(200, ALICE, 1),
+        trade_at(3, "955", maker=102, taker=200),
+        trigger_fired(201, "955"),
+        accepted(201, ALICE, 2),
+    )
+    assert findings_of(record, truth) == {}
+
+
 def test_both_legs_of_a_take_profit_stop_loss_pair_firing_is_a_duplicate() -> None:
     record = Record()
     record.place(placed(BOB, 1, 101, "Filled", "2"))
