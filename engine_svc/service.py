@@ -351,12 +351,15 @@ class EngineServicer(CapitalRpcs, epb_grpc.EngineServiceServicer):
             user, OrderId(request.order_id), ClientOrderId(request.client_order_id)
         )
         seq = engine.seq
+        # Else a pending trigger, or one that ended without becoming an order (cancelled,
+        # or refused when it fired).
         trigger = (
             None
             if order
             else engine.find_trigger(
                 user, OrderId(request.order_id), ClientOrderId(request.client_order_id)
             )
+            or engine.find_ended_trigger(user, OrderId(request.order_id))
         )
         if trigger is not None and (not request.market or trigger.order.market == request.market):
             market = engine.markets[trigger.order.market]
