@@ -16,7 +16,7 @@ round trip) more than per event, and so does this process per write.
 
 import asyncio
 import bisect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 
 from engine_svc.core.events import Event
@@ -94,7 +94,7 @@ class EventHub:
         wire = b"".join([self._wire(i, skip), *(self._wire(j) for j in range(i + 1, last + 1))])
         return wire, self._batches[last][-1].seq + 1
 
-    async def subscribe(self, from_seq: int) -> AsyncIterator[bytes]:
+    async def subscribe(self, from_seq: int) -> AsyncGenerator[bytes]:
         """EventBatch messages, serialized, from `from_seq` on, for as long as it is read."""
         seq = max(from_seq, 1)
         while True:
