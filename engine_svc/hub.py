@@ -25,7 +25,10 @@ from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 
 REPLAY_CHUNK = 2048  # events per message while replaying from disk
-MERGE_EVENTS = 4096  # at most this many events of several buffered batches per message
+# At most this many events of several buffered batches per message: no more than a full
+# sequencer batch of MAX_BATCH accepted orders makes alone, so a follower's read-ahead,
+# bounded in messages, holds no more than it already could.
+MERGE_EVENTS = 4096
 
 
 class EventHub:
