@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import asyncpg
 import grpc
 
 from chaos.checks import (
@@ -72,6 +73,7 @@ class Config:
     overlaps: int = 1  # per trial: pairs of kills, the second while the first restarts
     faults: Sequence[Fault] | None = None  # one fixed plan for every trial instead
     max_trials: int | None = None
+    timescale: bool = False  # the ledger on TimescaleDB rather than plain PostgreSQL
 
 
 @dataclass
@@ -92,6 +94,7 @@ class Run:
     record: Record
     watchers: dict[str, DepthWatcher]  # by cadence (CADENCES)
     setup_seconds: float
+    backend: str  # what the ledger's database runs on, as read from it
 
 
 @dataclass
@@ -106,8 +109,8 @@ class Exchange:
 
 
 @contextlib.asynccontextmanager
-async def running(root: Path) -> AsyncIterator[Exchange]:
-    stack = chaos_stack(root)
+async def running(root: Path, timescale: bool) -> AsyncIterator[Exchange]:
+    stack = chaos_stack(root, timescale)
     async with (
         stack.supervisor() as supervisor,
         aiohttp.ClientSession(trust_env=False) as http,
@@ -121,7 +124,7 @@ async def running(root: Path) -> AsyncIterator[Exchange]:
 
 async def run_suite(config: Config, root: Path) -> Run:
     started = time.monotonic()
-    async with running(root) as ex:
+    async with running(root, config.timescale) as ex:
         record = Record()
         injector = Injector(ex.supervisor, ex.stack.specs)
         prices = Prices(ex.http, ex.stack.gateway_url)
@@ -135,7 +138,8 @@ async def run_suite(config: Config, root: Path) -> Run:
             asyncio.create_task(w.run(), name=f"{name} subscriber") for name, w in watchers.items()
         ]
         setup = time.monotonic() - started
-        log.info("stack up and %d users funded in %.1fs", len(traders), setup)
+        backend = await _backend(ex.stack.database_url)
+        log.info("stack up on %s and %d users funded in %.1fs", backend, len(traders), setup)
         deck = Deck(random.Random(config.seed), KILL_TARGETS)
         pairs = Deck(random.Random(f"{config.seed}-pairs"), OVERLAP_PAIRS)
         trials: list[Trial] = []
@@ -161,7 +165,19 @@ async def run_suite(config: Config, root: Path) -> Run:
             for task in watching:
                 task.cancel()
             await asyncio.gather(*watching, return_exceptions=True)
-    return Run(config, trials, record, watchers, setup)
+    return Run(config, trials, record, watchers, setup, backend)
+
+
+async def _backend(database_url: str) -> str:
+    """ "timescaledb VERSION" where the ledger's migrations made the extension, else "plain"."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        version = await connection.fetchval(
+            "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+        )
+    finally:
+        await connection.close()
+    return "plain" if version is None else f"timescaledb {version}"
 
 
 async def _traders(ex: Exchange, config: Config, prices: Prices, record: Record) -> list[Trader]:

@@ -26,7 +26,7 @@ import orjson
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
-from gateway_svc.ws import OPEN
+from gateway_svc.streams import OPEN
 from tests.abuse.hostile import WS_ERRORS
 from tests.abuse.rest import judged
 from tests.abuse.tally import TALLY

@@ -24,10 +24,11 @@ from exchange.common.v1 import common_pb2 as cpb
 from exchange.stream.v1 import stream_pb2 as spb
 from exchange.stream.v1.stream_pb2_grpc import StreamServiceStub
 from gateway_svc.cadence import requested_interval
+from gateway_svc.connection import Connection
 from gateway_svc.errors import ApiError
 from gateway_svc.frames import data_json
+from gateway_svc.subscriptions import parse_topic
 from gateway_svc.upstream import Message, Upstreams
-from gateway_svc.ws import Connection, parse_topic
 
 MARKET = "TATA_INR"
 INTERVAL_MS = 100
