@@ -16,7 +16,10 @@ Every check compares as of one engine sequence number S (nothing trades while th
   TRIGGER_PENDING (and at most one TRIGGER_FAILED) entry in the order history;
 - money: per asset, the balances (engine and ledger, fee account included) sum to deposits
   minus withdrawals; no balance is negative; the ledger's Reconcile finds no difference;
-- books: none crossed; the WebSocket client's books equal REST depth.
+- books: none crossed; the WebSocket subscribers' books (one on the gateway's interval
+  frames, one in real time) equal REST depth;
+- streamed trades: on each subscriber connection, every trade of the history between the
+  first and the last it was sent came once and in order, across the faults (trades.py).
 
 A finding has a kind: `lost` (acknowledged, then missing) and `duplicate` are the two the
 report's headline counts; `wrong` (a different result), `refused_but_applied`, `phantom`
@@ -344,6 +347,13 @@ def check_pending_triggers(
         f.add("lost", f"trigger {order_id} pending in the history, not in the engine")
     for order_id in sorted(engine - history):
         f.add("duplicate", f"trigger {order_id} pending in the engine, not in the history")
+
+
+def check_streamed_trades(name: str, watcher: DepthWatcher, truth: Truth, f: Findings) -> None:
+    """On each of the subscriber's connections, every trade between the first and the last
+    it was sent came once and in order (chaos/trades.py)."""
+    for log in watcher.trade_logs:
+        log.judge(name, truth, f)
 
 
 async def check_streamed_books(watcher: DepthWatcher, f: Findings, timeout: float = 60) -> None:  # noqa: ASYNC109
