@@ -131,19 +131,10 @@ def _write_bracket(
 
 
 def _write_trigger_placed(o: pb.Order, e: TriggerPlaced, market: Market) -> None:
-    o.order_id, o.user_id, o.market, o.client_order_id = e.order_id, e.user, e.market, e.client_id
-    o.side, o.type, o.time_in_force = e.side, e.type, e.tif  # type: ignore[assignment]
-    o.self_trade_prevention, o.post_only = e.stp, e.post_only  # type: ignore[assignment]
-    if e.price:
-        o.price = market.fmt_price(e.price)
-    if e.qty:
-        o.quantity = market.fmt_qty(e.qty)
-    if e.quote_qty:
-        o.quote_quantity = market.fmt_quote(e.quote_qty)
+    _write_terms(o, e, market)
     o.executed_quantity = market.fmt_qty(0)
     o.executed_quote_quantity = o.fees_paid = market.fmt_quote(0)
     o.status = pb.ORDER_STATUS_TRIGGER_PENDING
-    o.created_at_us = o.updated_at_us = e.ts
     o.locked = market.fmt_qty(0)
     o.trigger_price, o.trigger_above = market.fmt_price(e.trigger_price), e.above
     o.parent_order_id, o.related_order_id = e.parent, e.sibling
@@ -173,14 +164,15 @@ def _write_fill(f: pb.Fill, t: TradeExecuted, market: Market) -> None:
     f.taker_client_order_id = t.taker_client_id
 
 
-def _write_accepted(o: pb.Order, e: OrderAccepted, market: Market) -> None:
-    """The fields an order has from its acceptance on and never changes, into a fresh `o`
-    (fields at their default are left unset: the same message, fewer calls). Enum members
-    are ints to protobuf, so they go in as they are."""
+def _write_terms(o: pb.Order, e: OrderAccepted | TriggerPlaced, market: Market) -> None:
+    """The fields an order (or a trigger order) has from its acceptance on and never changes,
+    into a fresh `o` (fields at their default are left unset: the same message, fewer calls).
+    Both events open with the same fields; enum members are ints to protobuf, so they go in
+    as they are."""
     (
         _, ts, order_id, user, symbol, side, type_, tif, stp, post_only, client_id, price, qty,
-        quote_qty, _, _,
-    ) = e  # fmt: skip
+        quote_qty,
+    ) = e[:14]  # fmt: skip
     o.order_id = order_id
     if client_id:
         o.client_order_id = client_id
@@ -233,7 +225,7 @@ def write_placed_order(reply: epb.PlaceOrderReply, events: list[Event], engine: 
                 status, reason, locked = e.status, int(e.reason), 0
     base, quote = market.base.decimals, market.quote.decimals
     o = reply.order
-    _write_accepted(o, accepted, market)
+    _write_terms(o, accepted, market)
     o.executed_quantity = format_units(filled, base)
     o.executed_quote_quantity = format_units(filled_quote, quote)
     o.fees_paid = format_units(fees, quote)
@@ -287,7 +279,7 @@ def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
         market = engine.markets[e.market]
         body = out.order_accepted
         o = body.order
-        _write_accepted(o, e, market)
+        _write_terms(o, e, market)
         o.executed_quantity = market.fmt_qty(0)
         o.executed_quote_quantity = market.fmt_quote(0)
         o.status = pb.ORDER_STATUS_NEW
