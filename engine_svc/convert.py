@@ -92,13 +92,25 @@ def _order_proto(
     )
     if o.bracket is not None:
         _write_bracket(message, market, *o.bracket)
+    if o.fired is not None:  # it was a trigger order
+        f = o.fired
+        message.trigger_price, message.trigger_above = market.fmt_price(f.price), f.above
+        message.parent_order_id, message.related_order_id = f.parent, f.related
+        message.triggered_at_us = f.at
     return message
 
 
 def trigger_to_proto(t: Trigger, market: Market) -> pb.Order:
-    """A pending trigger as an order in status TRIGGER_PENDING."""
+    """A pending trigger as an order in status TRIGGER_PENDING; one that ended without
+    becoming an order (`Trigger.ended`) as TRIGGER_FAILED or CANCELLED."""
     o = t.order
     b = t.bracket
+    if not t.ended:
+        status, reason = pb.ORDER_STATUS_TRIGGER_PENDING, 0
+    elif t.failure_code:
+        status, reason = pb.ORDER_STATUS_TRIGGER_FAILED, 0
+    else:
+        status, reason = pb.ORDER_STATUS_CANCELLED, int(t.reason or 0)
     message = pb.Order(
         order_id=t.id, client_order_id=o.client_id, user_id=o.user, market=o.market,
         side=int(o.side), type=int(o.type), time_in_force=int(o.tif),  # type: ignore[arg-type]
@@ -107,10 +119,14 @@ def trigger_to_proto(t: Trigger, market: Market) -> pb.Order:
         quantity=market.fmt_qty(o.qty) if o.qty else "",
         quote_quantity=market.fmt_quote(o.quote_qty) if o.quote_qty else "",
         executed_quantity=market.fmt_qty(0), executed_quote_quantity=market.fmt_quote(0),
-        fees_paid=market.fmt_quote(0), status=pb.ORDER_STATUS_TRIGGER_PENDING,
-        created_at_us=t.created, updated_at_us=t.created, locked=market.fmt_qty(0),
+        fees_paid=market.fmt_quote(0), status=status, close_reason=reason,  # type: ignore[arg-type]
+        created_at_us=t.created, updated_at_us=t.ended or t.created, locked=market.fmt_qty(0),
         trigger_price=market.fmt_price(t.price), trigger_above=t.above,
-        parent_order_id=t.parent, related_order_id=0 if t.sibling is None else t.sibling.id,
+        parent_order_id=t.parent, related_order_id=t.related, triggered_at_us=t.fired_at,
+        trigger_failure=(
+            f"{pb.ResultCode.Name(t.failure_code)}: {t.failure}"  # type: ignore[arg-type]
+            if t.failure_code else ""
+        ),
     )  # fmt: skip
     if b is not None:
         _write_bracket(message, market, b.tp_trigger, b.tp_limit, b.sl_trigger, b.sl_limit)
@@ -211,13 +227,15 @@ def write_placed_order(reply: epb.PlaceOrderReply, events: list[Event], engine: 
     reason = 0
     if len(events) > 1:
         for e in events[1:]:
-            # Only this order's own: triggers it fired trade in the same command.
-            if isinstance(e, TradeExecuted) and e.taker_order == order_id:
+            # Only this order's own fills: as the taker, and as a maker once it rests, for
+            # the triggers its trades fired trade in the same command, against it too.
+            if isinstance(e, TradeExecuted) and order_id in (e.taker_order, e.maker_order):
                 _write_fill(reply.fills.add(), e, market)
+                fee = e.taker_fee if e.taker_order == order_id else e.maker_fee
                 filled += e.qty
                 filled_quote += e.quote_qty
-                fees += e.taker_fee
-                locked -= e.quote_qty + e.taker_fee if buy else e.qty
+                fees += fee
+                locked -= e.quote_qty + fee if buy else e.qty
                 status = OrderStatus.PARTIALLY_FILLED
             elif isinstance(e, OrderRested) and e.order_id == order_id:
                 locked -= e.unlocked
@@ -262,6 +280,9 @@ def closed_order(e: OrderClosed, engine: Engine) -> pb.Order:
 def cancelled_trigger(e: TriggerCancelled, engine: Engine) -> pb.Order:
     """A cancelled trigger as it ended: it never became an order, so nothing filled."""
     market = engine.markets[e.market]
+    ended = engine.ended_triggers.get(e.order_id)
+    if ended is not None:
+        return trigger_to_proto(ended, market)
     return pb.Order(
         order_id=e.order_id, user_id=e.user, market=e.market,
         executed_quantity=market.fmt_qty(0), executed_quote_quantity=market.fmt_quote(0),

@@ -6,8 +6,10 @@ import orjson
 
 from engine_svc.core.conditional import MAX_TRIGGERS_PER_MARKET
 from engine_svc.core.events import OrderAccepted, TriggerFired
+from engine_svc.core.members import NO_ID
 from engine_svc.core.parse import parse_place
 from engine_svc.core.state import dump_state, load_state, state_hash
+from engine_svc.core.triggers import FiredTrigger
 from engine_svc.core.types import ClientOrderId, CloseReason, Code, OrderType, Side
 from tests.engine.core.driver import Exchange, uid
 
@@ -117,6 +119,25 @@ def test_a_stops_firing_can_fire_another_in_the_same_command(ex: Exchange) -> No
     assert [t.price for t in out.trades] == ["99.00", "96.00", "95.00"]
 
 
+def test_a_reached_trigger_fires_at_the_last_price_the_ones_before_it_left(
+    ex: Exchange,
+) -> None:
+    """One trade at 97 reaches a buy stop at 99 and a sell stop at 98; the buy fires first
+    and takes 101, so the sell fires with the last price at 101: above its own, which a
+    trade reached all the same (TriggerFired says the last price when it fired)."""
+    traded_at(ex, "100")
+    near = ex.conditional("alice", BUY, MARKET, qty="1", trigger="99").trigger_id
+    far = ex.conditional("bob", SELL, MARKET, qty="1", trigger="98").trigger_id
+    ex.sell("carol", "1", at="101")
+    ex.buy("dave", "5", at="90")
+    ex.sell("carol", "1", at="97")
+    out = ex.buy("dave", "1", at="97")
+    assert out.fired == [near, far]
+    assert [t.price for t in out.trades] == ["97.00", "101.00", "90.00"]
+    fired = [(e.order_id, e.last_price) for e in out.events if isinstance(e, TriggerFired)]
+    assert fired == [(near, 9700), (far, 10100)]
+
+
 def test_a_trigger_that_cannot_pay_when_it_fires_fails_and_changes_nothing_else(
     ex: Exchange,
 ) -> None:
@@ -131,6 +152,12 @@ def test_a_trigger_that_cannot_pay_when_it_fires_fails_and_changes_nothing_else(
     assert ex.balances("alice") == before
     assert ex.asks() == []
     assert stop not in ex.engine.triggers
+    failed = ex.engine.find_ended_trigger(uid("alice"), stop)  # still fetchable, with why
+    assert failed is not None
+    assert (failed.failure_code, failed.fired_at, failed.ended) == (
+        Code.INSUFFICIENT_FUNDS, ex.ts, ex.ts,
+    )  # fmt: skip
+    assert ex.engine.find_ended_trigger(uid("bob"), stop) is None  # only by its owner
 
 
 def test_cancel_by_id_client_id_and_cancel_all_cover_triggers(ex: Exchange) -> None:
@@ -153,6 +180,33 @@ def test_cancel_by_id_client_id_and_cancel_all_cover_triggers(ex: Exchange) -> N
     assert len(out.cancelled_triggers) == 2
     assert len(out.closed_ids) == 1
     assert not ex.engine.triggers
+
+
+def test_a_cancel_racing_a_firing_meets_either_the_trigger_or_what_it_became(
+    ex: Exchange,
+) -> None:
+    """One sequencer orders the cancel and the trade that fires: a trigger cancelled first
+    never fires; cancelled after, the cancel meets the order it became (same id) if that
+    rests, and finds nothing if it filled. Each keeps its trigger for queries."""
+    traded_at(ex, "100")
+    rests = ex.conditional("alice", SELL, qty="2", price="98", trigger="99").trigger_id
+    fills = ex.conditional("bob", SELL, MARKET, qty="1", trigger="99").trigger_id
+    first = ex.conditional("alice", SELL, MARKET, qty="1", trigger="99").trigger_id
+    assert ex.cancel("alice", first).cancelled_triggers == [(first, CloseReason.USER_CANCELLED)]
+    ex.buy("dave", "1", at="97")  # what bob's stop sells to
+    ex.sell("carol", "1", at="99")
+    move = ex.buy("dave", "1", at="99")
+    assert move.fired == [rests, fills]  # the same price: acceptance order
+    assert ex.engine.orders[rests].fired == FiredTrigger(9900, False, NO_ID, NO_ID, ex.ts)
+    fired_at = ex.ts
+    assert ex.cancel("alice", rests).closed_ids == [rests]  # the order it became
+    closed = ex.engine.find_order(uid("alice"), rests, ClientOrderId(0))
+    assert closed is not None
+    assert closed.fired == FiredTrigger(9900, False, NO_ID, NO_ID, fired_at)
+    ex.rejects(Code.ORDER_NOT_FOUND, lambda: ex.cancel("bob", fills))  # it filled
+    cancelled = ex.engine.find_ended_trigger(uid("alice"), first)
+    assert cancelled is not None
+    assert (cancelled.reason, cancelled.fired_at) == (CloseReason.USER_CANCELLED, 0)
 
 
 def test_pending_triggers_are_limited_per_user_and_market(ex: Exchange) -> None:
