@@ -286,12 +286,16 @@ SCHEMAS: dict[str, Json] = {
     "ApiKey": _object(
         {
             "keyId": DIGITS,
-            "publicKey": {"type": "string", "description": "base64 ED25519 public key"},
+            "publicKey": {
+                "type": "string",
+                "description": "base64 ED25519 public key, or an HMAC key's API key",
+            },
             "label": TEXT,
             "createdAt": MS,
             "revokedAt": _nullable(MS),
             "permissions": {"type": "array", "items": {"enum": ["read", "trade", "withdraw"]}},
             "ipAllowlist": {"type": "array", "items": {"type": "string"}},
+            "type": {"enum": ["ed25519", "hmac"]},
         }
     ),
     "Health": _object(
@@ -308,10 +312,14 @@ SCHEMAS["CreatedApiKey"] = _object(
         **SCHEMAS["ApiKey"]["properties"],
         "secret": {
             "type": "string",
-            "description": "base64 ED25519 private seed; only when the key was generated here",
+            "description": (
+                "base64 ED25519 private seed when the key was generated here; an HMAC key's "
+                "secret (64 letters and digits). Shown once"
+            ),
         },
+        "apiKey": {"type": "string", "description": "an HMAC key's API key (X-MBX-APIKEY)"},
     },
-    optional=("secret",),
+    optional=("secret", "apiKey"),
 )
 
 # ---- request bodies -----------------------------------------------------------------------
@@ -436,6 +444,10 @@ SCHEMAS["NewApiKey"] = {
     "properties": {
         "label": {"type": "string", "maxLength": 64},
         "publicKey": {"type": "string", "description": "base64 of a 32-byte ED25519 key"},
+        "type": {
+            "enum": ["ed25519", "hmac"],
+            "description": "hmac: an HMAC-SHA256 key for Binance clients (no publicKey)",
+        },
         "permissions": {
             "type": "array",
             "items": {"enum": ["read", "trade", "withdraw"]},

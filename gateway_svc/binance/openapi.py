@@ -30,7 +30,7 @@ _ERRORS: dict[int, str] = {
     403: "authenticated, but not allowed (-2015)",
     404: "no such order of the caller's (-2013)",
     413: "the body is too large (-1000)",
-    429: "over a rate limit (-1003); see Retry-After",
+    429: "over the address's request weight (-1003) or the user's orders (-1015); see Retry-After",
     503: "a backend is not answering (-1001)",
 }
 PUBLIC_ERRORS = (400, 429, 503)
@@ -41,9 +41,11 @@ SECURITY_SCHEME = {
     "in": "header",
     "name": "X-MBX-APIKEY",
     "description": (
-        "the base64 ED25519 public key of one of the caller's API keys; the parameters then "
-        "carry `timestamp` (ms), `recvWindow` (ms, at most 60000, 5000 when absent) and "
-        "`signature`: base64 ED25519 over the query string and body exactly as sent"
+        "the API key of an HMAC key (`POST /api/v1/auth/apikeys` with type hmac) or the base64 "
+        "ED25519 public key of one of the caller's keys; the parameters then carry "
+        "`timestamp` (ms), `recvWindow` (ms, at most 60000, 5000 when absent) and "
+        "`signature` over the query string and body exactly as sent: the hex HMAC-SHA256 "
+        "under the secret, or base64 ED25519"
     ),
 }
 
@@ -118,11 +120,27 @@ ORDER_REF = (
 NEW_ORDER = (
     SYMBOL,
     _query("side", {"enum": ["BUY", "SELL"]}, "", required=True),
-    _query("type", {"enum": ["LIMIT", "LIMIT_MAKER", "MARKET"]}, "", required=True),
+    _query(
+        "type",
+        {
+            "enum": [
+                "LIMIT",
+                "LIMIT_MAKER",
+                "MARKET",
+                "STOP_LOSS",
+                "STOP_LOSS_LIMIT",
+                "TAKE_PROFIT",
+                "TAKE_PROFIT_LIMIT",
+            ]
+        },
+        "",
+        required=True,
+    ),
+    _query("stopPrice", DECIMAL, "the trigger price of STOP_LOSS(_LIMIT), TAKE_PROFIT(_LIMIT)"),
     _query("timeInForce", {"enum": ["GTC", "IOC", "FOK"]}, "GTC when absent"),
     _query("quantity", DECIMAL, "base"),
     _query("quoteOrderQty", DECIMAL, "quote budget of a MARKET order"),
-    _query("price", DECIMAL, "LIMIT and LIMIT_MAKER only"),
+    _query("price", DECIMAL, "the LIMIT types only"),
     _query(
         "newClientOrderId",
         {"type": "string", "pattern": "^[.A-Z:/a-z0-9_-]{1,36}$"},
@@ -182,6 +200,14 @@ def private_paths() -> dict[str, dict[str, Json]]:
                 "The caller's trades",
                 {"type": "array", "items": _object("id", "orderId", "price", "qty", "isBuyer")},
                 *trades,
+                private=True,
+            )
+        },
+        "/api/v3/rateLimit/order": {
+            "get": _op(
+                "binanceOrderRateLimits",
+                "The caller's order counts against each order limit",
+                {"type": "array", "items": _object("rateLimitType", "interval", "limit", "count")},
                 private=True,
             )
         },

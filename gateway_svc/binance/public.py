@@ -1,6 +1,6 @@
 """Binance's public market data, `/api/v3/...`, from the same engine and ledger queries as
-`/api/v1` (see gateway_svc/public.py); each request counts against the same per-address
-market-data limit.
+`/api/v1` (see gateway_svc/public.py); each request costs its weight against its address's
+budget (weights.py), as at Binance.
 
 `lastUpdateId` of /depth is the engine's sequence number of the book, the one the streams'
 diffs continue. History is the ledger's: /trades and /aggTrades (one aggregate per trade)
@@ -31,7 +31,7 @@ from gateway_svc.binance.dialect import (
     number,
     read_params,
 )
-from gateway_svc.context import Backends, backends, limit
+from gateway_svc.context import Backends, backends
 from gateway_svc.errors import ApiError, engine_error
 from gateway_svc.public import INTERVALS
 from gateway_svc.respond import json_response
@@ -44,7 +44,6 @@ MAX_LIMIT = 1000
 
 
 async def _market_data(request: web.Request) -> dict[str, str]:
-    await limit(request, backends(request).market_rule, f"ip:{request.remote}")
     p, _, _ = await read_params(request)
     return p
 
@@ -153,9 +152,15 @@ async def exchange_info(request: web.Request) -> web.Response:
             "rateLimits": [
                 {
                     "rateLimitType": "REQUEST_WEIGHT",
-                    "interval": "SECOND",
+                    "interval": "MINUTE",
                     "intervalNum": 1,
-                    "limit": settings.market_rate,
+                    "limit": settings.binance_weight_1m,
+                },
+                {
+                    "rateLimitType": "ORDERS",
+                    "interval": "SECOND",
+                    "intervalNum": 10,
+                    "limit": settings.binance_orders_10s,
                 },
                 {
                     "rateLimitType": "ORDERS",
