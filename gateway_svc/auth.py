@@ -72,8 +72,8 @@ class Tokens:
 
 
 class ApiKeys:
-    """Checks signatures with keys decoded once (on a worker thread: `SignatureChecker`),
-    and looks keys up in the ledger, caching answers for a few seconds.
+    """Checks signatures with keys decoded once (`SignatureChecker`), and looks keys up in
+    the ledger, caching answers for a few seconds.
 
     A revocation made through this gateway takes effect at once (`forget`); one made
     through another replica within `cache_seconds`. An HMAC key's secret is unsealed once
@@ -81,14 +81,21 @@ class ApiKeys:
     HMAC; the key's record (revocation, scopes) is still looked up as for any key.
     """
 
-    def __init__(self, ledger: Any, cache_seconds: float, sealer: Sealer | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Any,
+        cache_seconds: float,
+        *,
+        verify_on_thread: bool,
+        sealer: Sealer | None = None,
+    ) -> None:
         self._ledger = ledger
         self._ttl = cache_seconds
         self.sealer = sealer  # None: this deployment has no seal key, so no HMAC keys
         self._cache: dict[str, tuple[float, lpb.ApiKey | None]] = {}
         self._verifiers: dict[str, PublicKey] = {}
         self._secrets: dict[str, bytes] = {}
-        self._checker = SignatureChecker()
+        self._checker = SignatureChecker(on_thread=verify_on_thread)
 
     def close(self) -> None:
         self._checker.close()

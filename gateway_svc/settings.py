@@ -16,6 +16,7 @@ _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
 class GatewaySettings:
     host: str
     port: int
+    reuse_port: bool  # several gateway processes share the port; the kernel spreads connections
     engine_address: str
     ledger_address: str
     redis_url: str
@@ -28,6 +29,7 @@ class GatewaySettings:
     ws_connections: int  # WebSocket connections per user
     max_body_bytes: int
     api_key_cache_seconds: float
+    verify_on_thread: bool  # Ed25519 on a worker thread: pays only with a core to spare
     web_dir: str  # the built web UI, served at /
     stream_address: str  # stream_svc, for WebSocket and SSE market data
     ws_max_topics: int  # streams per connection
@@ -80,6 +82,7 @@ class GatewaySettings:
         return cls(
             host=env_str("GATEWAY_HOST", "0.0.0.0"),
             port=port,
+            reuse_port=env_bool("GATEWAY_REUSE_PORT", False),
             engine_address=env_str("ENGINE_ADDRESS", "127.0.0.1:50051"),
             ledger_address=env_str("LEDGER_ADDRESS", "127.0.0.1:50052"),
             redis_url=env_str("REDIS_URL", "redis://127.0.0.1:56379/0"),
@@ -92,6 +95,7 @@ class GatewaySettings:
             ws_connections=env_int("GATEWAY_WS_CONNECTIONS", 5, low=1),
             max_body_bytes=env_int("GATEWAY_MAX_BODY_BYTES", 1_048_576, low=1024),
             api_key_cache_seconds=env_float("GATEWAY_API_KEY_CACHE_SECONDS", 5.0),
+            verify_on_thread=env_bool("GATEWAY_VERIFY_ON_THREAD", False),
             web_dir=env_str("GATEWAY_WEB_DIR", "web/dist"),
             stream_address=env_str("STREAM_ADDRESS", "127.0.0.1:50053"),
             ws_max_topics=env_int("GATEWAY_WS_MAX_TOPICS", 100, low=1),

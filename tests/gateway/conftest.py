@@ -29,6 +29,7 @@ def gateway_settings(
     values: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": 0,
+        "reuse_port": False,
         "engine_address": engine_address,
         "ledger_address": ledger_address,
         "redis_url": redis_url,
@@ -41,6 +42,7 @@ def gateway_settings(
         "ws_connections": 5,
         "max_body_bytes": 65536,
         "api_key_cache_seconds": 5.0,
+        "verify_on_thread": False,
         "web_dir": "web/dist",
         "stream_address": "127.0.0.1:1",
         "ws_max_topics": 20,
