@@ -126,7 +126,8 @@ async def _verify_hmac(
     if key is None or secret is None:
         raise unauthorized("Invalid API-key, IP, or permissions for action.")
     expected = hmac_signature(secret, message)
-    if not hmac.compare_digest(expected, signature.lower()):
+    # As bytes: compare_digest refuses a str that is not ASCII, and any text may arrive.
+    if not hmac.compare_digest(expected.encode(), signature.lower().encode("utf-8", "replace")):
         raise _bad_signature("Signature for this request is not valid.")
     return Caller(key.user_id, "api_key", signature.lower(), window, key)
 
