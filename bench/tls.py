@@ -1,6 +1,6 @@
 """`--tls` for the order benchmark: the gateway serves HTTPS and every gRPC hop is mutual
 TLS, as the prod overlay runs them, with a throwaway CA made for the run (the tests' own
-helper, tests/certs.py). PostgreSQL and Redis stay plaintext: the figure is the cost of
+helper, bench/certs.py). PostgreSQL and Redis stay plaintext: the figure is the cost of
 TLS at the edge and on the mesh.
 
 One certificate (naming 127.0.0.1) serves every service: per-service certificates would
@@ -18,11 +18,11 @@ from pathlib import Path
 import aiohttp
 import grpc
 
+from bench.certs import Authority
 from bench.services import LOCALHOST
 from launcher.health import HttpProbe
 from launcher.ports import free_port
 from launcher.supervisor import ServiceSpec
-from tests.certs import Authority
 
 
 @dataclass(frozen=True)

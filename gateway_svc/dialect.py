@@ -64,7 +64,9 @@ def market_of(params: dict[str, Any], *, required: bool = True) -> str:
         if required:
             raise bad_request("symbol is required", field="symbol")
         return ""
-    if not isinstance(value, str) or len(value) > 32:
+    # Not printable (a NUL, a control character) names no market, and PostgreSQL's text
+    # cannot even hold a NUL: refused here rather than failing in the ledger's query.
+    if not isinstance(value, str) or len(value) > 32 or not value.isprintable():
         raise bad_request("symbol must be a market symbol such as TATA_INR", field="symbol")
     return value
 

@@ -1,10 +1,10 @@
 """The trading UI: the built files of web/ (GATEWAY_WEB_DIR, `web/dist`) served at `/`.
 
 The UI's own addresses (`/`, `/markets`, `/trade/<market>`, `/login`, `/signup`,
-`/account`) all answer `index.html`, and the browser-side router shows the page. Vite names
-the files under `assets/` by their content's hash, so those are cached for a year and never
-revalidated; `index.html`, which names them, is never cached, so a new build is seen on the
-next load. `/web-config.json` tells the UI what this gateway offers (the demo faucet).
+`/account`, `/funds`) all answer `index.html`, and the browser-side router shows the page.
+Vite names the files under `assets/` by their content's hash, so those are cached for a year
+and never revalidated; `index.html`, which names them, is never cached, so a new build is
+seen on the next load. `/web-config.json` tells the UI what this gateway offers (the demo faucet).
 
 The UI is served by a middleware that answers only requests no route matched: the API's
 route table (and the OpenAPI document that mirrors it) stays the API alone, and an unknown
@@ -25,7 +25,7 @@ from gateway_svc.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
-APP_PAGES = re.compile(r"^/(?:markets|login|signup|account|trade/[A-Za-z0-9_-]{1,32})?/?$")
+APP_PAGES = re.compile(r"^/(?:markets|login|signup|account|funds|trade/[A-Za-z0-9_-]{1,32})?/?$")
 CONFIG_PATH = "/web-config.json"
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"

@@ -199,6 +199,53 @@ async def user_id_of_another(s: Scene) -> None:
         await refused(answer, 403, "FORBIDDEN")
 
 
+# --- another user's deposits and withdrawals ---
+
+OUT = "0x" + "0b" * 20
+
+
+async def victim_withdrew(s: Scene) -> Any:
+    """The victim takes USDT from the faucet and asks to withdraw some of it."""
+    await fund(s.stack, s.victim_auth, "USDT", "100")
+    body = {"symbol": "USDT", "blockchain": "Ethereum", "quantity": "10", "address": OUT,
+            "clientId": 77}  # fmt: skip
+    answer = await s.send("POST", "/wapi/v1/capital/withdrawals", s.victim_auth, body)
+    assert answer.status == 200, await answer.text()
+    return await answer.json()
+
+
+async def capital_only_own(s: Scene) -> None:
+    await victim_withdrew(s)
+    async with untouched(s):
+        for path in ("/wapi/v1/capital/withdrawals", "/api/v1/capital/withdrawals",
+                     "/wapi/v1/capital/deposits"):  # fmt: skip
+            answer = await s.send("GET", path, s.attacker_auth)
+            assert (answer.status, await answer.json()) == (200, []), path
+        for path in ("/wapi/v1/capital/withdrawals", "/wapi/v1/capital/deposits",
+                     "/wapi/v1/capital/deposit/address?blockchain=Ethereum",
+                     "/api/v1/account/limits/withdrawal?symbol=USDT"):  # fmt: skip
+            joiner = "&" if "?" in path else "?"
+            answer = await s.send("GET", f"{path}{joiner}userId={s.victim}", s.attacker_auth)
+            await refused(answer, 403, "FORBIDDEN")
+
+
+async def withdraw_as_another(s: Scene) -> None:
+    """The attacker asks to withdraw the victim's funds: by userId, by a retry of the
+    victim's clientId, and with the victim's key signing another body."""
+    await victim_withdrew(s)
+    body = {"symbol": "USDT", "blockchain": "Ethereum", "quantity": "10", "address": OUT}
+    async with untouched(s):
+        answer = await s.send("POST", "/wapi/v1/capital/withdrawals", s.attacker_auth,
+                              {**body, "userId": s.victim})  # fmt: skip
+        await refused(answer, 403, "FORBIDDEN")
+        answer = await s.send("POST", "/wapi/v1/capital/withdrawals", s.attacker_auth,
+                              {**body, "clientId": 77})  # fmt: skip
+        await refused(answer, 400, "INSUFFICIENT_FUNDS")  # her own, empty, account
+        signed = victim_signed(s, "withdraw", params={**body, "quantity": "1"})
+        answer = await s.send("POST", "/wapi/v1/capital/withdrawals", signed, body)
+        await refused(answer, 401, "INVALID_SIGNATURE")
+
+
 # --- signatures: each tries to cancel all of the victim's orders ---
 
 CANCEL_ALL = {"symbol": MARKET}
@@ -349,6 +396,8 @@ REST_CASES: dict[str, Callable[[Scene], Awaitable[None]]] = {
     "orders: order history lists only own": history_only_own,
     "orders: fills list only own": fills_only_own,
     "orders: userId of another user": user_id_of_another,
+    "capital: deposits, withdrawals and addresses only own": capital_only_own,
+    "capital: withdraw another's funds": withdraw_as_another,
     "signature: forged (another key)": forged_signature,
     "signature: of another body": signature_of_another_body,
     "signature: of another instruction": signature_of_another_instruction,

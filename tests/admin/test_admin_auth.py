@@ -44,6 +44,26 @@ ADMIN_CALLS = [
         epb.SetMarketStatusRequest(market="TATA_INR", status=cpb.MARKET_STATUS_HALTED),
     ),
     ("Snapshot", epb.SnapshotRequest()),
+    # capital: only custody and operators credit deposits and decide withdrawals
+    (
+        "ReportDeposit",
+        epb.ReportDepositRequest(
+            asset="USDT",
+            network="Ethereum",
+            address="0x" + "0a" * 20,
+            quantity="5",
+            transaction_hash="tx1",
+            confirmations=9,
+        ),
+    ),
+    (
+        "DecideWithdrawal",
+        epb.DecideWithdrawalRequest(withdrawal_id=1, action=epb.WithdrawalAction.ACTION_APPROVE),
+    ),
+    (
+        "AddNetwork",
+        epb.AddNetworkRequest(network=cpb.Network(asset="INR", network="Tron")),
+    ),
 ]
 
 

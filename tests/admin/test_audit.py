@@ -96,3 +96,37 @@ async def test_the_audit_table_refuses_changes(ctl: Ctl, database_url: str) -> N
         assert await conn.fetchval("SELECT count(*) FROM audit_log") == 1
     finally:
         await conn.close()
+
+
+async def test_a_withdrawal_request_is_recorded_once_with_its_figures(
+    stack_factory: Any, ctl: Ctl
+) -> None:
+    stack: Stack = await stack_factory()
+    client = stack.client
+    signup = await (await client.post("/api/v1/auth/signup", json=PASSWORD)).json()
+    user, auth = int(signup["userId"]), {"Authorization": f"Bearer {signup['token']}"}
+    where = {"symbol": "USDT", "blockchain": "Ethereum"}
+    response = await client.get("/wapi/v1/capital/deposit/address", params=where, headers=auth)
+    address = (await response.json())["address"]
+    credited = await ctl("deposit", "credit", "Ethereum", "USDT", address, "100", "0xin",
+                         "--confirmations", "3")  # fmt: skip
+    assert credited.status == 0, credited
+    body = {**where, "quantity": "10", "address": "0x" + "0b" * 20, "clientId": 5}
+    for _ in range(2):  # the retry is the same withdrawal, not a second request
+        sent = await client.post("/wapi/v1/capital/withdrawals", json=body, headers=auth)
+        assert sent.status == 200, await sent.text()
+    (record,) = await audit(ctl, "--action", "withdrawal_request")
+    assert (record["actor"], record["user_id"], record["address"]) == (
+        f"user:{user}",
+        user,
+        "127.0.0.1",
+    )
+    details = record["details"]
+    assert (details["quantity"], details["fee"], details["clientId"], details["via"]) == (
+        "10.000000",
+        "1.000000",
+        5,
+        "token",
+    )
+    (report,) = await audit(ctl, "--action", "deposit_report")
+    assert report["user_id"] == user

@@ -25,7 +25,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.certs import Authority
+from bench.certs import Authority
 from tests.deploy.kubelet import LOCALHOST, LocalCluster, LocalContainer
 from tests.deploy.manifests import (
     OVERLAYS,

@@ -24,13 +24,13 @@ import pytest_asyncio
 import redis.exceptions
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from bench.certs import Authority, Pem
 from launcher.osuser import hand_over
 from launcher.ports import free_port
 from launcher.postgres import SUPERUSER, UNSAFE_FAST, LocalPostgres
 from launcher.spec import ServiceSpec
 from launcher.supervisor import Supervisor
 from ledger_svc.server import LedgerRuntime
-from tests.certs import Authority, Pem
 from tests.deploy.manifests import K8S
 from tests.ledger.test_service import ledger_settings
 

@@ -35,8 +35,9 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
+from gateway_svc.apidoc.app import DOC_PATH, DOCS_PATH
 from gateway_svc.app import create_app
-from gateway_svc.openapi import DOC_PATH, DOCS_PATH, DOCUMENT
+from gateway_svc.openapi import DOCUMENT
 from tests.gateway.conftest import Stack, gateway_settings
 from tests.gateway.test_rest import fund, signup
 

@@ -190,6 +190,11 @@ async def test_bad_requests_get_4xx_with_stable_codes(stack: Stack) -> None:
         (client.get("/api/v1/depth?symbol=NOPE"), (400, "INVALID_MARKET")),
         (client.get("/api/v1/klines?symbol=TATA_INR&interval=7m"), (400, "INVALID_CLIENT_REQUEST")),
         (client.get("/api/v1/nothing-here"), (404, "RESOURCE_NOT_FOUND")),
+        # A NUL names no market; PostgreSQL could not even compare it.
+        (
+            client.get("/wapi/v1/history/fills?symbol=TATA%00INR", headers=auth),
+            (400, "INVALID_CLIENT_REQUEST"),
+        ),
     ]
     for call, expected in cases:
         assert await error_of(await call) == expected

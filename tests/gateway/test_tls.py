@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from bench.certs import Authority
 from gateway_svc.app import create_app
 from gateway_svc.tls import reloading, server_context
-from tests.certs import Authority
 from tests.gateway.conftest import gateway_settings
 
 

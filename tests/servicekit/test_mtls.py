@@ -12,6 +12,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
+from bench.certs import Authority, Pem
 from engine_svc.server import EngineRuntime
 from engine_svc.server import create_server as engine_server
 from exchange.engine.v1 import engine_pb2 as epb
@@ -22,7 +23,6 @@ from servicekit import mtls
 from servicekit.settings import SettingsError
 from stream_svc.hub import StreamHub
 from stream_svc.server import create_server as stream_server
-from tests.certs import Authority, Pem
 from tests.engine.conftest import engine_settings
 from tests.ledger.test_service import ledger_settings
 

@@ -146,5 +146,19 @@ async def test_stops_and_take_profit_stop_loss_in_the_browser(live: Live, browse
     await take_profit.get_by_role("button", name="Cancel").click()
     await expect(page.get_by_test_id("open-orders")).to_have_count(0)
 
+    # Order history (the ledger) keeps each of them with its type and trigger.
+    await page.get_by_role("tab", name="Order history").click()
+    history = page.get_by_test_id("order-history")
+    for kind, trigger, status in (
+        ("Stop limit", "1,500.00", "Cancelled"),
+        ("Stop market", "1,700.00", "Filled"),
+        ("Take profit market", "1,800.00", "Cancelled"),
+        ("Stop loss limit", "1,400.00", "Cancelled"),
+    ):
+        row = history.locator("tbody tr", has_text=kind)
+        await expect(row).to_have_count(1)
+        await expect(row.locator('[data-field="trigger"]')).to_contain_text(trigger)
+        await expect(row).to_contain_text(status)
+
     assert errors == []
     await context.close()

@@ -50,7 +50,16 @@ async def client(build: Path) -> AsyncIterator[TestClient[Any, Any]]:
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/markets", "/trade/TATA_INR", "/trade/btc_usdt/", "/login", "/signup", "/account"],
+    [
+        "/",
+        "/markets",
+        "/trade/TATA_INR",
+        "/trade/btc_usdt/",
+        "/login",
+        "/signup",
+        "/account",
+        "/funds",
+    ],
 )
 async def test_every_page_of_the_ui_is_index_html_never_cached(
     client: TestClient[Any, Any], path: str

@@ -8,6 +8,7 @@ import { logOut, session } from "./lib/session";
 import { useStore } from "./lib/store";
 import { AccountPage } from "./pages/AccountPage";
 import { AuthPage } from "./pages/AuthPage";
+import { FundsPage } from "./pages/FundsPage";
 import { MarketsPage } from "./pages/MarketsPage";
 import { TradePage } from "./pages/TradePage";
 
@@ -22,6 +23,7 @@ export function App() {
   else if (current.page === "trade") page = <TradePage symbol={current.market} />;
   else if (current.page === "login" || current.page === "signup") page = <AuthPage mode={current.page} />;
   else if (current.page === "account") page = <AccountPage />;
+  else if (current.page === "funds") page = <FundsPage />;
   else
     page = (
       <p class="empty">
@@ -38,6 +40,7 @@ export function App() {
         </Link>
         <nav class="nav">
           <Link href="/markets">Markets</Link>
+          {user && <Link href="/funds">Funds</Link>}
           {user && <Link href="/account">Account</Link>}
         </nav>
         <div class="spacer" />

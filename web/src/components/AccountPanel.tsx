@@ -264,7 +264,7 @@ export function Balances() {
         <tr>
           <th>Asset</th>
           <th class="num">Available</th>
-          <th class="num">In orders</th>
+          <th class="num">Locked</th>
         </tr>
       </thead>
       <tbody>

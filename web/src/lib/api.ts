@@ -105,9 +105,22 @@ export async function markets(): Promise<Market[]> {
   }));
 }
 
+/** One network an asset moves on (Backpack's `tokens`). */
+export interface Token {
+  blockchain: string;
+  depositEnabled: boolean;
+  withdrawEnabled: boolean;
+  withdrawalFee: string;
+  minimumWithdrawal: string;
+  maximumWithdrawal: string | null; // null: no maximum
+  depositConfirmations?: number;
+  dailyLimit?: string | null; // per user, null: none
+}
+
 export interface Asset {
   symbol: string;
   decimals: number;
+  tokens?: Token[];
 }
 
 export function assets(): Promise<Asset[]> {
@@ -300,4 +313,66 @@ export interface Fill {
 
 export function fills(symbol: string): Promise<Fill[]> {
   return call("GET", "/wapi/v1/history/fills", { auth: true, query: { symbol, limit: 100 } });
+}
+
+// ---- capital ---------------------------------------------------------------------------
+
+export function depositAddress(symbol: string, blockchain: string): Promise<{ address: string }> {
+  return call("GET", "/wapi/v1/capital/deposit/address", { auth: true, query: { symbol, blockchain } });
+}
+
+export interface Deposit {
+  id: string;
+  symbol: string;
+  blockchain: string;
+  quantity: string;
+  status: string; // pending until the network's confirmations, then confirmed
+  confirmations: number;
+  toAddress: string;
+  transactionHash: string;
+  createdAt: string; // ISO, UTC, no zone suffix
+}
+
+export function deposits(): Promise<Deposit[]> {
+  return call("GET", "/wapi/v1/capital/deposits", { auth: true, query: { limit: 100 } });
+}
+
+export interface Withdrawal {
+  id: number;
+  symbol: string;
+  blockchain: string;
+  quantity: string;
+  fee: string;
+  status: string; // pending, confirmed or declined
+  stage?: string; // pendingApproval, approved, confirmed, declined
+  toAddress: string;
+  transactionHash: string | null;
+  createdAt: string; // ISO, UTC, no zone suffix
+}
+
+export function withdrawals(): Promise<Withdrawal[]> {
+  return call("GET", "/wapi/v1/capital/withdrawals", { auth: true, query: { limit: 100 } });
+}
+
+export interface NewWithdrawal {
+  symbol: string;
+  blockchain: string;
+  address: string;
+  quantity: string;
+}
+
+export function requestWithdrawal(w: NewWithdrawal): Promise<Withdrawal> {
+  return call("POST", "/wapi/v1/capital/withdrawals", { auth: true, body: w });
+}
+
+/** How much of an asset can be withdrawn now: in all, and per network (the available
+ * balance less the fee, within the network's maximum and what is left of its daily limit). */
+export interface WithdrawalLimits {
+  symbol: string;
+  maxWithdrawalQuantity: string;
+  networks?: (Token & { maxWithdrawalQuantity: string; withdrawnToday?: string })[];
+}
+
+export function withdrawalLimits(symbol: string): Promise<WithdrawalLimits> {
+  return call("GET", "/api/v1/account/limits/withdrawal", { auth: true, query: { symbol } });
 }

@@ -6,6 +6,7 @@ import { Store } from "./store";
 export interface Catalog {
   markets: api.Market[];
   decimals: Record<string, number>; // per asset
+  networks: Record<string, api.Token[]>; // per asset, the networks it moves on
   config: api.UiConfig;
   error: string | null;
   loaded: boolean;
@@ -14,6 +15,7 @@ export interface Catalog {
 export const catalog = new Store<Catalog>({
   markets: [],
   decimals: {},
+  networks: {},
   config: { faucet: false, faucetCap: "0" },
   error: null,
   loaded: false,
@@ -29,6 +31,7 @@ export async function loadCatalog(): Promise<void> {
     catalog.set({
       markets,
       decimals: Object.fromEntries(assets.map((a) => [a.symbol, a.decimals])),
+      networks: Object.fromEntries(assets.map((a) => [a.symbol, a.tokens ?? []])),
       config,
       error: null,
       loaded: true,

@@ -19,6 +19,7 @@ export type Route =
   | { page: "login" }
   | { page: "signup" }
   | { page: "account" }
+  | { page: "funds" }
   | { page: "missing" };
 
 export function route(pathname: string): Route {
@@ -28,5 +29,6 @@ export function route(pathname: string): Route {
   if (pathname === "/login") return { page: "login" };
   if (pathname === "/signup") return { page: "signup" };
   if (pathname === "/account") return { page: "account" };
+  if (pathname === "/funds") return { page: "funds" };
   return { page: "missing" };
 }
