@@ -64,6 +64,29 @@ def _process_tree(root: int) -> list[int]:
     return [root, *children]
 
 
+_LISTEN = "0A"  # the TCP state in /proc/net/tcp
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports `pid` has a listening socket on (empty if it is gone, or not Linux)."""
+    inodes: set[str] = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd) if fd.is_symlink() else ""
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        tables = [Path(f"/proc/{pid}/net/{name}").read_text() for name in ("tcp", "tcp6")]
+    except OSError:
+        return set()
+    ports: set[int] = set()
+    for table in tables:
+        for line in table.splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == _LISTEN and fields[9] in inodes:
+                ports.add(int(fields[1].rpartition(":")[2], 16))
+    return ports
+
+
 def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
     py_spy = Path(sys.executable).parent / "py-spy"
     return subprocess.Popen(

@@ -43,6 +43,10 @@ threads are left out, so the shares are of CPU time; a function's own time inclu
 code it calls, which py-spy does not see (uvloop's event loop, its I/O and its callbacks,
 shows as `run_app` in the gateway).
 
+`--gateways N` runs N gateway processes on the one port (`GATEWAY_REUSE_PORT`: the kernel
+spreads the clients' connections over them), as a host running several replicas would; the
+gateway's CPU is their sum, and `gateway_replicas_cpu_seconds` shows how it was shared.
+
 `--database-url` uses an existing server's (empty) database instead of starting PostgreSQL.
 """
 
@@ -60,7 +64,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +75,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.http_client import HttpConnection
 from bench.ingest import IngestWatch
-from bench.machine import CpuMeter, machine_busy_seconds, start_profiler, top_functions
+from bench.machine import (
+    CpuMeter,
+    listening_ports,
+    machine_busy_seconds,
+    start_profiler,
+    top_functions,
+)
 from bench.services import (
     LOCALHOST,
     engine_spec,
@@ -325,6 +335,7 @@ class Options:
     profile_dir: Path | None = None
     database_url: str | None = None
     market_data: bool = True
+    gateways: int = 1  # processes sharing the port (SO_REUSEPORT)
 
 
 @dataclass
@@ -357,7 +368,12 @@ class Bench:
         before, busy_before = self.cpu.sample(), machine_busy_seconds()
         tally, seconds = await drive(self.port, makers, self.options.seconds)
         result = {"clients": len(makers), **summary(tally, seconds)}
-        result["cpu_seconds"] = cpu = self.cpu.since(before)
+        cpu = self.cpu.since(before)
+        if self.options.gateways > 1:
+            replicas = [cpu.pop(_gateway_name(i)) for i in range(self.options.gateways)]
+            cpu["gateway"] = round(sum(replicas), 2)
+            result["gateway_replicas_cpu_seconds"] = replicas
+        result["cpu_seconds"] = cpu
         # Busy time of processes not in this benchmark: others sharing the cores.
         others = machine_busy_seconds() - busy_before - sum(cpu.values())
         result["cpu_seconds_other_processes"] = round(max(0.0, others), 2)
@@ -386,6 +402,18 @@ class Bench:
         return {"mode": mode, "run": summary(tally, elapsed), **result}
 
 
+async def _all_listen(pids: list[int], port: int) -> None:
+    for _ in range(600):  # a minute
+        if all(port in listening_ports(pid) for pid in pids):
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"not every gateway process listens on port {port}")
+
+
+def _gateway_name(i: int) -> str:
+    return "gateway" if i == 0 else f"gateway-{i + 1}"
+
+
 def read_profiles(paths: dict[str, Path]) -> dict[str, Any]:
     result: dict[str, Any] = {"files": {name: str(path) for name, path in paths.items()}}
     for name, path in paths.items():
@@ -409,7 +437,20 @@ async def run(options: Options) -> dict[str, Any]:
         ]
         if options.market_data:
             specs += market_data_specs(engine_address, ledger_address, redis.url)
-        specs.append(gateway_spec(gateway_port, engine_address, ledger_address, redis.url))
+        gateways = [
+            gateway_spec(
+                gateway_port,
+                engine_address,
+                ledger_address,
+                redis.url,
+                name=_gateway_name(i),
+                reuse_port=options.gateways > 1,
+            )
+            for i in range(options.gateways)
+        ]
+        # The port answers once the first replica listens: the others' readiness is their
+        # own listening socket, checked below.
+        specs += [gateways[0], *(replace(g, ready_probe=None) for g in gateways[1:])]
         base = f"http://{LOCALHOST}:{gateway_port}"
         connector = aiohttp.TCPConnector(limit=SIGNUP_CONCURRENCY * 3)  # the set-up's
         async with (
@@ -419,6 +460,7 @@ async def run(options: Options) -> dict[str, Any]:
             aiohttp.ClientSession(connector=connector, trust_env=False) as session,
         ):
             pids = {spec.name: supervisor.pid(spec.name) for spec in specs}
+            await _all_listen([pids[g.name] for g in gateways], gateway_port)
             load_before = [round(x, 2) for x in os.getloadavg()]
             setup_started = time.perf_counter()
             traders = await make_traders(session, base, options.users)
@@ -446,6 +488,7 @@ async def run(options: Options) -> dict[str, Any]:
         "market_data": options.market_data,
         "setup_seconds": round(setup_seconds, 3),
         "cpu_cores": len(os.sched_getaffinity(0)),
+        "gateways": options.gateways,
         "modes": modes,
         "profile": profile,
         "load_average_before": load_before,
@@ -472,10 +515,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_false",
         help="leave out the publisher and stream_svc",
     )
+    parser.add_argument(
+        "--gateways", type=int, default=1, help="gateway processes sharing one port"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    if args.clients < 1 or args.batch_clients < 1 or args.seconds <= 0:
-        parser.error("--clients, --batch-clients and --seconds must be positive")
+    if args.clients < 1 or args.batch_clients < 1 or args.seconds <= 0 or args.gateways < 1:
+        parser.error("--clients, --batch-clients, --seconds and --gateways must be positive")
     if args.users < 2:
         parser.error("--users must be at least 2: buyers and sellers")
     if not 1 <= args.batch_size <= 100:
@@ -491,6 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile_dir=args.profile,
         database_url=args.database_url,
         market_data=args.market_data,
+        gateways=args.gateways,
     )
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)

@@ -93,15 +93,19 @@ def gateway_spec(
     *,
     order_rate: int = 1_000_000,
     market_rate: int = 1_000_000,
+    name: str = "gateway",
+    reuse_port: bool = False,
 ) -> ServiceSpec:
     """The gateway, by default with limits out of the way: the benchmark measures, it does
-    not abuse (bench.flood passes the real limits)."""
+    not abuse (bench.flood passes the real limits). With `reuse_port`, several such
+    processes share `port`."""
     return ServiceSpec(
-        name="gateway",
+        name=name,
         argv=[sys.executable, "-m", "gateway_svc"],
         env={
             "GATEWAY_HOST": LOCALHOST,
             "GATEWAY_PORT": str(port),
+            "GATEWAY_REUSE_PORT": "true" if reuse_port else "false",
             "ENGINE_ADDRESS": engine_address,
             "LEDGER_ADDRESS": ledger_address,
             "REDIS_URL": redis_url,

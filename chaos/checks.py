@@ -5,8 +5,15 @@ Every check compares as of one engine sequence number S (nothing trades while th
   with the result it was acknowledged with (status and executed quantity if it was final,
   at least its fills if it was open), every acknowledged fill, cancel, deposit and
   withdrawal happened, and once; nothing refused happened;
+- triggers against the history: each acknowledged trigger was placed once; none fired
+  twice, fired and was cancelled, fired before the last price reached it, or is still
+  pending although a trade since its placement reached it; one leg of a take-profit /
+  stop-loss pair fires at most; every fired trigger became an order or failed; the engine
+  holds exactly the pending triggers of its history (after any kill -9);
 - PostgreSQL against the journal: the ingest cursor is S, every trade is stored once and
-  no other, every order has the journal's status and executed quantity;
+  no other, every order has the journal's status and executed quantity, every trigger has
+  one row with its trigger price, `triggered_at` set exactly when it fired, and one
+  TRIGGER_PENDING (and at most one TRIGGER_FAILED) entry in the order history;
 - money: per asset, the balances (engine and ledger, fee account included) sum to deposits
   minus withdrawals; no balance is negative; the ledger's Reconcile finds no difference;
 - books: none crossed; the WebSocket client's books equal REST depth.
@@ -29,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from chaos.depth import DepthWatcher, rest_levels
-from chaos.journal import Truth
-from chaos.load import OPEN_STATUSES
+from chaos.journal import TriggerHistory, Truth
+from chaos.load import OPEN_STATUSES, TRIGGER_PENDING
 from chaos.record import Outcome, Record, Transfer
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
@@ -69,6 +76,12 @@ def check_acknowledgements(record: Record, truth: Truth, users: set[int], f: Fin
         if placed.outcome is not Outcome.ACKED or placed.order is None:
             continue
         acked = placed.order
+        if acked.status == TRIGGER_PENDING:
+            t = truth.triggers.get(acked.order_id)
+            if t is None or t.user_id != user or acked.order_id not in ids:
+                f.add("lost", f"trigger {acked.order_id} (user {user}) acknowledged, "
+                              "not in the engine's history")  # fmt: skip
+            continue
         history = truth.orders.get(acked.order_id)
         if history is None or acked.order_id not in ids:
             f.add("lost", f"order {acked.order_id} (user {user}) acknowledged {acked.status}, "
@@ -101,7 +114,12 @@ def check_acknowledgements(record: Record, truth: Truth, users: set[int], f: Fin
             f.add("phantom", f"user {key[0]} client id {key[1]} -> orders {ids}, never sent")
     for cancelled in record.cancelled:
         history = truth.orders.get(cancelled.order_id)
-        if history is None:
+        trigger = truth.triggers.get(cancelled.order_id)
+        if history is None and trigger is not None:  # cancelled before it fired
+            if trigger.cancelled != 1 or trigger.fired:
+                f.add("wrong", f"trigger {cancelled.order_id} acknowledged cancelled, history: "
+                               f"fired {trigger.fired}, cancelled {trigger.cancelled}")  # fmt: skip
+        elif history is None:
             f.add("lost", f"cancelled order {cancelled.order_id} not in the engine's history")
         elif (history.closed_status, history.closed_executed) != (
             cpb.ORDER_STATUS_CANCELLED,
@@ -121,8 +139,36 @@ def check_acknowledgements(record: Record, truth: Truth, users: set[int], f: Fin
         f.add("duplicate", f"{truth.trade_events} trade events, {len(truth.trades)} trade ids")
     if truth.out_of_order:
         f.add("wrong", f"{truth.out_of_order} engine events out of sequence")
+    check_triggers(truth, f)
     _check_transfers("deposit", record.deposits, truth.deposits, users, f)
     _check_transfers("withdrawal", record.withdrawals, truth.withdrawals, users, f)
+
+
+def check_triggers(truth: Truth, f: Findings) -> None:
+    """Each trigger's own history, and each take-profit / stop-loss pair's."""
+    if truth.unknown_triggers:
+        f.add("wrong", f"{truth.unknown_triggers} trigger events of no placed trigger")
+    legs_fired: Counter[int] = Counter()
+    for t in truth.triggers.values():
+        name = f"trigger {t.order_id} ({'>=' if t.above else '<='} {t.price} in {t.market})"
+        if t.placements > 1:
+            f.add("duplicate", f"{name} placed {t.placements} times")
+        if t.fired > 1 or t.cancelled > 1 or (t.fired and t.cancelled):
+            f.add("duplicate", f"{name} fired {t.fired} times, cancelled {t.cancelled} times")
+        if t.failed and (t.failed > 1 or not t.fired):
+            f.add("wrong", f"{name} failed {t.failed} times, fired {t.fired} times")
+        if t.fired and not t.failed and not truth.accepted[t.order_id]:
+            f.add("lost", f"{name} fired, neither became an order nor failed")
+        if t.fired and not t.reached(t.fired_at):
+            f.add("wrong", f"{name} fired at last price {t.fired_at}")
+        if t.pending and t.reached(t.high if t.above else t.low):
+            f.add("lost", f"{name} still pending, though trades since it was placed reached "
+                          f"{t.high if t.above else t.low}")  # fmt: skip
+        if t.parent and t.fired:
+            legs_fired[t.parent] += 1
+    for parent, n in legs_fired.items():
+        if n > 1:
+            f.add("duplicate", f"{n} take-profit / stop-loss legs of order {parent} fired")
 
 
 def _check_transfers(
@@ -158,7 +204,13 @@ async def check_postgres(database_url: str, truth: Truth, f: Findings) -> dict[s
         cursor = await connection.fetchval("SELECT last_seq FROM ingest_cursor")
         trade_rows = await connection.fetch("SELECT trade_id FROM trades")
         order_rows = await connection.fetch(
-            "SELECT order_id, status, executed_quantity FROM orders"
+            "SELECT order_id, status, executed_quantity, trigger_price, triggered_at_us FROM orders"
+        )
+        trigger_entries = await connection.fetch(
+            "SELECT order_id, status, count(*) AS n FROM order_events "
+            "WHERE status IN ($1, $2) GROUP BY order_id, status",
+            cpb.ORDER_STATUS_TRIGGER_PENDING,
+            cpb.ORDER_STATUS_TRIGGER_FAILED,
         )
         negative = await connection.fetch(
             "SELECT user_id, asset, available, locked FROM balances "
@@ -180,6 +232,8 @@ async def check_postgres(database_url: str, truth: Truth, f: Findings) -> dict[s
     for trade_id in truth.trades.keys() - stored.keys():
         f.add("lost", f"trade {trade_id} of the engine's history missing from PostgreSQL")
     rows = {row["order_id"]: row for row in order_rows}
+    entries = {(r["order_id"], r["status"]): r["n"] for r in trigger_entries}
+    check_trigger_rows(rows, entries, truth, f)
     for order in truth.orders.values():
         row = rows.pop(order.order_id, None)
         if row is None:
@@ -196,6 +250,46 @@ async def check_postgres(database_url: str, truth: Truth, f: Findings) -> dict[s
         f.add("money", f"negative balance in PostgreSQL: {dict(row)}")
     _check_sums("PostgreSQL", {row["asset"]: int(row["total"]) for row in sums}, truth, f)
     return {"trades": len(trade_rows), "orders": len(order_rows)}
+
+
+def check_trigger_rows(
+    rows: dict[int, Any], entries: dict[tuple[int, int], int], truth: Truth, f: Findings
+) -> None:
+    """Each trigger's orders row and its TRIGGER_PENDING / TRIGGER_FAILED history entries.
+    The rows of triggers that never became orders are taken out of `rows`; the others are
+    checked as orders afterwards."""
+    for t in truth.triggers.values():
+        row = rows.get(t.order_id) if t.order_id in truth.orders else rows.pop(t.order_id, None)
+        if row is None:
+            f.add("lost", f"trigger {t.order_id} missing from PostgreSQL")
+            continue
+        price = truth.units(truth.quote_of[t.market], t.price)
+        if row["trigger_price"] != price or (row["triggered_at_us"] is not None) != bool(t.fired):
+            f.add("wrong", f"trigger {t.order_id}: PostgreSQL has trigger price "
+                           f"{row['trigger_price']}, triggered at {row['triggered_at_us']}; "
+                           f"the engine {price}, fired {t.fired} times")  # fmt: skip
+        if t.order_id not in truth.orders:
+            status = _trigger_status(t)
+            if row["status"] != status:
+                f.add("wrong", f"trigger {t.order_id}: PostgreSQL has status {row['status']}, "
+                               f"the engine {status}")  # fmt: skip
+        for status, expected in (
+            (cpb.ORDER_STATUS_TRIGGER_PENDING, 1),
+            (cpb.ORDER_STATUS_TRIGGER_FAILED, min(t.failed, 1)),
+        ):
+            n = entries.get((t.order_id, status), 0)
+            if n != expected:
+                kind = "duplicate" if n > expected else "lost"
+                f.add(kind, f"trigger {t.order_id}: {n} history entries of status {status}, "
+                            f"the engine {expected}")  # fmt: skip
+
+
+def _trigger_status(t: TriggerHistory) -> int:
+    if t.failed:
+        return cpb.ORDER_STATUS_TRIGGER_FAILED
+    if t.cancelled:
+        return cpb.ORDER_STATUS_CANCELLED
+    return cpb.ORDER_STATUS_TRIGGER_PENDING
 
 
 def _check_sums(where: str, totals: dict[str, int], truth: Truth, f: Findings) -> None:
@@ -223,6 +317,10 @@ async def check_engine(
         f.add("money", f"reconcile: {difference}")
     markets = await engine.ListMarkets(epb.ListMarketsRequest(), timeout=10)
     for market in markets.markets:
+        held = await engine.GetOpenOrders(
+            epb.GetOpenOrdersRequest(market=market.symbol, all_users=True), timeout=30
+        )
+        check_pending_triggers(market.symbol, held.orders, truth, f)
         depth = await engine.GetDepth(epb.GetDepthRequest(market=market.symbol), timeout=10)
         if (
             depth.bids
@@ -230,6 +328,19 @@ async def check_engine(
             and Decimal(depth.bids[0].price) >= Decimal(depth.asks[0].price)
         ):
             f.add("book", f"{market.symbol} crossed: bid {depth.bids[0]} ask {depth.asks[0]}")
+
+
+def check_pending_triggers(
+    market: str, held: Iterable[cpb.Order], truth: Truth, f: Findings
+) -> None:
+    """The engine's pending triggers of `market` are exactly those of its history: none
+    forgotten or brought back by a recovery."""
+    engine = {o.order_id for o in held if o.status == cpb.ORDER_STATUS_TRIGGER_PENDING}
+    history = {t.order_id for t in truth.triggers.values() if t.market == market and t.pending}
+    for order_id in sorted(history - engine):
+        f.add("lost", f"trigger {order_id} pending in the history, not in the engine")
+    for order_id in sorted(engine - history):
+        f.add("duplicate", f"trigger {order_id} pending in the engine, not in the history")
 
 
 async def check_streamed_books(watcher: DepthWatcher, f: Findings, timeout: float = 60) -> None:  # noqa: ASYNC109

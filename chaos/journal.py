@@ -1,12 +1,12 @@
 """The engine's history as the truth to check against: its events from seq 1 (Subscribe
-replays them from the journal on disk), folded into orders, trades and transfers."""
+replays them from the journal on disk), folded into orders, triggers, trades and transfers."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
@@ -36,19 +36,52 @@ class OrderHistory:
 
 
 @dataclass
+class TriggerHistory:
+    """A conditional order from its TriggerPlaced on. `high` / `low` are the market's trade
+    prices from its placement on (the last price then included): what it has been offered."""
+
+    order_id: int
+    user_id: int
+    client_id: int
+    market: str
+    price: Decimal
+    above: bool  # fires at a trade >= price, else at one <= price
+    parent: int  # a take-profit / stop-loss leg: the order whose fills made it
+    high: Decimal | None
+    low: Decimal | None
+    placements: int = 1
+    fired: int = 0
+    fired_at: Decimal | None = None  # the last price its TriggerFired event carried
+    failed: int = 0
+    cancelled: int = 0
+
+    def reached(self, price: Decimal | None) -> bool:
+        return price is not None and (price >= self.price if self.above else price <= self.price)
+
+    @property
+    def pending(self) -> bool:
+        return not (self.fired or self.cancelled)
+
+
+@dataclass
 class Truth:
     last_seq: int = 0
     out_of_order: int = 0  # events whose seq is not the previous one + 1
     decimals: dict[str, int] = field(default_factory=dict)  # asset -> decimals
     base_of: dict[str, str] = field(default_factory=dict)  # market -> base asset
+    quote_of: dict[str, str] = field(default_factory=dict)  # market -> quote asset
     orders: dict[int, OrderHistory] = field(default_factory=dict)
     accepted: Counter[int] = field(default_factory=Counter)  # OrderAccepted per order id
     by_client: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     trades: dict[int, cpb.Fill] = field(default_factory=dict)
     trade_events: int = 0
+    triggers: dict[int, TriggerHistory] = field(default_factory=dict)
+    last_price: dict[str, Decimal] = field(default_factory=dict)  # market -> last trade price
     deposits: Counter[tuple[int, str, Decimal]] = field(default_factory=Counter)
     withdrawals: Counter[tuple[int, str, Decimal]] = field(default_factory=Counter)
     net: Counter[str] = field(default_factory=Counter)  # asset -> deposits - withdrawals (units)
+    unknown_triggers: int = 0  # fired, failed or cancelled events of no placed trigger
+    _waiting: dict[str, dict[int, TriggerHistory]] = field(default_factory=dict)  # by market
 
     def units(self, asset: str, amount: str | Decimal) -> int:
         return int(Decimal(amount).scaleb(self.decimals[asset]))
@@ -61,7 +94,8 @@ class Truth:
         if kind == "asset_listed":
             self.decimals[event.asset_listed.asset.symbol] = event.asset_listed.asset.decimals
         elif kind == "market_listed":
-            self.base_of[event.market_listed.market.symbol] = event.market_listed.market.base
+            m = event.market_listed.market
+            self.base_of[m.symbol], self.quote_of[m.symbol] = m.base, m.quote
         elif kind == "deposited":
             d = event.deposited
             self.deposits[(d.user_id, d.asset, Decimal(d.amount))] += 1
@@ -76,12 +110,12 @@ class Truth:
             self.orders[o.order_id] = OrderHistory(
                 o.order_id, o.user_id, o.client_order_id, o.market
             )
-            if o.client_order_id:
-                self.by_client.setdefault((o.user_id, o.client_order_id), []).append(o.order_id)
+            self._client_order(o)
         elif kind == "trade_executed":
             fill = event.trade_executed.fill
             self.trade_events += 1
             self.trades[fill.trade_id] = fill
+            self._traded(fill.market, Decimal(fill.price))
             for order_id in (fill.maker_order_id, fill.taker_order_id):
                 if order_id in self.orders:
                     self.orders[order_id].executed += Decimal(fill.quantity)
@@ -92,6 +126,51 @@ class Truth:
                 order.closes += 1
                 order.closed_status = c.status
                 order.closed_executed = Decimal(c.executed_quantity)
+        elif kind in ("trigger_placed", "trigger_fired", "trigger_failed", "trigger_cancelled"):
+            self._trigger(event)
+
+    def _client_order(self, o: cpb.Order) -> None:
+        """A client id's orders; a fired trigger's order keeps the trigger's id: one entry."""
+        if o.client_order_id:
+            ids = self.by_client.setdefault((o.user_id, o.client_order_id), [])
+            if o.order_id not in ids:
+                ids.append(o.order_id)
+
+    def _traded(self, market: str, price: Decimal) -> None:
+        self.last_price[market] = price
+        for t in self._waiting.get(market, {}).values():
+            t.high = price if t.high is None else max(t.high, price)
+            t.low = price if t.low is None else min(t.low, price)
+
+    def _trigger(self, event: cpb.EngineEvent) -> None:
+        kind = event.WhichOneof("body")
+        if kind == "trigger_placed":
+            o = event.trigger_placed.order
+            known = self.triggers.get(o.order_id)
+            if known is not None:
+                known.placements += 1
+                return
+            last = self.last_price.get(o.market)
+            placed = self.triggers[o.order_id] = TriggerHistory(
+                o.order_id, o.user_id, o.client_order_id, o.market, Decimal(o.trigger_price),
+                o.trigger_above, o.parent_order_id, last, last,
+            )  # fmt: skip
+            self._waiting.setdefault(o.market, {})[o.order_id] = placed
+            self._client_order(o)
+            return
+        body: Any = getattr(event, str(kind))
+        t = self.triggers.get(body.order_id)
+        if t is None:
+            self.unknown_triggers += 1
+            return
+        self._waiting.get(t.market, {}).pop(t.order_id, None)
+        if kind == "trigger_fired":
+            t.fired += 1
+            t.fired_at = Decimal(body.last_price)
+        elif kind == "trigger_failed":
+            t.failed += 1
+        else:
+            t.cancelled += 1
 
 
 async def read_truth(engine: EngineServiceAsyncStub, last_seq: int) -> Truth:

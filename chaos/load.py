@@ -1,4 +1,5 @@
-"""Seeded load through the gateway: users placing every kind of order, cancelling, depositing
+"""Seeded load through the gateway: users placing every kind of order (trigger orders and
+take-profit / stop-loss brackets included), cancelling, depositing
 through the faucet and withdrawing (the gateway has no withdrawal endpoint: those go to the
 engine's admin Withdraw, as an operator's `exchangectl debit` does).
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OPEN_STATUSES = ("New", "PartiallyFilled")
+TRIGGER_PENDING = "TriggerPending"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ ACTIONS = {
     "market_qty": 7,
     "market_quote": 6,
     "batch": 3,
+    "stop": 8,  # a trigger order: stop-limit or stop-market, above or below the mid
+    "bracket": 5,  # a limit order with take-profit and stop-loss legs
     "cancel": 20,
     "cancel_all": 3,
     "deposit": 4,
@@ -114,7 +118,7 @@ class Trader:
     admin_token: str
     pause: float = 0.3  # mean seconds between actions
     next_client_id: int = 1
-    open_orders: dict[int, str] = field(default_factory=dict)  # acked, maybe resting
+    open_orders: dict[int, str] = field(default_factory=dict)  # acked, maybe resting or pending
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -166,6 +170,8 @@ class Trader:
             "side": "Bid" if buy else "Ask",
             "clientId": client_id,
         }
+        if kind == "stop":
+            return self.trigger_body(body, market, quantity, mid)
         if kind in ("market_qty", "market_quote"):
             body["orderType"] = "Market"
             if kind == "market_qty":
@@ -197,7 +203,43 @@ class Trader:
             body["timeInForce"] = "GTC"
             if kind == "post_only":
                 body["postOnly"] = True
+            elif kind == "bracket":
+                self.add_legs(body, market, buy, mid)
         return body
+
+    def _near(self, market: MarketPlan, mid: Decimal, low: float, high: float) -> Decimal:
+        """A price a random fraction in [low, high] above the mid (below it when negative)."""
+        price = mid * (1 + Decimal(self.rng.uniform(low, high)))
+        return price.quantize(market.tick, rounding=ROUND_DOWN)
+
+    def trigger_body(
+        self, body: dict[str, Any], market: MarketPlan, quantity: Decimal, mid: Decimal
+    ) -> dict[str, Any]:
+        """A trigger order close enough to the mid that trading moves the price through it
+        now and then; now and then at the last price itself (refused)."""
+        sign = self.rng.choice((1, -1))
+        trigger = self._near(market, mid, sign * 0.0002, sign * 0.003)
+        body.update(triggerPrice=str(trigger), triggerQuantity=str(quantity))
+        if self.rng.random() < 0.5:
+            body["orderType"] = "Market"
+        else:
+            toward = 1 if body["side"] == "Bid" else -1
+            price = trigger * (1 + Decimal(toward * self.rng.uniform(-0.001, 0.002)))
+            body.update(orderType="Limit", timeInForce="GTC",
+                        price=str(price.quantize(market.tick, rounding=ROUND_DOWN)))  # fmt: skip
+        return body
+
+    def add_legs(self, body: dict[str, Any], market: MarketPlan, buy: bool, mid: Decimal) -> None:
+        """Take-profit beyond the mid in the position's favour, stop-loss against it; each a
+        limit or a market order."""
+        favour = 1 if buy else -1
+        tp = self._near(market, mid, favour * 0.0005, favour * 0.004)
+        sl = self._near(market, mid, -favour * 0.0005, -favour * 0.004)
+        body.update(takeProfitTriggerPrice=str(tp), stopLossTriggerPrice=str(sl))
+        if self.rng.random() < 0.5:
+            body["stopLossLimitPrice"] = str(self._near(market, sl, -favour * 0.002, 0))
+        if self.rng.random() < 0.5:
+            body["takeProfitLimitPrice"] = str(tp)
 
     async def place(self, body: dict[str, Any]) -> None:
         answer = await self.client.call("POST", "/api/v1/order", body)
@@ -230,7 +272,7 @@ class Trader:
             placement = Placement(
                 self.client.user_id, body["clientId"], market, outcome, order, fills
             )
-            if order.status in OPEN_STATUSES:
+            if order.status in OPEN_STATUSES or order.status == TRIGGER_PENDING:
                 self.open_orders[order.order_id] = market
         self.record.place(placement)
 

@@ -62,6 +62,8 @@ def build(run: Run, command: list[str]) -> dict[str, Any]:
         "engine_events": last.last_seq,
         "trades": last.stats.get("trades", 0),
         "orders": last.stats.get("orders", 0),
+        "triggers": {name: last.stats.get(key, 0) for name, key in (
+            ("placed", "triggers"), ("fired", "triggers_fired"), ("legs", "trigger_legs"))},
         "websocket": {"connections": run.watcher.connections, "resyncs": run.watcher.resyncs,
                       "restarts": run.watcher.restarts, "gaps": run.watcher.gaps,
                       "error_frames": len(run.watcher.errors)},
@@ -95,7 +97,7 @@ def summary(report: dict[str, Any]) -> list[str]:
         f"  overlapping (second killed while the first restarted): "
         f"{report['overlapping_faults']} {report['overlapping_pairs'] or ''}",
         f"  engine events {report['engine_events']}, trades {report['trades']}, "
-        f"orders {report['orders']}",
+        f"orders {report['orders']}, triggers {report['triggers']}",
         f"  acknowledged but lost: {report['acknowledged_but_lost']}, "
         f"duplicates: {report['duplicates']}, all findings: {report['findings'] or 'none'}",
         f"  answers: {report['answers']}",

@@ -206,7 +206,14 @@ async def _trial(
         findings.add("stream", f"{watcher.gaps} depth gaps seen by the WebSocket client so far")
     if watcher.errors:
         findings.add("stream", f"error frames on subscribed streams so far: {watcher.errors[:3]}")
-    stats = {"trades": len(truth.trades), "orders": len(truth.orders), **stored}
+    stats = {
+        "trades": len(truth.trades),
+        "orders": len(truth.orders),
+        "triggers": len(truth.triggers),
+        "triggers_fired": sum(1 for t in truth.triggers.values() if t.fired),
+        "trigger_legs": sum(1 for t in truth.triggers.values() if t.parent),
+        **stored,
+    }
     return Trial(injected, findings, last_seq, loaded, time.monotonic() - checking, stats)
 
 

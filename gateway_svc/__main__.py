@@ -28,6 +28,7 @@ def main() -> None:
         app,
         host=settings.host,
         port=settings.port,
+        reuse_port=settings.reuse_port,
         ssl_context=context,
         shutdown_timeout=settings.grace_seconds,
         access_log=None,

@@ -16,6 +16,7 @@ _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
 class GatewaySettings:
     host: str
     port: int
+    reuse_port: bool  # several gateway processes share the port; the kernel spreads connections
     engine_address: str
     ledger_address: str
     redis_url: str
@@ -72,6 +73,7 @@ class GatewaySettings:
         return cls(
             host=env_str("GATEWAY_HOST", "0.0.0.0"),
             port=port,
+            reuse_port=env_bool("GATEWAY_REUSE_PORT", False),
             engine_address=env_str("ENGINE_ADDRESS", "127.0.0.1:50051"),
             ledger_address=env_str("LEDGER_ADDRESS", "127.0.0.1:50052"),
             redis_url=env_str("REDIS_URL", "redis://127.0.0.1:56379/0"),

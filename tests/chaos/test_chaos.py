@@ -2,8 +2,9 @@
 engine, PostgreSQL, the gateway and Redis are killed with SIGKILL, the ledger is frozen, and
 the ledger is killed while PostgreSQL is still restarting, every process real and restarted
 by the launcher's Supervisor. Afterwards nothing acknowledged is lost, nothing is duplicated,
-money is conserved, the ledger reconciles, and the WebSocket client's books equal REST depth
-(see chaos.checks)."""
+money is conserved, the ledger reconciles, and the WebSocket client's books equal REST depth;
+trigger orders and take-profit / stop-loss legs fire once or wait, never lost across the
+engine's kill -9 (see chaos.checks)."""
 
 from __future__ import annotations
 
@@ -45,5 +46,9 @@ async def test_faults_across_the_stack_lose_and_duplicate_nothing(tmp_path: Path
     assert report["findings"] == {}, report["finding_examples"]
     assert report["server_errors_other_than_503"] == {}
     assert report["trades"] > 0
+    # Trigger orders and bracket legs were part of the load, and some of them fired.
+    assert report["triggers"]["placed"] > 10
+    assert report["triggers"]["fired"] > 0
+    assert report["triggers"]["legs"] > 0
     assert report["websocket"]["gaps"] == 0
     assert report["websocket"]["connections"] >= 2  # it reconnected after the gateway died

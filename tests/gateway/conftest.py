@@ -28,6 +28,7 @@ def gateway_settings(
     values: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": 0,
+        "reuse_port": False,
         "engine_address": engine_address,
         "ledger_address": ledger_address,
         "redis_url": redis_url,

@@ -105,3 +105,25 @@ async def test_every_mode_runs_end_to_end(database_url: str) -> None:
         assert m["cpu_ms_per_order_total"] > 0
     assert r["modes"]["batch"]["engine_seq"] > r["modes"]["single"]["engine_seq"]
     assert r["modes"]["batch"]["clients"] == 2
+
+
+async def test_gateways_share_one_port(database_url: str) -> None:
+    # Without SO_REUSEPORT the second gateway could not bind, and the run would not start.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.orders", "--json", "--modes", "single",
+        "--gateways", "2", "--clients", "8", "--users", "4", "--seconds", "1",
+        "--database-url", database_url,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(240):
+        stdout, _ = await process.communicate()
+    assert process.returncode == 0, f"bench_orders exited with {process.returncode}"
+    r: dict[str, Any] = orjson.loads(stdout)
+    assert r["gateways"] == 2
+    single = r["modes"]["single"]
+    assert single["orders"] > 0
+    assert single["statuses"] == {"200": single["requests"]}
+    replicas = single["gateway_replicas_cpu_seconds"]
+    assert len(replicas) == 2
+    assert abs(single["cpu_seconds"]["gateway"] - sum(replicas)) < 0.02
+    assert not any(name.startswith("gateway-") for name in single["cpu_seconds"])

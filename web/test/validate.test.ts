@@ -74,6 +74,49 @@ describe("order form validation", () => {
     expect(validateOrder({ side: "Ask", orderType: "Market", price: "", quantity: "3" }, TATA)).toEqual({});
   });
 
+  it("checks a stop's trigger price like a price", () => {
+    const stop = { side: "Ask" as const, orderType: "Market" as const, price: "", quantity: "2" };
+    expect(validateOrder({ ...stop, triggerPrice: "1500" }, TATA)).toEqual({});
+    expect(validateOrder({ ...stop, triggerPrice: "" }, TATA).triggerPrice).toBe("Enter a trigger price");
+    expect(validateOrder({ ...stop, triggerPrice: "1500.001" }, TATA).triggerPrice).toBe(
+      "The trigger price can have at most 2 decimals",
+    );
+    expect(validateOrder({ ...limit("1490", "2", "Ask"), triggerPrice: "1500" }, TATA)).toEqual({});
+    expect(validateOrder({ ...limit("", "2", "Ask"), triggerPrice: "1500" }, TATA).price).toBe(
+      "Enter a price",
+    );
+  });
+
+  it("checks the take-profit and stop-loss legs", () => {
+    const legs = { tpTrigger: "", tpLimit: "", slTrigger: "", slLimit: "" };
+    const buy = limit("1600", "3");
+    expect(
+      validateOrder({ ...buy, bracket: { ...legs, tpTrigger: "1800", slTrigger: "1400" } }, TATA),
+    ).toEqual({});
+    expect(validateOrder({ ...buy, bracket: { ...legs, slTrigger: "1400", slLimit: "1390" } }, TATA)).toEqual(
+      {},
+    );
+    expect(validateOrder({ ...buy, bracket: legs }, TATA).bracket).toBe(
+      "Enter a take-profit or a stop-loss trigger price",
+    );
+    expect(validateOrder({ ...buy, bracket: { ...legs, tpLimit: "1790" } }, TATA).tpTrigger).toBe(
+      "Enter the take-profit trigger price for its limit price",
+    );
+    expect(
+      validateOrder({ ...buy, bracket: { ...legs, slTrigger: "1400", slLimit: "13.999" } }, TATA).slLimit,
+    ).toBe("The stop-loss limit price can have at most 2 decimals");
+    expect(
+      validateOrder({ ...buy, bracket: { ...legs, tpTrigger: "1400", slTrigger: "1800" } }, TATA).bracket,
+    ).toBe("A buy's take-profit must lie above its stop-loss");
+    const sell = limit("1600", "3", "Ask");
+    expect(
+      validateOrder({ ...sell, bracket: { ...legs, tpTrigger: "1800", slTrigger: "1800" } }, TATA).bracket,
+    ).toBe("A sell's take-profit must lie below its stop-loss");
+    expect(
+      validateOrder({ ...sell, bracket: { ...legs, tpTrigger: "1400", slTrigger: "1800" } }, TATA),
+    ).toEqual({});
+  });
+
   it("reads numbers as people type them", () => {
     expect(cleanNumber(" 5. ")).toBe("5");
     expect(cleanNumber(".5")).toBe("0.5");

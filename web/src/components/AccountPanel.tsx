@@ -1,19 +1,22 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import * as api from "../lib/api";
 import { catalog } from "../lib/catalog";
-import { balances, touchAccount, watchOrders } from "../lib/feeds";
+import { balances, touchAccount, type TradeRow, watchOrders } from "../lib/feeds";
 import * as fmt from "../lib/format";
 import { session } from "../lib/session";
-import { useStore } from "../lib/store";
+import { type Store, useStore } from "../lib/store";
+import { firesAbove, orderKind } from "../lib/triggers";
 import { Link } from "./Link";
 
 type Tab = "open" | "history" | "fills" | "balances";
 const HISTORY_POLL_MS = 5000; // history comes from the ledger, a moment behind the engine
 
-/** The user's open orders (cancel, cancel all), order history, fills and balances. */
-export function AccountPanel(props: { market: api.Market }) {
+/** The user's open orders and pending stops (cancel, cancel all), order history, fills and
+ * balances. */
+export function AccountPanel(props: { market: api.Market; trades: Store<TradeRow[]> }) {
   const m = props.market;
   const user = useStore(session);
+  const last = useStore(props.trades)[0]?.price ?? null;
   const [tab, setTab] = useState<Tab>("open");
   const [open, setOpen] = useState<api.Order[]>([]);
   const [history, setHistory] = useState<api.Order[]>([]);
@@ -96,9 +99,14 @@ export function AccountPanel(props: { market: api.Market }) {
       )}
       <div class="table-scroll">
         {tab === "open" && (
-          <OpenOrders market={m} orders={open} onCancel={(id) => act(() => api.cancelOrder(m.symbol, id))} />
+          <OpenOrders
+            market={m}
+            orders={open}
+            last={last}
+            onCancel={(id) => act(() => api.cancelOrder(m.symbol, id))}
+          />
         )}
-        {tab === "history" && <OrderHistory market={m} orders={history} />}
+        {tab === "history" && <OrderHistory market={m} orders={history} last={last} />}
         {tab === "fills" && <Fills market={m} fills={fills} />}
         {tab === "balances" && <Balances />}
       </div>
@@ -110,7 +118,25 @@ function sideCell(side: "Bid" | "Ask") {
   return <td class={side === "Bid" ? "up" : "down"}>{side === "Bid" ? "Buy" : "Sell"}</td>;
 }
 
-function OpenOrders(props: { market: api.Market; orders: api.Order[]; onCancel: (id: string) => void }) {
+/** A pending stop's trigger: "≥ 1,800.00" when it fires at a trade at or above it. */
+function triggerCell(o: api.Order, orders: api.Order[], last: string | null, m: api.Market) {
+  if (!o.triggerPrice) return <td class="num muted">—</td>;
+  const above = firesAbove(o, orders, last);
+  const sign = above === null ? "" : above ? "≥ " : "≤ ";
+  return (
+    <td class="num" data-field="trigger">
+      {sign}
+      {fmt.price(o.triggerPrice, m.tickSize)}
+    </td>
+  );
+}
+
+function OpenOrders(props: {
+  market: api.Market;
+  orders: api.Order[];
+  last: string | null;
+  onCancel: (id: string) => void;
+}) {
   const m = props.market;
   if (props.orders.length === 0) return <p class="muted empty-small">No open order in {m.symbol}.</p>;
   return (
@@ -119,7 +145,9 @@ function OpenOrders(props: { market: api.Market; orders: api.Order[]; onCancel: 
         <tr>
           <th>Time</th>
           <th>Side</th>
+          <th>Type</th>
           <th class="num">Price</th>
+          <th class="num">Trigger</th>
           <th class="num">Quantity</th>
           <th class="num">Filled</th>
           <th>Status</th>
@@ -128,13 +156,15 @@ function OpenOrders(props: { market: api.Market; orders: api.Order[]; onCancel: 
       </thead>
       <tbody>
         {props.orders.map((o) => (
-          <tr key={o.id} data-order-id={o.id}>
+          <tr key={o.id} data-order-id={o.id} data-status={o.status}>
             <td class="muted">{fmt.dateTime(o.createdAt)}</td>
             {sideCell(o.side)}
-            <td class="num">{fmt.price(o.price, m.tickSize)}</td>
+            <td data-field="type">{orderKind(o, props.orders, props.last)}</td>
+            <td class="num">{o.orderType === "Market" ? "Market" : fmt.price(o.price, m.tickSize)}</td>
+            {triggerCell(o, props.orders, props.last, m)}
             <td class="num">{fmt.quantity(o.quantity, m.stepSize)}</td>
             <td class="num">{fmt.quantity(o.executedQuantity, m.stepSize)}</td>
-            <td>{o.status}</td>
+            <td data-field="status">{o.status}</td>
             <td class="num">
               <button class="ghost small" onClick={() => props.onCancel(o.id)}>
                 Cancel
@@ -147,7 +177,7 @@ function OpenOrders(props: { market: api.Market; orders: api.Order[]; onCancel: 
   );
 }
 
-function OrderHistory(props: { market: api.Market; orders: api.Order[] }) {
+function OrderHistory(props: { market: api.Market; orders: api.Order[]; last: string | null }) {
   const m = props.market;
   if (props.orders.length === 0) return <p class="muted empty-small">No order yet.</p>;
   return (
@@ -158,6 +188,7 @@ function OrderHistory(props: { market: api.Market; orders: api.Order[] }) {
           <th>Side</th>
           <th>Type</th>
           <th class="num">Price</th>
+          <th class="num">Trigger</th>
           <th class="num">Quantity</th>
           <th class="num">Filled</th>
           <th>Status</th>
@@ -165,14 +196,15 @@ function OrderHistory(props: { market: api.Market; orders: api.Order[] }) {
       </thead>
       <tbody>
         {props.orders.map((o) => (
-          <tr key={o.id} data-order-id={o.id}>
+          <tr key={o.id} data-order-id={o.id} data-status={o.status}>
             <td class="muted">{fmt.dateTime(o.createdAt)}</td>
             {sideCell(o.side)}
-            <td>{o.orderType}</td>
+            <td>{orderKind(o, props.orders, props.last)}</td>
             <td class="num">{fmt.price(o.price, m.tickSize)}</td>
+            {triggerCell(o, props.orders, props.last, m)}
             <td class="num">{fmt.quantity(o.quantity, m.stepSize)}</td>
             <td class="num">{fmt.quantity(o.executedQuantity, m.stepSize)}</td>
-            <td>{o.status}</td>
+            <td title={o.triggerFailure ?? undefined}>{o.status}</td>
           </tr>
         ))}
       </tbody>

@@ -237,16 +237,32 @@ export interface Order {
   quoteQuantity: string | null;
   executedQuantity: string;
   executedQuoteQuantity: string;
-  status: string;
+  status: string; // TriggerPending while a stop waits, TriggerFailed when it could not be placed
   createdAt: number; // ms
+  triggerPrice: string | null;
+  triggeredAt: number | null; // ms
+  takeProfitTriggerPrice: string | null;
+  takeProfitLimitPrice: string | null;
+  stopLossTriggerPrice: string | null;
+  stopLossLimitPrice: string | null;
+  parentOrderId: string | null; // a take-profit / stop-loss leg: the order that made it
+  relatedOrderId: string | null; // the other leg of its pair (one cancels the other)
+  triggerFailure: string | null;
 }
 
+/** An order; with `triggerPrice` it is a stop, whose quantity is `triggerQuantity`. */
 export interface NewOrder {
   symbol: string;
   side: "Bid" | "Ask";
   orderType: "Limit" | "Market";
   price?: string;
-  quantity: string;
+  quantity?: string;
+  triggerPrice?: string;
+  triggerQuantity?: string;
+  takeProfitTriggerPrice?: string;
+  takeProfitLimitPrice?: string;
+  stopLossTriggerPrice?: string;
+  stopLossLimitPrice?: string;
 }
 
 export function placeOrder(order: NewOrder): Promise<Order> {

@@ -19,17 +19,33 @@ export interface MarketRules {
   minNotional: string;
 }
 
+/** The take-profit / stop-loss legs of an order; a leg without a limit price is a market order. */
+export interface BracketInput {
+  tpTrigger: string;
+  tpLimit: string;
+  slTrigger: string;
+  slLimit: string;
+}
+
 export interface OrderInput {
   side: "Bid" | "Ask";
   orderType: "Limit" | "Market";
   price: string;
   quantity: string;
+  triggerPrice?: string; // a stop order: it waits until the last price reaches this
+  bracket?: BracketInput; // the take-profit / stop-loss option is on
 }
 
 export interface Problems {
   price?: string;
   quantity?: string;
   total?: string;
+  triggerPrice?: string;
+  tpTrigger?: string;
+  tpLimit?: string;
+  slTrigger?: string;
+  slLimit?: string;
+  bracket?: string; // about the legs together
 }
 
 function plainNumber(text: string): boolean {
@@ -53,20 +69,20 @@ function given(limit: string): boolean {
   return limit !== "" && parse(limit) !== null && !isZero(limit);
 }
 
-function checkPrice(price: string, m: MarketRules): string | undefined {
-  if (price === "") return "Enter a price";
+function checkPrice(price: string, m: MarketRules, what = "price"): string | undefined {
+  if (price === "") return `Enter a ${what}`;
   const p = cleanNumber(price);
-  if (p === null) return "The price must be a number such as 1600.50";
-  if (!positive(p)) return "The price must be above zero";
+  if (p === null) return `The ${what} must be a number such as 1600.50`;
+  if (!positive(p)) return `The ${what} must be above zero`;
   const decimals = decimalsOf(m.tickSize);
   if (decimalsOf(p) > decimals) {
     return decimals === 0
-      ? "The price must be a whole number"
-      : `The price can have at most ${decimals} decimal${decimals === 1 ? "" : "s"}`;
+      ? `The ${what} must be a whole number`
+      : `The ${what} can have at most ${decimals} decimal${decimals === 1 ? "" : "s"}`;
   }
-  if (!isMultiple(p, m.tickSize)) return `The price must be a multiple of the tick size ${m.tickSize}`;
-  if (given(m.minPrice) && compare(p, m.minPrice) < 0) return `The lowest price is ${m.minPrice}`;
-  if (given(m.maxPrice) && compare(p, m.maxPrice) > 0) return `The highest price is ${m.maxPrice}`;
+  if (!isMultiple(p, m.tickSize)) return `The ${what} must be a multiple of the tick size ${m.tickSize}`;
+  if (given(m.minPrice) && compare(p, m.minPrice) < 0) return `The lowest ${what} is ${m.minPrice}`;
+  if (given(m.maxPrice) && compare(p, m.maxPrice) > 0) return `The highest ${what} is ${m.maxPrice}`;
   return undefined;
 }
 
@@ -98,6 +114,10 @@ export function validateOrder(input: OrderInput, m: MarketRules): Problems {
     const price = checkPrice(input.price.trim(), m);
     if (price !== undefined) problems.price = price;
   }
+  if (input.triggerPrice !== undefined) {
+    const trigger = checkPrice(input.triggerPrice.trim(), m, "trigger price");
+    if (trigger !== undefined) problems.triggerPrice = trigger;
+  }
   const quantity = checkQuantity(input.quantity.trim(), m);
   if (quantity !== undefined) problems.quantity = quantity;
   if (input.orderType === "Limit" && problems.price === undefined && problems.quantity === undefined) {
@@ -106,7 +126,34 @@ export function validateOrder(input: OrderInput, m: MarketRules): Problems {
       problems.total = `The order's value must be at least ${m.minNotional} ${m.quoteSymbol}`;
     }
   }
+  if (input.bracket) checkBracket(input.bracket, input.side, m, problems);
   return problems;
+}
+
+/** Each leg's prices, a limit price only with its trigger, and the legs on the right sides
+ * of each other: a buy takes profit above its stop-loss, a sell below. */
+function checkBracket(b: BracketInput, side: "Bid" | "Ask", m: MarketRules, problems: Problems): void {
+  const legs = [
+    ["tpTrigger", "tpLimit", "take-profit"],
+    ["slTrigger", "slLimit", "stop-loss"],
+  ] as const;
+  for (const [triggerKey, limitKey, name] of legs) {
+    const trigger = b[triggerKey].trim();
+    const limit = b[limitKey].trim();
+    if (trigger) problems[triggerKey] = checkPrice(trigger, m, `${name} trigger price`);
+    else if (limit) problems[triggerKey] = `Enter the ${name} trigger price for its limit price`;
+    if (limit) problems[limitKey] = checkPrice(limit, m, `${name} limit price`);
+    if (problems[triggerKey] === undefined) delete problems[triggerKey];
+    if (problems[limitKey] === undefined) delete problems[limitKey];
+  }
+  const tp = b.tpTrigger.trim();
+  const sl = b.slTrigger.trim();
+  if (!tp && !sl) problems.bracket = "Enter a take-profit or a stop-loss trigger price";
+  else if (tp && sl && problems.tpTrigger === undefined && problems.slTrigger === undefined) {
+    const order = compare(cleanNumber(tp)!, cleanNumber(sl)!);
+    if (side === "Bid" && order <= 0) problems.bracket = "A buy's take-profit must lie above its stop-loss";
+    if (side === "Ask" && order >= 0) problems.bracket = "A sell's take-profit must lie below its stop-loss";
+  }
 }
 
 /** The order's value in the quote asset (price × quantity), or "" while either is not a number. */

@@ -54,10 +54,10 @@ export function TradePage(props: { symbol: string }) {
         <TradesView market={market} trades={trades} />
       </section>
       <section class="panel form-panel">
-        <OrderForm market={market} book={book} picked={picked} />
+        <OrderForm market={market} book={book} trades={trades} picked={picked} />
       </section>
       <section class="panel account-panel">
-        <AccountPanel market={market} />
+        <AccountPanel market={market} trades={trades} />
       </section>
     </div>
   );
