@@ -4,14 +4,15 @@ The load generator shares the machine's cores with the services it measures, so 
 microsecond it spends is taken from them. aiohttp's client costs a few hundred microseconds
 of CPU per request (sessions, cookies, tracing, timeouts, a response object); this one
 writes the request in one call and reads only the status and a `Content-Length` body, which
-is all a benchmark needs from the gateway's answers. Not a general client: no chunked
-bodies, no redirects, no TLS.
+is all a benchmark needs from the gateway's answers (over TLS when given a context). Not a
+general client: no chunked bodies, no redirects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 from typing import cast
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
@@ -25,9 +26,9 @@ class HttpConnection(asyncio.Protocol):
         self._lost: Exception | None = None
 
     @classmethod
-    async def open(cls, host: str, port: int) -> HttpConnection:
+    async def open(cls, host: str, port: int, tls: ssl.SSLContext | None = None) -> HttpConnection:
         loop = asyncio.get_running_loop()
-        _, connection = await loop.create_connection(cls, host, port)
+        _, connection = await loop.create_connection(cls, host, port, ssl=tls)
         return connection
 
     async def request(

@@ -36,9 +36,10 @@ sending it to having read the whole reply. After an order mode it waits until th
 has stored every event the engine made (`ledger_catch_up_seconds`): history is persisted.
 
 `--profile DIR` then runs the first order mode of `--modes` once more with py-spy sampling
-the gateway and the engine (non-blocking, 100 Hz), writes their collapsed stacks to
-DIR/gateway.txt and DIR/engine.txt (flamegraph.pl or speedscope read them) and reports
-the top functions by own and total time, and the gateway's own time by package. Idle
+the gateway, the engine, the ledger and the publisher (non-blocking, 100 Hz; the first
+gateway process of `--gateways`), writes their collapsed stacks to DIR/<service>.txt
+(flamegraph.pl or speedscope read them) and reports the top functions of each by own and
+total time, and its own time by package. Idle
 threads are left out, so the shares are of CPU time; a function's own time includes the C
 code it calls, which py-spy does not see (uvloop's event loop, its I/O and its callbacks,
 shows as `run_app` in the gateway).
@@ -48,6 +49,10 @@ spreads the clients' connections over them), as a host running several replicas 
 gateway's CPU is their sum, and `gateway_replicas_cpu_seconds` shows how it was shared.
 
 `--database-url` uses an existing server's (empty) database instead of starting PostgreSQL.
+
+`--tls` runs the gateway on HTTPS and every gRPC hop under mutual TLS (`bench/tls.py`), the
+clients connecting over TLS (each keeps its connection: one handshake per client), so that
+a run beside a plaintext one shows what TLS costs in orders/s and CPU per order.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ import functools
 import itertools
 import os
 import random
+import ssl
 import sys
 import tempfile
 import time
@@ -90,6 +96,7 @@ from bench.services import (
     market_data_specs,
     postgres_specs,
 )
+from bench.tls import BenchTls
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
@@ -101,6 +108,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MARKET = "TATA_INR"  # tick 0.01 INR, step 1 TATA
 MODES = ("single", "batch", "depth", "trades")
 ORDER_MODES = ("single", "batch")
+PROFILED = ("gateway", "engine", "ledger", "publisher")  # the Python services on the path
 TARGETS = {"single": 5_000, "batch": 50_000}  # orders/s the issue asks for
 FUNDS = {True: ("INR", "1000000000"), False: ("TATA", "10000000")}  # buyer, seller
 WINDOW_MS = 5000
@@ -244,10 +252,13 @@ class Tally:
 
 
 async def drive(
-    port: int, make: Sequence[Callable[[], Request]], seconds: float
+    port: int,
+    make: Sequence[Callable[[], Request]],
+    seconds: float,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[Tally, float]:
-    """Run one loop per request maker, each on its own keep-alive connection, for `seconds`;
-    the tally and the elapsed time."""
+    """Run one loop per request maker, each on its own keep-alive connection (TLS with
+    `tls`), for `seconds`; the tally and the elapsed time."""
     tally = Tally()
     deadline = time.perf_counter() + seconds
 
@@ -259,7 +270,7 @@ async def drive(
                 started = time.perf_counter()
                 try:
                     if connection is None:
-                        connection = await HttpConnection.open(LOCALHOST, port)
+                        connection = await HttpConnection.open(LOCALHOST, port, tls)
                     status, payload = await connection.request(method, path, headers, body)
                 except OSError as exc:  # ConnectionError included: open a new one
                     tally.statuses[type(exc).__name__] += 1
@@ -336,6 +347,7 @@ class Options:
     database_url: str | None = None
     market_data: bool = True
     gateways: int = 1  # processes sharing the port (SO_REUSEPORT)
+    tls: bool = False  # HTTPS at the gateway, mutual TLS between the services
 
 
 @dataclass
@@ -346,6 +358,7 @@ class Bench:
     engine: epb_grpc.EngineServiceAsyncStub
     ledger: lpb_grpc.LedgerServiceAsyncStub
     cpu: CpuMeter
+    client_tls: ssl.SSLContext | None = None
 
     def makers(self, mode: str) -> list[Callable[[], Request]]:
         o = self.options
@@ -364,9 +377,9 @@ class Bench:
 
     async def mode(self, mode: str) -> dict[str, Any]:
         makers = self.makers(mode)
-        await drive(self.port, makers, WARMUP_SECONDS)
+        await drive(self.port, makers, WARMUP_SECONDS, self.client_tls)
         before, busy_before = self.cpu.sample(), machine_busy_seconds()
-        tally, seconds = await drive(self.port, makers, self.options.seconds)
+        tally, seconds = await drive(self.port, makers, self.options.seconds, self.client_tls)
         result = {"clients": len(makers), **summary(tally, seconds)}
         cpu = self.cpu.since(before)
         if self.options.gateways > 1:
@@ -391,11 +404,12 @@ class Bench:
     async def profile(self, pids: dict[str, int], out_dir: Path) -> dict[str, Any]:
         seconds = self.options.seconds
         mode = next((m for m in self.options.modes if m in ORDER_MODES), "single")
-        await drive(self.port, self.makers(mode), WARMUP_SECONDS)
-        paths = {name: out_dir / f"{name}.txt" for name in ("gateway", "engine")}
+        await drive(self.port, self.makers(mode), WARMUP_SECONDS, self.client_tls)
+        names = [name for name in PROFILED if name in pids]
+        paths = {name: out_dir / f"{name}.txt" for name in names}
         profilers = [start_profiler(pids[name], seconds, path) for name, path in paths.items()]
         await asyncio.sleep(0.5)  # py-spy attaches
-        tally, elapsed = await drive(self.port, self.makers(mode), seconds)
+        tally, elapsed = await drive(self.port, self.makers(mode), seconds, self.client_tls)
         for process in profilers:
             await asyncio.to_thread(process.wait, seconds + 60)
         result = await asyncio.to_thread(read_profiles, paths)
@@ -429,14 +443,16 @@ async def run(options: Options) -> dict[str, Any]:
         engine_port, ledger_port, gateway_port = free_port(), free_port(), free_port()
         engine_address = f"{LOCALHOST}:{engine_port}"
         ledger_address = f"{LOCALHOST}:{ledger_port}"
-        specs = [
-            *stores,
-            redis.spec(),
+        tls = BenchTls.make(work_dir / "tls") if options.tls else None
+        services = [
             engine_spec(work_dir / "engine", engine_port),
             ledger_spec(database_url, engine_address, ledger_port, ingest=True),
         ]
         if options.market_data:
-            specs += market_data_specs(engine_address, ledger_address, redis.url)
+            services += market_data_specs(engine_address, ledger_address, redis.url)
+        if tls is not None:
+            services = [tls.grpc_service(spec) for spec in services]
+        specs = [*stores, redis.spec(), *services]
         gateways = [
             gateway_spec(
                 gateway_port,
@@ -448,15 +464,22 @@ async def run(options: Options) -> dict[str, Any]:
             )
             for i in range(options.gateways)
         ]
+        if tls is not None:
+            gateways = [tls.gateway(spec) for spec in gateways]
         # The port answers once the first replica listens: the others' readiness is their
         # own listening socket, checked below.
         specs += [gateways[0], *(replace(g, ready_probe=None) for g in gateways[1:])]
-        base = f"http://{LOCALHOST}:{gateway_port}"
-        connector = aiohttp.TCPConnector(limit=SIGNUP_CONCURRENCY * 3)  # the set-up's
+        base = f"{'https' if tls else 'http'}://{LOCALHOST}:{gateway_port}"
+        client_tls = tls.client_context() if tls is not None else None
+        connector = aiohttp.TCPConnector(
+            limit=SIGNUP_CONCURRENCY * 3,  # the set-up's
+            ssl=client_tls if client_tls is not None else True,
+        )
+        channel = grpc.aio.insecure_channel if tls is None else tls.channel
         async with (
             Supervisor(specs, prefix_output=False) as supervisor,
-            grpc.aio.insecure_channel(engine_address) as engine_channel,
-            grpc.aio.insecure_channel(ledger_address) as ledger_channel,
+            channel(engine_address) as engine_channel,
+            channel(ledger_address) as ledger_channel,
             aiohttp.ClientSession(connector=connector, trust_env=False) as session,
         ):
             pids = {spec.name: supervisor.pid(spec.name) for spec in specs}
@@ -472,6 +495,7 @@ async def run(options: Options) -> dict[str, Any]:
                 epb_grpc.EngineServiceStub(engine_channel),
                 lpb_grpc.LedgerServiceStub(ledger_channel),
                 CpuMeter(pids),
+                client_tls,
             )
             modes = {mode: await bench.mode(mode) for mode in options.modes}
             profile = None
@@ -489,6 +513,7 @@ async def run(options: Options) -> dict[str, Any]:
         "setup_seconds": round(setup_seconds, 3),
         "cpu_cores": len(os.sched_getaffinity(0)),
         "gateways": options.gateways,
+        "tls": options.tls,
         "modes": modes,
         "profile": profile,
         "load_average_before": load_before,
@@ -507,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-clients", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=100, help="orders per batch request")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the gateway, engine")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the services")
     parser.add_argument("--database-url", help="an empty database to use instead of a local one")
     parser.add_argument(
         "--no-market-data",
@@ -517,6 +542,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--gateways", type=int, default=1, help="gateway processes sharing one port"
+    )
+    parser.add_argument(
+        "--tls", action="store_true", help="HTTPS at the gateway, mutual TLS between services"
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -538,6 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         database_url=args.database_url,
         market_data=args.market_data,
         gateways=args.gateways,
+        tls=args.tls,
     )
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -557,7 +586,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print(r: dict[str, Any]) -> None:
-    print(f"{r['users']} users; {r['seconds']} s per mode on {r['cpu_cores']} cores")
+    tls = "; HTTPS and mutual TLS" if r["tls"] else ""
+    print(f"{r['users']} users; {r['seconds']} s per mode on {r['cpu_cores']} cores{tls}")
     for mode, m in r["modes"].items():
         rate = f"{m['orders_per_second']:>8,} orders/s" if mode in ORDER_MODES else ""
         print(
@@ -576,7 +606,9 @@ def _print(r: dict[str, Any]) -> None:
                 f"{m['cores_needed_at_target']} cores)"
             )
     if r["profile"]:
-        for name in ("gateway", "engine"):
+        for name in PROFILED:
+            if name not in r["profile"]:
+                continue
             p = r["profile"][name]
             print(f"{name} profile ({p['samples']} samples), own time:")
             for function, percent in p.get("own_percent", [])[:10]:

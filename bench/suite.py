@@ -38,6 +38,7 @@ class Workload:
     commands: int
     seed: int
     depth: int = DEFAULT_DEPTH
+    stops: int = 0  # stop-limit orders kept pending
 
     @property
     def path(self) -> Path:
@@ -47,7 +48,7 @@ class Workload:
         if self.path.exists():
             return
         print(f"generating {self.path.relative_to(ROOT)} ...", flush=True)
-        summary = write_workload(self.path, self.commands, self.seed, self.depth)
+        summary = write_workload(self.path, self.commands, self.seed, self.depth, self.stops)
         print(f"  {summary}", flush=True)
 
     def describe(self) -> dict[str, Any]:
@@ -56,6 +57,7 @@ class Workload:
             "commands": self.commands,
             "seed": self.seed,
             "depth": self.depth,
+            "stops": self.stops,
             "sha256": hashlib.sha256(self.path.read_bytes()).hexdigest(),
         }
 
@@ -78,11 +80,14 @@ class Step:
 
 
 MIXED_200K = Workload("mixed-200k", commands=200_000, seed=1)
+STOPS_200K = Workload("stops-200k", commands=200_000, seed=1, stops=10_000)
 
 STEPS = [
     Step("mixed-200k", workload=MIXED_200K),
     Step("mixed-200k-verify", workload=MIXED_200K, args=("--verify",)),
     Step("mixed-200k-journal", workload=MIXED_200K, journal=True),
+    Step("stops-200k", workload=STOPS_200K),
+    Step("stops-200k-verify", workload=STOPS_200K, args=("--verify",)),
     Step("grpc-64-clients", module="engine_svc.bench_grpc", args=("--clients", "64")),
     Step("recovery-1m", module="engine_svc.bench_recovery", args=("--commands", "1000000")),
     Step("ledger-ingest-200k", module="bench.ingest", args=("--commands", "200000")),

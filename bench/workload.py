@@ -2,9 +2,12 @@
 
     {"op":"add","id":17,"side":"buy","price":"999.3","qty":"12"}   a limit GTC order
     {"op":"cancel","id":17}                                        cancels a resting order
+    {"op":"stop","id":18,"side":"sell","trigger":"998.1","qty":"4"} a stop-limit order
 
-`id` is the workload's own order id: unique among adds, ascending, and a cancel
-names an order that is resting at that point (never one that was filled).
+`id` is the workload's own order id: unique among adds and stops, ascending, and a
+cancel names an order that is resting at that point (never one that was filled, never
+a stop that has not fired). A stop waits, unbooked, until the last trade price reaches
+its trigger, then becomes a limit GTC order at that price (bench.reference_stops).
 Prices have PRICE_DECIMALS decimals (tick 0.1), quantities QTY_DECIMALS (step 1).
 An add whose price crosses the spread is a marketable order: it fills, and
 whatever is left rests.
@@ -23,6 +26,11 @@ which orders are still resting. Per command:
   the book's depth (resting orders, both sides) is from the target `--depth`
   (MIN_DEPTH..MAX_DEPTH). Once the book has filled up, that keeps the depth
   within about 10% of a target of 1,000 or more (a third for a target of 100).
+- with `--stops N`, N stop-limit orders are placed in a row once the book has first
+  filled up, and afterwards STOP_REFILL of the commands place one while fewer than N are
+  pending: buy or sell, its trigger above or below the last price at an exponential
+  distance (mean STOP_DISTANCE ticks), so the mid's walk and the marketable orders keep
+  firing them.
 """
 
 import argparse
@@ -39,6 +47,7 @@ from typing import NamedTuple
 import orjson
 
 from bench.reference_book import PriceTimeBook
+from bench.reference_stops import Stop, StopBook
 from tradekit.money import AmountError, format_units, parse_units
 
 PRICE_DECIMALS = 1  # the benchmark market's quote asset; tick 0.1 = 1 unit
@@ -58,6 +67,9 @@ STEERING = 4  # the cancel share scales with (depth / target) ** STEERING
 JOIN_TOUCH = 0.25
 DEPTH_PER_TICK = 6
 MEAN_RESTING_QTY = 10
+STOP_DISTANCE = 100  # ticks from the last price, on average
+STOP_REFILL = 0.1
+MAX_STOPS = 20_000
 
 
 class Add(NamedTuple):
@@ -71,7 +83,7 @@ class Cancel(NamedTuple):
     id: int
 
 
-Op = Add | Cancel
+Op = Add | Cancel | Stop
 
 
 class WorkloadError(ValueError):
@@ -82,6 +94,15 @@ def format_op(op: Op) -> bytes:
     """One JSON line (with its newline), keys in the documented order."""
     if isinstance(op, Cancel):
         return orjson.dumps({"op": "cancel", "id": op.id}) + b"\n"
+    if isinstance(op, Stop):
+        stop = {
+            "op": "stop",
+            "id": op.id,
+            "side": "buy" if op.buy else "sell",
+            "trigger": format_units(op.trigger, PRICE_DECIMALS),
+            "qty": format_units(op.qty, QTY_DECIMALS),
+        }
+        return orjson.dumps(stop) + b"\n"
     line = {
         "op": "add",
         "id": op.id,
@@ -105,15 +126,20 @@ def parse_op(line: bytes) -> Op:
     op = item.get("op")
     if op == "cancel":
         return Cancel(order_id)
-    if op != "add":
-        raise WorkloadError(f"op must be 'add' or 'cancel', got {op!r}")
-    side, price, qty = item.get("side"), item.get("price"), item.get("qty")
+    if op not in ("add", "stop"):
+        raise WorkloadError(f"op must be 'add', 'cancel' or 'stop', got {op!r}")
+    side, price, qty = (
+        item.get("side"),
+        item.get("price" if op == "add" else "trigger"),
+        item.get("qty"),
+    )
     if side not in ("buy", "sell"):
         raise WorkloadError(f"side must be 'buy' or 'sell', got {side!r}")
     if not isinstance(price, str) or not isinstance(qty, str):
-        raise WorkloadError("price and qty must be decimal strings")
+        raise WorkloadError("price (a stop's trigger) and qty must be decimal strings")
     try:
-        return Add(
+        kind = Add if op == "add" else Stop
+        return kind(
             order_id,
             side == "buy",
             parse_units(price, PRICE_DECIMALS),
@@ -124,20 +150,22 @@ def parse_op(line: bytes) -> Op:
 
 
 def read_workload(path: Path) -> list[Op]:
-    """Every command of the file, checked: ids of adds are new, cancels name a known add."""
+    """Every command of the file, checked: ids of adds and stops are new, cancels name a
+    known add or stop."""
     ops: list[Op] = []
     added: set[int] = set()
+    stops: set[int] = set()
     with path.open("rb") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 op = parse_op(line)
-                if isinstance(op, Add):
-                    if op.id in added:
+                if isinstance(op, Add | Stop):
+                    if op.id in added or op.id in stops:
                         raise WorkloadError(f"id {op.id} is added twice")
-                    added.add(op.id)
-                elif op.id not in added:
+                    (added if isinstance(op, Add) else stops).add(op.id)
+                elif op.id not in added and op.id not in stops:
                     raise WorkloadError(f"cancel of id {op.id}, which was never added")
             except WorkloadError as exc:
                 raise WorkloadError(f"{path}:{number}: {exc}") from None
@@ -152,7 +180,11 @@ class GeneratorStats:
     cancels: int = 0
     trades: int = 0
     levels_eaten: int = 0  # summed over marketable orders
+    stops: int = 0
+    stops_fired: int = 0
+    stop_samples: list[int] = field(default_factory=list)  # pending, per 1,000 commands
     target_depth: int = 0
+    target_stops: int = 0
     depth_samples: list[int] = field(default_factory=list)  # one per 1,000 commands
 
     def summary(self) -> str:
@@ -173,14 +205,25 @@ class GeneratorStats:
             + ", ".join(f"{pct:.1f}% {name}" for name, pct in share.items())
             + f"; {self.trades:,} trades, {per_marketable:.2f} levels per marketable order; "
             f"depth after fill-up min {min(settled):,} median {int(statistics.median(settled)):,} "
-            f"max {max(settled):,}"
+            f"max {max(settled):,}" + (self._stops_summary() if self.stops else "")
+        )
+
+    def _stops_summary(self) -> str:
+        full = [i for i, n in enumerate(self.stop_samples) if n >= 0.99 * self.target_stops]
+        after = self.stop_samples[full[0] :] if full else self.stop_samples or [0]
+        return (
+            f"; {self.stops:,} stops placed, {self.stops_fired:,} fired; pending after "
+            f"fill-up min {min(after):,} median {int(statistics.median(after)):,}"
         )
 
 
 class _Generator:
-    def __init__(self, seed: int, depth: int) -> None:
+    def __init__(self, seed: int, depth: int, stops: int = 0) -> None:
         self.rng = random.Random(seed)
         self.depth = depth
+        self.target_stops = stops
+        self.stops = StopBook()
+        self.filled_up = False
         self.mean_distance = max(2, depth // DEPTH_PER_TICK)
         self.book = PriceTimeBook()
         self.mid = START_MID
@@ -188,11 +231,14 @@ class _Generator:
         # Resting ids in a list (with each one's index) for O(1) random picks and removal.
         self.live: list[int] = []
         self.index: dict[int, int] = {}
-        self.stats = GeneratorStats(target_depth=depth)
+        self.stats = GeneratorStats(target_depth=depth, target_stops=stops)
 
     def __iter__(self) -> Iterator[Op]:
         rng = self.rng
         while True:
+            if len(self.stops) < self.target_stops and self._stop_now():
+                yield self._stop()
+                continue
             if rng.random() < MID_STEP_CHANCE:
                 self.mid = max(2 * self.mean_distance, self.mid + rng.choice((-1, 1)))
             if rng.random() < MARKETABLE_SHARE:
@@ -209,14 +255,47 @@ class _Generator:
     def _add(self, buy: bool, price: int, qty: int) -> Add:
         op = Add(self.next_id, buy, price, qty)
         self.next_id += 1
-        for fill in self.book.add(op.id, buy, price, qty):
+        fills = self.book.add(op.id, buy, price, qty)
+        fired = len(self.stops.fired)
+        fills += self.stops.after(self.book, fills)
+        # A maker may fill more than once (the order's fill, then a fired stop's), and
+        # the order itself or a fired stop may rest and then fill.
+        for fill in fills:
             self.stats.trades += 1
-            if fill.maker not in self.book:
+            if fill.maker not in self.book and fill.maker in self.index:
                 self._forget(fill.maker)
-        if op.id in self.book:
-            self.index[op.id] = len(self.live)
-            self.live.append(op.id)
+        for order_id in (op.id, *self.stops.fired[fired:]):
+            if order_id in self.book:
+                self.index[order_id] = len(self.live)
+                self.live.append(order_id)
+        self.stats.stops_fired += len(self.stops.fired) - fired
+        del self.stops.fired[fired:]
         return op
+
+    def _stop_now(self) -> bool:
+        """The first N stops in a row once the book has filled up, then a few at a time."""
+        if self.stops.last is None:
+            return False
+        if not self.filled_up:
+            self.filled_up = len(self.live) >= 0.9 * self.depth
+            return self.filled_up
+        if self.stats.stops < self.target_stops:
+            return True
+        return self.rng.random() < STOP_REFILL
+
+    def _stop(self) -> Stop:
+        rng = self.rng
+        last = self.stops.last
+        assert last is not None
+        distance = 1 + int(rng.expovariate(1 / STOP_DISTANCE))
+        trigger = last + distance if rng.random() < 0.5 else max(1, last - distance)
+        if trigger == last:  # the far tail below a low price: above instead
+            trigger = last + distance
+        stop = Stop(self.next_id, rng.random() < 0.5, trigger, self._resting_qty())
+        self.next_id += 1
+        self.stops.place(stop)
+        self.stats.stops += 1
+        return stop
 
     def _forget(self, order_id: int) -> None:
         i = self.index.pop(order_id)
@@ -274,31 +353,36 @@ class _Generator:
         return Cancel(order_id)
 
 
-def generate(commands: int, seed: int, depth: int = DEFAULT_DEPTH) -> Iterator[Op]:
-    ops, _ = generate_with_stats(commands, seed, depth)
+def generate(commands: int, seed: int, depth: int = DEFAULT_DEPTH, stops: int = 0) -> Iterator[Op]:
+    ops, _ = generate_with_stats(commands, seed, depth, stops)
     return ops
 
 
 def generate_with_stats(
-    commands: int, seed: int, depth: int = DEFAULT_DEPTH
+    commands: int, seed: int, depth: int = DEFAULT_DEPTH, stops: int = 0
 ) -> tuple[Iterator[Op], GeneratorStats]:
     """The workload's commands, lazily, and the stats they fill in as they are drawn."""
     if not MIN_DEPTH <= depth <= MAX_DEPTH:
         raise ValueError(f"depth must be {MIN_DEPTH}..{MAX_DEPTH}, got {depth}")
-    gen = _Generator(seed, depth)
+    if not 0 <= stops <= MAX_STOPS:
+        raise ValueError(f"stops must be 0..{MAX_STOPS}, got {stops}")
+    gen = _Generator(seed, depth, stops)
 
     def ops() -> Iterator[Op]:
         for i, op in enumerate(itertools.islice(gen, commands), 1):
             if i % 1000 == 0:
                 gen.stats.depth_samples.append(len(gen.live))
+                gen.stats.stop_samples.append(len(gen.stops))
             yield op
 
     return ops(), gen.stats
 
 
-def write_workload(path: Path, commands: int, seed: int, depth: int = DEFAULT_DEPTH) -> str:
+def write_workload(
+    path: Path, commands: int, seed: int, depth: int = DEFAULT_DEPTH, stops: int = 0
+) -> str:
     """Writes the workload (atomically: a partial file never has the final name); returns stats."""
-    ops, stats = generate_with_stats(commands, seed, depth)
+    ops, stats = generate_with_stats(commands, seed, depth, stops)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("wb") as f:
@@ -319,13 +403,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_DEPTH,
         help=f"target resting orders, {MIN_DEPTH}..{MAX_DEPTH} (default {DEFAULT_DEPTH})",
     )
+    parser.add_argument(
+        "--stops",
+        type=int,
+        default=0,
+        help=f"stop-market orders kept pending once the market has traded, 0..{MAX_STOPS}",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.commands <= 0:
         parser.error("--commands must be positive")
     if not MIN_DEPTH <= args.depth <= MAX_DEPTH:
         parser.error(f"--depth must be {MIN_DEPTH}..{MAX_DEPTH}")
-    summary = write_workload(args.out, args.commands, args.seed, args.depth)
+    if not 0 <= args.stops <= MAX_STOPS:
+        parser.error(f"--stops must be 0..{MAX_STOPS}")
+    summary = write_workload(args.out, args.commands, args.seed, args.depth, args.stops)
     print(f"{args.out}: {summary}", file=sys.stderr)
     return 0
 

@@ -4,20 +4,23 @@
                                [--warmup N] [--profile FILE]
 
 Every line of the workload (see `bench.workload`) becomes a PlaceOrder
-(limit GTC) or CancelOrder for one market, BASE_QUOTE, tick 0.1, step 1, maker
+(limit GTC), a CancelOrder or a PlaceConditional (a stop: a limit GTC order at its
+trigger price, waiting for it) for one market, BASE_QUOTE, tick 0.1, step 1, maker
 fee MAKER_FEE_BPS and taker fee TAKER_FEE_BPS, and goes through `Engine.apply`:
 validation, risk checks and locking, matching, settlement with fees, events.
 Buyers are users 1..500 and sellers 501..1000 (picked from the workload id), so
 no order ever meets its own user and self-trade prevention never acts; every
 user is funded far beyond what the workload can lock, so no order is rejected.
 The outcome (trades, traded quantity, resting orders per side, best bid and
-ask) must therefore equal a plain price-time book's; `--verify` replays the
-workload through `bench.reference_book.PriceTimeBook` too and fails unless the two
-agree trade for trade.
+ask, stops still pending) must therefore equal a plain price-time book's; `--verify`
+replays the workload through `bench.reference_book.PriceTimeBook` (with
+`bench.reference_stops.StopBook` for the stops) too and fails unless the two agree
+trade for trade.
 
-Commands are built before the clock starts. The engine numbers accepted orders
-1, 2, 3, ... in arrival order, so a cancel names the order id its add will get;
-a rejected add would shift them, and any rejection fails the run.
+Commands are built before the clock starts. The engine numbers accepted orders and
+stops 1, 2, 3, ... in arrival order (a fired stop trades under its own number), so a
+cancel names the order id its add will get; a rejected add would shift them, and any
+rejection fails the run.
 
 Without `--journal`, the commands are applied one by one; measured: the wall
 time of the loop (commands/s) and, per command, `time.perf_counter_ns` around
@@ -50,6 +53,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from bench.reference_book import PriceTimeBook
+from bench.reference_stops import Stop, StopBook
 from bench.workload import (
     PRICE_DECIMALS,
     QTY_DECIMALS,
@@ -62,9 +66,11 @@ from bench.workload import (
 from engine_svc.core.commands import (
     AddAsset,
     AddMarket,
+    Bracket,
     CancelOrder,
     Command,
     Deposit,
+    PlaceConditional,
     PlaceOrder,
 )
 from engine_svc.core.engine import Engine
@@ -113,6 +119,7 @@ SUBMIT_BATCH = 256  # commands per submission with --journal, as a client's Comm
 IN_FLIGHT = 8192  # commands submitted and not yet acknowledged, at most: two full batches
 PROFILE_TOP = 15
 NO_CLIENT_ID = ClientOrderId(0)
+NO_BRACKET = Bracket()
 FIRST_ORDER_ID = 1  # what the engine numbers its first order (setup places none)
 
 
@@ -120,7 +127,8 @@ class Script(NamedTuple):
     """The workload as engine commands: cancels name the order id their add will get."""
 
     commands: list[Command]
-    adds: list[int]  # the workload id of each add, in order: the k-th gets FIRST_ORDER_ID + k
+    adds: list[int]  # the workload id of each add or stop, in order: the k-th gets
+    # FIRST_ORDER_ID + k
 
 
 class Outcome(NamedTuple):
@@ -130,6 +138,7 @@ class Outcome(NamedTuple):
     resting_asks: int
     best_bid: int | None
     best_ask: int | None
+    pending_stops: int
 
 
 class Trade(NamedTuple):
@@ -145,6 +154,7 @@ class Run(NamedTuple):
     outcome: Outcome
     rejections: int
     seconds: float  # wall time of the replay loop
+    cpu_seconds: float  # the process's CPU time over it: on a shared machine, the steadier
     latencies_ns: list[int]  # per command, sorted
     trades: list[Trade] | None  # with record_trades
 
@@ -183,7 +193,17 @@ def build_commands(ops: Sequence[Op]) -> Script:
     commands: list[Command] = []
     adds: list[int] = []
     for op in ops:
-        if isinstance(op, Add):
+        if isinstance(op, Stop):
+            user = users[op.id] = buyer(op.id) if op.buy else seller(op.id)
+            order_ids[op.id] = OrderId(FIRST_ORDER_ID + len(adds))
+            adds.append(op.id)
+            side = Side.BUY if op.buy else Side.SELL
+            order = PlaceOrder(
+                user, SYMBOL, side, OrderType.LIMIT, op.trigger, op.qty, 0,
+                TimeInForce.GTC, False, NO_CLIENT_ID, DEFAULT_STP,
+            )  # fmt: skip
+            commands.append(PlaceConditional(order, op.trigger, NO_BRACKET))
+        elif isinstance(op, Add):
             user = users[op.id] = buyer(op.id) if op.buy else seller(op.id)
             side = Side.BUY if op.buy else Side.SELL
             order_ids[op.id] = OrderId(FIRST_ORDER_ID + len(adds))
@@ -209,6 +229,7 @@ def replay(engine: Engine, script: Script, record_trades: bool = False) -> Run:
     market = engine.markets[SYMBOL]
     trades_before, traded_before = market.trades, market.traded_qty
     ts = START_TS
+    cpu = time.process_time()
     started = perf_ns()
     for command in script.commands:
         ts += 1
@@ -223,10 +244,11 @@ def replay(engine: Engine, script: Script, record_trades: bool = False) -> Run:
         if trade_log is not None:
             trade_log.extend(e for e in events if type(e) is TradeExecuted)
     seconds = (perf_ns() - started) / 1e9
+    cpu = time.process_time() - cpu
     latencies.sort()
     trades = None if trade_log is None else _in_workload_ids(trade_log, script)
     outcome = _outcome(engine, trades_before, traded_before)
-    return Run(outcome, rejections, seconds, latencies, trades)
+    return Run(outcome, rejections, seconds, cpu, latencies, trades)
 
 
 async def replay_journaled(
@@ -282,6 +304,7 @@ async def _stream(
                 executed.extend(e for e in outcome.events if type(e) is TradeExecuted)
 
     commands = script.commands
+    cpu = time.process_time()
     started = perf_ns()
     for first in range(0, len(commands), submit_batch):
         if len(unanswered) >= window:
@@ -293,10 +316,11 @@ async def _stream(
         await answer
     await asyncio.sleep(0)  # the last acknowledgments' callbacks
     seconds = (perf_ns() - started) / 1e9
+    cpu = time.process_time() - cpu
     latencies.sort()
     trades = _in_workload_ids(executed, script) if record else None
     outcome = _outcome(engine, trades_before, traded_before)
-    return Run(outcome, rejections, seconds, latencies, trades)
+    return Run(outcome, rejections, seconds, cpu, latencies, trades)
 
 
 def _ignore(events: list[Event]) -> None:
@@ -326,19 +350,24 @@ def _outcome(engine: Engine, trades_before: int, traded_before: int) -> Outcome:
         sum(1 for _ in book.iter_side(Side.SELL)),
         book.best_price(Side.BUY),
         book.best_price(Side.SELL),
+        len(engine.trigger_books[SYMBOL]),
     )
 
 
 def reference_replay(ops: Sequence[Op]) -> tuple[Outcome, list[Trade]]:
-    """The same workload through the plain price-time book."""
+    """The same workload through the plain price-time book and stops."""
     book = PriceTimeBook()
+    stops = StopBook()
     trades: list[Trade] = []
     for op in ops:
         if isinstance(op, Cancel):
             if op.id in book:  # a cancel of a filled order changes nothing (the engine rejects it)
                 book.cancel(op.id)
+        elif isinstance(op, Stop):
+            stops.place(op)
         else:
-            trades.extend(Trade(*fill) for fill in book.add(op.id, op.buy, op.price, op.qty))
+            fills = book.add(op.id, op.buy, op.price, op.qty)
+            trades.extend(Trade(*fill) for fill in fills + stops.after(book, fills))
     outcome = Outcome(
         len(trades),
         sum(t.qty for t in trades),
@@ -346,6 +375,7 @@ def reference_replay(ops: Sequence[Op]) -> tuple[Outcome, list[Trade]]:
         book.count(False),
         book.best_bid(),
         book.best_ask(),
+        len(stops),
     )
     return outcome, trades
 
@@ -386,6 +416,7 @@ def report(run: Run, commands: int) -> dict[str, Any]:
     o = run.outcome
     return {
         "commands_per_second": round(commands / run.seconds) if run.seconds else 0,
+        "commands_per_cpu_second": round(commands / run.cpu_seconds) if run.cpu_seconds else 0,
         "p50_us": round(percentile(run.latencies_ns, 50) / 1000, 2),
         "p99_us": round(percentile(run.latencies_ns, 99) / 1000, 2),
         "trades": o.trades,
@@ -394,6 +425,7 @@ def report(run: Run, commands: int) -> dict[str, Any]:
         "resting_asks": o.resting_asks,
         "best_bid": _price(o.best_bid),
         "best_ask": _price(o.best_ask),
+        "pending_stops": o.pending_stops,
         "commands": commands,
         "rejections": run.rejections,
         "seconds": round(run.seconds, 3),
@@ -522,7 +554,8 @@ def _print_human(workload: Path, r: dict[str, Any], journaled: bool) -> None:
         f"workload  {workload}: {r['commands']:,} commands, journal {'on' if journaled else 'off'}"
     )
     print(
-        f"engine    {r['commands_per_second']:,} commands/s ({r['seconds']} s); "
+        f"engine    {r['commands_per_second']:,} commands/s ({r['seconds']} s; "
+        f"{r['commands_per_cpu_second']:,} per CPU second); "
         f"latency to {'acknowledgment' if journaled else 'apply'} p50 {r['p50_us']} µs, "
         f"p99 {r['p99_us']} µs; rejections {r['rejections']}"
     )
@@ -530,6 +563,7 @@ def _print_human(workload: Path, r: dict[str, Any], journaled: bool) -> None:
         f"outcome   {r['trades']:,} trades, traded qty {r['traded_qty']}; resting "
         f"{r['resting_bids']:,} bids / {r['resting_asks']:,} asks; "
         f"best bid {r['best_bid']}, best ask {r['best_ask']}"
+        + (f"; stops pending {r['pending_stops']:,}" if r["pending_stops"] else "")
     )
     if "verified" in r:
         verdict = "agrees with" if r["verified"] else "DIFFERS from"

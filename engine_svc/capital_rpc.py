@@ -243,7 +243,11 @@ class CapitalRpcs:
                 UserId(r.user_id), r.asset, r.network, r.address, amount, r.client_id
             )
 
-        return self._withdrawal_reply(await self._run(RequestWithdrawal, build), 0)
+        outcome = await self._run(RequestWithdrawal, build)
+        known = None
+        if outcome.code == Code.OK and not outcome.events:  # a retry of the same client id
+            known = self.engine.capital.by_client_id[(UserId(r.user_id), r.client_id)]
+        return self._withdrawal_reply(outcome, known.id if known else 0)
 
     async def DecideWithdrawal(
         self, request: epb.DecideWithdrawalRequest, context: Ctx

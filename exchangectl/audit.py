@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exchange.ledger.v1 import ledger_pb2 as lpb
-from exchangectl import funds, markets, orders
+from exchangectl import capital, funds, markets, orders
 from exchangectl.backends import Backends
 from exchangectl.output import Result, table
 
@@ -52,6 +52,10 @@ ACTIONS: dict[Any, str] = {
     funds.credit: "deposit_credit",
     funds.debit: "withdraw_debit",
     orders.cancel_all: "orders_cancel_all",
+    capital.credit: "deposit_report",
+    capital.approve: "withdrawal_approve",
+    capital.decline: "withdrawal_decline",
+    capital.complete: "withdrawal_complete",
 }
 
 

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from exchangectl import audit, funds, markets, operations, orders, users
+from exchangectl import audit, capital, funds, markets, operations, orders, users
 from exchangectl.backends import Backends, connect
 from exchangectl.errors import EXIT_OK, EXIT_USAGE, CtlError
 from exchangectl.output import Result
@@ -150,6 +150,35 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("user", type=_id)
         sub.add_argument("asset")
         sub.add_argument("amount", help="a decimal string, at most the asset's decimals")
+
+    d = group("deposit", "custody's deposit reports (credited at the network's confirmations)")
+    report = command(d, "credit", capital.credit, "report a chain transfer to a deposit address")
+    report.add_argument("network", help="e.g. Ethereum")
+    report.add_argument("asset")
+    report.add_argument("address", help="the user's deposit address on that network")
+    report.add_argument("quantity", help="a decimal string, at most the asset's decimals")
+    report.add_argument("tx", metavar="TX_HASH", help="with the network, the deposit's identity")
+    report.add_argument(
+        "--confirmations", type=int, default=0, help="seen so far (default: 0, pending)"
+    )
+    listed = command(d, "list", capital.list_deposits, "deposits, newest first")
+    listed.add_argument("--user", type=_id)
+    listed.add_argument("--limit", type=int, default=100, choices=range(1, 1001), metavar="1..1000")
+
+    w = group("withdrawal", "approve, decline, complete and list withdrawals")
+    for name, handler, text in [
+        ("approve", capital.approve, "let a withdrawal above the approval threshold go"),
+        ("decline", capital.decline, "refuse a withdrawal: its lock goes back to available"),
+        ("complete", capital.complete, "record custody's payment of an approved withdrawal"),
+    ]:
+        sub = command(w, name, handler, text)
+        sub.add_argument("withdrawal_id", type=_id, metavar="WITHDRAWAL_ID")
+        if name == "complete":
+            sub.add_argument("tx", metavar="TX_HASH", help="the chain transaction that paid it")
+    listed = command(w, "list", capital.list_withdrawals, "withdrawals, newest first")
+    listed.add_argument("--user", type=_id)
+    listed.add_argument("--open", action="store_true", help="only those not yet ended")
+    listed.add_argument("--limit", type=int, default=100, choices=range(1, 1001), metavar="1..1000")
 
     u = group("users", "look up users")
     command(u, "lookup", users.lookup, "a user, balances, open orders and API keys").add_argument(

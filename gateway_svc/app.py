@@ -23,7 +23,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
-from gateway_svc import accounts, openapi, private, public, ws
+from gateway_svc import accounts, capital, openapi, private, public, ws
 from gateway_svc.addresses import client_address_middleware
 from gateway_svc.auth import ApiKeys, Tokens
 from gateway_svc.binance import errors as binance_errors
@@ -167,7 +167,9 @@ def create_app(settings: GatewaySettings) -> web.Application:
         batch = RedisBatch(redis)
         engine = EngineClient(engine_channel, admin_token=settings.engine_admin_token)
         ledger = LedgerServiceStub(ledger_channel)
-        api_keys = ApiKeys(ledger, settings.api_key_cache_seconds)
+        api_keys = ApiKeys(
+            ledger, settings.api_key_cache_seconds, verify_on_thread=settings.verify_on_thread
+        )
         app[BACKENDS] = Backends(
             settings=settings,
             engine=engine,
@@ -198,6 +200,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.on_shutdown.append(ws.close_streams)
     app.router.add_routes(public.routes)
     app.router.add_routes(private.routes)
+    app.router.add_routes(capital.routes)
     app.router.add_routes(accounts.routes)
     app.router.add_routes(openapi.routes)
     app.router.add_routes(ws.routes)

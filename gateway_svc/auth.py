@@ -71,19 +71,19 @@ class Tokens:
 
 
 class ApiKeys:
-    """Checks signatures with keys decoded once (on a worker thread: `SignatureChecker`),
-    and looks keys up in the ledger, caching answers for a few seconds.
+    """Checks signatures with keys decoded once (`SignatureChecker`), and looks keys up in
+    the ledger, caching answers for a few seconds.
 
     A revocation made through this gateway takes effect at once (`forget`); one made
     through another replica within `cache_seconds`.
     """
 
-    def __init__(self, ledger: Any, cache_seconds: float) -> None:
+    def __init__(self, ledger: Any, cache_seconds: float, *, verify_on_thread: bool) -> None:
         self._ledger = ledger
         self._ttl = cache_seconds
         self._cache: dict[str, tuple[float, lpb.ApiKey | None]] = {}
         self._verifiers: dict[str, PublicKey] = {}
-        self._checker = SignatureChecker()
+        self._checker = SignatureChecker(on_thread=verify_on_thread)
 
     def close(self) -> None:
         self._checker.close()

@@ -39,18 +39,26 @@ MARKETS_TTL_SECONDS = 10.0
 
 @dataclass
 class Markets:
-    """The engine's assets and markets, refreshed every few seconds or on a miss."""
+    """The engine's assets, markets and networks, refreshed every few seconds or on a miss."""
 
     engine: EngineClient
     assets: list[cpb.Asset] = field(default_factory=list)
     by_symbol: dict[str, cpb.Market] = field(default_factory=dict)
+    listed_networks: list[cpb.Network] = field(default_factory=list)  # assets on chains
     _expires: float = 0.0
 
     async def refresh(self) -> None:
         reply = await self.engine.stub.ListMarkets(epb.ListMarketsRequest())
+        networks = await self.engine.stub.ListNetworks(epb.ListNetworksRequest())
         self.assets = list(reply.assets)
         self.by_symbol = {m.symbol: m for m in reply.markets}
+        self.listed_networks = list(networks.networks)
         self._expires = time.monotonic() + MARKETS_TTL_SECONDS
+
+    async def networks(self) -> list[cpb.Network]:
+        if time.monotonic() > self._expires:
+            await self.refresh()
+        return self.listed_networks
 
     async def all(self) -> list[cpb.Market]:
         if time.monotonic() > self._expires:

@@ -106,6 +106,17 @@ _ENGINE: dict[int, tuple[int, str]] = {
     cpb.RESULT_CODE_TRIGGER_LIMIT: (400, "INVALID_ORDER"),
     cpb.RESULT_CODE_ORDER_NOT_FOUND: (404, "RESOURCE_NOT_FOUND"),
     cpb.RESULT_CODE_UNAVAILABLE: (503, "SERVICE_UNAVAILABLE"),
+    # capital: Backpack's codes, so ccxt raises BadRequest; the reason tells them apart
+    cpb.RESULT_CODE_UNKNOWN_NETWORK: (400, "INVALID_CLIENT_REQUEST"),
+    cpb.RESULT_CODE_NETWORK_DISABLED: (400, "INVALID_CLIENT_REQUEST"),
+    cpb.RESULT_CODE_INVALID_ADDRESS: (400, "INVALID_CLIENT_REQUEST"),
+    cpb.RESULT_CODE_BELOW_MIN_WITHDRAWAL: (400, "INVALID_QUANTITY"),
+    cpb.RESULT_CODE_ABOVE_MAX_WITHDRAWAL: (400, "INVALID_QUANTITY"),
+    cpb.RESULT_CODE_WITHDRAWAL_LIMIT: (400, "INVALID_QUANTITY"),
+    cpb.RESULT_CODE_DEPOSIT_CONFLICT: (409, "ALREADY_EXISTS"),
+    cpb.RESULT_CODE_WITHDRAWAL_NOT_FOUND: (404, "RESOURCE_NOT_FOUND"),
+    cpb.RESULT_CODE_WITHDRAWAL_FINAL: (409, "INVALID_CLIENT_REQUEST"),
+    cpb.RESULT_CODE_NOT_APPROVED: (409, "INVALID_CLIENT_REQUEST"),
 }
 
 
@@ -177,7 +188,8 @@ def error_middleware(dialects: Mapping[str, Renderer]) -> Middleware:
 def _http_error(exc: web.HTTPException) -> ApiError:
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return ApiError(413, "PAYLOAD_TOO_LARGE", "the request body is too large")
-    code = {404: "RESOURCE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+    # 403 comes from aiohttp-cors: a preflight from an origin that is not allowed.
+    code = {403: "FORBIDDEN", 404: "RESOURCE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
         exc.status, "INVALID_CLIENT_REQUEST"
     )
     allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None  # 405

@@ -49,7 +49,12 @@ def requires(scope: Scope) -> Callable[[H], H]:
 
 def required_scope(request: web.Request) -> Scope | None:
     """The scope the matched route needs of an API key; None when it grants none."""
-    return _REQUIRED.get(request.match_info.handler)
+    return scope_of(request.match_info.handler)
+
+
+def scope_of(handler: object) -> Scope | None:
+    """The scope a route's handler needs of an API key; None when it grants none."""
+    return _REQUIRED.get(handler)
 
 
 def admit(

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from gateway_svc.auth import DEFAULT_WINDOW_MS, MAX_WINDOW_MS
 from gateway_svc.binance import openapi as binance_openapi
+from gateway_svc.capital import DEPOSIT_STATUSES, WITHDRAWAL_STAGES, WITHDRAWAL_STATUSES
 from gateway_svc.dialect import MAX_CLIENT_ID
 from gateway_svc.private import MAX_BATCH_ORDERS, MAX_MS
 from gateway_svc.public import INTERVALS
@@ -60,6 +61,11 @@ DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
 TEXT = {"type": "string"}
 MS = {"type": "integer", "description": "milliseconds since the Unix epoch"}
 D = _ref("Decimal")
+ISO_MS = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$",
+    "description": "ISO-8601 UTC, milliseconds, no zone suffix (as Backpack)",
+}
 
 
 def _id_input(maximum: int) -> Json:
@@ -144,7 +150,24 @@ SCHEMAS: dict[str, Json] = {
         {
             "symbol": TEXT,
             "decimals": {"type": "integer", "minimum": 0},
-            "tokens": {"type": "array", "maxItems": 0},
+            "tokens": {"type": "array", "items": _ref("Token"), "description": "its networks"},
+        }
+    ),
+    "Token": _object(
+        {
+            "blockchain": {**TEXT, "description": "the network (ccxt's network id)"},
+            "contractAddress": {"type": "null"},
+            "depositEnabled": {"type": "boolean"},
+            "withdrawEnabled": {"type": "boolean"},
+            "minimumDeposit": D,
+            "minimumWithdrawal": D,
+            "maximumWithdrawal": _nullable(D),
+            "withdrawalFee": {**D, "description": "charged on top of the quantity"},
+            "depositConfirmations": {"type": "integer", "minimum": 0},
+            "approvalThreshold": _nullable(
+                {**D, "description": "a withdrawal above it waits for an operator"}
+            ),
+            "dailyLimit": _nullable({**D, "description": "per user over 24 hours"}),
         }
     ),
     "Market": _object(
@@ -279,6 +302,45 @@ SCHEMAS: dict[str, Json] = {
         }
     ),
     "Credited": _object({"asset": TEXT, "available": D, "locked": D}),
+    "DepositAddress": _object({"address": TEXT, "blockchain": TEXT, "network": TEXT}),
+    "Deposit": _object(
+        {
+            "id": {**TEXT, "description": "network:transactionHash"},
+            "symbol": TEXT,
+            "asset": TEXT,
+            "source": {**TEXT, "description": "the network, in lower case (Backpack)"},
+            "blockchain": TEXT,
+            "network": TEXT,
+            "quantity": D,
+            "status": {"enum": DEPOSIT_STATUSES},
+            "confirmations": {"type": "integer", "minimum": 0},
+            "fromAddress": {"type": "null"},
+            "toAddress": TEXT,
+            "transactionHash": TEXT,
+            "createdAt": ISO_MS,
+            "updatedAt": ISO_MS,
+        }
+    ),
+    "Withdrawal": _object(
+        {
+            "id": {"type": "integer", "minimum": 1},
+            "clientId": _nullable({"type": "integer"}),
+            "symbol": TEXT,
+            "asset": TEXT,
+            "blockchain": TEXT,
+            "network": TEXT,
+            "quantity": {**D, "description": "what arrives at the address"},
+            "fee": {**D, "description": "locked with the quantity, on top of it"},
+            "status": {"enum": WITHDRAWAL_STATUSES},
+            "stage": {"enum": WITHDRAWAL_STAGES, "description": "the engine's finer status"},
+            "toAddress": TEXT,
+            "transactionHash": _nullable(TEXT),
+            "isInternal": {"const": False},
+            "triggerAt": {"type": "null"},
+            "createdAt": ISO_MS,
+            "updatedAt": ISO_MS,
+        }
+    ),
     # ---- accounts ----
     "Session": _object(
         {"userId": DIGITS, "token": {"type": "string", "description": "the bearer token"}}
@@ -303,6 +365,21 @@ SCHEMAS: dict[str, Json] = {
         }
     ),
 }
+SCHEMAS["WithdrawalLimit"] = _object(
+    {
+        **SCHEMAS["Token"]["properties"],
+        "withdrawnToday": {**D, "description": "asked over the last 24 hours, declines aside"},
+        "maxWithdrawalQuantity": D,
+    }
+)
+SCHEMAS["WithdrawalLimits"] = _object(
+    {
+        "symbol": TEXT,
+        "asset": TEXT,
+        "maxWithdrawalQuantity": {**D, "description": "the most on any of its networks"},
+        "networks": {"type": "array", "items": _ref("WithdrawalLimit")},
+    }
+)
 SCHEMAS["CreatedApiKey"] = _object(
     {
         **SCHEMAS["ApiKey"]["properties"],
@@ -421,6 +498,29 @@ SCHEMAS["Onramp"] = {
         **_USER_FIELD,
     },
     "required": ["asset", "amount"],
+}
+_NAME_INPUT = {"type": ["string", "null"], "maxLength": 32}
+SCHEMAS["WithdrawalRequest"] = {
+    "type": "object",
+    "description": (
+        "Backpack's `{symbol, blockchain, quantity, address, clientId}` or the spec's "
+        "`{asset, network, ...}`. The same `clientId` again is the same withdrawal."
+    ),
+    "properties": {
+        "symbol": {**_NAME_INPUT, "description": "the asset (Backpack)"},
+        "asset": {**_NAME_INPUT, "description": "the asset (the spec), without `symbol`"},
+        "blockchain": {**_NAME_INPUT, "description": "the network (Backpack)"},
+        "network": {**_NAME_INPUT, "description": "the network (the spec), without `blockchain`"},
+        "quantity": {**_ref("DecimalInput"), "description": "what arrives; the fee is on top"},
+        "address": {"type": "string", "minLength": 1, "maxLength": 128},
+        "clientId": _id_input(MAX_CLIENT_ID),
+        **_USER_FIELD,
+    },
+    "required": ["quantity", "address"],
+    "allOf": [
+        {"anyOf": [{"required": ["symbol"]}, {"required": ["asset"]}]},
+        {"anyOf": [{"required": ["blockchain"]}, {"required": ["network"]}]},
+    ],
 }
 SCHEMAS["Credentials"] = {
     "type": "object",
@@ -688,6 +788,43 @@ def _paths() -> dict[str, dict[str, Json]]:
         examples={"rupees": {"asset": "INR", "amount": "1000"}},
         description="Up to the configured cap per user and asset (400 FAUCET_LIMIT); "
         "403 where the faucet is disabled.")
+
+    asset = (_query("symbol", SYMBOL_TEXT, "the asset (Backpack)", example="USDT"),
+             _query("asset", SYMBOL_TEXT, "the asset (the spec), without `symbol`"))
+    network = (_query("blockchain", SYMBOL_TEXT, "the network (Backpack)", example="Ethereum"),
+               _query("network", SYMBOL_TEXT, "the network (the spec), without `blockchain`"))
+    history = (
+        _query("from", MS_INPUT, "created at or after, ms since the epoch"),
+        _query("to", MS_INPUT, "created before, ms since the epoch"),
+        _query("endTime", MS_INPUT, "the same as `to` (ccxt's fetchDeposits), without `to`"),
+        LIMIT,
+        _query("offset", {**UINT, "maximum": 2**31 - 1}, "skip this many, newest first"),
+        USER_ID,
+    )
+    for prefix, dialect in (("/wapi/v1/capital", ""), ("/api/v1/capital", "Spec")):
+        add("get", f"{prefix}/deposit/address", f"getDepositAddress{dialect}",
+            "The caller's deposit address on a network", PRIVATE,
+            _json(_ref("DepositAddress")), errors=READ, params=(*network, *asset, USER_ID),
+            description="One address per network: every asset on it arrives there. "
+            "400 (`details.reason` UNKNOWN_NETWORK, NETWORK_DISABLED).")
+        add("get", f"{prefix}/deposits", f"getDeposits{dialect}",
+            "Deposits of the caller, newest first", PRIVATE, _list("Deposit"), errors=READ,
+            params=history)
+        add("get", f"{prefix}/withdrawals", f"getWithdrawals{dialect}",
+            "Withdrawals of the caller, newest first", PRIVATE, _list("Withdrawal"),
+            errors=READ, params=history)
+        add("post", f"{prefix}/withdrawals", f"requestWithdrawal{dialect}",
+            "Request a withdrawal: quantity + fee are locked at once", PRIVATE,
+            _json(_ref("Withdrawal")), errors=(*WRITE, 409), body=_ref("WithdrawalRequest"),
+            examples={"backpack": {"symbol": "USDT", "blockchain": "Ethereum",
+                                   "quantity": "10", "address": "0x" + "0b" * 20}},
+            description="Needs the `withdraw` scope of an API key. 400 with `details.reason` "
+            "INSUFFICIENT_FUNDS, BELOW_MIN_WITHDRAWAL, ABOVE_MAX_WITHDRAWAL, "
+            "WITHDRAWAL_LIMIT, INVALID_ADDRESS, UNKNOWN_NETWORK, NETWORK_DISABLED, "
+            "INVALID_AMOUNT; 409 DUPLICATE_CLIENT_ID for a clientId used with other facts.")
+    add("get", "/api/v1/account/limits/withdrawal", "getWithdrawalLimits",
+        "How much of an asset the caller can withdraw now, per network", PRIVATE,
+        _json(_ref("WithdrawalLimits")), errors=READ, params=(*asset, *network, USER_ID))
 
     add("post", "/api/v1/auth/signup", "signup", "Create a user; returns a bearer token",
         ACCOUNT, _json(_ref("Session")), status=201, errors=(400, 409, 413, 429, 503),

@@ -18,6 +18,7 @@ from aiohttp import web
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.ledger.v1 import ledger_pb2 as lpb
+from gateway_svc.capital import token_json
 from gateway_svc.context import backends, limit, params
 from gateway_svc.dialect import kline_time, market_of, uint
 from gateway_svc.errors import bad_request, engine_error
@@ -64,9 +65,14 @@ async def assets(request: web.Request) -> web.Response:
     await _market_data(request)
     markets = backends(request).markets
     await markets.all()
+    networks = await markets.networks()
     return json_response(
         [
-            {"symbol": a.symbol, "decimals": a.decimals, "tokens": []}
+            {
+                "symbol": a.symbol,
+                "decimals": a.decimals,
+                "tokens": [token_json(n) for n in networks if n.asset == a.symbol],
+            }
             for a in sorted(markets.assets, key=lambda a: a.symbol)
         ]
     )

@@ -29,6 +29,7 @@ class GatewaySettings:
     ws_connections: int  # WebSocket connections per user
     max_body_bytes: int
     api_key_cache_seconds: float
+    verify_on_thread: bool  # Ed25519 on a worker thread: pays only with a core to spare
     web_dir: str  # the built web UI, served at /
     stream_address: str  # stream_svc, for WebSocket and SSE market data
     ws_max_topics: int  # streams per connection
@@ -86,6 +87,7 @@ class GatewaySettings:
             ws_connections=env_int("GATEWAY_WS_CONNECTIONS", 5, low=1),
             max_body_bytes=env_int("GATEWAY_MAX_BODY_BYTES", 1_048_576, low=1024),
             api_key_cache_seconds=env_float("GATEWAY_API_KEY_CACHE_SECONDS", 5.0),
+            verify_on_thread=env_bool("GATEWAY_VERIFY_ON_THREAD", False),
             web_dir=env_str("GATEWAY_WEB_DIR", "web/dist"),
             stream_address=env_str("STREAM_ADDRESS", "127.0.0.1:50053"),
             ws_max_topics=env_int("GATEWAY_WS_MAX_TOPICS", 100, low=1),

@@ -1,15 +1,21 @@
-"""Ed25519 verification on a worker thread, one hand-off per turn of the event loop.
+"""Ed25519 verification, on the event loop or on a worker thread.
 
 Verifying a signature is the costliest step of a signed request, and libsodium (PyNaCl)
 does it in about half the time OpenSSL (`cryptography`) takes — measured side by side on
-this machine — and without holding the GIL. On the event loop it would stall every other
-request for that long; on a worker thread it runs on another core while the loop parses,
-routes and answers.
+this machine — and without holding the GIL.
 
-A hand-off costs a thread wake-up each way, so the signatures of one turn of the loop go
-together: the first one of a turn schedules the job, the rest of that turn join it, and
-signatures that arrive while a job runs wait for it to end and go in the next one. At most
-one job is in flight: one thread, whose work never competes with itself.
+On the loop it costs its own time (65-80 µs here) and stalls other requests for that long.
+On a worker thread it runs on another core while the loop parses, routes and answers, but
+the hand-off costs a thread wake-up each way: 115 µs of CPU more per signature when each
+goes alone, 30-65 µs when eight go together (reports/order-path-profile.md). The thread
+pays only when a core is free for it: one gateway process on a host with cores to spare.
+With a process per core (`GATEWAY_REUSE_PORT`, or replicas limited to a core each) there
+is none, and the loop is cheaper; that is the default (`GATEWAY_VERIFY_ON_THREAD`).
+
+On the thread, the signatures of one turn of the loop go together: the first one of a
+turn schedules the job, the rest of that turn join it, and signatures that arrive while a
+job runs wait for it to end and go in the next one. At most one job is in flight: one
+thread, whose work never competes with itself.
 """
 
 from __future__ import annotations
@@ -50,13 +56,19 @@ def _run(checks: list[Check]) -> list[bool]:
 
 
 class SignatureChecker:
-    def __init__(self) -> None:
+    def __init__(self, *, on_thread: bool) -> None:
+        self._on_thread = on_thread
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ed25519")
         self._waiting: list[tuple[Check, asyncio.Future[bool]]] = []
         self._busy = False  # a job is scheduled or running
+        self._closed = False
 
     async def verify(self, key: PublicKey, signature: bytes, messages: Iterable[bytes]) -> bool:
         """True if `signature` is `key`'s over one of `messages` (tried in order, lazily)."""
+        if not self._on_thread:
+            if self._closed:
+                raise RuntimeError("the signature checker is closed")
+            return _valid(key, signature, messages)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         self._waiting.append(((key, signature, messages), future))
@@ -66,6 +78,7 @@ class SignatureChecker:
         return await future
 
     def close(self) -> None:
+        self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _start(self) -> None:

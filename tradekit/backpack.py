@@ -33,6 +33,16 @@ INSTRUCTIONS: dict[tuple[str, str], str] = {
     ("GET", "/wapi/v1/history/orders"): "orderHistoryQueryAll",
     ("GET", "/wapi/v1/history/fills"): "fillHistoryQueryAll",
     ("POST", "/api/v1/onramp"): "onramp",
+    # capital, at Backpack's paths and the spec's
+    ("GET", "/wapi/v1/capital/deposit/address"): "depositAddressQuery",
+    ("GET", "/api/v1/capital/deposit/address"): "depositAddressQuery",
+    ("GET", "/wapi/v1/capital/deposits"): "depositQueryAll",
+    ("GET", "/api/v1/capital/deposits"): "depositQueryAll",
+    ("GET", "/wapi/v1/capital/withdrawals"): "withdrawalQueryAll",
+    ("GET", "/api/v1/capital/withdrawals"): "withdrawalQueryAll",
+    ("POST", "/wapi/v1/capital/withdrawals"): "withdraw",
+    ("POST", "/api/v1/capital/withdrawals"): "withdraw",
+    ("GET", "/api/v1/account/limits/withdrawal"): "maxWithdrawalQuantity",
 }
 
 

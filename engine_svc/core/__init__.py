@@ -1,9 +1,10 @@
 """The pure engine core: no I/O. A command goes in, events come out.
 
-Stages, each in its own module: `money` (decimal strings <-> integers),
+Stages, each in its own module: `parse` (decimal strings -> commands),
 `markets` (asset and market rules), `accounts` (available/locked),
-`book` (price-time order book), `engine` (validate -> risk/lock -> match ->
-settle -> events), `snapshot_state` (state <-> plain data, `state_hash`).
+`book` (price-time order book), `engine` (the state and the dispatch of each command to
+`entry` -> `matching` -> `resting`, `cancels`, `conditional` -> `cascade`, `funds`,
+`admin`, `capital`), `state` (state <-> plain data, `state_hash`).
 """
 
 from engine_svc.native import search_path

@@ -11,6 +11,9 @@ Invariants (tested after every command, with the engine's):
 3. Per user and asset, locked = what open orders can spend + amount + fee of the user's
    withdrawals that have not ended.
 4. A rejected command raises `Rejected` before touching any state.
+5. A withdrawal request is idempotent by (user, client id): repeated with the same facts it
+   changes nothing (the first request's withdrawal stands, nothing is locked twice), with
+   other facts it is refused (DUPLICATE_CLIENT_ID). A client id 0 is no client id.
 """
 
 import re
@@ -136,6 +139,7 @@ class Capital:
         self.deposits: dict[tuple[str, str], DepositRecorded] = {}
         self.withdrawals: dict[int, Withdrawal] = {}
         self.user_withdrawals: dict[UserId, list[Withdrawal]] = {}  # in request order
+        self.by_client_id: dict[tuple[UserId, int], Withdrawal] = {}
         self.next_withdrawal_id = 1
 
     def apply(
@@ -215,6 +219,16 @@ class Capital:
     ) -> list[Event]:
         if c.user <= 0:
             raise Rejected(Code.INVALID_USER, "user id must be > 0")
+        known = self.by_client_id.get((c.user, c.client_id)) if c.client_id else None
+        if known is not None:
+            if (known.asset, known.network, known.address, known.amount) != (
+                c.asset, c.network, c.address, c.amount,
+            ):  # fmt: skip
+                raise Rejected(
+                    Code.DUPLICATE_CLIENT_ID,
+                    f"clientId {c.client_id} is withdrawal {known.id}, asked with other facts",
+                )
+            return []  # a retry: the first request's withdrawal stands
         network = self.network(c.asset, c.network)
         spec = network.spec
         decimals = assets[c.asset].decimals
@@ -270,6 +284,8 @@ class Capital:
     def _remember(self, w: Withdrawal) -> None:
         self.withdrawals[w.id] = w
         self.user_withdrawals.setdefault(w.user, []).append(w)
+        if w.client_id:
+            self.by_client_id[(w.user, w.client_id)] = w
 
     def withdrawn_today(self, user: UserId, asset: str, network: str, ts: int) -> int:
         """What the user asked to withdraw on the network in the last 24 h, declines aside."""

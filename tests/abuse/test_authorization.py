@@ -466,7 +466,7 @@ def test_grpc_services_are_unreachable_from_outside(overlay: str) -> None:
             for w in workloads(objects)
             for c in pod_spec(w)["containers"]
             for port in c.get("ports", [])
-            if port["name"] in ("grpc", "health")
+            if port["name"] in ("grpc", "health", "probe")
         ]
         assert {name for name, _ in grpc_ports} >= {"engine", "ledger", "stream"}
         for name, port in grpc_ports:

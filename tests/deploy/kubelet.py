@@ -2,11 +2,12 @@
 
 It does with a container spec what Kubernetes does, as far as a service can tell: the
 command, the environment (envFrom, configMapKeyRef, secretKeyRef, fieldRef, `$(VAR)`
-expansion), volumes (ConfigMap files, empty and persistent folders) and probes. Only where
-things are differs on one machine, and only that is rewritten: container ports become free
-local ports, cluster DNS names the local address of the pod behind them (or a store of the
-test fixtures), mount paths local folders. A DNS name, Service port or secret that does not
-resolve is an error, so the manifests cannot point at something that does not exist.
+expansion), volumes (ConfigMap and Secret files, empty and persistent folders) and
+probes. Only where things are differs on one machine, and only that is rewritten:
+container ports become free local ports, cluster DNS names the local address of the pod
+behind them (or a store of the test fixtures), mount paths local folders. A DNS name,
+Service port or secret that does not resolve is an error, so the manifests cannot point
+at something that does not exist.
 """
 
 from __future__ import annotations
@@ -157,10 +158,24 @@ class LocalCluster:
                 data = find(self.objects, "ConfigMap", volume["configMap"]["name"])["data"]
                 for key, text in data.items():
                     (folder / key).write_text(text)
+            elif "secret" in volume:
+                self._write_secret(volume["secret"], folder)
             elif "emptyDir" not in volume and mount["name"] not in claims:
                 raise ManifestError(f"volume {mount['name']!r} is not defined or not supported")
             mounts[mount["mountPath"]] = folder
         return mounts
+
+    def _write_secret(self, volume: Obj, folder: Path) -> None:
+        """A Secret volume's files (all keys, or its `items`), from the test's secrets."""
+        name = volume["secretName"]
+        if name not in self.secrets:
+            raise ManifestError(f"secret {name!r} is not one the operator creates")
+        data = self.secrets[name]
+        items = volume.get("items") or [{"key": k, "path": k} for k in data]
+        for item in items:
+            if item["key"] not in data:
+                raise ManifestError(f"secret {name} has no key {item['key']!r}")
+            (folder / item["path"]).write_text(data[item["key"]])
 
     def _localize(self, value: str, ports: Mapping[int, int], mounts: Mapping[str, Path]) -> str:
         """`value` with a container port, mount path or cluster address made local."""

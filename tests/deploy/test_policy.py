@@ -345,3 +345,9 @@ def test_every_variable_set_is_one_the_service_reads(overlay: str) -> None:
         env = container_env(objects, workload, container, SECRETS)
         unread = set(env) - read - helpers - library
         assert unread == set(), f"{name_of(workload)} sets variables it never reads: {unread}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_sends_interval_frames(overlay: str) -> None:
+    """Topics go out merged per interval (issue 29): the manifests say so explicitly."""
+    assert gateway_env(render(overlay))["GATEWAY_WS_INTERVAL_MS"] == "100"

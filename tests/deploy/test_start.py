@@ -25,8 +25,17 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.certs import Authority
 from tests.deploy.kubelet import LOCALHOST, LocalCluster, LocalContainer
-from tests.deploy.manifests import OVERLAYS, containers, is_ours, name_of, render
+from tests.deploy.manifests import (
+    OVERLAYS,
+    containers,
+    is_ours,
+    name_of,
+    pod_spec,
+    render,
+    workloads,
+)
 
 POLL_SECONDS = 0.2
 
@@ -152,6 +161,30 @@ def shard_markets(overlay: str) -> list[str]:
     return sorted(m["symbol"] for m in tomllib.loads(data["engine-0.toml"])["markets"])
 
 
+def mesh_secrets(overlay: str, folder: Path) -> dict[str, dict[str, str]]:
+    """The overlay's mesh-tls Secrets (prod's mutual TLS), from one test CA: certificates
+    naming 127.0.0.1, where every service answers here. The stores are the test's own,
+    in plaintext (tests/deploy/test_store_tls.py runs prod's store URLs)."""
+    names = {
+        volume["secret"]["secretName"]
+        for w in workloads(render(overlay))
+        for volume in pod_spec(w).get("volumes", [])
+        if volume.get("secret", {}).get("secretName", "").startswith("mesh-tls-")
+    }
+    if not names:
+        return {}
+    ca = Authority(folder)
+    made = {}
+    for name in sorted(names):
+        pem = ca.issue(name)
+        made[name] = {
+            "ca.crt": ca.ca.read_text(),
+            "tls.crt": pem.cert.read_text(),
+            "tls.key": pem.key.read_text(),
+        }
+    return made
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 async def test_stack_runs_as_the_manifests_say(
     overlay: str, tmp_path: Path, redis_url: str, database_url: str
@@ -165,7 +198,8 @@ async def test_stack_runs_as_the_manifests_say(
                 "gateway-token-secret": secrets.token_urlsafe(32),
                 "engine-admin-token": secrets.token_hex(32),
                 "postgres-password": secrets.token_hex(16),
-            }
+            },
+            **mesh_secrets(overlay, tmp_path / "ca"),
         },
         stores={"redis": redis_url, "timescaledb": database_url},
     )

@@ -19,7 +19,11 @@ ARGS = ["postgres", *(arg for item in TIMESCALE_SETTINGS.items() for arg in ("-c
 def test_the_manifests_run_the_tested_version_and_settings() -> None:
     for overlay in OVERLAYS:
         found = [c for _, c in containers(render(overlay)) if c["name"] == "timescaledb"]
-        assert [(c["image"], c["args"]) for c in found] == [(IMAGE, ARGS)], overlay
+        assert [(c["image"], c["args"][: len(ARGS)]) for c in found] == [(IMAGE, ARGS)], overlay
+        # After them, prod adds its TLS settings alone (tests/deploy/test_prod_tls.py).
+        added = found[0]["args"][len(ARGS) :]
+        assert all(a == "-c" or a.startswith("ssl") for a in added), overlay
+        assert bool(added) == (overlay == "prod"), overlay
 
 
 def test_compose_runs_the_same() -> None:

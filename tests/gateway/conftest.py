@@ -41,6 +41,7 @@ def gateway_settings(
         "ws_connections": 5,
         "max_body_bytes": 65536,
         "api_key_cache_seconds": 5.0,
+        "verify_on_thread": False,
         "web_dir": "web/dist",
         "stream_address": "127.0.0.1:1",
         "ws_max_topics": 20,

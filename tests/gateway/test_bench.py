@@ -127,3 +127,22 @@ async def test_gateways_share_one_port(database_url: str) -> None:
     assert len(replicas) == 2
     assert abs(single["cpu_seconds"]["gateway"] - sum(replicas)) < 0.02
     assert not any(name.startswith("gateway-") for name in single["cpu_seconds"])
+
+
+async def test_a_run_over_https_and_mutual_tls(database_url: str) -> None:
+    # The clients speak TLS to the gateway and the bench's own channels present the run's
+    # certificate to the engine and the ledger: plaintext anywhere, and nothing is accepted.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.orders", "--json", "--modes", "single", "--tls",
+        "--clients", "4", "--users", "4", "--seconds", "1", "--database-url", database_url,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(240):
+        stdout, _ = await process.communicate()
+    assert process.returncode == 0, f"bench_orders exited with {process.returncode}"
+    r: dict[str, Any] = orjson.loads(stdout)
+    assert r["tls"] is True
+    single = r["modes"]["single"]
+    assert single["orders"] > 0
+    assert single["statuses"] == {"200": single["requests"]}, single["first_error"]
+    assert single["ledger_catch_up_seconds"] >= 0

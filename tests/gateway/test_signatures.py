@@ -1,4 +1,5 @@
-"""Ed25519 verification on the worker thread: right answers, off the loop, never a hang."""
+"""Ed25519 verification on the loop or the worker thread: right answers (on the thread off
+the loop), never a hang."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ def public(key: Ed25519PrivateKey) -> PublicKey:
     return ed25519_key(key.public_key().public_bytes_raw())
 
 
-async def test_a_turn_of_signatures_is_checked_off_the_loop_each_on_its_own() -> None:
-    checker = SignatureChecker()
+@pytest.mark.parametrize("on_thread", [True, False])
+async def test_a_turn_of_signatures_is_checked_each_on_its_own(on_thread: bool) -> None:
+    checker = SignatureChecker(on_thread=on_thread)
     keys = [Ed25519PrivateKey.generate() for _ in range(4)]
     threads: set[int] = set()
 
@@ -41,7 +43,7 @@ async def test_a_turn_of_signatures_is_checked_off_the_loop_each_on_its_own() ->
         results = await asyncio.gather(*(checker.verify(public(k), s, m) for k, s, m, _ in checks))
         assert results == [expected for *_, expected in checks]
         assert threads
-        assert threading.get_ident() not in threads
+        assert (threading.get_ident() not in threads) == on_thread
         # Later signatures start a new job.
         key = keys[0]
         assert await checker.verify(public(key), key.sign(b"late"), iter([b"late"]))
@@ -49,8 +51,9 @@ async def test_a_turn_of_signatures_is_checked_off_the_loop_each_on_its_own() ->
         checker.close()
 
 
-async def test_a_closed_checker_fails_instead_of_waiting_forever() -> None:
-    checker = SignatureChecker()
+@pytest.mark.parametrize("on_thread", [True, False])
+async def test_a_closed_checker_fails_instead_of_waiting_forever(on_thread: bool) -> None:
+    checker = SignatureChecker(on_thread=on_thread)
     checker.close()
     key = Ed25519PrivateKey.generate()
     async with asyncio.timeout(5):

@@ -1,6 +1,7 @@
 """Fixtures for the market maker: a real engine (in-process, or a process of its own where
-crashes matter), configurations written to files, and makers and flows run in-process
-cycle by cycle so a test decides exactly when each one acts."""
+crashes matter), configurations written to files, makers and flows run in-process cycle by
+cycle so a test decides exactly when each one acts, and other users' stops resting in the
+maker's market."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from mm_svc.engine import open_channel
 from mm_svc.flow import Flow
 from mm_svc.maker import Maker
 from mm_svc.metrics import FlowMetrics, MakerMetrics
-from tests.engine.conftest import RunningEngine, engine
+from tests.engine.conftest import RunningEngine, deposit, engine
 from tradekit.engine_client import EngineClient
 
 __all__ = ["engine"]
@@ -37,6 +38,7 @@ __all__ = ["engine"]
 MAKER = 500
 FLOW_USERS = (601, 602, 603)
 TAKER = 700
+STOPPER, COUNTERPARTY = 800, 801  # a user with stops in the market, and who traded with it
 
 MARKET = {
     "symbol": "TATA_INR",
@@ -170,6 +172,67 @@ async def market_order(
     )  # fmt: skip
     assert reply.code == cpb.RESULT_CODE_OK, reply.message
     return reply
+
+
+@dataclass(frozen=True)
+class UserStop:
+    side: int
+    trigger: str
+    limit: str = ""  # "" = a market order once it fires
+    bracket: bool = False  # a buy at the trigger with take-profit 1030 and stop-loss 970
+
+
+# Near the mid (the flow's and the takers' trades reach them) and far (they keep waiting):
+# stop-loss sells below, stop buys above, limit and market, and a bracket order waiting.
+USER_STOPS = (
+    UserStop(cpb.SIDE_SELL, "999.50"),
+    UserStop(cpb.SIDE_SELL, "998.00", limit="997.00"),
+    UserStop(cpb.SIDE_SELL, "950.00"),
+    UserStop(cpb.SIDE_BUY, "1000.50"),
+    UserStop(cpb.SIDE_BUY, "1002.00", limit="1003.00"),
+    UserStop(cpb.SIDE_BUY, "1050.00", limit="1050.00"),
+    UserStop(cpb.SIDE_BUY, "1001.00", limit="1001.00", bracket=True),
+)
+
+
+async def rest_user_stops(stub: epb_grpc.EngineServiceAsyncStub) -> set[int]:
+    """USER_STOPS placed by STOPPER in TATA_INR, after one trade at 1000 between STOPPER and
+    COUNTERPARTY that gives the market its last price (the book is empty again after it).
+    Returns the ids of the pending triggers."""
+    for user in (STOPPER, COUNTERPARTY):
+        await deposit(stub, user, "INR", "1000000")
+        await deposit(stub, user, "TATA", "1000")
+    for user, side in ((STOPPER, cpb.SIDE_SELL), (COUNTERPARTY, cpb.SIDE_BUY)):
+        reply = await stub.PlaceOrder(
+            epb.PlaceOrderRequest(
+                user_id=user, market="TATA_INR", side=side, type=cpb.ORDER_TYPE_LIMIT,
+                price="1000", quantity="1", time_in_force=cpb.TIME_IN_FORCE_GTC,
+            )
+        )  # fmt: skip
+        assert reply.code == cpb.RESULT_CODE_OK, reply.message
+    ids = set()
+    for stop in USER_STOPS:
+        limit = bool(stop.limit)
+        reply = await stub.PlaceOrder(
+            epb.PlaceOrderRequest(
+                user_id=STOPPER, market="TATA_INR", side=stop.side,  # type: ignore[arg-type]
+                type=cpb.ORDER_TYPE_LIMIT if limit else cpb.ORDER_TYPE_MARKET,
+                time_in_force=cpb.TIME_IN_FORCE_GTC if limit else cpb.TIME_IN_FORCE_IOC,
+                price=stop.limit, quantity="5", trigger_price=stop.trigger,
+                take_profit_trigger_price="1030" if stop.bracket else "",
+                stop_loss_trigger_price="970" if stop.bracket else "",
+            )
+        )  # fmt: skip
+        assert reply.code == cpb.RESULT_CODE_OK, reply.message
+        assert reply.order.status == cpb.ORDER_STATUS_TRIGGER_PENDING
+        ids.add(reply.order.order_id)
+    return ids
+
+
+async def pending_stops(stub: epb_grpc.EngineServiceAsyncStub, ids: set[int]) -> set[int]:
+    """Which of `ids` are still pending triggers."""
+    held = await open_orders(stub, STOPPER)
+    return {o.order_id for o in held if o.status == cpb.ORDER_STATUS_TRIGGER_PENDING} & ids
 
 
 # ---- services in processes of their own ----

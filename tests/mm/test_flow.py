@@ -1,5 +1,6 @@
-"""The simulated traders: they trade against the maker, keep few orders resting, are topped
-up when short, and clean up when stopped."""
+"""The simulated traders: they trade against the maker (beside another user's stops, some
+of which they fire), keep few orders resting, are topped up when short, and clean up when
+stopped."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from mm_svc.config import Config
 from tests.engine.conftest import RunningEngine
-from tests.mm.conftest import FLOW_USERS, MAKER, Harness, holdings, make_config, open_orders
+from tests.mm.conftest import (
+    FLOW_USERS,
+    MAKER,
+    Harness,
+    holdings,
+    make_config,
+    open_orders,
+    pending_stops,
+    rest_user_stops,
+)
 
 HarnessFactory = Callable[[Config], Awaitable[Harness]]
 
@@ -20,6 +30,7 @@ async def test_the_flow_trades_with_the_maker_and_keeps_few_orders_resting(
     engine: RunningEngine, harness_factory: HarnessFactory, tmp_path: Path
 ) -> None:
     h = await harness_factory(make_config(tmp_path, flow={"market_order_share": 0.3}))
+    stops = await rest_user_stops(engine.stub)
     await h.maker.prepare()
     await h.flow.prepare()
     await h.maker.cycle()
@@ -39,6 +50,8 @@ async def test_the_flow_trades_with_the_maker_and_keeps_few_orders_resting(
         if s.name == "mm_flow_orders_total" and s.labels["result"] == "RESULT_CODE_OK"
     }  # fmt: skip
     assert results == {"market", "limit"}
+
+    assert set() < await pending_stops(engine.stub, stops) < stops  # some fired, some wait
 
     await h.flow.shutdown()  # cancel_on_stop
     for user in FLOW_USERS:

@@ -1,5 +1,6 @@
 """The maker against a real engine, cycle by cycle: a two-sided book within its spread under
-taker flow, every limit held, only fundable orders, rejections survived."""
+taker flow, every limit held, only fundable orders, rejections survived; the first two with
+another user's stops resting in the market, some of which fire into the maker's quotes."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from tests.mm.conftest import (
     make_config,
     market_order,
     open_orders,
+    pending_stops,
     remaining,
+    rest_user_stops,
 )
 
 HarnessFactory = Callable[[Config], Awaitable[Harness]]
@@ -33,6 +36,7 @@ async def test_the_maker_holds_a_two_sided_book_within_its_spread_under_taker_fl
 ) -> None:
     config = make_config(tmp_path, market={"skew_bps": 10})
     h = await harness_factory(config)
+    stops = await rest_user_stops(engine.stub)
     await h.maker.prepare()
     await h.flow.prepare()
     spread, tolerance = Decimal(20), Decimal(5)
@@ -61,6 +65,8 @@ async def test_the_maker_holds_a_two_sided_book_within_its_spread_under_taker_fl
         "mm_flow_orders_total", market="TATA_INR", type="market", side="buy",
         result="RESULT_CODE_OK",
     ) > 0  # fmt: skip
+    # The near stops fired among the maker's quotes, the far ones still wait.
+    assert set() < await pending_stops(engine.stub, stops) < stops
 
 
 async def test_position_open_orders_and_order_size_limits_hold_while_takers_push(
@@ -74,6 +80,7 @@ async def test_position_open_orders_and_order_size_limits_hold_while_takers_push
         maker_fund={"INR": "1000000", "TATA": "100"},
     )  # fmt: skip
     h = await harness_factory(config)
+    stops = await rest_user_stops(engine.stub)
     await h.maker.prepare()
     await h.maker.cycle()
     await deposit(engine.stub, TAKER, "TATA", "1000")
@@ -105,6 +112,7 @@ async def test_position_open_orders_and_order_size_limits_hold_while_takers_push
 
     assert seen_full_long
     assert seen_full_short
+    assert set() < await pending_stops(engine.stub, stops) < stops  # some fired, some wait
     assert h.maker_metric("mm_orders_rejected_total", market="TATA_INR",
                           reason="RESULT_CODE_INSUFFICIENT_FUNDS") == 0  # fmt: skip
 

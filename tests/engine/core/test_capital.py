@@ -150,3 +150,29 @@ def test_the_daily_limit_counts_the_last_24_hours_without_declines() -> None:
     request(ex, 9_000 * USDT)  # the declined one no longer counts
     ex.ts += 86_400_000_000  # a day later
     request(ex, 9_000 * USDT)
+
+
+def test_a_request_retried_with_its_client_id_is_the_same_withdrawal() -> None:
+    ex = funded()
+
+    def ask(amount: int, user: str = "alice", client_id: int = 7) -> Outcome:
+        return ex.apply(RequestWithdrawal(uid(user), "USDT", "Ethereum", OUT, amount, client_id))
+
+    (first,) = ask(100 * USDT).events
+    assert isinstance(first, WithdrawalChanged)
+    assert ask(100 * USDT).events == []  # a retry after a lost answer: nothing locked again
+    assert ex.balances("alice") == {"USDT": ("899.000000", "101.000000")}
+    error = ex.rejects(Code.DUPLICATE_CLIENT_ID, lambda: ask(200 * USDT))
+    assert str(first.withdrawal_id) in error.message
+    decide(ex, first.withdrawal_id, DECLINE)
+    assert ask(100 * USDT).events == []  # still that withdrawal, declined: no new lock
+    assert ex.balances("alice") == {"USDT": ("1000.000000", "0.000000")}
+    report(ex, "bobseed", 500 * USDT, 3, user="bob")
+    (bobs,) = ask(100 * USDT, user="bob").events  # another user's client id 7 is his own
+    assert isinstance(bobs, WithdrawalChanged)
+    assert bobs.withdrawal_id != first.withdrawal_id
+    (second,) = ask(100 * USDT, client_id=0).events  # no client id: a new one each time
+    (third,) = ask(100 * USDT, client_id=0).events
+    assert isinstance(second, WithdrawalChanged)
+    assert isinstance(third, WithdrawalChanged)
+    assert second.withdrawal_id != third.withdrawal_id

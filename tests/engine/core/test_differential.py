@@ -3,7 +3,8 @@
 Seeded random command streams (every order type, time in force, self-trade mode, post-only,
 client ids, cancels by id and client id, cancel-all, deposits, withdrawals, halts, trigger
 orders, take-profit / stop-loss brackets and their cascades, custody's deposit reports
-(repeated and conflicting), withdrawal requests and decisions, and some invalid commands)
+(repeated and conflicting), withdrawal requests (retried by client id) and decisions, and
+some invalid commands)
 go to `Engine(OrderBook, TriggerIndex)` and `Engine(ReferenceBook, ReferenceTriggers)`:
 every command must give identical events, or the identical rejection, and the state
 hashes must agree.
@@ -122,6 +123,7 @@ class Stream:
         self.rng = random.Random(seed)
         self.engine = new_engine(OrderBook)
         self.order_ids: list[OrderId] = []
+        self.client_ids = 0
 
     def commands(self, count: int) -> Iterator[tuple[int, Command]]:
         """(ts, command) pairs."""
@@ -134,6 +136,10 @@ class Stream:
                     e.order_id for e in result if isinstance(e, OrderAccepted | TriggerPlaced)
                 ]
             yield ts, command
+            if isinstance(command, RequestWithdrawal) and command.client_id % 3 == 0:
+                # The client lost the answer and sends it again: that changes nothing.
+                assert apply(self.engine, command, ts + 500) in ([], result)
+                yield ts + 500, command
 
     def next(self) -> Command:
         rng = self.rng
@@ -182,7 +188,10 @@ class Stream:
         if roll < 0.7:
             address = rng.choice(ADDRESSES[spec.network])
             amount = rng.randint(1, 1500) * unit // rng.choice([1, 10, 100])
-            return RequestWithdrawal(user, spec.asset, spec.network, address, amount, 0)
+            self.client_ids += 1  # each its own: `commands` retries some
+            return RequestWithdrawal(
+                user, spec.asset, spec.network, address, amount, self.client_ids
+            )
         capital = self.engine.capital
         open_ids = [w.id for w in capital.withdrawals.values() if w.status < CONFIRMED]
         if open_ids and rng.random() < 0.7:

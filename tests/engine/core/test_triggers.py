@@ -4,7 +4,7 @@ event ledger after each command, so each test also proves a pending trigger lock
 
 import orjson
 
-from engine_svc.core.engine import MAX_TRIGGERS_PER_MARKET
+from engine_svc.core.conditional import MAX_TRIGGERS_PER_MARKET
 from engine_svc.core.events import OrderAccepted, TriggerFired
 from engine_svc.core.parse import parse_place
 from engine_svc.core.state import dump_state, load_state, state_hash

@@ -1,0 +1,121 @@
+"""Firing conditional orders: the cascade that follows every step that traded.
+
+A trigger fires when its market's last trade price reaches it (triggers.py gives the
+order); a bracket order that closed with fills spawns its take-profit and stop-loss legs,
+which fire at once if the last price already reached them. What a fired order trades may
+reach more triggers: the cascade runs until a step reaches none. Each trigger fires at
+most once, since reaching it takes it out of the indexes; firing one leg of a pair
+cancels the other first (ONE_CANCELS_OTHER).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from engine_svc.core.commands import PlaceOrder
+from engine_svc.core.conditional import drop, new_order_id, pend, unpend
+from engine_svc.core.entry import place
+from engine_svc.core.events import Event, TradeExecuted, TriggerFailed, TriggerFired
+from engine_svc.core.members import (
+    BUY,
+    BY_OCO,
+    DONE,
+    FIRING,
+    GTC,
+    IOC,
+    LIMIT,
+    MARKET,
+    PENDING,
+    SELL,
+)
+from engine_svc.core.order import Order
+from engine_svc.core.triggers import Trigger
+from engine_svc.core.types import ClientOrderId, Rejected
+
+if TYPE_CHECKING:
+    from engine_svc.core.engine import Engine
+
+
+def cascade(e: Engine, symbol: str, events: list[Event], ts: int) -> None:
+    """Fires every trigger the command's trades reached, then those the orders they
+    became reach, until a step reaches none."""
+    queue: deque[Trigger] = deque()
+    _reach(e, symbol, events, events, queue, ts)
+    while queue:
+        t = queue.popleft()
+        if t.state is FIRING:  # else its other leg fired first
+            _fire(e, t, events, queue, ts)
+
+
+def _reach(
+    e: Engine, symbol: str, step: list[Event], events: list[Event], queue: deque[Trigger], ts: int
+) -> None:
+    """Queues what the trades of `step` reached, then the legs of brackets it closed."""
+    book = e.trigger_books.get(symbol)
+    if book:
+        path = [ev.price for ev in step if type(ev) is TradeExecuted]
+        if path:
+            for t in book.crossed(path):
+                unpend(e, t)
+                t.state = FIRING
+                queue.append(t)
+    if e.closed_parents:
+        parents, e.closed_parents = e.closed_parents, []
+        for o in parents:
+            _spawn_legs(e, o, events, queue, ts)
+
+
+def _spawn_legs(e: Engine, o: Order, events: list[Event], queue: deque[Trigger], ts: int) -> None:
+    """A closed bracket parent's take-profit and stop-loss, on the other side for what it
+    filled. A buy's take-profit fires at or above its price, its stop-loss at or below
+    (a sell's the other way); a leg the last price has already reached fires now."""
+    b = o.bracket
+    assert b is not None
+    market = e.markets[o.market]
+    buy = o.side is BUY
+    side = SELL if buy else BUY
+    legs: list[Trigger] = []
+    for trigger, limit, take_profit in (
+        (b.tp_trigger, b.tp_limit, True),
+        (b.sl_trigger, b.sl_limit, False),
+    ):
+        if trigger:
+            child = PlaceOrder(
+                o.user, o.market, side, LIMIT if limit else MARKET, limit, o.filled, 0,
+                GTC if limit else IOC, False, ClientOrderId(0), o.stp,
+            )  # fmt: skip
+            legs.append(
+                Trigger(new_order_id(e), child, trigger, take_profit is buy, None, o.id, ts)
+            )
+    if len(legs) == 2:
+        legs[0].sibling, legs[1].sibling = legs[1], legs[0]
+    for t in legs:
+        pend(e, t, events, ts)
+    last = market.last_price
+    for t in legs:
+        if t.state is PENDING and (last >= t.price if t.above else last <= t.price):
+            e.trigger_books[o.market].remove(t)
+            unpend(e, t)
+            t.state = FIRING
+            queue.append(t)
+
+
+def _fire(e: Engine, t: Trigger, events: list[Event], queue: deque[Trigger], ts: int) -> None:
+    """Submits a reached trigger's order; its other leg is cancelled first."""
+    t.state = DONE
+    o = t.order
+    sibling = t.sibling
+    if sibling is not None:
+        t.sibling = None
+        drop(e, sibling, BY_OCO, events, ts)
+    e.seq += 1
+    events.append(TriggerFired(e.seq, ts, t.id, o.user, o.market, e.markets[o.market].last_price))
+    try:
+        placed = place(e, o, ts, t.id, t.bracket)
+    except Rejected as exc:
+        e.seq += 1
+        events.append(TriggerFailed(e.seq, ts, t.id, o.user, o.market, int(exc.code), exc.message))
+        return
+    events += placed
+    _reach(e, o.market, placed, events, queue, ts)
