@@ -29,6 +29,8 @@ from gateway_svc.auth import ApiKeys, Tokens
 from gateway_svc.binance import errors as binance_errors
 from gateway_svc.binance import private as binance_private
 from gateway_svc.binance import public as binance_public
+from gateway_svc.binance import sockets as binance_sockets
+from gateway_svc.binance import user_data as binance_user_data
 from gateway_svc.binance import weights as binance_weights
 from gateway_svc.coalesce import Coalescer
 from gateway_svc.context import BACKENDS, RATE_HEADERS, Backends, Markets
@@ -211,6 +213,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_routes(ws.routes)
     app.router.add_routes(binance_public.routes)
     app.router.add_routes(binance_private.routes)
+    app.router.add_routes(binance_user_data.routes)
+    app.router.add_routes(binance_sockets.routes)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     allow_origins(app, settings.cors_origins)

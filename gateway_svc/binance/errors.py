@@ -36,6 +36,7 @@ _BY_CODE: dict[str, tuple[int, str]] = {
     "ALREADY_EXISTS": (-2010, ""),
     "RESOURCE_NOT_FOUND": (-1000, ""),
     "CANCEL_REJECTED": (-2011, "Unknown order sent."),
+    "INVALID_LISTEN_KEY": (-1125, "This listenKey does not exist."),
     "TIMESTAMP_OUTSIDE_WINDOW": (
         -1021,
         "Timestamp for this request is outside of the recvWindow.",

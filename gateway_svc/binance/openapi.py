@@ -224,7 +224,7 @@ def private_paths() -> dict[str, dict[str, Json]]:
 
 
 def paths() -> dict[str, dict[str, Json]]:
-    return {**public_paths(), **private_paths()}
+    return {**public_paths(), **private_paths(), **stream_paths()}
 
 
 def public_paths() -> dict[str, dict[str, Json]]:
@@ -305,6 +305,101 @@ def public_paths() -> dict[str, dict[str, Json]]:
                 "Volume-weighted price of the last 5 minutes",
                 _object("mins", "price", "closeTime"),
                 SYMBOL,
+            )
+        },
+    }
+
+
+STREAMS_DESCRIPTION = (
+    "Binance's streams, with symbols in lower case: `<symbol>@depth` and `@depth@100ms` (diffs; "
+    "`U`/`u` continue `GET /api/v3/depth`'s `lastUpdateId`), `@depth<5|10|20>` (the best levels "
+    "as `{lastUpdateId, bids, asks}`, first when subscribed, then as the book changes), "
+    "`@trade`, `@aggTrade`, `@kline_<1m|5m|15m|30m|1h|4h|1d|1w>`, `@ticker`, `@miniTicker`, "
+    "`@bookTicker`, `!ticker@arr`, `!miniTicker@arr`, or a listen key (the caller's "
+    "`executionReport`, `outboundAccountPosition` and `listenKeyExpired`). Every stream goes "
+    "out at the gateway's interval (GATEWAY_WS_INTERVAL_MS; `?interval=0` for real time). "
+    'Frames in: `{"method": "SUBSCRIBE"|"UNSUBSCRIBE"|"LIST_SUBSCRIPTIONS"|"SET_PROPERTY"|'
+    '"GET_PROPERTY", "params": [...], "id": ..}`, answered `{result, id}` or `{error: {code, '
+    "msg}, id}` with code 3 (not JSON) or 2 (any other bad request: an unknown stream or "
+    "method, too many streams). A stream named in the URL that does not exist is a 400 "
+    "before the upgrade."
+)
+
+
+def _socket(operation_id: str, summary: str, description: str, *params: Json) -> Json:
+    op: Json = {
+        "operationId": operation_id,
+        "summary": summary,
+        "description": description,
+        "tags": [TAG],
+        "responses": {
+            "101": {"description": "switching to WebSocket"},
+            "400": {"description": "an unknown stream or listen key, or too many streams"},
+        },
+        "x-streaming": True,  # never ends: tests/stream covers it
+    }
+    if params:
+        op["parameters"] = list(params)
+    return op
+
+
+def stream_paths() -> dict[str, dict[str, Json]]:
+    listen_key = _query("listenKey", {"type": "string", "maxLength": 64}, "", required=True)
+    key_only = (
+        "Needs only `X-MBX-APIKEY` (a key with the READ scope, from an allowed address; no "
+        "signature), as on Binance, or the bearer token. A key lasts 60 minutes from its "
+        "creation or its last keep-alive, on every replica."
+    )
+    streams = {"type": "string", "maxLength": 2000}
+    data_stream = {
+        method: {
+            **_op(operation_id, summary, ok, *params, private=True),
+            "description": key_only,
+        }
+        for method, operation_id, summary, ok, params in (
+            ("post", "binanceNewListenKey", "A listen key for the user-data stream",
+             _object("listenKey"), ()),
+            ("put", "binanceKeepListenKey", "Keep a listen key 60 minutes more", _object(),
+             (listen_key,)),
+            ("delete", "binanceCloseListenKey", "End a listen key and its streams", _object(),
+             (listen_key,)),
+        )
+    }  # fmt: skip
+    return {
+        "/api/v3/userDataStream": data_stream,
+        "/ws/{streams}": {
+            "get": _socket(
+                "binanceRawStreams",
+                "Binance streams over WebSocket: the payloads as they are",
+                STREAMS_DESCRIPTION + " A name of up to 8 characters without `@` only labels "
+                "the connection (`/ws/0`).",
+                {
+                    "name": "streams",
+                    "in": "path",
+                    "required": True,
+                    "schema": streams,
+                    "description": "stream names or a listen key, `/`-separated",
+                },
+            )
+        },
+        "/stream": {
+            "get": _socket(
+                "binanceCombinedStreams",
+                "Binance streams over WebSocket as {stream, data}",
+                STREAMS_DESCRIPTION,
+                _query("streams", streams, "stream names, `/`-separated"),
+            )
+        },
+        "/ws-api/v3": {
+            "get": _socket(
+                "binanceWebSocketApi",
+                "Binance's WebSocket API: the user-data stream by signature",
+                "Requests `{id, method, params}`: `userDataStream.subscribe.signature` "
+                "(params `apiKey`, `timestamp`, `recvWindow`?, `signature`: ED25519 over the "
+                "other params sorted by name as `k=v&...`), `userDataStream.unsubscribe`, "
+                "`session.subscriptions`, `ping`, `time`. Answers `{id, status, result}` or "
+                "`{id, status, error: {code, msg}}` with Binance's codes; events "
+                "`{subscriptionId, event}`.",
             )
         },
     }
