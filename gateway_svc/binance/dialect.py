@@ -68,7 +68,7 @@ def invalid(field: str, why: str) -> ApiError:
 async def read_params(request: web.Request) -> tuple[dict[str, str], str, str]:
     """The parameters (query, then a form body), and the query and body as sent (Binance
     signs their concatenation)."""
-    query = request.query_string
+    query = request.rel_url.raw_query_string  # as sent: the decoded one would not verify
     body = ""
     if request.body_exists:
         if request.content_type not in (FORM, "application/octet-stream", ""):
