@@ -145,7 +145,8 @@ def stop_above(side: int, stop_loss: bool) -> bool:
     return (side == cpb.SIDE_BUY) == stop_loss
 
 
-def _kind(o: cpb.Order) -> str:
+def order_type(o: cpb.Order) -> str:
+    """Binance's name of the order's type."""
     limit = o.type == cpb.ORDER_TYPE_LIMIT
     if o.trigger_price:
         stop_loss = stop_above(o.side, True) == o.trigger_above
@@ -168,7 +169,7 @@ def order_json(o: cpb.Order, symbol: str, client_id: str = "") -> dict[str, Any]
         "origQuoteOrderQty": number(o.quote_quantity),
         "status": STATUS_NAMES.get(o.status, "NEW"),
         "timeInForce": TIF_NAMES.get(o.time_in_force, "GTC"),
-        "type": _kind(o),
+        "type": order_type(o),
         "side": SIDE_NAMES.get(o.side, "BUY"),
         "stopPrice": o.trigger_price or "0",
         "icebergQty": "0",

@@ -38,7 +38,11 @@ from gateway_svc.respond import json_response
 
 routes = web.RouteTableDef()
 
-ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
+# Every type POST /api/v3/order takes (ccxt refuses to send one a market does not list).
+ORDER_TYPES = [
+    "LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+]  # fmt: skip
 STP_MODES = ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]
 MAX_LIMIT = 1000
 

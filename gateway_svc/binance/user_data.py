@@ -34,6 +34,7 @@ from gateway_svc.binance.dialect import (
     STP_NAMES,
     TIF_NAMES,
     number,
+    order_type,
     read_params,
 )
 from gateway_svc.context import backends, limit
@@ -184,8 +185,6 @@ def _execution_type(u: spb.OrderUpdate) -> str:
 def _execution_report(u: spb.OrderUpdate, symbols: dict[str, str]) -> dict[str, Any]:
     o = u.order
     fill = u.kind == spb.ORDER_UPDATE_KIND_FILL
-    maker_only = o.post_only and o.type == cpb.ORDER_TYPE_LIMIT
-    kind = "LIMIT_MAKER" if maker_only else "MARKET" if o.type == cpb.ORDER_TYPE_MARKET else "LIMIT"
     at = u.ts_us // 1000
     last_quote = "0"
     if fill:
@@ -196,7 +195,8 @@ def _execution_report(u: spb.OrderUpdate, symbols: dict[str, str]) -> dict[str, 
     return {
         "e": "executionReport", "E": at, "s": symbols.get(o.market, o.market.replace("_", "")),
         "c": str(o.client_order_id) if o.client_order_id else "",
-        "S": SIDE_NAMES.get(o.side, "BUY"), "o": kind, "f": TIF_NAMES.get(o.time_in_force, "GTC"),
+        "S": SIDE_NAMES.get(o.side, "BUY"), "o": order_type(o),
+        "f": TIF_NAMES.get(o.time_in_force, "GTC"),
         "q": number(o.quantity), "p": number(o.price), "P": number(o.trigger_price),
         "F": "0", "g": -1, "C": "", "x": _execution_type(u), "X": status,
         "r": o.trigger_failure or "NONE", "i": o.order_id,
