@@ -15,6 +15,9 @@ for `--seconds` after a short warm-up:
   as little as it can of the cores it shares with the services). Clients share the users'
   keys when there are more clients than users; every order carries a fresh clientId, so no
   two signatures are equal.
+- `binance`: the same orders as `single`, on the Binance face: POST /api/v3/order with the
+  query string signed by the user's HMAC-SHA256 key (`X-MBX-APIKEY`), as a Binance client
+  sends them, so that the two show what each dialect and signature costs.
 - `batch`: `--batch-clients` loops POSTing `--batch-size` orders to /api/v1/orders.
 - `depth`, `trades`: `--clients` loops GETting /api/v1/depth and /api/v1/trades.
 
@@ -103,13 +106,14 @@ from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
 from launcher.ports import free_port
 from launcher.redis_server import LocalRedis
 from launcher.supervisor import Supervisor
+from tradekit.binance import hmac_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKET = "TATA_INR"  # tick 0.01 INR, step 1 TATA
-MODES = ("single", "batch", "depth", "trades")
-ORDER_MODES = ("single", "batch")
+MODES = ("single", "binance", "batch", "depth", "trades")
+ORDER_MODES = ("single", "binance", "batch")
 PROFILED = ("gateway", "engine", "ledger", "publisher")  # the Python services on the path
-TARGETS = {"single": 5_000, "batch": 50_000}  # orders/s the issue asks for
+TARGETS = {"single": 5_000, "binance": 5_000, "batch": 50_000}  # orders/s the issue asks for
 FUNDS = {True: ("INR", "1000000000"), False: ("TATA", "10000000")}  # buyer, seller
 WINDOW_MS = 5000
 WARMUP_SECONDS = 1.0
@@ -128,6 +132,8 @@ class Trader:
     key: Ed25519PrivateKey
     public_key: str
     buy: bool
+    hmac_key: str  # the same user's HMAC key, for the Binance face
+    hmac_secret: str
 
     def headers(self, message: str, timestamp: str) -> dict[str, str]:
         signature = base64.b64encode(self.key.sign(message.encode())).decode()
@@ -165,10 +171,16 @@ async def make_traders(session: aiohttp.ClientSession, base: str, users: int) ->
             )
         token = user["token"]
         key = await _post(session, f"{base}/api/v1/auth/apikeys", {"label": "bench"}, token)
+        hmac_key = await _post(
+            session, f"{base}/api/v1/auth/apikeys", {"label": "bench", "type": "hmac"}, token
+        )
         asset, amount = FUNDS[buy]
         await _post(session, f"{base}/api/v1/onramp", {"asset": asset, "amount": amount}, token)
         private = Ed25519PrivateKey.from_private_bytes(base64.b64decode(key["secret"]))
-        return Trader(int(user["userId"]), private, key["publicKey"], buy)
+        return Trader(
+            int(user["userId"]), private, key["publicKey"], buy, hmac_key["apiKey"],
+            hmac_key["secret"],
+        )  # fmt: skip
 
     return list(await asyncio.gather(*(one(i) for i in range(users))))
 
@@ -208,6 +220,19 @@ def single_request(trader: Trader, rng: random.Random) -> Request:
     ts = _now_ms()
     message = f"instruction=orderExecute&{_pairs(params)}&timestamp={ts}&window={WINDOW_MS}"
     return "POST", "/api/v1/order", orjson.dumps(params), trader.headers(message, ts), 1
+
+
+def binance_request(trader: Trader, rng: random.Random) -> Request:
+    """`order` in Binance's terms, its query signed by the trader's HMAC key."""
+    o = order(rng, trader.buy)
+    query = (
+        f"symbol={MARKET.replace('_', '')}&side={'BUY' if trader.buy else 'SELL'}&type=LIMIT"
+        f"&timeInForce={o['timeInForce']}&quantity={o['quantity']}&price={o['price']}"
+        f"&newClientOrderId={o['clientId']}&timestamp={_now_ms()}&recvWindow={WINDOW_MS}"
+    )
+    signature = hmac_signature(trader.hmac_secret, query)
+    headers = {"X-MBX-APIKEY": trader.hmac_key}
+    return "POST", f"/api/v3/order?{query}&signature={signature}", None, headers, 1
 
 
 def batch_request(trader: Trader, rng: random.Random, size: int) -> Request:
@@ -371,6 +396,8 @@ class Bench:
             trader, rng = self.traders[i % len(self.traders)], random.Random(o.seed * 7919 + i)
             if mode == "batch":
                 makers.append(functools.partial(batch_request, trader, rng, o.batch_size))
+            elif mode == "binance":
+                makers.append(functools.partial(binance_request, trader, rng))
             else:
                 makers.append(functools.partial(single_request, trader, rng))
         return makers
