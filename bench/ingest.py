@@ -46,7 +46,14 @@ import grpc
 import orjson
 
 from bench.machine import CpuMeter
-from bench.services import LOCALHOST, engine_spec, ledger_spec, postgres_specs, server_settings
+from bench.services import (
+    BACKENDS,
+    LOCALHOST,
+    engine_spec,
+    ledger_spec,
+    postgres_specs,
+    server_settings,
+)
 from bench.workload import PRICE_DECIMALS, QTY_DECIMALS, Add, generate
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
@@ -260,13 +267,14 @@ class Options:
     batch: int = 256
     in_flight: int = 4
     database_url: str | None = None
+    backend: str = "plain"
 
 
 async def run(options: Options) -> dict[str, Any]:
     batches = workload_batches(options.commands, options.seed, options.batch)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work_dir = Path(tmp)
-        stores, database_url = postgres_specs(options.database_url, work_dir, {})
+        stores, database_url = postgres_specs(options.database_url, work_dir, {}, options.backend)
         engine_port, ledger_port = free_port(), free_port()
         engine_address = f"{LOCALHOST}:{engine_port}"
         specs = [
@@ -421,11 +429,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=256, help="commands per Execute batch")
     parser.add_argument("--in-flight", type=int, default=4, help="unanswered batches at most")
     parser.add_argument("--database-url", help="an empty database to use instead of a local one")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="plain",
+        help="the local server: plain PostgreSQL, or preloading TimescaleDB (`make deps`)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.commands <= 0:
         parser.error("--commands must be positive")
-    options = Options(args.commands, args.seed, args.batch, args.in_flight, args.database_url)
+    options = Options(
+        args.commands, args.seed, args.batch, args.in_flight, args.database_url, args.backend
+    )
     result = asyncio.run(run(options))
     if args.json:
         print(orjson.dumps(result).decode())

@@ -16,8 +16,10 @@ from launcher.supervisor import ServiceSpec
 
 LOCALHOST = "127.0.0.1"
 SECRET = "bench-token-secret-bench-token-secret"
-# What tells whether PostgreSQL waited for the disk, and how much memory it had.
+# What tells whether PostgreSQL waited for the disk, how much memory it had, and whether it
+# loaded TimescaleDB (the ledger's Timescale track).
 REPORTED_SETTINGS = (
+    "shared_preload_libraries",
     "fsync",
     "synchronous_commit",
     "full_page_writes",
@@ -62,13 +64,25 @@ def ledger_spec(
     )
 
 
+# The local server a benchmark runs its ledger on: `--backend` of bench.ingest and
+# ledger_svc.bench_queries (timescale: preloading the extension `make deps` provides).
+BACKENDS = ("plain", "timescale")
+
+
 def postgres_specs(
-    database_url: str | None, work_dir: Path, settings: dict[str, str]
+    database_url: str | None, work_dir: Path, settings: dict[str, str], backend: str = "plain"
 ) -> tuple[list[ServiceSpec], str]:
-    """A local server in `work_dir` with `settings`, unless `database_url` names a database."""
+    """A local server of `backend` in `work_dir` with `settings`, unless `database_url`
+    names a database."""
     if database_url is not None:
         return [], database_url
-    server = LocalPostgres(work_dir / "postgres", free_port(), database="bench", settings=settings)
+    server = LocalPostgres(
+        work_dir / "postgres",
+        free_port(),
+        database="bench",
+        settings=settings,
+        timescale=backend == "timescale",
+    )
     return [server.spec()], server.url
 
 

@@ -37,6 +37,7 @@ def build(run: Run, command: list[str]) -> dict[str, Any]:
                     "platform": platform.platform()},
         "commit": _commit(),
         "seed": run.config.seed,
+        "backend": run.backend,
         "users": run.config.users,
         "setup_seconds": round(run.setup_seconds, 1),
         "trials_run": len(run.trials),
@@ -92,7 +93,8 @@ def passed(report: dict[str, Any]) -> bool:
 
 def summary(report: dict[str, Any]) -> list[str]:
     lines = [
-        f"chaos: {report['trials_run']} trials, {report['faults_injected']} faults "
+        f"chaos on {report['backend']}: {report['trials_run']} trials, "
+        f"{report['faults_injected']} faults "
         f"({_faults_text(report['faults_by_service'])})",
         f"  overlapping (second killed while the first restarted): "
         f"{report['overlapping_faults']} {report['overlapping_pairs'] or ''}",

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import asyncpg
 import grpc
 
 from chaos.checks import (
@@ -69,6 +70,7 @@ class Config:
     overlaps: int = 1  # per trial: pairs of kills, the second while the first restarts
     faults: Sequence[Fault] | None = None  # one fixed plan for every trial instead
     max_trials: int | None = None
+    timescale: bool = False  # the ledger on TimescaleDB rather than plain PostgreSQL
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Run:
     record: Record
     watcher: DepthWatcher
     setup_seconds: float
+    backend: str  # what the ledger's database runs on, as read from it
 
 
 @dataclass
@@ -103,8 +106,8 @@ class Exchange:
 
 
 @contextlib.asynccontextmanager
-async def running(root: Path) -> AsyncIterator[Exchange]:
-    stack = chaos_stack(root)
+async def running(root: Path, timescale: bool) -> AsyncIterator[Exchange]:
+    stack = chaos_stack(root, timescale)
     async with (
         stack.supervisor() as supervisor,
         aiohttp.ClientSession(trust_env=False) as http,
@@ -118,7 +121,7 @@ async def running(root: Path) -> AsyncIterator[Exchange]:
 
 async def run_suite(config: Config, root: Path) -> Run:
     started = time.monotonic()
-    async with running(root) as ex:
+    async with running(root, config.timescale) as ex:
         record = Record()
         injector = Injector(ex.supervisor, ex.stack.specs)
         prices = Prices(ex.http, ex.stack.gateway_url)
@@ -126,7 +129,8 @@ async def run_suite(config: Config, root: Path) -> Run:
         watcher = DepthWatcher(ex.http, ex.stack.gateway_url, [m.symbol for m in MARKETS])
         watching = asyncio.create_task(watcher.run(), name="depth watcher")
         setup = time.monotonic() - started
-        log.info("stack up and %d users funded in %.1fs", len(traders), setup)
+        backend = await _backend(ex.stack.database_url)
+        log.info("stack up on %s and %d users funded in %.1fs", backend, len(traders), setup)
         deck = Deck(random.Random(config.seed), KILL_TARGETS)
         pairs = Deck(random.Random(f"{config.seed}-pairs"), OVERLAP_PAIRS)
         trials: list[Trial] = []
@@ -150,7 +154,19 @@ async def run_suite(config: Config, root: Path) -> Run:
             watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watching
-    return Run(config, trials, record, watcher, setup)
+    return Run(config, trials, record, watcher, setup, backend)
+
+
+async def _backend(database_url: str) -> str:
+    """ "timescaledb VERSION" where the ledger's migrations made the extension, else "plain"."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        version = await connection.fetchval(
+            "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+        )
+    finally:
+        await connection.close()
+    return "plain" if version is None else f"timescaledb {version}"
 
 
 async def _traders(ex: Exchange, config: Config, prices: Prices, record: Record) -> list[Trader]:

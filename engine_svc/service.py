@@ -351,12 +351,15 @@ class EngineServicer(CapitalRpcs, epb_grpc.EngineServiceServicer):
             user, OrderId(request.order_id), ClientOrderId(request.client_order_id)
         )
         seq = engine.seq
+        # Else a pending trigger, or one that ended without becoming an order (cancelled,
+        # or refused when it fired).
         trigger = (
             None
             if order
             else engine.find_trigger(
                 user, OrderId(request.order_id), ClientOrderId(request.client_order_id)
             )
+            or engine.find_ended_trigger(user, OrderId(request.order_id))
         )
         if trigger is not None and (not request.market or trigger.order.market == request.market):
             market = engine.markets[trigger.order.market]
@@ -480,8 +483,8 @@ class EngineServicer(CapitalRpcs, epb_grpc.EngineServiceServicer):
         await self._durable(reply.seq, context)
         return reply
 
-    async def Subscribe(
+    async def Subscribe(  # type: ignore[override]  # EventBatch, already serialized
         self, request: epb.SubscribeRequest, context: Ctx
-    ) -> AsyncIterator[epb.EventBatch]:
+    ) -> AsyncIterator[bytes]:
         async for batch in self.hub.subscribe(request.from_seq):
-            yield batch
+            yield batch  # sent as it is (serialized_events.py)

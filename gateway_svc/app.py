@@ -23,7 +23,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
-from gateway_svc import accounts, capital, openapi, private, public, ws
+from gateway_svc import accounts, capital, openapi, private, public, streams, ws
 from gateway_svc.addresses import client_address_middleware
 from gateway_svc.auth import ApiKeys, Tokens
 from gateway_svc.binance import errors as binance_errors
@@ -203,8 +203,10 @@ def create_app(settings: GatewaySettings) -> web.Application:
         api_keys.close()
 
     app.cleanup_ctx.append(backends)
-    app.cleanup_ctx.append(ws.streams_context(settings.stream_address, settings.ws_interval_ms))
-    app.on_shutdown.append(ws.close_streams)
+    app.cleanup_ctx.append(
+        streams.streams_context(settings.stream_address, settings.ws_interval_ms)
+    )
+    app.on_shutdown.append(streams.close_streams)
     app.router.add_routes(public.routes)
     app.router.add_routes(private.routes)
     app.router.add_routes(capital.routes)

@@ -48,7 +48,7 @@ def place_conditional(e: Engine, c: PlaceConditional, ts: int) -> list[Event]:
             raise Rejected(
                 Code.INVALID_ORDER, "a conditional order needs a trigger price or a bracket"
             )
-        return place(e, o, ts, NO_ID, bracket)
+        return place(e, o, ts, bracket)
     check_price(trigger_price, market, "trigger price")
     last = market.last_price
     if not last or trigger_price == last:
@@ -136,11 +136,13 @@ def unpend(e: Engine, t: Trigger) -> None:
 
 
 def drop(e: Engine, t: Trigger, reason: CloseReason, events: list[Event], ts: int) -> None:
-    """Cancels a pending or reached trigger."""
+    """Cancels a pending or reached trigger; it is kept a while for queries."""
     if t.state is PENDING:
         e.trigger_books[t.order.market].remove(t)
         unpend(e, t)
     t.state = DONE
     t.sibling = None
+    t.reason = reason
+    e.ended_triggers.add(t, ts)
     e.seq += 1
     events.append(TriggerCancelled(e.seq, ts, t.id, t.order.user, t.order.market, reason))

@@ -33,7 +33,7 @@ from engine_svc.core.capital_messages import (
 )
 from engine_svc.core.cascade import cascade
 from engine_svc.core.closed_orders import ClosedOrder as ClosedOrder  # re-exported
-from engine_svc.core.closed_orders import ClosedOrders
+from engine_svc.core.closed_orders import ClosedOrders, EndedTriggers
 from engine_svc.core.commands import (
     AddAsset,
     AddMarket,
@@ -58,6 +58,7 @@ from engine_svc.core.types import ClientOrderId, Code, OrderId, Rejected, TradeI
 from tradekit.markets import Asset
 
 RECENT_CLOSED = 100_000  # closed orders remembered for GetOrder; history lives in the ledger
+RECENT_ENDED_TRIGGERS = 10_000  # likewise triggers that ended without becoming an order
 
 
 class Engine:
@@ -87,6 +88,7 @@ class Engine:
         self.triggers: dict[OrderId, Trigger] = {}
         self.user_triggers: dict[UserId, dict[OrderId, Trigger]] = {}
         self.trigger_client_ids: dict[tuple[UserId, ClientOrderId], Trigger] = {}
+        self.ended_triggers = EndedTriggers(RECENT_ENDED_TRIGGERS)
         # Orders with a bracket that closed with fills during the current command.
         self.closed_parents: list[Order] = []
         self.capital = Capital()  # networks, deposits and withdrawals
@@ -113,6 +115,7 @@ class Engine:
         self.triggers = other.triggers
         self.user_triggers = other.user_triggers
         self.trigger_client_ids = other.trigger_client_ids
+        self.ended_triggers = other.ended_triggers
         self.closed_parents = other.closed_parents
         self.capital = other.capital
 
@@ -176,6 +179,11 @@ class Engine:
             if order_id
             else self.trigger_client_ids.get((user, client_id))
         )
+        return t if t is not None and t.order.user == user else None
+
+    def find_ended_trigger(self, user: UserId, order_id: OrderId) -> Trigger | None:
+        """A recent trigger of `user` that was cancelled, or fired and was refused."""
+        t = self.ended_triggers.get(order_id)
         return t if t is not None and t.order.user == user else None
 
     def open_triggers(self, user: UserId, market: str = "") -> list[Trigger]:

@@ -2,7 +2,8 @@
 
 `dump_state` lists everything that decides future behaviour (assets, markets and
 their last prices, balances, resting orders in priority order with their brackets,
-pending triggers by id, counters) and nothing else; zero
+pending triggers by id, counters), and what queries show of a resting order that was a
+trigger; nothing else; zero
 balances are left out, so creating an empty balance never changes the hash.
 `load_state(dump_state(e))` behaves exactly like `e`.
 """
@@ -18,7 +19,7 @@ from engine_svc.core.commands import Bracket, PlaceOrder
 from engine_svc.core.engine import Engine
 from engine_svc.core.markets import build_market
 from engine_svc.core.order import Order
-from engine_svc.core.triggers import Trigger, TriggerBook, TriggerIndex
+from engine_svc.core.triggers import FiredTrigger, Trigger, TriggerBook, TriggerIndex
 from engine_svc.core.types import (
     ClientOrderId,
     MarketStatus,
@@ -46,6 +47,7 @@ def dump_state(engine: Engine) -> dict[str, Any]:
                         o.post_only, o.client_id, o.price, o.qty, o.quote_qty, o.remaining,
                         o.filled, o.filled_quote, o.fee_numer, o.fees, o.locked, o.created,
                         None if o.bracket is None else list(o.bracket),
+                        None if o.fired is None else list(o.fired),
                     ]
                 )  # fmt: skip
     return {
@@ -94,6 +96,7 @@ def _load_triggers(engine: Engine, rows: list[list[Any]]) -> None:
             siblings.append((t, f[16]))
     for t, sibling in siblings:
         t.sibling = engine.triggers[OrderId(sibling)]
+        t.related = t.sibling.id
 
 
 def _spec_fields(spec: MarketSpec) -> list[Any]:
@@ -148,6 +151,8 @@ def load_state(
         o.remaining, o.filled, o.filled_quote, o.fee_numer, o.fees, o.locked = f[12:18]
         if len(f) > 19 and f[19] is not None:
             o.bracket = Bracket(*f[19])
+        if len(f) > 20 and f[20] is not None:
+            o.fired = FiredTrigger(*f[20])
         engine.restore_order(o)
     _load_triggers(engine, data.get("triggers", []))
     if "capital" in data:  # snapshots from before capital have none

@@ -38,12 +38,15 @@ from gateway_svc.binance.auth import verify
 from gateway_svc.binance.dialect import binance_symbol
 from gateway_svc.binance.errors import binance_code
 from gateway_svc.binance.streams import ARRAYS, Stream, StreamError, parse_stream, partial, payload
+from gateway_svc.connection import Connection
 from gateway_svc.context import Backends, backends
 from gateway_svc.errors import ApiError
 from gateway_svc.fences import Scope, admit
 from gateway_svc.frames import frame, ws_text
+from gateway_svc.private_streams import take_slot
+from gateway_svc.subscriptions import FrameError, Wanted
 from gateway_svc.upstream import Message, Pending, Upstream
-from gateway_svc.ws import READY_SECONDS, Connection, FrameError, Wanted, _take_slot, serve_socket
+from gateway_svc.ws import READY_SECONDS, serve_socket
 from tradekit.topics import Topic
 
 routes = web.RouteTableDef()
@@ -198,7 +201,7 @@ async def _claim(b: Backends, conn: BinanceConnection, user_id: int) -> None:
     if conn.user_id == user_id:
         return
     try:
-        await _take_slot(b, conn, user_id)
+        await take_slot(b, conn, user_id)
     except FrameError as exc:
         raise WsError(2, f"Invalid request: {exc.message}") from None
 

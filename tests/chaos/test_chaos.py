@@ -1,10 +1,11 @@
 """The short version of `make chaos`: one trial of seeded load through the gateway while the
 engine, PostgreSQL, the gateway and Redis are killed with SIGKILL, the ledger is frozen, and
 the ledger is killed while PostgreSQL is still restarting, every process real and restarted
-by the launcher's Supervisor. Afterwards nothing acknowledged is lost, nothing is duplicated,
-money is conserved, the ledger reconciles, and the WebSocket client's books equal REST depth;
-trigger orders and take-profit / stop-loss legs fire once or wait, never lost across the
-engine's kill -9 (see chaos.checks)."""
+by the launcher's Supervisor; once with the ledger on plain PostgreSQL, once on TimescaleDB
+(its Timescale track: hypertable, continuous aggregates). Afterwards nothing acknowledged is
+lost, nothing is duplicated, money is conserved, the ledger reconciles, and the WebSocket
+client's books equal REST depth; trigger orders and take-profit / stop-loss legs fire once
+or wait, never lost across the engine's kill -9 (see chaos.checks)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from chaos.faults import FREEZE, KILL, Fault
 from chaos.report import build, summary
 from chaos.suite import Config, run_suite
+from launcher.postgres import timescale_bin_dir
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -29,13 +31,23 @@ FAULTS = [
 ]
 
 
-async def test_faults_across_the_stack_lose_and_duplicate_nothing(tmp_path: Path) -> None:
-    config = Config(seconds=0, seed=7, trial_seconds=22, users=6, faults=FAULTS, max_trials=1)
+@pytest.mark.parametrize("backend", ["plain", "timescale"])
+async def test_faults_across_the_stack_lose_and_duplicate_nothing(
+    tmp_path: Path, backend: str
+) -> None:
+    timescale = backend == "timescale"
+    if timescale and timescale_bin_dir() is None:
+        pytest.skip("TimescaleDB is not built here: `make deps` builds it from ../shared/vendor")
+    config = Config(
+        seconds=0, seed=7, trial_seconds=22, users=6, faults=FAULTS, max_trials=1,
+        timescale=timescale,
+    )  # fmt: skip
     with (tmp_path / "services.log").open("w") as log, contextlib.redirect_stdout(log):
         run = await run_suite(config, tmp_path / "stack")
     report = build(run, ["pytest", __name__])
     print("\n".join(summary(report)))
 
+    assert report["backend"].startswith("timescaledb " if timescale else "plain")
     assert report["faults_injected"] == len(FAULTS) + 1  # the pair is two
     assert report["overlapping_pairs"] == {"postgres+ledger": 1}
     assert report["answers"]["place"]["acked"] > 50  # the load really ran

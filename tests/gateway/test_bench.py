@@ -15,14 +15,10 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench.http_load import cpu_budget
 from bench.machine import top_functions
-from bench.orders import (
-    ORDER_MODES,
-    Trader,
-    batch_request,
-    binance_request,
-    cpu_budget,
-)
+from bench.orders import ORDER_MODES
+from bench.traders import Trader, batch_request, binance_request
 from tradekit.backpack import signing_strings
 from tradekit.binance import hmac_signature
 

@@ -11,7 +11,7 @@ from typing import Any
 import ccxt.pro as ccxtpro
 import pytest
 
-from gateway_svc.ws import UPSTREAMS
+from gateway_svc.streams import UPSTREAMS
 from tests.gateway.test_binance_private import api_key, pem
 from tests.gateway.test_rest import fund, signup
 from tests.stream.conftest import Live

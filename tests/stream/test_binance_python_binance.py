@@ -12,7 +12,7 @@ from typing import Any
 from binance import AsyncClient, BinanceSocketManager
 from binance.ws.websocket_api import WebsocketAPI
 
-from gateway_svc.ws import UPSTREAMS
+from gateway_svc.streams import UPSTREAMS
 from tests.gateway.test_binance_hmac import hmac_key
 from tests.gateway.test_binance_public import order
 from tests.gateway.test_rest import fund, signup

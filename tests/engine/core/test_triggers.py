@@ -6,8 +6,10 @@ import orjson
 
 from engine_svc.core.conditional import MAX_TRIGGERS_PER_MARKET
 from engine_svc.core.events import OrderAccepted, TriggerFired
+from engine_svc.core.members import NO_ID
 from engine_svc.core.parse import parse_place
 from engine_svc.core.state import dump_state, load_state, state_hash
+from engine_svc.core.triggers import FiredTrigger
 from engine_svc.core.types import ClientOrderId, CloseReason, Code, OrderType, Side
 from tests.engine.core.driver import Exchange, uid
 
@@ -131,6 +133,12 @@ def test_a_trigger_that_cannot_pay_when_it_fires_fails_and_changes_nothing_else(
     assert ex.balances("alice") == before
     assert ex.asks() == []
     assert stop not in ex.engine.triggers
+    failed = ex.engine.find_ended_trigger(uid("alice"), stop)  # still fetchable, with why
+    assert failed is not None
+    assert (failed.failure_code, failed.fired_at, failed.ended) == (
+        Code.INSUFFICIENT_FUNDS, ex.ts, ex.ts,
+    )  # fmt: skip
+    assert ex.engine.find_ended_trigger(uid("bob"), stop) is None  # only by its owner
 
 
 def test_cancel_by_id_client_id_and_cancel_all_cover_triggers(ex: Exchange) -> None:
@@ -153,6 +161,33 @@ def test_cancel_by_id_client_id_and_cancel_all_cover_triggers(ex: Exchange) -> N
     assert len(out.cancelled_triggers) == 2
     assert len(out.closed_ids) == 1
     assert not ex.engine.triggers
+
+
+def test_a_cancel_racing_a_firing_meets_either_the_trigger_or_what_it_became(
+    ex: Exchange,
+) -> None:
+    """One sequencer orders the cancel and the trade that fires: a trigger cancelled first
+    never fires; cancelled after, the cancel meets the order it became (same id) if that
+    rests, and finds nothing if it filled. Each keeps its trigger for queries."""
+    traded_at(ex, "100")
+    rests = ex.conditional("alice", SELL, qty="2", price="98", trigger="99").trigger_id
+    fills = ex.conditional("bob", SELL, MARKET, qty="1", trigger="99").trigger_id
+    first = ex.conditional("alice", SELL, MARKET, qty="1", trigger="99").trigger_id
+    assert ex.cancel("alice", first).cancelled_triggers == [(first, CloseReason.USER_CANCELLED)]
+    ex.buy("dave", "1", at="97")  # what bob's stop sells to
+    ex.sell("carol", "1", at="99")
+    move = ex.buy("dave", "1", at="99")
+    assert move.fired == [rests, fills]  # the same price: acceptance order
+    assert ex.engine.orders[rests].fired == FiredTrigger(9900, False, NO_ID, NO_ID, ex.ts)
+    fired_at = ex.ts
+    assert ex.cancel("alice", rests).closed_ids == [rests]  # the order it became
+    closed = ex.engine.find_order(uid("alice"), rests, ClientOrderId(0))
+    assert closed is not None
+    assert closed.fired == FiredTrigger(9900, False, NO_ID, NO_ID, fired_at)
+    ex.rejects(Code.ORDER_NOT_FOUND, lambda: ex.cancel("bob", fills))  # it filled
+    cancelled = ex.engine.find_ended_trigger(uid("alice"), first)
+    assert cancelled is not None
+    assert (cancelled.reason, cancelled.fired_at) == (CloseReason.USER_CANCELLED, 0)
 
 
 def test_pending_triggers_are_limited_per_user_and_market(ex: Exchange) -> None:
