@@ -130,7 +130,7 @@ def symbol_json(m: cpb.Market, decimals: dict[str, int]) -> dict[str, Any]:
                 "filterType": "NOTIONAL",
                 "minNotional": m.min_notional,
                 "applyMinToMarket": True,
-                "maxNotional": "0",
+                "maxNotional": _max_notional(m),
                 "applyMaxToMarket": False,
                 "avgPriceMins": 0,
             },
@@ -140,6 +140,14 @@ def symbol_json(m: cpb.Market, decimals: dict[str, int]) -> dict[str, Any]:
         "defaultSelfTradePreventionMode": "EXPIRE_TAKER",
         "allowedSelfTradePreventionModes": STP_MODES,
     }
+
+
+def _max_notional(m: cpb.Market) -> str:
+    """The most an order can be worth (the largest price times the largest quantity): clients
+    cap what they spend by it (freqtrade's stake), so Binance's "0" would stop them."""
+    if not (m.max_price and m.max_quantity):
+        return "0"
+    return format((Decimal(m.max_price) * Decimal(m.max_quantity)).normalize(), "f")
 
 
 @routes.get("/api/v3/exchangeInfo")
