@@ -82,7 +82,7 @@ import grpc
 import orjson
 
 from bench.http_load import cpu_budget, drive, summary
-from bench.ingest import IngestWatch
+from bench.ingest_watch import IngestWatch
 from bench.machine import (
     CpuMeter,
     listening_ports,

@@ -4,6 +4,7 @@ settings for measuring (warnings only in the logs, the gateway's limits out of t
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -67,6 +68,14 @@ def ledger_spec(
 # The local server a benchmark runs its ledger on: `--backend` of bench.ingest and
 # ledger_svc.bench_queries (timescale: preloading the extension `make deps` provides).
 BACKENDS = ("plain", "timescale")
+
+
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    """`--backend`, the local server a benchmark starts (unless `--database-url`)."""
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="plain",
+        help="the local server: plain PostgreSQL, or preloading TimescaleDB (`make deps`)",
+    )  # fmt: skip
 
 
 def postgres_specs(

@@ -65,9 +65,12 @@ def build(run: Run, command: list[str]) -> dict[str, Any]:
         "orders": last.stats.get("orders", 0),
         "triggers": {name: last.stats.get(key, 0) for name, key in (
             ("placed", "triggers"), ("fired", "triggers_fired"), ("legs", "trigger_legs"))},
-        "websocket": {"connections": run.watcher.connections, "resyncs": run.watcher.resyncs,
-                      "restarts": run.watcher.restarts, "gaps": run.watcher.gaps,
-                      "error_frames": len(run.watcher.errors)},
+        "websocket": {
+            name: {"connections": w.connections, "resyncs": w.resyncs, "restarts": w.restarts,
+                   "gaps": w.gaps, "error_frames": len(w.errors), "depth_frames": w.frames,
+                   "trades": sum(log.received for log in w.trade_logs)}
+            for name, w in run.watchers.items()
+        },
         "trials": [
             {
                 "seed": t.seed,

@@ -30,6 +30,7 @@ from chaos.checks import (
     check_engine,
     check_postgres,
     check_streamed_books,
+    check_streamed_trades,
 )
 from chaos.depth import DepthWatcher
 from chaos.faults import KILL_TARGETS, OVERLAP_PAIRS, Deck, Fault, Injected, Injector, plan
@@ -57,6 +58,8 @@ CHANNEL_OPTIONS = [
 ]
 QUIET = ("mm", "flow")  # frozen during the checks
 CATCH_UP_TIMEOUT = 300.0
+# The WebSocket subscribers, by cadence: the gateway's interval frames and real time.
+CADENCES = {"interval": "", "real_time": "?interval=0"}
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class Run:
     config: Config
     trials: list[Trial]
     record: Record
-    watcher: DepthWatcher
+    watchers: dict[str, DepthWatcher]  # by cadence (CADENCES)
     setup_seconds: float
     backend: str  # what the ledger's database runs on, as read from it
 
@@ -126,8 +129,14 @@ async def run_suite(config: Config, root: Path) -> Run:
         injector = Injector(ex.supervisor, ex.stack.specs)
         prices = Prices(ex.http, ex.stack.gateway_url)
         traders = await _traders(ex, config, prices, record)
-        watcher = DepthWatcher(ex.http, ex.stack.gateway_url, [m.symbol for m in MARKETS])
-        watching = asyncio.create_task(watcher.run(), name="depth watcher")
+        markets = [m.symbol for m in MARKETS]
+        watchers = {
+            name: DepthWatcher(ex.http, ex.stack.gateway_url, markets, query)
+            for name, query in CADENCES.items()
+        }
+        watching = [
+            asyncio.create_task(w.run(), name=f"{name} subscriber") for name, w in watchers.items()
+        ]
         setup = time.monotonic() - started
         backend = await _backend(ex.stack.database_url)
         log.info("stack up on %s and %d users funded in %.1fs", backend, len(traders), setup)
@@ -144,17 +153,19 @@ async def run_suite(config: Config, root: Path) -> Run:
                     random.Random(trial_seed), deck, config.trial_seconds, config.kills,
                     config.freezes, config.overlaps, pairs,
                 )  # fmt: skip
-                trial = await _trial(ex, injector, traders, prices, faults, config, record, watcher)
+                trial = await _trial(
+                    ex, injector, traders, prices, faults, config, record, watchers
+                )
                 trial.seed = trial_seed
                 trials.append(trial)
                 log.info("trial %d (seed %d): %d faults, findings %s, %d events",
                          len(trials), trial_seed, len(trial.faults),
                          dict(trial.findings.counts) or "none", trial.last_seq)  # fmt: skip
         finally:
-            watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
-    return Run(config, trials, record, watcher, setup, backend)
+            for task in watching:
+                task.cancel()
+            await asyncio.gather(*watching, return_exceptions=True)
+    return Run(config, trials, record, watchers, setup, backend)
 
 
 async def _backend(database_url: str) -> str:
@@ -192,7 +203,7 @@ async def _trial(
     faults: Sequence[Fault],
     config: Config,
     record: Record,
-    watcher: DepthWatcher,
+    watchers: dict[str, DepthWatcher],
 ) -> Trial:
     started = time.monotonic()
     stop = asyncio.Event()
@@ -217,11 +228,17 @@ async def _trial(
         check_acknowledgements(record, truth, users, findings)
         stored = await check_postgres(ex.stack.database_url, truth, findings)
         await check_engine(ex.engine, ex.ledger, truth, findings)
-        await check_streamed_books(watcher, findings)
-    if watcher.gaps:
-        findings.add("stream", f"{watcher.gaps} depth gaps seen by the WebSocket client so far")
-    if watcher.errors:
-        findings.add("stream", f"error frames on subscribed streams so far: {watcher.errors[:3]}")
+        for name, watcher in watchers.items():
+            await check_streamed_books(watcher, findings)
+            check_streamed_trades(name, watcher, truth, findings)
+    for name, watcher in watchers.items():
+        if watcher.gaps:
+            findings.add(
+                "stream", f"{name}: {watcher.gaps} depth gaps seen by the subscriber so far"
+            )
+        if watcher.errors:
+            findings.add("stream", f"{name}: error frames on subscribed streams so far: "
+                                   f"{watcher.errors[:3]}")  # fmt: skip
     stats = {
         "trades": len(truth.trades),
         "orders": len(truth.orders),

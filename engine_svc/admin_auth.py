@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 
 from exchange.engine.v1 import engine_pb2 as epb
 from servicekit.admin_token import METADATA_KEY
+from servicekit.handlers import Ctx, Handler
 
 _SERVICE = epb.DESCRIPTOR.services_by_name["EngineService"].full_name
 ADMIN_METHODS = frozenset(
@@ -41,9 +42,6 @@ ADMIN_METHODS = frozenset(
 )
 _EXECUTE = f"/{_SERVICE}/Execute"
 _MONEY_COMMANDS = frozenset({"deposit", "withdraw"})
-
-Ctx = grpc.aio.ServicerContext[Any, Any]
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic in the stubs only
 
 
 class AdminAuth(grpc.aio.ServerInterceptor):

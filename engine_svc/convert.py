@@ -227,13 +227,15 @@ def write_placed_order(reply: epb.PlaceOrderReply, events: list[Event], engine: 
     reason = 0
     if len(events) > 1:
         for e in events[1:]:
-            # Only this order's own: triggers it fired trade in the same command.
-            if isinstance(e, TradeExecuted) and e.taker_order == order_id:
+            # Only this order's own fills: as the taker, and as a maker once it rests, for
+            # the triggers its trades fired trade in the same command, against it too.
+            if isinstance(e, TradeExecuted) and order_id in (e.taker_order, e.maker_order):
                 _write_fill(reply.fills.add(), e, market)
+                fee = e.taker_fee if e.taker_order == order_id else e.maker_fee
                 filled += e.qty
                 filled_quote += e.quote_qty
-                fees += e.taker_fee
-                locked -= e.quote_qty + e.taker_fee if buy else e.qty
+                fees += fee
+                locked -= e.quote_qty + fee if buy else e.qty
                 status = OrderStatus.PARTIALLY_FILLED
             elif isinstance(e, OrderRested) and e.order_id == order_id:
                 locked -= e.unlocked

@@ -16,7 +16,7 @@ round trip) more than per event, and so does this process per write.
 
 import asyncio
 import bisect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 
 from engine_svc.core.events import Event
@@ -25,7 +25,10 @@ from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 
 REPLAY_CHUNK = 2048  # events per message while replaying from disk
-MERGE_EVENTS = 4096  # at most this many events of several buffered batches per message
+# At most this many events of several buffered batches per message: no more than a full
+# sequencer batch of MAX_BATCH accepted orders makes alone, so a follower's read-ahead,
+# bounded in messages, holds no more than it already could.
+MERGE_EVENTS = 4096
 
 
 class EventHub:
@@ -94,7 +97,7 @@ class EventHub:
         wire = b"".join([self._wire(i, skip), *(self._wire(j) for j in range(i + 1, last + 1))])
         return wire, self._batches[last][-1].seq + 1
 
-    async def subscribe(self, from_seq: int) -> AsyncIterator[bytes]:
+    async def subscribe(self, from_seq: int) -> AsyncGenerator[bytes]:
         """EventBatch messages, serialized, from `from_seq` on, for as long as it is read."""
         seq = max(from_seq, 1)
         while True:

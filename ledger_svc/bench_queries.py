@@ -37,8 +37,8 @@ import grpc
 import orjson
 
 from bench.services import (
-    BACKENDS,
     LOCALHOST,
+    add_backend_option,
     ledger_spec,
     postgres_specs,
     server_settings,
@@ -350,10 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--calls", type=int, default=300, help="measured calls per query")
     parser.add_argument("--database-url", help="an empty database to use instead of a local one")
-    parser.add_argument(
-        "--backend", choices=BACKENDS, default="plain",
-        help="the local server: plain PostgreSQL, or preloading TimescaleDB (`make deps`)",
-    )  # fmt: skip
+    add_backend_option(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.trades < len(SHAPES) or args.calls <= 0 or args.days <= 0:

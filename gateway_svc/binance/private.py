@@ -149,11 +149,13 @@ def _place_request(p: dict[str, str], user_id: int, market: cpb.Market) -> epb.P
     )
 
 
-def _fill_json(f: cpb.Fill, market: cpb.Market) -> dict[str, Any]:
+def _fill_json(f: cpb.Fill, market: cpb.Market, order_id: int) -> dict[str, Any]:
+    """One of a new order's fills: it took, or (triggers it fired) it was the maker."""
+    fee = f.maker_fee if f.maker_order_id == order_id else f.taker_fee
     return {
         "price": f.price,
         "qty": f.quantity,
-        "commission": f.taker_fee or "0",
+        "commission": fee or "0",
         "commissionAsset": market.quote,
         "tradeId": f.trade_id,
     }
@@ -180,7 +182,7 @@ async def place_order(request: web.Request) -> web.Response:
         keys = ("symbol", "orderId", "orderListId", "clientOrderId", "transactTime")
         return json_response({k: out[k] for k in keys})
     if answer == "FULL":
-        out["fills"] = [_fill_json(f, market) for f in reply.fills]
+        out["fills"] = [_fill_json(f, market, reply.order.order_id) for f in reply.fills]
     return json_response(out)
 
 

@@ -240,6 +240,35 @@ async def test_cancel_all_of_a_market_leaves_other_markets(ctl: Ctl, engine: Run
     assert engine.runtime.engine.orders == {}
 
 
+async def test_cancel_all_of_a_market_cancels_its_pending_triggers(
+    ctl: Ctl, engine: RunningEngine
+) -> None:
+    """Closing a market (halt, then cancel-all) leaves no trigger pending in it, also of a
+    user with nothing else open there."""
+    await ctl("credit", "1", "TATA", "10")
+    for user in (2, 3):
+        await ctl("credit", str(user), "INR", "1000")
+    sell = epb.PlaceOrderRequest(
+        user_id=1, market="TATA_INR", side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
+        price="10", quantity="1",
+    )  # fmt: skip
+    assert (await engine.stub.PlaceOrder(sell)).code == cpb.RESULT_CODE_OK
+    await buy(engine, 2, "TATA_INR", "10", "1")  # the last price: 10
+    stop = epb.PlaceOrderRequest(
+        user_id=3, market="TATA_INR", side=cpb.SIDE_BUY, type=cpb.ORDER_TYPE_LIMIT,
+        price="12", quantity="1", trigger_price="11",
+    )  # fmt: skip
+    placed = await engine.stub.PlaceOrder(stop)
+    assert placed.order.status == cpb.ORDER_STATUS_TRIGGER_PENDING, placed.message
+    await ctl("markets", "halt", "TATA_INR")
+    outcome = await as_json(ctl, "orders", "cancel-all", "--market", "TATA_INR")
+    assert outcome["users"] == [3]
+    assert [(o["order_id"], o["status"]) for o in outcome["cancelled"]] == [
+        (placed.order.order_id, "CANCELLED")
+    ]
+    assert engine.runtime.engine.triggers == {}
+
+
 async def test_an_old_order_is_found_in_the_ledger(
     ctl: Ctl, engine: RunningEngine, ledger_address: tuple[str, LedgerRuntime]
 ) -> None:

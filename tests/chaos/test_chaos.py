@@ -1,11 +1,13 @@
 """The short version of `make chaos`: one trial of seeded load through the gateway while the
-engine, PostgreSQL, the gateway and Redis are killed with SIGKILL, the ledger is frozen, and
-the ledger is killed while PostgreSQL is still restarting, every process real and restarted
-by the launcher's Supervisor; once with the ledger on plain PostgreSQL, once on TimescaleDB
-(its Timescale track: hypertable, continuous aggregates). Afterwards nothing acknowledged is
-lost, nothing is duplicated, money is conserved, the ledger reconciles, and the WebSocket
-client's books equal REST depth; trigger orders and take-profit / stop-loss legs fire once
-or wait, never lost across the engine's kill -9 (see chaos.checks)."""
+engine, PostgreSQL, the gateway, stream_svc and Redis are killed with SIGKILL, the ledger is
+frozen, and the ledger is killed while PostgreSQL is still restarting, every process real and
+restarted by the launcher's Supervisor; once with the ledger on plain PostgreSQL, once on
+TimescaleDB (its Timescale track: hypertable, continuous aggregates). Afterwards nothing
+acknowledged is lost, nothing is duplicated, money is conserved, the ledger reconciles, and
+both WebSocket subscribers (the gateway's interval frames and real time) kept an unbroken
+depth chain, their books equal REST depth, and each connection was sent every trade of its
+span once; trigger orders and take-profit / stop-loss legs fire once or wait, never lost
+across the engine's kill -9 (see chaos.checks)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ FAULTS = [
     Fault("postgres", KILL, at=6),
     Fault("gateway", KILL, at=9),
     Fault("ledger", FREEZE, at=12, hold=3),
+    Fault("stream", KILL, at=14),
     Fault("redis", KILL, at=16),
     Fault("postgres", KILL, at=19, then="ledger", lag=0.1),
 ]
@@ -63,5 +66,9 @@ async def test_faults_across_the_stack_lose_and_duplicate_nothing(
     assert report["triggers"]["placed"] > 10
     assert report["triggers"]["fired"] > 0
     assert report["triggers"]["legs"] > 0
-    assert report["websocket"]["gaps"] == 0
-    assert report["websocket"]["connections"] >= 2  # it reconnected after the gateway died
+    assert set(report["websocket"]) == {"interval", "real_time"}
+    for cadence, subscriber in report["websocket"].items():
+        assert subscriber["gaps"] == 0, cadence
+        assert subscriber["connections"] >= 2, cadence  # it reconnected after the gateway died
+        assert subscriber["trades"] > 0, cadence
+        assert subscriber["depth_frames"] > 0, cadence

@@ -224,6 +224,27 @@ async def test_a_subscriber_behind_gets_the_buffered_batches_merged(
     assert [e for part in parts for e in part] == everything
 
 
+async def test_a_live_subscriber_that_stops_reading_gets_what_it_missed_in_one_message(
+    engine: RunningEngine,
+) -> None:
+    stub = engine.stub
+    await deposit(stub, ALICE, "TATA", "1000")
+    await deposit(stub, BOB, "INR", "10000000")
+    stream = engine.runtime.hub.subscribe(1)  # the servicer's source, read at our own pace
+    try:
+        first = epb.EventBatch.FromString(await anext(stream)).events
+        assert [e.seq for e in first] == list(range(1, len(first) + 1))
+        for i in range(20):  # published while the subscriber reads nothing
+            side, user = (SELL, ALICE) if i % 2 else (BUY, BOB)
+            assert (await stub.PlaceOrder(limit(user, side, "1600", "1"))).code == 0
+        last = (await stub.GetStateHash(epb.GetStateHashRequest())).seq
+        missed = epb.EventBatch.FromString(await anext(stream)).events
+        assert [e.seq for e in missed] == list(range(first[-1].seq + 1, last + 1))
+        assert sum(e.HasField("order_accepted") for e in missed) == 20
+    finally:
+        await stream.aclose()
+
+
 async def test_export_balances_lists_every_account_with_its_seq(engine: RunningEngine) -> None:
     stub = engine.stub
     await deposit(stub, 1, "INR", "1000")

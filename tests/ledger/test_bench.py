@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from bench.ingest import Acks, IngestWatch, max_backlog, max_lag, workload_batches
+from bench.burst import Acks, workload_batches
+from bench.ingest_watch import IngestWatch, max_backlog, max_lag
 from exchange.engine.v1 import engine_pb2 as epb
 from launcher.postgres import timescale_bin_dir
 from ledger_svc.bench_queries import SHAPES

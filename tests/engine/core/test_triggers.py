@@ -119,6 +119,25 @@ def test_a_stops_firing_can_fire_another_in_the_same_command(ex: Exchange) -> No
     assert [t.price for t in out.trades] == ["99.00", "96.00", "95.00"]
 
 
+def test_a_reached_trigger_fires_at_the_last_price_the_ones_before_it_left(
+    ex: Exchange,
+) -> None:
+    """One trade at 97 reaches a buy stop at 99 and a sell stop at 98; the buy fires first
+    and takes 101, so the sell fires with the last price at 101: above its own, which a
+    trade reached all the same (TriggerFired says the last price when it fired)."""
+    traded_at(ex, "100")
+    near = ex.conditional("alice", BUY, MARKET, qty="1", trigger="99").trigger_id
+    far = ex.conditional("bob", SELL, MARKET, qty="1", trigger="98").trigger_id
+    ex.sell("carol", "1", at="101")
+    ex.buy("dave", "5", at="90")
+    ex.sell("carol", "1", at="97")
+    out = ex.buy("dave", "1", at="97")
+    assert out.fired == [near, far]
+    assert [t.price for t in out.trades] == ["97.00", "101.00", "90.00"]
+    fired = [(e.order_id, e.last_price) for e in out.events if isinstance(e, TriggerFired)]
+    assert fired == [(near, 9700), (far, 10100)]
+
+
 def test_a_trigger_that_cannot_pay_when_it_fires_fails_and_changes_nothing_else(
     ex: Exchange,
 ) -> None:
