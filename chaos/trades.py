@@ -62,6 +62,7 @@ class TradeLog:
             )
             for trade_id in sorted(set(history[low:high]) - set(judged)):
                 f.add(
-                    "lost", f"{where}: trade {trade_id} never sent ({min(judged)}..{max(judged)})"
+                    "stream_gap",
+                    f"{where}: trade {trade_id} never sent ({min(judged)}..{max(judged)})",
                 )
             self.ids[market] = [max(judged), *(t for t in ids if t > newest)]

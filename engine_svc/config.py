@@ -37,6 +37,7 @@ def listing_commands(path: Path) -> list[Command]:
             max_price=_str(item, "max_price", path),
             maker_fee_bps=_int(item, "maker_fee_bps", path),
             taker_fee_bps=_int(item, "taker_fee_bps", path),
+            max_triggers=_int(item, "max_triggers", path) if "max_triggers" in item else 0,
         )
         commands.append(AddMarket(spec))
     for item in data.get("networks", []):

@@ -42,7 +42,7 @@ def market_to_proto(market: Market) -> pb.Market:
 def spec_from_proto(m: pb.Market) -> MarketSpec:
     return MarketSpec(
         m.symbol, m.base, m.quote, m.tick_size, m.step_size, m.min_quantity, m.min_notional,
-        m.max_quantity, m.max_price, m.maker_fee_bps, m.taker_fee_bps,
+        m.max_quantity, m.max_price, m.maker_fee_bps, m.taker_fee_bps, m.max_triggers,
     )  # fmt: skip
 
 
@@ -52,6 +52,7 @@ def _spec_to_proto(s: MarketSpec) -> pb.Market:
         step_size=s.step_size, min_quantity=s.min_quantity, min_notional=s.min_notional,
         max_quantity=s.max_quantity, max_price=s.max_price, maker_fee_bps=s.maker_fee_bps,
         taker_fee_bps=s.taker_fee_bps, status=pb.MARKET_STATUS_OPEN,
+        max_triggers=s.max_triggers,
     )  # fmt: skip
 
 

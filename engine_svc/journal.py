@@ -104,6 +104,7 @@ def encode_command(ts: int, command: Command) -> list[Any]:
         return [
             ts, 7, s.symbol, s.base, s.quote, s.tick_size, s.step_size, s.min_quantity,
             s.min_notional, s.max_quantity, s.max_price, s.maker_fee_bps, s.taker_fee_bps,
+            s.max_triggers,
         ]  # fmt: skip
     if isinstance(command, PlaceConditional):
         return [ts, 9, *command.order, command.trigger_price, *command.bracket]

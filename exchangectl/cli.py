@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
         add.add_argument(flag, required=True, help=meaning)
     add.add_argument("--maker-fee-bps", type=int, default=0, help="basis points (0)")
     add.add_argument("--taker-fee-bps", type=int, default=0, help="basis points (0)")
+    add.add_argument(
+        "--max-triggers", type=int, default=0, help="pending triggers per user (0: default)"
+    )
     for name, handler, text in [
         ("halt", markets.halt, "refuse new orders on a market (cancels still work)"),
         ("resume", markets.resume, "open a halted market again"),

@@ -21,8 +21,8 @@ from engine_svc.core.types import CloseReason, Code, OrderId, Rejected
 if TYPE_CHECKING:
     from engine_svc.core.engine import Engine
 
-# Pending triggers a user may have (take-profit / stop-loss legs count, but never refuse).
-MAX_TRIGGERS_PER_MARKET = 100
+# Pending triggers a user may have in all markets (a market's own limit is in its spec;
+# take-profit / stop-loss legs count, but never refuse).
 MAX_TRIGGERS = 500
 
 
@@ -58,11 +58,11 @@ def place_conditional(e: Engine, c: PlaceConditional, ts: int) -> list[Event]:
         )
     mine = e.open_triggers(o.user)
     if len(mine) >= MAX_TRIGGERS or (
-        sum(t.order.market == o.market for t in mine) >= MAX_TRIGGERS_PER_MARKET
+        sum(t.order.market == o.market for t in mine) >= market.max_triggers
     ):
         raise Rejected(
             Code.TRIGGER_LIMIT,
-            f"at most {MAX_TRIGGERS_PER_MARKET} pending triggers per market "
+            f"at most {market.max_triggers} pending triggers in {o.market} "
             f"and {MAX_TRIGGERS} in all",
         )
     t = Trigger(

@@ -14,6 +14,7 @@ from tradekit.money import MAX_UNITS, AmountError, format_units, parse_units
 
 MAX_FEE_BPS = 1000
 MAX_DECIMALS = 18
+DEFAULT_MAX_TRIGGERS = 100  # a market's pending triggers per user when its spec says 0
 
 
 @dataclass(slots=True)
@@ -35,6 +36,7 @@ class Market:
     maker_bps: int
     taker_bps: int
     base_scale: int
+    max_triggers: int
     status: MarketStatus = MarketStatus.OPEN
     trades: int = 0
     traded_qty: int = 0  # base units
@@ -109,6 +111,8 @@ def build_market(spec: MarketSpec, assets: dict[str, Asset]) -> Market:
     for name, bps in (("maker_fee_bps", spec.maker_fee_bps), ("taker_fee_bps", spec.taker_fee_bps)):
         if not 0 <= bps <= MAX_FEE_BPS:
             raise _config_error(f"market {spec.symbol}: {name} must be 0..{MAX_FEE_BPS}")
+    if spec.max_triggers < 0:
+        raise _config_error(f"market {spec.symbol}: max_triggers must be >= 0")
     return Market(
         spec=spec,
         base=base,
@@ -122,4 +126,5 @@ def build_market(spec: MarketSpec, assets: dict[str, Asset]) -> Market:
         maker_bps=spec.maker_fee_bps,
         taker_bps=spec.taker_fee_bps,
         base_scale=base_scale,
+        max_triggers=spec.max_triggers or DEFAULT_MAX_TRIGGERS,
     )

@@ -58,7 +58,8 @@ def dump_state(engine: Engine) -> dict[str, Any]:
         "next_trade_id": engine.next_trade_id,
         "assets": [[a.symbol, a.decimals] for a in engine.assets.values()],
         "markets": [
-            [*_spec_fields(m.spec), int(m.status), m.last_price] for m in engine.markets.values()
+            [*_spec_fields(m.spec), int(m.status), m.last_price, m.spec.max_triggers]
+            for m in engine.markets.values()
         ],
         "supply": sorted(engine.accounts.supply.items()),
         "balances": [
@@ -124,7 +125,7 @@ def load_state(
     for symbol, decimals in data["assets"]:
         engine.assets[symbol] = Asset(symbol, decimals)
     for fields in data["markets"]:
-        spec = MarketSpec(*fields[:11])
+        spec = MarketSpec(*fields[:11], *fields[13:14])  # older snapshots: no max_triggers
         market = build_market(spec, engine.assets)
         market.status = MarketStatus(fields[11])
         market.last_price = fields[12] if len(fields) > 12 else 0

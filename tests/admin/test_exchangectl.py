@@ -66,12 +66,15 @@ async def test_a_new_asset_and_market_are_listed_and_trade(ctl: Ctl, engine: Run
     added = await as_json(
         ctl, "markets", "add", "DOGE_INR", "--tick", "0.01", "--step", "1",
         "--min-quantity", "1", "--min-notional", "1", "--max-quantity", "1000000",
-        "--max-price", "1000", "--taker-fee-bps", "10",
+        "--max-price", "1000", "--taker-fee-bps", "10", "--max-triggers", "7",
     )  # fmt: skip
     assert added["market"]["base"] == "DOGE"
     assert added["market"]["taker_fee_bps"] == 10
     listed = engine.runtime.engine.markets["DOGE_INR"]
     assert (listed.base.symbol, listed.quote.symbol) == ("DOGE", "INR")
+    assert listed.max_triggers == 7
+    data = await as_json(ctl, "markets", "list")
+    assert next(m for m in data["markets"] if m["symbol"] == "DOGE_INR")["max_triggers"] == 7
     assert (await ctl("credit", "5", "INR", "100")).status == 0
     await buy(engine, 5, "DOGE_INR", "0.50", "10")
 

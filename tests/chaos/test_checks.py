@@ -349,7 +349,7 @@ def test_a_subscribers_trades_are_judged_per_connection_span() -> None:
     clean.judge("interval", truth, f)
     assert not f.counts
 
-    for sent, kind in (((2, 4, 5), "lost"), ((2, 3, 3, 4), "duplicate"),
+    for sent, kind in (((2, 4, 5), "stream_gap"), ((2, 3, 3, 4), "duplicate"),
                        ((2, 4, 3), "stream"), ((7, 8, 9), "wrong")):  # fmt: skip
         log, f = TradeLog(1), Findings()
         for t in sent:

@@ -2,16 +2,19 @@
 stop-loss brackets (one cancels the other). The driver checks every invariant and the
 event ledger after each command, so each test also proves a pending trigger locks nothing."""
 
+import dataclasses
+
 import orjson
 
-from engine_svc.core.conditional import MAX_TRIGGERS_PER_MARKET
+from engine_svc.core.commands import AddMarket
 from engine_svc.core.events import OrderAccepted, TriggerFired
+from engine_svc.core.markets import DEFAULT_MAX_TRIGGERS
 from engine_svc.core.members import NO_ID
 from engine_svc.core.parse import parse_place
 from engine_svc.core.state import dump_state, load_state, state_hash
 from engine_svc.core.triggers import FiredTrigger
 from engine_svc.core.types import ClientOrderId, CloseReason, Code, OrderType, Side
-from tests.engine.core.driver import Exchange, uid
+from tests.engine.core.driver import Exchange, seeded_listing, uid
 
 BUY, SELL, MARKET = Side.BUY, Side.SELL, OrderType.MARKET
 OCO = CloseReason.ONE_CANCELS_OTHER
@@ -211,12 +214,37 @@ def test_a_cancel_racing_a_firing_meets_either_the_trigger_or_what_it_became(
 
 def test_pending_triggers_are_limited_per_user_and_market(ex: Exchange) -> None:
     traded_at(ex, "100")
-    for i in range(MAX_TRIGGERS_PER_MARKET):
+    for i in range(DEFAULT_MAX_TRIGGERS):
         ex.conditional("alice", SELL, MARKET, qty="1", trigger=str(50 + i % 40))
     ex.rejects(
         Code.TRIGGER_LIMIT, lambda: ex.conditional("alice", SELL, MARKET, qty="1", trigger="60")
     )
     ex.conditional("bob", SELL, MARKET, qty="1", trigger="60")  # another user's own count
+
+
+def test_a_market_spec_sets_its_own_trigger_limit_and_a_snapshot_keeps_it() -> None:
+    listing = [
+        AddMarket(dataclasses.replace(c.spec, max_triggers=3))
+        if isinstance(c, AddMarket) and c.spec.symbol == "TATA_INR"
+        else c
+        for c in seeded_listing()
+    ]
+    ex = Exchange(listing)
+    traded_at(ex, "100")
+    for trigger in ("60", "70", "80"):
+        ex.conditional("alice", SELL, MARKET, qty="1", trigger=trigger)
+    ex.rejects(
+        Code.TRIGGER_LIMIT, lambda: ex.conditional("alice", SELL, MARKET, qty="1", trigger="90")
+    )
+    restored = Exchange([])
+    restored.engine = load_state(orjson.loads(orjson.dumps(dump_state(ex.engine))))
+    assert restored.engine.market("TATA_INR").max_triggers == 3
+    assert state_hash(restored.engine) == state_hash(ex.engine)
+    restored.ts, restored.ledger = ex.ts, ex.ledger
+    restored.rejects(
+        Code.TRIGGER_LIMIT,
+        lambda: restored.conditional("alice", SELL, MARKET, qty="1", trigger="90"),
+    )
 
 
 def test_a_filled_bracket_order_creates_its_linked_legs_for_the_filled_quantity(
