@@ -1,8 +1,8 @@
 """The admin credential check: a server interceptor in front of EngineService.
 
 With ENGINE_ADMIN_TOKEN set, the calls that create or destroy money or change what is listed
-(Deposit, Withdraw, AddAsset, AddMarket, SetMarketStatus, Snapshot; and of capital
-AddNetwork, ReportDeposit, DecideWithdrawal) need gRPC metadata
+(Deposit, Withdraw, AddAsset, AddMarket, SetMarketStatus, SetTriggerLimit, Snapshot; and of
+capital AddNetwork, ReportDeposit, DecideWithdrawal) need gRPC metadata
 `authorization: Bearer <token>`, else PERMISSION_DENIED. Deposits and withdrawals can also
 travel in an `Execute` batch: on a stream without the token, the first batch carrying one
 ends the stream with PERMISSION_DENIED and none of that batch's commands is applied (the
@@ -33,6 +33,7 @@ ADMIN_METHODS = frozenset(
         "AddAsset",
         "AddMarket",
         "SetMarketStatus",
+        "SetTriggerLimit",
         "Snapshot",
         # capital: custody reports deposits, operators and custody decide withdrawals
         "AddNetwork",

@@ -20,6 +20,7 @@ from engine_svc.core.events import (
     TriggerCancelled,
     TriggerFailed,
     TriggerFired,
+    TriggerLimitSet,
     TriggerPlaced,
     Withdrawn,
 )
@@ -341,6 +342,8 @@ def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
     elif isinstance(e, MarketStatusChanged):
         out.market_status_changed.market = e.market
         out.market_status_changed.status = int(e.status)  # type: ignore[assignment]
+    elif isinstance(e, TriggerLimitSet):
+        out.trigger_limit_set.total = e.total
     elif isinstance(e, TriggerPlaced):
         _write_trigger_placed(out.trigger_placed.order, e, engine.markets[e.market])
     elif isinstance(e, TriggerFired):

@@ -184,7 +184,8 @@ async def serve(settings: EngineSettings) -> None:
         if not settings.admin_token:
             log.warning(
                 "ENGINE_ADMIN_TOKEN is not set: admin calls (Deposit, Withdraw, AddAsset,"
-                " AddMarket, SetMarketStatus, Snapshot) are open to anyone who can reach this port"
+                " AddMarket, SetMarketStatus, SetTriggerLimit, Snapshot) are open to anyone"
+                " who can reach this port"
             )
         await server.start()
         await set_serving(health, [SERVICE_NAME])

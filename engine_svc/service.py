@@ -22,6 +22,7 @@ from engine_svc.core.commands import (
     Deposit,
     PlaceOrder,
     SetMarketStatus,
+    SetTriggerLimit,
     Withdraw,
 )
 from engine_svc.core.engine import Engine
@@ -238,6 +239,11 @@ class EngineServicer(CapitalRpcs, epb_grpc.EngineServiceServicer):
             return SetMarketStatus(request.market, status)
 
         return await self._admin(SetMarketStatus, build)
+
+    async def SetTriggerLimit(
+        self, request: epb.SetTriggerLimitRequest, context: Ctx
+    ) -> epb.AdminReply:
+        return await self._admin(SetTriggerLimit, lambda: SetTriggerLimit(request.total))
 
     async def Snapshot(self, request: epb.SnapshotRequest, context: Ctx) -> epb.SnapshotReply:
         if self.snapshot is None:
@@ -460,6 +466,7 @@ class EngineServicer(CapitalRpcs, epb_grpc.EngineServiceServicer):
             journal_failure=sequencer.failed,
             markets=len(engine.markets),
             open_orders=len(engine.orders),
+            max_triggers_total=engine.max_triggers_total,
         )
 
     async def ExportBalances(

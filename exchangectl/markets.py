@@ -99,3 +99,16 @@ async def _set_status(b: Backends, symbol: str, status: cpb.MarketStatus.ValueTy
     return Result(
         {"market": symbol, "status": name, "seq": reply.seq}, f"{symbol} is {name}: {note}"
     )
+
+
+async def set_trigger_limit(b: Backends, args: argparse.Namespace) -> Result:
+    request = epb.SetTriggerLimitRequest(total=args.total)
+    reply = await b.from_engine(
+        b.engine.SetTriggerLimit(request, metadata=b.admin, timeout=b.timeout)
+    )
+    check_result(reply.code, reply.message)
+    return Result(
+        {"max_triggers_total": args.total, "seq": reply.seq},
+        f"a user may have {args.total} pending triggers in all markets"
+        + ("" if reply.seq else " (unchanged)"),
+    )

@@ -197,6 +197,7 @@ class Projector:
             "trigger_fired": self._trigger_fired,
             "trigger_failed": self._trigger_failed,
             "trigger_cancelled": self._trigger_cancelled,
+            "trigger_limit_set": self._engine_setting,
             # capital
             "network_listed": self._network_listed,
             "deposit_recorded": self._deposit_recorded,
@@ -498,6 +499,9 @@ class Projector:
 
     def _market_status_changed(self, seq: int, ts: int, s: cpb.MarketStatusChanged) -> None:
         self.batch.market_status.append((s.market, s.status, seq))
+
+    def _engine_setting(self, seq: int, ts: int, s: object) -> None:
+        """A setting the engine alone applies (the audit log has who changed it)."""
 
 
 def project(events: Sequence[cpb.EngineEvent], catalog: Catalog, expected_seq: int) -> Batch:

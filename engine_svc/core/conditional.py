@@ -21,10 +21,6 @@ from engine_svc.core.types import CloseReason, Code, OrderId, Rejected
 if TYPE_CHECKING:
     from engine_svc.core.engine import Engine
 
-# Pending triggers a user may have in all markets (a market's own limit is in its spec;
-# take-profit / stop-loss legs count, but never refuse).
-MAX_TRIGGERS = 500
-
 
 def place_conditional(e: Engine, c: PlaceConditional, ts: int) -> list[Event]:
     o, trigger_price, bracket = c
@@ -57,13 +53,13 @@ def place_conditional(e: Engine, c: PlaceConditional, ts: int) -> list[Event]:
             "trigger price equals the last price" if last else f"{o.market} has no trade yet",
         )
     mine = e.open_triggers(o.user)
-    if len(mine) >= MAX_TRIGGERS or (
+    if len(mine) >= e.max_triggers_total or (
         sum(t.order.market == o.market for t in mine) >= market.max_triggers
     ):
         raise Rejected(
             Code.TRIGGER_LIMIT,
             f"at most {market.max_triggers} pending triggers in {o.market} "
-            f"and {MAX_TRIGGERS} in all",
+            f"and {e.max_triggers_total} in all",
         )
     t = Trigger(
         new_order_id(e), o, trigger_price, trigger_price > last,

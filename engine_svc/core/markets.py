@@ -15,6 +15,10 @@ from tradekit.money import MAX_UNITS, AmountError, format_units, parse_units
 MAX_FEE_BPS = 1000
 MAX_DECIMALS = 18
 DEFAULT_MAX_TRIGGERS = 100  # a market's pending triggers per user when its spec says 0
+# A user's pending triggers in all markets until SetTriggerLimit says otherwise;
+# take-profit / stop-loss legs count, but never refuse.
+DEFAULT_MAX_TRIGGERS_TOTAL = 500
+MAX_TRIGGER_LIMIT = 1_000_000  # what SetTriggerLimit accepts at most
 
 
 @dataclass(slots=True)

@@ -2,9 +2,9 @@
 
 `dump_state` lists everything that decides future behaviour (assets, markets and
 their last prices, balances, resting orders in priority order with their brackets,
-pending triggers by id, counters), and what queries show of a resting order that was a
-trigger; nothing else; zero
-balances are left out, so creating an empty balance never changes the hash.
+pending triggers by id, counters, the limit on a user's pending triggers), and what
+queries show of a resting order that was a trigger; nothing else; zero balances are left
+out, so creating an empty balance never changes the hash.
 `load_state(dump_state(e))` behaves exactly like `e`.
 """
 
@@ -17,7 +17,7 @@ import orjson
 from engine_svc.core.book import Book, OrderBook
 from engine_svc.core.commands import Bracket, PlaceOrder
 from engine_svc.core.engine import Engine
-from engine_svc.core.markets import build_market
+from engine_svc.core.markets import DEFAULT_MAX_TRIGGERS_TOTAL, build_market
 from engine_svc.core.order import Order
 from engine_svc.core.triggers import FiredTrigger, Trigger, TriggerBook, TriggerIndex
 from engine_svc.core.types import (
@@ -70,6 +70,7 @@ def dump_state(engine: Engine) -> dict[str, Any]:
         "orders": orders,
         "triggers": [_trigger_fields(engine.triggers[i]) for i in sorted(engine.triggers)],
         "capital": engine.capital.dump(),
+        "max_triggers_total": engine.max_triggers_total,
     }
 
 
@@ -158,6 +159,7 @@ def load_state(
     _load_triggers(engine, data.get("triggers", []))
     if "capital" in data:  # snapshots from before capital have none
         engine.capital.load(data["capital"], engine.assets)
+    engine.max_triggers_total = data.get("max_triggers_total", DEFAULT_MAX_TRIGGERS_TOTAL)
     return engine
 
 

@@ -44,6 +44,7 @@ ADMIN_CALLS = [
         "SetMarketStatus",
         epb.SetMarketStatusRequest(market="TATA_INR", status=cpb.MARKET_STATUS_HALTED),
     ),
+    ("SetTriggerLimit", epb.SetTriggerLimitRequest(total=7)),
     ("Snapshot", epb.SnapshotRequest()),
     # capital: only custody and operators credit deposits and decide withdrawals
     (

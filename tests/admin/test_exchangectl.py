@@ -106,6 +106,34 @@ async def test_halt_refuses_new_orders_until_resume(ctl: Ctl, engine: RunningEng
     await buy(engine, 5, "TATA_INR", "10", "1")
 
 
+async def test_the_pending_trigger_limit_in_all_markets_is_set_and_shown(
+    ctl: Ctl, engine: RunningEngine
+) -> None:
+    assert (await ctl("credit", "5", "INR", "100")).status == 0
+    assert (await ctl("credit", "6", "TATA", "10")).status == 0
+    await buy(engine, 5, "TATA_INR", "10", "1")
+    sold = await engine.stub.PlaceOrder(
+        epb.PlaceOrderRequest(
+            user_id=6, market="TATA_INR", side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
+            price="10", quantity="1",
+        )
+    )  # fmt: skip
+    assert sold.code == cpb.RESULT_CODE_OK  # a last price, for triggers to be placed
+    assert (await as_json(ctl, "status"))["engine"]["max_triggers_total"] == 500
+    assert (await as_json(ctl, "markets", "trigger-limit", "1"))["max_triggers_total"] == 1
+    assert (await as_json(ctl, "status"))["engine"]["max_triggers_total"] == 1
+    stop = epb.PlaceOrderRequest(
+        user_id=6, market="TATA_INR", side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
+        price="8", quantity="1", trigger_price="9",
+    )  # fmt: skip
+    assert (await engine.stub.PlaceOrder(stop)).code == cpb.RESULT_CODE_OK
+    assert (await engine.stub.PlaceOrder(stop)).code == cpb.RESULT_CODE_TRIGGER_LIMIT
+    refused = await ctl("--json", "markets", "trigger-limit", "0")
+    assert refused.status == EXIT_PROBLEM
+    assert json.loads(refused.out)["error"]["code"] == "INVALID_MARKET_CONFIG"
+    assert engine.runtime.engine.max_triggers_total == 1
+
+
 async def test_halting_an_unknown_market_fails_clearly(ctl: Ctl) -> None:
     outcome = await ctl("--json", "markets", "halt", "NOPE_INR")
     assert outcome.status == EXIT_PROBLEM

@@ -40,6 +40,7 @@ from engine_svc.core.events import (
     TriggerCancelled,
     TriggerFailed,
     TriggerFired,
+    TriggerLimitSet,
     TriggerPlaced,
     Withdrawn,
 )
@@ -311,7 +312,7 @@ class EventLedger:
         elif isinstance(ev, WithdrawalChanged):
             self._withdrawal(ev)
         else:
-            assert isinstance(ev, MarketStatusChanged | NetworkListed)
+            assert isinstance(ev, MarketStatusChanged | NetworkListed | TriggerLimitSet)
 
     def _withdrawal(self, ev: WithdrawalChanged) -> None:
         total = ev.amount + ev.fee

@@ -3,12 +3,13 @@ stop-loss brackets (one cancels the other). The driver checks every invariant an
 event ledger after each command, so each test also proves a pending trigger locks nothing."""
 
 import dataclasses
+from functools import partial
 
 import orjson
 
-from engine_svc.core.commands import AddMarket
-from engine_svc.core.events import OrderAccepted, TriggerFired
-from engine_svc.core.markets import DEFAULT_MAX_TRIGGERS
+from engine_svc.core.commands import AddMarket, SetTriggerLimit
+from engine_svc.core.events import OrderAccepted, TriggerFired, TriggerLimitSet
+from engine_svc.core.markets import DEFAULT_MAX_TRIGGERS, MAX_TRIGGER_LIMIT
 from engine_svc.core.members import NO_ID
 from engine_svc.core.parse import parse_place
 from engine_svc.core.state import dump_state, load_state, state_hash
@@ -220,6 +221,31 @@ def test_pending_triggers_are_limited_per_user_and_market(ex: Exchange) -> None:
         Code.TRIGGER_LIMIT, lambda: ex.conditional("alice", SELL, MARKET, qty="1", trigger="60")
     )
     ex.conditional("bob", SELL, MARKET, qty="1", trigger="60")  # another user's own count
+
+
+def test_the_limit_in_all_markets_is_set_by_a_command_a_snapshot_keeps(ex: Exchange) -> None:
+    traded_at(ex, "100")
+    for trigger in ("60", "70"):
+        ex.conditional("alice", SELL, MARKET, qty="1", trigger=trigger)
+    out = ex.apply(SetTriggerLimit(2))
+    assert [type(e) for e in out.events] == [TriggerLimitSet]
+    assert ex.apply(SetTriggerLimit(2)).events == []  # unchanged: nothing to journal
+    err = ex.rejects(
+        Code.TRIGGER_LIMIT, lambda: ex.conditional("alice", SELL, MARKET, qty="1", trigger="80")
+    )
+    assert "2 in all" in err.message
+    ex.apply(SetTriggerLimit(1))  # below what she has: hers stay pending, new ones refused
+    assert len(ex.engine.open_triggers(uid("alice"))) == 2
+    for bad in (SetTriggerLimit(0), SetTriggerLimit(MAX_TRIGGER_LIMIT + 1)):
+        ex.rejects(Code.INVALID_MARKET_CONFIG, partial(ex.apply, bad))
+    restored = Exchange([])
+    restored.engine = load_state(orjson.loads(orjson.dumps(dump_state(ex.engine))))
+    assert restored.engine.max_triggers_total == 1
+    assert state_hash(restored.engine) == state_hash(ex.engine)
+    restored.ts, restored.ledger = ex.ts, ex.ledger
+    ex.apply(SetTriggerLimit(3))
+    ex.conditional("alice", SELL, MARKET, qty="1", trigger="80")
+    assert state_hash(restored.engine) != state_hash(ex.engine)
 
 
 def test_a_market_spec_sets_its_own_trigger_limit_and_a_snapshot_keeps_it() -> None:
