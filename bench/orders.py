@@ -15,6 +15,9 @@ for `--seconds` after a short warm-up:
   as little as it can of the cores it shares with the services). Clients share the users'
   keys when there are more clients than users; every order carries a fresh clientId, so no
   two signatures are equal.
+- `binance`: the same orders as `single`, on the Binance face: POST /api/v3/order with the
+  query string signed by the user's HMAC-SHA256 key (`X-MBX-APIKEY`), as a Binance client
+  sends them, so that the two show what each dialect and signature costs.
 - `batch`: `--batch-clients` loops POSTing `--batch-size` orders to /api/v1/orders.
 - `depth`, `trades`: `--clients` loops GETting /api/v1/depth and /api/v1/trades.
 
@@ -102,6 +105,7 @@ from bench.traders import (
     Request,
     Trader,
     batch_request,
+    binance_request,
     make_traders,
     public_request,
     single_request,
@@ -113,10 +117,10 @@ from launcher.ports import free_port
 from launcher.redis_server import LocalRedis
 from launcher.supervisor import Supervisor
 
-MODES = ("single", "batch", "depth", "trades")
-ORDER_MODES = ("single", "batch")
+MODES = ("single", "binance", "batch", "depth", "trades")
+ORDER_MODES = ("single", "binance", "batch")
 PROFILED = ("gateway", "engine", "ledger", "publisher")  # the Python services on the path
-TARGETS = {"single": 5_000, "batch": 50_000}  # orders/s the issue asks for
+TARGETS = {"single": 5_000, "binance": 5_000, "batch": 50_000}  # orders/s the issue asks for
 WARMUP_SECONDS = 1.0
 
 
@@ -157,6 +161,8 @@ class Bench:
             trader, rng = self.traders[i % len(self.traders)], random.Random(o.seed * 7919 + i)
             if mode == "batch":
                 makers.append(functools.partial(batch_request, trader, rng, o.batch_size))
+            elif mode == "binance":
+                makers.append(functools.partial(binance_request, trader, rng))
             else:
                 makers.append(functools.partial(single_request, trader, rng))
         return makers

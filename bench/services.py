@@ -137,6 +137,10 @@ def gateway_spec(
             "GATEWAY_FAUCET_CAP": "1000000000",
             "GATEWAY_ORDER_RATE": str(order_rate),
             "GATEWAY_MARKET_RATE": str(market_rate),
+            # The Binance face: HMAC keys on, its weight and order budgets as high as ours.
+            "API_SECRET_SEAL_KEY": SECRET,
+            "BINANCE_WEIGHT_1M": str(market_rate * 60),
+            "BINANCE_ORDERS_10S": str(order_rate * 10),
             "LOG_LEVEL": "WARNING",
         },
         ready_probe=HttpProbe(f"http://{LOCALHOST}:{port}/health"),

@@ -1,5 +1,6 @@
 """The load generator's users: traders signed up through the REST API with funded API
-keys, and the signed requests they send (ED25519, the Backpack way)."""
+keys, and the signed requests they send (ED25519, the Backpack way; HMAC-SHA256 on the
+Binance face)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import aiohttp
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tradekit.binance import hmac_signature
+
 MARKET = "TATA_INR"  # tick 0.01 INR, step 1 TATA
 FUNDS = {True: ("INR", "1000000000"), False: ("TATA", "10000000")}  # buyer, seller
 WINDOW_MS = 5000
@@ -31,6 +34,8 @@ class Trader:
     key: Ed25519PrivateKey
     public_key: str
     buy: bool
+    hmac_key: str  # the same user's HMAC key, for the Binance face
+    hmac_secret: str
 
     def headers(self, message: str, timestamp: str) -> dict[str, str]:
         signature = base64.b64encode(self.key.sign(message.encode())).decode()
@@ -68,10 +73,16 @@ async def make_traders(session: aiohttp.ClientSession, base: str, users: int) ->
             )
         token = user["token"]
         key = await _post(session, f"{base}/api/v1/auth/apikeys", {"label": "bench"}, token)
+        hmac_key = await _post(
+            session, f"{base}/api/v1/auth/apikeys", {"label": "bench", "type": "hmac"}, token
+        )
         asset, amount = FUNDS[buy]
         await _post(session, f"{base}/api/v1/onramp", {"asset": asset, "amount": amount}, token)
         private = Ed25519PrivateKey.from_private_bytes(base64.b64decode(key["secret"]))
-        return Trader(int(user["userId"]), private, key["publicKey"], buy)
+        return Trader(
+            int(user["userId"]), private, key["publicKey"], buy, hmac_key["apiKey"],
+            hmac_key["secret"],
+        )  # fmt: skip
 
     return list(await asyncio.gather(*(one(i) for i in range(users))))
 
@@ -111,6 +122,19 @@ def single_request(trader: Trader, rng: random.Random) -> Request:
     ts = _now_ms()
     message = f"instruction=orderExecute&{_pairs(params)}&timestamp={ts}&window={WINDOW_MS}"
     return "POST", "/api/v1/order", orjson.dumps(params), trader.headers(message, ts), 1
+
+
+def binance_request(trader: Trader, rng: random.Random) -> Request:
+    """`order` in Binance's terms, its query signed by the trader's HMAC key."""
+    o = order(rng, trader.buy)
+    query = (
+        f"symbol={MARKET.replace('_', '')}&side={'BUY' if trader.buy else 'SELL'}&type=LIMIT"
+        f"&timeInForce={o['timeInForce']}&quantity={o['quantity']}&price={o['price']}"
+        f"&newClientOrderId={o['clientId']}&timestamp={_now_ms()}&recvWindow={WINDOW_MS}"
+    )
+    signature = hmac_signature(trader.hmac_secret, query)
+    headers = {"X-MBX-APIKEY": trader.hmac_key}
+    return "POST", f"/api/v3/order?{query}&signature={signature}", None, headers, 1
 
 
 def batch_request(trader: Trader, rng: random.Random, size: int) -> Request:

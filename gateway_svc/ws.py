@@ -25,6 +25,7 @@ import contextlib
 import logging
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -94,7 +95,23 @@ async def _handle_frame(b: Backends, conn: Connection, raw: str) -> bytes:
         return error_frame(exc.code, exc.name, exc.message, request_id)
 
 
+# Applies one client frame to its connection and returns the answer to send.
+FrameHandler = Callable[[Backends, Connection, str], Awaitable[bytes]]
+
+
 async def websocket(request: web.Request) -> web.WebSocketResponse:
+    return await serve_socket(request, Connection, _handle_frame)
+
+
+async def serve_socket(
+    request: web.Request,
+    make: Callable[..., Connection],
+    handle_frame: FrameHandler,
+    opened: Callable[[Connection], Awaitable[None]] | None = None,
+) -> web.WebSocketResponse:
+    """Upgrades the request and serves a connection `make` builds (with Connection's
+    arguments) until either side closes it; `opened` runs once the socket is up (a dialect's
+    streams named in the URL), `handle_frame` answers each text frame."""
     b = backends(request)
     settings = b.settings
     check_websocket_origin(request, settings.cors_origins)
@@ -114,14 +131,12 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.ws_send_buffer_bytes)
-    conn = Connection(
-        upstreams, settings.ws_queue_frames, transport=transport, interval_ms=interval_ms
-    )
+    conn = make(upstreams, settings.ws_queue_frames, transport=transport, interval_ms=interval_ms)
     conn.address = request.remote or ""
     request.app[OPEN].add(conn)
     CONNECTIONS.inc()
     writer = asyncio.create_task(drain(transport, conn))
-    reader = asyncio.create_task(_reader(b, ws, conn))
+    reader = asyncio.create_task(_reader(b, ws, conn, handle_frame, opened))
     keeper = asyncio.create_task(keep_slot(b, conn))
     idle = asyncio.create_task(_idle(conn, settings.ws_idle_seconds))
     closed = asyncio.ensure_future(conn.closed.wait())
@@ -157,11 +172,19 @@ async def _idle(conn: Connection, seconds: float) -> None:
         await asyncio.sleep(left)
 
 
-async def _reader(b: Backends, ws: web.WebSocketResponse, conn: Connection) -> None:
+async def _reader(
+    b: Backends,
+    ws: web.WebSocketResponse,
+    conn: Connection,
+    handle_frame: FrameHandler,
+    opened: Callable[[Connection], Awaitable[None]] | None,
+) -> None:
+    if opened is not None:
+        await opened(conn)
     while True:
         msg = await ws.receive()
         if msg.type == WSMsgType.TEXT:
-            conn.put(conn.wire(await _handle_frame(b, conn, msg.data)))
+            conn.put(conn.wire(await handle_frame(b, conn, msg.data)))
         elif msg.type == WSMsgType.BINARY:
             conn.put(conn.wire(error_frame(4000, "INVALID_FRAME", "send JSON text frames")))
         elif msg.type == WSMsgType.ERROR:

@@ -54,6 +54,7 @@ async def test_faults_across_the_stack_lose_and_duplicate_nothing(
     assert report["faults_injected"] == len(FAULTS) + 1  # the pair is two
     assert report["overlapping_pairs"] == {"postgres+ledger": 1}
     assert report["answers"]["place"]["acked"] > 50  # the load really ran
+    assert report["answers"]["binance"]["acked"] > 0  # orders on the Binance face, HMAC-signed
     # Half the users sign with API keys: none of their requests may fail authentication.
     assert not [r for r in report["refusals"] if r.startswith(("401", "403"))]
     assert report["acknowledged_but_lost"] == 0
