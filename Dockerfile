@@ -63,7 +63,9 @@ COPY web/package.json web/package-lock.json ./
 RUN if [ -n "$HOST_CA" ]; then export NODE_EXTRA_CA_CERTS="$HOST_CA"; fi \
     && npm ci --no-audit --no-fund --loglevel=error
 COPY web/ ./
-RUN npm run build
+# The build copies public/ with the checkout's modes: readable by all, whatever umask the
+# clone was made under, as the service's user serves them.
+RUN npm run build && chmod -R a+rX dist
 
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 exchange \

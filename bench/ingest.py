@@ -24,19 +24,21 @@ Cancels name their order by client order id (the workload's own id), so the stre
 waits for an add's reply to learn the engine's order id. `--database-url` uses an existing
 server's (empty) database instead of starting PostgreSQL; the query benchmark
 (ledger_svc.bench_queries) starts the services the same way (bench/services.py).
+
+Beside this module, which runs it: bench/burst.py builds and sends the engine's commands,
+bench/ingest_watch.py follows what the ledger has stored.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -45,10 +47,23 @@ import asyncpg
 import grpc
 import orjson
 
+from bench.burst import MARKET, Acks, execute, funding_batch, workload_batches
+from bench.ingest_watch import (
+    CATCH_UP_TIMEOUT_SECONDS,
+    POLL_SECONDS,
+    IngestWatch,
+    max_backlog,
+    max_lag,
+)
 from bench.machine import CpuMeter
-from bench.services import LOCALHOST, engine_spec, ledger_spec, postgres_specs, server_settings
-from bench.workload import PRICE_DECIMALS, QTY_DECIMALS, Add, generate
-from exchange.common.v1 import common_pb2 as cpb
+from bench.services import (
+    LOCALHOST,
+    add_backend_option,
+    engine_spec,
+    ledger_spec,
+    postgres_specs,
+    server_settings,
+)
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from exchange.ledger.v1 import ledger_pb2 as lpb
@@ -56,201 +71,6 @@ from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
 from launcher.ports import free_port
 from launcher.postgres import create_database, maintenance_url, quote_identifier
 from launcher.supervisor import Supervisor
-from tradekit.money import format_units
-
-MARKET = "TATA_INR"  # the workload's prices (tick 0.1) and quantities (step 1) fit it
-USERS = 200  # buyers are the first half, sellers the second: no order meets its own user
-DEPOSITS = (("INR", "10000000000"), ("TATA", "100000000"))
-POLL_SECONDS = 0.05
-CATCH_UP_TIMEOUT_SECONDS = 600.0
-
-
-# -- commands -------------------------------------------------------------------------------
-
-
-def _owner(order_id: int, buy: bool) -> int:
-    half = USERS // 2
-    return 1 + order_id % half + (0 if buy else half)
-
-
-def funding_batch() -> epb.CommandBatch:
-    commands = [
-        epb.Command(deposit=epb.DepositRequest(user_id=user, asset=asset, amount=amount))
-        for user in range(1, USERS + 1)
-        for asset, amount in DEPOSITS
-    ]
-    return epb.CommandBatch(commands=commands)
-
-
-def workload_batches(commands: int, seed: int, batch: int) -> list[epb.CommandBatch]:
-    """The workload as ready-made request batches, built before the clock starts.
-
-    Adds carry the workload id as client order id, and cancels name it with the order's
-    owner, as a client would that does not wait for replies.
-    """
-    owners: dict[int, int] = {}
-    built: list[epb.Command] = []
-    for request_id, op in enumerate(generate(commands, seed)):
-        if isinstance(op, Add):
-            owners[op.id] = user = _owner(op.id, op.buy)
-            place = epb.PlaceOrderRequest(
-                user_id=user,
-                market=MARKET,
-                side=cpb.SIDE_BUY if op.buy else cpb.SIDE_SELL,
-                type=cpb.ORDER_TYPE_LIMIT,
-                price=format_units(op.price, PRICE_DECIMALS),
-                quantity=format_units(op.qty, QTY_DECIMALS),
-                time_in_force=cpb.TIME_IN_FORCE_GTC,
-                client_order_id=op.id,
-            )
-            built.append(epb.Command(request_id=request_id, place_order=place))
-        else:
-            cancel = epb.CancelOrderRequest(
-                user_id=owners.pop(op.id), market=MARKET, client_order_id=op.id
-            )
-            built.append(epb.Command(request_id=request_id, cancel_order=cancel))
-    return [epb.CommandBatch(commands=built[i : i + batch]) for i in range(0, len(built), batch)]
-
-
-# -- the engine's side: acknowledgements ----------------------------------------------------
-
-
-@dataclass
-class Acks:
-    """When the engine acknowledged which seq, and what the replies said."""
-
-    times: list[float] = field(default_factory=list)  # perf_counter() at each reply batch
-    seqs: list[int] = field(default_factory=list)  # the highest seq acknowledged by then
-    trades: int = 0
-    rejections: int = 0
-    first_rejection: str = ""
-
-    @property
-    def last_seq(self) -> int:
-        return self.seqs[-1] if self.seqs else 0
-
-    def record(self, replies: epb.ReplyBatch) -> None:
-        top = self.last_seq
-        for reply in replies.replies:
-            code, message, seq = _outcome(reply)
-            if code:
-                self.rejections += 1
-                self.first_rejection = self.first_rejection or message
-            top = max(top, seq)
-            self.trades += len(reply.place_order.fills)
-        self.times.append(time.perf_counter())
-        self.seqs.append(top)
-
-
-def _outcome(reply: epb.Reply) -> tuple[int, str, int]:
-    """(result code, message, seq) of a reply, whichever command it answers."""
-    kind = reply.WhichOneof("body")
-    if kind == "place_order":
-        p = reply.place_order
-        return p.code, p.message, p.seq
-    if kind == "cancel_order":
-        c = reply.cancel_order
-        return c.code, c.message, c.seq
-    if kind == "balance":
-        b = reply.balance
-        return b.code, b.message, b.seq
-    raise ValueError(f"unexpected reply {kind!r}")
-
-
-async def execute(
-    stub: epb_grpc.EngineServiceAsyncStub,
-    batches: Sequence[epb.CommandBatch],
-    acks: Acks,
-    in_flight: int,
-) -> None:
-    """Send `batches` over one Execute stream, `in_flight` of them unanswered at most."""
-    slots = asyncio.Semaphore(in_flight)
-
-    async def requests() -> AsyncIterator[epb.CommandBatch]:
-        for batch in batches:
-            await slots.acquire()
-            yield batch
-
-    async for replies in stub.Execute(requests()):
-        acks.record(replies)
-        slots.release()
-
-
-# -- the ledger's side: what it has stored --------------------------------------------------
-
-
-@dataclass
-class IngestWatch:
-    """Samples of the ledger's last stored seq over time, one per poll.
-
-    `poll()` runs until `target` is set and stored; it may be set while it runs, so one
-    task covers the whole burst without knowing its end in advance.
-    """
-
-    stub: lpb_grpc.LedgerServiceAsyncStub
-    target: int | None = None
-    times: list[float] = field(default_factory=list)
-    seqs: list[int] = field(default_factory=list)
-
-    async def poll(self) -> float:
-        """Return when the ledger was seen to have stored `target` (perf_counter).
-
-        The time is taken when the reply arrives: the latest the ledger could have stored
-        it, never earlier than it did.
-        """
-        while True:
-            status = await self.stub.GetIngestStatus(lpb.GetIngestStatusRequest())
-            now = time.perf_counter()
-            self.times.append(now)
-            self.seqs.append(status.last_seq)
-            if self.target is not None and status.last_seq >= self.target:
-                return now
-            await asyncio.sleep(POLL_SECONDS)
-
-    async def until(self, seq: int, timeout: float = CATCH_UP_TIMEOUT_SECONDS) -> float:  # noqa: ASYNC109
-        """Set the target and wait for it, failing with where the ledger stands."""
-        self.target = seq
-        return await self.wait(asyncio.ensure_future(self.poll()), timeout)
-
-    async def wait(self, poller: asyncio.Future[float], timeout: float) -> float:  # noqa: ASYNC109
-        try:
-            async with asyncio.timeout(timeout):
-                return await poller
-        except TimeoutError:
-            stored = self.seqs[-1] if self.seqs else 0
-            raise RuntimeError(
-                f"the ledger did not store event {self.target} within {timeout:g} s "
-                f"(it is at {stored})"
-            ) from None
-
-
-def max_lag(acks: Acks, watch: IngestWatch) -> float:
-    """The longest time from the engine acknowledging a seq to the ledger having it stored.
-
-    Both series rise, so one pass matches each acknowledgement with the first poll that
-    saw its seq stored. A seq stored before its reply arrived counts as no lag.
-    """
-    worst, j = 0.0, 0
-    for acked_at, seq in zip(acks.times, acks.seqs, strict=True):
-        while watch.seqs[j] < seq:
-            j += 1  # the watch ran until the last seq was stored: j stays in range
-        worst = max(worst, watch.times[j] - acked_at)
-    return worst
-
-
-def max_backlog(acks: Acks, watch: IngestWatch, since: float) -> int:
-    """The most events acknowledged by the engine but not yet stored, at any poll."""
-    worst = 0
-    for polled_at, stored in zip(watch.times, watch.seqs, strict=True):
-        if polled_at < since:
-            continue
-        i = bisect.bisect_right(acks.times, polled_at)
-        if i:
-            worst = max(worst, acks.seqs[i - 1] - stored)
-    return worst
-
-
-# -- the run --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -260,13 +80,14 @@ class Options:
     batch: int = 256
     in_flight: int = 4
     database_url: str | None = None
+    backend: str = "plain"
 
 
 async def run(options: Options) -> dict[str, Any]:
     batches = workload_batches(options.commands, options.seed, options.batch)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work_dir = Path(tmp)
-        stores, database_url = postgres_specs(options.database_url, work_dir, {})
+        stores, database_url = postgres_specs(options.database_url, work_dir, {}, options.backend)
         engine_port, ledger_port = free_port(), free_port()
         engine_address = f"{LOCALHOST}:{engine_port}"
         specs = [
@@ -421,11 +242,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=256, help="commands per Execute batch")
     parser.add_argument("--in-flight", type=int, default=4, help="unanswered batches at most")
     parser.add_argument("--database-url", help="an empty database to use instead of a local one")
+    add_backend_option(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.commands <= 0:
         parser.error("--commands must be positive")
-    options = Options(args.commands, args.seed, args.batch, args.in_flight, args.database_url)
+    options = Options(
+        args.commands, args.seed, args.batch, args.in_flight, args.database_url, args.backend
+    )
     result = asyncio.run(run(options))
     if args.json:
         print(orjson.dumps(result).decode())

@@ -15,6 +15,9 @@ for `--seconds` after a short warm-up:
   as little as it can of the cores it shares with the services). Clients share the users'
   keys when there are more clients than users; every order carries a fresh clientId, so no
   two signatures are equal.
+- `binance`: the same orders as `single`, on the Binance face: POST /api/v3/order with the
+  query string signed by the user's HMAC-SHA256 key (`X-MBX-APIKEY`), as a Binance client
+  sends them, so that the two show what each dialect and signature costs.
 - `batch`: `--batch-clients` loops POSTing `--batch-size` orders to /api/v1/orders.
 - `depth`, `trades`: `--clients` loops GETting /api/v1/depth and /api/v1/trades.
 
@@ -53,34 +56,33 @@ gateway's CPU is their sum, and `gateway_replicas_cpu_seconds` shows how it was 
 `--tls` runs the gateway on HTTPS and every gRPC hop under mutual TLS (`bench/tls.py`), the
 clients connecting over TLS (each keeps its connection: one handshake per client), so that
 a run beside a plaintext one shows what TLS costs in orders/s and CPU per order.
+
+Beside this module, which runs the stack and the modes: bench/traders.py makes the users and
+signs their requests, bench/http_load.py drives them and sums up a mode.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import functools
-import itertools
 import os
 import random
 import ssl
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import grpc
 import orjson
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.http_client import HttpConnection
-from bench.ingest import IngestWatch
+from bench.http_load import cpu_budget, drive, summary
+from bench.ingest_watch import IngestWatch
 from bench.machine import (
     CpuMeter,
     listening_ports,
@@ -97,6 +99,17 @@ from bench.services import (
     postgres_specs,
 )
 from bench.tls import BenchTls
+from bench.traders import (
+    MARKET,
+    SIGNUP_CONCURRENCY,
+    Request,
+    Trader,
+    batch_request,
+    binance_request,
+    make_traders,
+    public_request,
+    single_request,
+)
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from exchange.ledger.v1 import ledger_pb2_grpc as lpb_grpc
@@ -104,234 +117,11 @@ from launcher.ports import free_port
 from launcher.redis_server import LocalRedis
 from launcher.supervisor import Supervisor
 
-ROOT = Path(__file__).resolve().parent.parent
-MARKET = "TATA_INR"  # tick 0.01 INR, step 1 TATA
-MODES = ("single", "batch", "depth", "trades")
-ORDER_MODES = ("single", "batch")
+MODES = ("single", "binance", "batch", "depth", "trades")
+ORDER_MODES = ("single", "binance", "batch")
 PROFILED = ("gateway", "engine", "ledger", "publisher")  # the Python services on the path
-TARGETS = {"single": 5_000, "batch": 50_000}  # orders/s the issue asks for
-FUNDS = {True: ("INR", "1000000000"), False: ("TATA", "10000000")}  # buyer, seller
-WINDOW_MS = 5000
+TARGETS = {"single": 5_000, "binance": 5_000, "batch": 50_000}  # orders/s the issue asks for
 WARMUP_SECONDS = 1.0
-SIGNUP_CONCURRENCY = 8
-PASSWORD = "bench password, long enough"
-
-
-# -- users, keys and signed requests --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Trader:
-    """One user's API key; a buyer or a seller for the whole run."""
-
-    user_id: int
-    key: Ed25519PrivateKey
-    public_key: str
-    buy: bool
-
-    def headers(self, message: str, timestamp: str) -> dict[str, str]:
-        signature = base64.b64encode(self.key.sign(message.encode())).decode()
-        return {
-            "X-API-Key": self.public_key,
-            "X-Signature": signature,
-            "X-Timestamp": timestamp,
-            "X-Window": str(WINDOW_MS),
-            "Content-Type": "application/json",
-        }
-
-
-async def _post(
-    session: aiohttp.ClientSession, url: str, body: dict[str, Any], token: str | None = None
-) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with session.post(url, json=body, headers=headers) as response:
-        if response.status not in (200, 201):
-            raise RuntimeError(f"POST {url}: {response.status} {await response.text()}")
-        reply: dict[str, Any] = await response.json()
-        return reply
-
-
-async def make_traders(session: aiohttp.ClientSession, base: str, users: int) -> list[Trader]:
-    """Sign up `users` users (Argon2: slow, so a few at a time), each with a funded key."""
-    run = os.urandom(4).hex()
-    gate = asyncio.Semaphore(SIGNUP_CONCURRENCY)
-
-    async def one(i: int) -> Trader:
-        buy = i % 2 == 0  # alternate, so that any first n traders hold both sides
-        async with gate:
-            email = f"bench-{run}-{i}@example.com"
-            user = await _post(
-                session, f"{base}/api/v1/auth/signup", {"email": email, "password": PASSWORD}
-            )
-        token = user["token"]
-        key = await _post(session, f"{base}/api/v1/auth/apikeys", {"label": "bench"}, token)
-        asset, amount = FUNDS[buy]
-        await _post(session, f"{base}/api/v1/onramp", {"asset": asset, "amount": amount}, token)
-        private = Ed25519PrivateKey.from_private_bytes(base64.b64decode(key["secret"]))
-        return Trader(int(user["userId"]), private, key["publicKey"], buy)
-
-    return list(await asyncio.gather(*(one(i) for i in range(users))))
-
-
-_client_ids = itertools.count(1)  # unique in the run: equal orders never sign alike
-
-
-def order(rng: random.Random, buy: bool) -> dict[str, Any]:
-    """A limit order near 1000.00 INR; one that crosses (offset < 0) is IOC."""
-    offset = rng.randint(-20, 180)  # ticks away from 1000.00 on its own side
-    cents = 100_000 - offset if buy else 100_000 + offset
-    return {
-        "symbol": MARKET,
-        "side": "Bid" if buy else "Ask",
-        "orderType": "Limit",
-        "price": f"{cents // 100}.{cents % 100:02d}",
-        "quantity": str(rng.randint(1, 10)),
-        "timeInForce": "IOC" if offset < 0 else "GTC",
-        "clientId": next(_client_ids),
-    }
-
-
-def _pairs(params: dict[str, Any]) -> str:
-    return "&".join(f"{k}={params[k]}" for k in sorted(params))
-
-
-def _now_ms() -> str:
-    return str(int(time.time() * 1000))
-
-
-# A request as sent: method, path, body, headers and the orders it carries.
-Request = tuple[str, str, bytes | None, dict[str, str], int]
-
-
-def single_request(trader: Trader, rng: random.Random) -> Request:
-    params = order(rng, trader.buy)
-    ts = _now_ms()
-    message = f"instruction=orderExecute&{_pairs(params)}&timestamp={ts}&window={WINDOW_MS}"
-    return "POST", "/api/v1/order", orjson.dumps(params), trader.headers(message, ts), 1
-
-
-def batch_request(trader: Trader, rng: random.Random, size: int) -> Request:
-    orders = [order(rng, trader.buy) for _ in range(size)]
-    ts = _now_ms()
-    signed = "".join(f"instruction=orderExecute&{_pairs(o)}&" for o in orders)
-    message = f"{signed}timestamp={ts}&window={WINDOW_MS}"
-    return "POST", "/api/v1/orders", orjson.dumps(orders), trader.headers(message, ts), size
-
-
-def public_request(path: str) -> Request:
-    return "GET", f"{path}?symbol={MARKET}", None, {}, 0
-
-
-# -- the load -------------------------------------------------------------------------------
-
-
-@dataclass
-class Tally:
-    """What one mode's requests came back with."""
-
-    latencies: list[float] = field(default_factory=list)  # seconds, 200 replies only
-    statuses: Counter[str] = field(default_factory=Counter)
-    orders: int = 0  # accepted by the engine
-    rejected_orders: int = 0  # in a 200 batch reply, or a non-200 single order
-    first_error: str | None = None
-
-    def record(self, status: int, body: bytes, seconds: float, orders: int) -> None:
-        self.statuses[str(status)] += 1
-        if status != 200:
-            self.rejected_orders += orders
-            if self.first_error is None:
-                self.first_error = f"{status} {body[:300].decode(errors='replace')}"
-            return
-        self.latencies.append(seconds)
-        if orders > 1:
-            failed = sum(1 for item in orjson.loads(body) if "code" in item)
-            self.orders += orders - failed
-            self.rejected_orders += failed
-        else:
-            self.orders += orders
-
-
-async def drive(
-    port: int,
-    make: Sequence[Callable[[], Request]],
-    seconds: float,
-    tls: ssl.SSLContext | None = None,
-) -> tuple[Tally, float]:
-    """Run one loop per request maker, each on its own keep-alive connection (TLS with
-    `tls`), for `seconds`; the tally and the elapsed time."""
-    tally = Tally()
-    deadline = time.perf_counter() + seconds
-
-    async def loop(next_request: Callable[[], Request]) -> None:
-        connection: HttpConnection | None = None
-        try:
-            while time.perf_counter() < deadline:
-                method, path, body, headers, orders = next_request()
-                started = time.perf_counter()
-                try:
-                    if connection is None:
-                        connection = await HttpConnection.open(LOCALHOST, port, tls)
-                    status, payload = await connection.request(method, path, headers, body)
-                except OSError as exc:  # ConnectionError included: open a new one
-                    tally.statuses[type(exc).__name__] += 1
-                    tally.rejected_orders += orders
-                    if connection is not None:
-                        connection.close()
-                    connection = None
-                    continue
-                tally.record(status, payload, time.perf_counter() - started, orders)
-        finally:
-            if connection is not None:
-                connection.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(loop(m) for m in make))
-    return tally, time.perf_counter() - started
-
-
-def cpu_budget(cpu_seconds: dict[str, float], orders: int, target: int) -> dict[str, Any]:
-    """Each process's CPU milliseconds per accepted order, their sum, and what the sum
-    allows on this machine's cores."""
-    if not orders:
-        return {}
-    per_order = {name: round(1000 * s / orders, 3) for name, s in cpu_seconds.items()}
-    total = 1000 * sum(cpu_seconds.values()) / orders
-    cores = len(os.sched_getaffinity(0))
-    return {
-        "cpu_ms_per_order": per_order,
-        "cpu_ms_per_order_total": round(total, 3),
-        "orders_per_second_at_full_cpu": round(cores * 1000 / total) if total else None,
-        "target_orders_per_second": target,
-        "cores_needed_at_target": round(total * target / 1000, 2),
-    }
-
-
-def _percentile_ms(ordered: Sequence[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000, 3)
-
-
-def summary(tally: Tally, seconds: float) -> dict[str, Any]:
-    ordered = sorted(tally.latencies)
-    requests = sum(tally.statuses.values())
-    return {
-        "seconds": round(seconds, 3),
-        "requests": requests,
-        "requests_per_second": round(requests / seconds),
-        "orders": tally.orders,
-        "orders_per_second": round(tally.orders / seconds),
-        "rejected_orders": tally.rejected_orders,
-        "statuses": dict(tally.statuses),
-        "first_error": tally.first_error,
-        "p50_ms": _percentile_ms(ordered, 0.5),
-        "p99_ms": _percentile_ms(ordered, 0.99),
-        "p99_9_ms": _percentile_ms(ordered, 0.999),
-        "max_ms": _percentile_ms(ordered, 1.0),
-    }
-
-
-# -- the run --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -371,6 +161,8 @@ class Bench:
             trader, rng = self.traders[i % len(self.traders)], random.Random(o.seed * 7919 + i)
             if mode == "batch":
                 makers.append(functools.partial(batch_request, trader, rng, o.batch_size))
+            elif mode == "binance":
+                makers.append(functools.partial(binance_request, trader, rng))
             else:
                 makers.append(functools.partial(single_request, trader, rng))
         return makers

@@ -4,6 +4,7 @@ settings for measuring (warnings only in the logs, the gateway's limits out of t
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -16,8 +17,10 @@ from launcher.supervisor import ServiceSpec
 
 LOCALHOST = "127.0.0.1"
 SECRET = "bench-token-secret-bench-token-secret"
-# What tells whether PostgreSQL waited for the disk, and how much memory it had.
+# What tells whether PostgreSQL waited for the disk, how much memory it had, and whether it
+# loaded TimescaleDB (the ledger's Timescale track).
 REPORTED_SETTINGS = (
+    "shared_preload_libraries",
     "fsync",
     "synchronous_commit",
     "full_page_writes",
@@ -62,13 +65,33 @@ def ledger_spec(
     )
 
 
+# The local server a benchmark runs its ledger on: `--backend` of bench.ingest and
+# ledger_svc.bench_queries (timescale: preloading the extension `make deps` provides).
+BACKENDS = ("plain", "timescale")
+
+
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    """`--backend`, the local server a benchmark starts (unless `--database-url`)."""
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="plain",
+        help="the local server: plain PostgreSQL, or preloading TimescaleDB (`make deps`)",
+    )  # fmt: skip
+
+
 def postgres_specs(
-    database_url: str | None, work_dir: Path, settings: dict[str, str]
+    database_url: str | None, work_dir: Path, settings: dict[str, str], backend: str = "plain"
 ) -> tuple[list[ServiceSpec], str]:
-    """A local server in `work_dir` with `settings`, unless `database_url` names a database."""
+    """A local server of `backend` in `work_dir` with `settings`, unless `database_url`
+    names a database."""
     if database_url is not None:
         return [], database_url
-    server = LocalPostgres(work_dir / "postgres", free_port(), database="bench", settings=settings)
+    server = LocalPostgres(
+        work_dir / "postgres",
+        free_port(),
+        database="bench",
+        settings=settings,
+        timescale=backend == "timescale",
+    )
     return [server.spec()], server.url
 
 
@@ -114,6 +137,10 @@ def gateway_spec(
             "GATEWAY_FAUCET_CAP": "1000000000",
             "GATEWAY_ORDER_RATE": str(order_rate),
             "GATEWAY_MARKET_RATE": str(market_rate),
+            # The Binance face: HMAC keys on, its weight and order budgets as high as ours.
+            "API_SECRET_SEAL_KEY": SECRET,
+            "BINANCE_WEIGHT_1M": str(market_rate * 60),
+            "BINANCE_ORDERS_10S": str(order_rate * 10),
             "LOG_LEVEL": "WARNING",
         },
         ready_probe=HttpProbe(f"http://{LOCALHOST}:{port}/health"),

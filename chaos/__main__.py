@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         "--overlaps", type=int, default=1,
         help="pairs of SIGKILLs per trial, the second while the first service restarts",
     )  # fmt: skip
+    parser.add_argument(
+        "--backend", choices=("plain", "timescale"), default="plain",
+        help="the ledger on plain PostgreSQL or on TimescaleDB (built by `make deps`)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -46,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         kills=args.kills,
         freezes=args.freezes,
         overlaps=args.overlaps,
+        timescale=args.backend == "timescale",
     )
     args.report.parent.mkdir(parents=True, exist_ok=True)
     services_log = args.report.with_suffix(".log")

@@ -1,5 +1,6 @@
-"""One user's REST client: signed with an API key (Backpack's way) or with a bearer token, and
-every answer classified as acknowledged, refused or of unknown fate (see `record`)."""
+"""One user's REST client: signed with an API key (Backpack's way) or with a bearer token, or
+on the Binance face with an HMAC key; every answer classified as acknowledged, refused or of
+unknown fate (see `record`)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import base64
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from yarl import URL
 
 from chaos.record import Outcome
 from tradekit.backpack import INSTRUCTIONS, signing_strings
+from tradekit.binance import hmac_signature
 
 WINDOW_MS = 30_000  # wide: a frozen gateway or Redis delays requests by seconds
 TIMEOUT = aiohttp.ClientTimeout(total=20)
@@ -55,6 +59,7 @@ class UserClient:
     user_id: int
     token: str
     secret: str | None = None  # an API key's secret: sign requests with it, else the token
+    hmac: tuple[str, str] | None = None  # an HMAC key (API key, secret): the Binance face
 
     async def call(self, method: str, path: str, params: Any = None) -> Answer:
         """GET sends `params` as the query, other methods as the JSON body."""
@@ -64,11 +69,26 @@ class UserClient:
             headers = {"Authorization": f"Bearer {self.token}"}
         return await request(self.http, method, self.base_url + path, params, headers)
 
+    async def binance(self, method: str, path: str, params: dict[str, str]) -> Answer:
+        """A request to the Binance face, its query signed with the HMAC key."""
+        assert self.hmac is not None
+        api_key, secret = self.hmac
+        stamped = {
+            **params,
+            "timestamp": str(int(time.time() * 1000)),
+            "recvWindow": str(WINDOW_MS),
+        }
+        query = urlencode(stamped)
+        # encoded: the query goes out exactly as signed.
+        url = URL(f"{self.base_url}{path}?{query}&signature={hmac_signature(secret, query)}",
+                  encoded=True)  # fmt: skip
+        return await request(self.http, method, url, headers={"X-MBX-APIKEY": api_key})
+
 
 async def request(
     http: aiohttp.ClientSession,
     method: str,
-    url: str,
+    url: str | URL,
     params: Any = None,
     headers: dict[str, str] | None = None,
 ) -> Answer:

@@ -1,14 +1,18 @@
-"""A WebSocket client keeping order books through the faults, as a careful client does.
+"""A WebSocket client keeping order books and following trades through the faults, as a
+careful client does. The suite runs one per cadence: the gateway's interval frames (its
+default) and real time (`?interval=0`).
 
-It subscribes to `depth.<M>`, then takes REST depth (`lastUpdateId`) and applies every diff
-after it. Diffs on one connection form a chain (each `U` is the previous `u` + 1). Where
-updates were lost (stream_svc or Redis lost messages, the publisher started over) the
-gateway sends a diff that restarts the chain (`U` = `u` + 1), and the client takes REST
-depth again: counted as a restart. Any other break is a gap, which the gateway promises
-never to show, so it is counted as a finding and the book is taken again from REST. So is
-an error frame after the subscription was acknowledged (the gateway gave the stream up),
-after which the client connects again. When the connection drops (the gateway died) it
-reconnects and starts over: a reconnect, not a gap."""
+It subscribes to `depth.<M>` and `trade.<M>`, then takes REST depth (`lastUpdateId`) and
+applies every diff after it. Diffs on one connection form a chain (each `U` is the
+previous `u` + 1). Where updates were lost (stream_svc or Redis lost messages, the
+publisher started over) the gateway sends a diff that restarts the chain (`U` = `u` + 1),
+and the client takes REST depth again: counted as a restart. Any other break is a gap,
+which the gateway promises never to show, so it is counted as a finding and the book is
+taken again from REST. So is an error frame after the subscription was acknowledged (the
+gateway gave the stream up), after which the client connects again. When the connection
+drops (the gateway died) it reconnects and starts over: a reconnect, not a gap. The trade
+ids of each connection go to a `TradeLog`, judged against the engine's history after each
+trial (chaos/trades.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ import orjson
 
 from chaos.client import request
 from chaos.record import Outcome
+from chaos.trades import TradeLog
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +60,14 @@ def rest_levels(depth: dict[str, Any]) -> tuple[Levels, Levels]:
 
 
 class DepthWatcher:
-    def __init__(self, http: aiohttp.ClientSession, base_url: str, markets: list[str]) -> None:
+    def __init__(
+        self, http: aiohttp.ClientSession, base_url: str, markets: list[str], query: str = ""
+    ) -> None:
         self.http = http
         self.base_url = base_url
         self.markets = markets
+        self.query = query  # the connection's, such as "?interval=0"
+        self.trade_logs: list[TradeLog] = []  # one per connection
         self.books = {m: Book() for m in markets}
         self.connections = 0
         self.resyncs = 0
@@ -86,9 +95,9 @@ class DepthWatcher:
 
     async def _session(self) -> None:
         self.books = {m: Book() for m in self.markets}  # nothing is trusted across connections
-        url = self.base_url.replace("http://", "ws://") + "/ws"
+        url = self.base_url.replace("http://", "ws://") + "/ws" + self.query
         async with self.http.ws_connect(url, heartbeat=10) as ws:
-            topics = [f"depth.{m}" for m in self.markets]
+            topics = [f"{kind}.{m}" for m in self.markets for kind in ("depth", "trade")]
             await ws.send_str(
                 orjson.dumps({"method": "SUBSCRIBE", "params": topics, "id": 1}).decode()
             )
@@ -96,6 +105,8 @@ class DepthWatcher:
             if ack != {"id": 1, "result": None}:
                 raise Reconnect(f"subscription refused: {ack}")
             self.connections += 1
+            trades = TradeLog(self.connections)
+            self.trade_logs.append(trades)
             for market in self.markets:
                 await self._resync(market)
             async for message in ws:
@@ -110,6 +121,8 @@ class DepthWatcher:
                     self.frames += 1
                     self.last_frame = time.monotonic()
                     await self._apply(stream.removeprefix("depth."), frame["data"])
+                elif stream.startswith("trade."):
+                    trades.add(stream.removeprefix("trade."), int(frame["data"]["t"]))
             raise Reconnect("connection closed")
 
     async def _resync(self, market: str) -> None:

@@ -39,7 +39,8 @@ class OrderHistory:
 @dataclass
 class TriggerHistory:
     """A conditional order from its TriggerPlaced on. `high` / `low` are the market's trade
-    prices from its placement on (the last price then included): what it has been offered."""
+    prices from its placement (the last price then included) until it fired or ended: what
+    it has been offered."""
 
     order_id: int
     user_id: int

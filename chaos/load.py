@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
 
 OPEN_STATUSES = ("New", "PartiallyFilled")
 TRIGGER_PENDING = "TriggerPending"
+# The Binance face's status names of a plain order, as the record keeps them (Backpack's).
+BINANCE_STATUSES = {
+    "NEW": "New", "PARTIALLY_FILLED": "PartiallyFilled", "FILLED": "Filled",
+    "CANCELED": "Cancelled", "EXPIRED": "Expired", "REJECTED": "Rejected",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,7 @@ ACTIONS = {
     "market_qty": 7,
     "market_quote": 6,
     "batch": 3,
+    "binance": 6,  # a limit or IOC order on the Binance face, HMAC-signed (API-key users)
     "stop": 8,  # a trigger order: stop-limit or stop-market, above or below the mid
     "bracket": 5,  # a limit order with take-profit and stop-loss legs
     "cancel": 20,
@@ -214,8 +220,11 @@ class Trader:
             await self.request_withdrawal()
         elif action == "batch":
             await self.place_batch([self.order_body("limit", market) for _ in range(3)])
+        elif action == "binance" and self.client.hmac is not None:
+            await self.place_binance(self.order_body(self.rng.choice(("limit", "ioc")), market))
         else:
-            await self.place(self.order_body(action if action != "cancel" else "limit", market))
+            kind = action if action not in ("cancel", "binance") else "limit"
+            await self.place(self.order_body(kind, market))
 
     # ---- orders ----------------------------------------------------------------------
 
@@ -306,6 +315,35 @@ class Trader:
         answer = await self.client.call("POST", "/api/v1/order", body)
         self._note_errors(answer)
         self._record_placement(body, answer.outcome, answer.body)
+
+    async def place_binance(self, body: dict[str, Any]) -> None:
+        """`body` (a Backpack limit order) sent in Binance's terms; its FULL answer recorded
+        in the Backpack form, so the checks hold it to the same history."""
+        params = {
+            "symbol": body["symbol"].replace("_", ""),
+            "side": "BUY" if body["side"] == "Bid" else "SELL",
+            "type": "LIMIT",
+            "timeInForce": body["timeInForce"],
+            "quantity": body["quantity"],
+            "price": body["price"],
+            "newClientOrderId": str(body["clientId"]),
+            "newOrderRespType": "FULL",
+        }
+        answer = await self.client.binance("POST", "/api/v3/order", params)
+        self._note_errors(answer)
+        self.record.count("binance", answer.outcome)
+        reply = answer.body
+        if answer.outcome is Outcome.ACKED:
+            reply = {
+                "orderId": reply["orderId"],
+                "status": BINANCE_STATUSES[reply["status"]],
+                "executedQuantity": reply["executedQty"],
+                "fills": [
+                    {"tradeId": f["tradeId"], "price": f["price"], "quantity": f["qty"]}
+                    for f in reply["fills"]
+                ],
+            }
+        self._record_placement(body, answer.outcome, reply)
 
     async def place_batch(self, bodies: list[dict[str, Any]]) -> None:
         answer = await self.client.call("POST", "/api/v1/orders", bodies)
@@ -461,9 +499,19 @@ async def sign_up(
     while api_key:
         answer = await client.call("POST", "/api/v1/auth/apikeys", KEY)
         if answer.outcome is Outcome.ACKED:
-            client.secret = answer.body["secret"]
+            secret = answer.body["secret"]
             break
         log.warning("API key of %s: %s %s; again", email, answer.status, answer.body)
+        await asyncio.sleep(0.5)
+    while api_key:  # and an HMAC key for the Binance face (asked with the token, too)
+        answer = await client.call(
+            "POST", "/api/v1/auth/apikeys", {"label": "chaos-binance", "type": "hmac"}
+        )
+        if answer.outcome is Outcome.ACKED:
+            client.hmac = (answer.body["apiKey"], answer.body["secret"])
+            client.secret = secret
+            break
+        log.warning("HMAC key of %s: %s %s; again", email, answer.status, answer.body)
         await asyncio.sleep(0.5)
     return client
 

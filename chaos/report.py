@@ -37,6 +37,7 @@ def build(run: Run, command: list[str]) -> dict[str, Any]:
                     "platform": platform.platform()},
         "commit": _commit(),
         "seed": run.config.seed,
+        "backend": run.backend,
         "users": run.config.users,
         "setup_seconds": round(run.setup_seconds, 1),
         "trials_run": len(run.trials),
@@ -67,9 +68,12 @@ def build(run: Run, command: list[str]) -> dict[str, Any]:
         "capital": {key: last.stats.get(key, 0) for key in (
             "deposits_credited", "withdrawals", "withdrawals_held", "withdrawals_confirmed",
             "withdrawals_declined")},
-        "websocket": {"connections": run.watcher.connections, "resyncs": run.watcher.resyncs,
-                      "restarts": run.watcher.restarts, "gaps": run.watcher.gaps,
-                      "error_frames": len(run.watcher.errors)},
+        "websocket": {
+            name: {"connections": w.connections, "resyncs": w.resyncs, "restarts": w.restarts,
+                   "gaps": w.gaps, "error_frames": len(w.errors), "depth_frames": w.frames,
+                   "trades": sum(log.received for log in w.trade_logs)}
+            for name, w in run.watchers.items()
+        },
         "trials": [
             {
                 "seed": t.seed,
@@ -95,7 +99,8 @@ def passed(report: dict[str, Any]) -> bool:
 
 def summary(report: dict[str, Any]) -> list[str]:
     lines = [
-        f"chaos: {report['trials_run']} trials, {report['faults_injected']} faults "
+        f"chaos on {report['backend']}: {report['trials_run']} trials, "
+        f"{report['faults_injected']} faults "
         f"({_faults_text(report['faults_by_service'])})",
         f"  overlapping (second killed while the first restarted): "
         f"{report['overlapping_faults']} {report['overlapping_pairs'] or ''}",

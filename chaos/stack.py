@@ -2,6 +2,8 @@
 loopback ports with their data in one folder, supervised by the launcher's Supervisor.
 
 Differences from `make run`, each for a reason:
+- The PostgreSQL backend is chosen (`timescale`), not found: a run says which track of the
+  ledger it exercised, and fails rather than falls back when TimescaleDB is not built.
 - PostgreSQL does not fsync (NO_DISK_WAIT): a killed server loses nothing the OS holds, and
   this suite kills processes, not the machine.
 - Every service binds 127.0.0.1 only and logs warnings and errors only.
@@ -88,8 +90,9 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def chaos_stack(root: Path) -> ChaosStack:
-    """The services of `make run` with every port free and every file under `root`."""
+def chaos_stack(root: Path, timescale: bool = False) -> ChaosStack:
+    """The services of `make run` with every port free and every file under `root`, the
+    ledger on TimescaleDB if `timescale`, else on plain PostgreSQL."""
     root.mkdir(parents=True, exist_ok=True)
     ports = iter(free_ports(18))
     settings = StackSettings(
@@ -113,7 +116,10 @@ def chaos_stack(root: Path) -> ChaosStack:
         flow_metrics_port=next(ports),
     )
     postgres = LocalPostgres(
-        settings.postgres_data_dir, settings.postgres_port, settings=NO_DISK_WAIT
+        settings.postgres_data_dir,
+        settings.postgres_port,
+        settings=NO_DISK_WAIT,
+        timescale=timescale,
     )
     specs = []
     for spec in exchange_specs(settings):

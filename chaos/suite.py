@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import asyncpg
 import grpc
 
 from chaos.capital_checks import check_capital, check_capital_engine
@@ -32,6 +33,7 @@ from chaos.checks import (
     check_engine,
     check_postgres,
     check_streamed_books,
+    check_streamed_trades,
 )
 from chaos.custody import Custody, Operators
 from chaos.depth import DepthWatcher
@@ -61,6 +63,8 @@ CHANNEL_OPTIONS = [
 ]
 QUIET = ("mm", "flow")  # frozen during the checks
 CATCH_UP_TIMEOUT = 300.0
+# The WebSocket subscribers, by cadence: the gateway's interval frames and real time.
+CADENCES = {"interval": "", "real_time": "?interval=0"}
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class Config:
     overlaps: int = 1  # per trial: pairs of kills, the second while the first restarts
     faults: Sequence[Fault] | None = None  # one fixed plan for every trial instead
     max_trials: int | None = None
+    timescale: bool = False  # the ledger on TimescaleDB rather than plain PostgreSQL
 
 
 @dataclass
@@ -92,8 +97,9 @@ class Run:
     config: Config
     trials: list[Trial]
     record: Record
-    watcher: DepthWatcher
+    watchers: dict[str, DepthWatcher]  # by cadence (CADENCES)
     setup_seconds: float
+    backend: str  # what the ledger's database runs on, as read from it
 
 
 @dataclass
@@ -116,8 +122,8 @@ class Capital:
 
 
 @contextlib.asynccontextmanager
-async def running(root: Path) -> AsyncIterator[Exchange]:
-    stack = chaos_stack(root)
+async def running(root: Path, timescale: bool) -> AsyncIterator[Exchange]:
+    stack = chaos_stack(root, timescale)
     async with (
         stack.supervisor() as supervisor,
         aiohttp.ClientSession(trust_env=False) as http,
@@ -131,16 +137,23 @@ async def running(root: Path) -> AsyncIterator[Exchange]:
 
 async def run_suite(config: Config, root: Path) -> Run:
     started = time.monotonic()
-    async with running(root) as ex:
+    async with running(root, config.timescale) as ex:
         record = Record()
         injector = Injector(ex.supervisor, ex.stack.specs)
         prices = Prices(ex.http, ex.stack.gateway_url)
         traders = await _traders(ex, config, prices, record)
         capital = await _capital(ex, config, traders, record)
-        watcher = DepthWatcher(ex.http, ex.stack.gateway_url, [m.symbol for m in MARKETS])
-        watching = asyncio.create_task(watcher.run(), name="depth watcher")
+        markets = [m.symbol for m in MARKETS]
+        watchers = {
+            name: DepthWatcher(ex.http, ex.stack.gateway_url, markets, query)
+            for name, query in CADENCES.items()
+        }
+        watching = [
+            asyncio.create_task(w.run(), name=f"{name} subscriber") for name, w in watchers.items()
+        ]
         setup = time.monotonic() - started
-        log.info("stack up and %d users funded in %.1fs", len(traders), setup)
+        backend = await _backend(ex.stack.database_url)
+        log.info("stack up on %s and %d users funded in %.1fs", backend, len(traders), setup)
         deck = Deck(random.Random(config.seed), KILL_TARGETS)
         pairs = Deck(random.Random(f"{config.seed}-pairs"), OVERLAP_PAIRS)
         trials: list[Trial] = []
@@ -155,7 +168,7 @@ async def run_suite(config: Config, root: Path) -> Run:
                     config.freezes, config.overlaps, pairs,
                 )  # fmt: skip
                 trial = await _trial(
-                    ex, injector, traders, capital, prices, faults, config, record, watcher
+                    ex, injector, traders, capital, prices, faults, config, record, watchers
                 )
                 trial.seed = trial_seed
                 trials.append(trial)
@@ -163,10 +176,22 @@ async def run_suite(config: Config, root: Path) -> Run:
                          len(trials), trial_seed, len(trial.faults),
                          dict(trial.findings.counts) or "none", trial.last_seq)  # fmt: skip
         finally:
-            watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
-    return Run(config, trials, record, watcher, setup)
+            for task in watching:
+                task.cancel()
+            await asyncio.gather(*watching, return_exceptions=True)
+    return Run(config, trials, record, watchers, setup, backend)
+
+
+async def _backend(database_url: str) -> str:
+    """ "timescaledb VERSION" where the ledger's migrations made the extension, else "plain"."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        version = await connection.fetchval(
+            "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+        )
+    finally:
+        await connection.close()
+    return "plain" if version is None else f"timescaledb {version}"
 
 
 async def _traders(ex: Exchange, config: Config, prices: Prices, record: Record) -> list[Trader]:
@@ -206,7 +231,7 @@ async def _trial(
     faults: Sequence[Fault],
     config: Config,
     record: Record,
-    watcher: DepthWatcher,
+    watchers: dict[str, DepthWatcher],
 ) -> Trial:
     started = time.monotonic()
     stop = asyncio.Event()
@@ -237,11 +262,17 @@ async def _trial(
         stored = await check_postgres(ex.stack.database_url, truth, findings)
         await check_engine(ex.engine, ex.ledger, truth, findings)
         await check_capital_engine(ex.engine, truth, findings)
-        await check_streamed_books(watcher, findings)
-    if watcher.gaps:
-        findings.add("stream", f"{watcher.gaps} depth gaps seen by the WebSocket client so far")
-    if watcher.errors:
-        findings.add("stream", f"error frames on subscribed streams so far: {watcher.errors[:3]}")
+        for name, watcher in watchers.items():
+            await check_streamed_books(watcher, findings)
+            check_streamed_trades(name, watcher, truth, findings)
+    for name, watcher in watchers.items():
+        if watcher.gaps:
+            findings.add(
+                "stream", f"{name}: {watcher.gaps} depth gaps seen by the subscriber so far"
+            )
+        if watcher.errors:
+            findings.add("stream", f"{name}: error frames on subscribed streams so far: "
+                                   f"{watcher.errors[:3]}")  # fmt: skip
     stats = {
         "trades": len(truth.trades),
         "orders": len(truth.orders),

@@ -8,19 +8,14 @@ IMAGE="${IMAGE:-localhost/exchange:dev}"
 BASE=localhost/exchange-base:bookworm
 TAG="${IMAGE##*:}"
 
-# The mirror this machine's apt uses (deb822 or one-line sources), never a fixed one.
-mirror() {
-    local uri
-    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-    [[ -n "$uri" ]] || uri=$(awk '$1 == "deb" && $2 !~ /^\[/ {print $2; exit}' /etc/apt/sources.list)
-    echo "$uri"
-}
-
 started=$SECONDS
 if ! podman image exists "$BASE"; then
-    echo "making $BASE with mmdebstrap from $(mirror)"
+    # The mirror this machine's apt uses for bookworm main (deb822 or one-line), never a
+    # fixed one; DEBIAN_MIRROR overrides it.
+    mirror=${DEBIAN_MIRROR:-$(cd "$ROOT" && python3 -m deploy.apt_mirror bookworm)}
+    echo "making $BASE with mmdebstrap from $mirror"
     if ! mmdebstrap --variant=minbase --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
-            --include=python3,python3-venv,ca-certificates,passwd bookworm - "$(mirror)" \
+            --include=python3,python3-venv,ca-certificates,passwd bookworm - "$mirror" \
             2>"$PODMAN_HOME/mmdebstrap.log" \
         | podman import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
             --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' - "$BASE" >/dev/null; then

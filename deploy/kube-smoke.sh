@@ -7,7 +7,7 @@
 set -euo pipefail
 . "$(dirname "$0")/podman.sh"
 IMAGE="${IMAGE:-localhost/exchange:dev}"
-PORT="${KUBE_SMOKE_PORT:-18081}"
+PORT=$(smoke_port "${KUBE_SMOKE_PORT:-}" 18081)  # a free one from 18081 unless given
 NETWORK=exchange-kube
 OUT="$PODMAN_HOME/kube"
 PODMAN_LOG="$PODMAN_HOME/kube-smoke-podman.log"  # kube play's own chatter, shown on a failure

@@ -16,7 +16,10 @@ README's deployment section lists the same:
   created with `podman secret create` before the play;
 - it publishes every declared container port on the host: only the gateway's is kept, on
   127.0.0.1:PORT (the others are declarations; pods reach each other on the network);
-- the stores' images are the ones deploy/image.sh builds.
+- the stores' images are the ones deploy/image.sh builds; that of PostgreSQL is Debian's
+  server, without TimescaleDB, so it starts without the manifests' Timescale settings
+  (`shared_preload_libraries=timescaledb` would stop it at start) and the ledger takes its
+  plain track (PLAIN_POSTGRES).
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ GAPS = {
     "StatefulSet": "not a kind kube play knows: played as a Pod with a volume claim",
 }
 PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+PLAIN_POSTGRES = (
+    "TimescaleDB: the local PostgreSQL image has none; the ledger runs its plain track there"
+)
 
 
 def store_image(image: str, tag: str) -> str:
@@ -83,6 +89,8 @@ def pod(objects: tuple[Obj, ...], workload: Obj, values: dict[str, dict[str, str
             container["image"] = (
                 image if is_ours(container) else store_image(container["image"], tag)
             )
+            if container["image"].startswith("localhost/exchange-postgres:"):
+                container["args"] = ["postgres"]
             for probe in PROBES:
                 if probe != "livenessProbe" or "exec" not in container.get(probe, {}):
                     container.pop(probe, None)
@@ -119,7 +127,8 @@ def play(image: str, tag: str, port: int, out: Path) -> list[str]:
     (out / "secret.json").write_text(json.dumps(encoded))
     kinds = sorted({o["kind"] for o in objects} & set(GAPS))
     return [f"{kind}: {GAPS[kind]}" for kind in kinds] + [
-        f"probes ({', '.join(probes)}): only exec liveness probes run, as health checks"
+        f"probes ({', '.join(probes)}): only exec liveness probes run, as health checks",
+        PLAIN_POSTGRES,
     ]
 
 

@@ -8,7 +8,11 @@ PODMAN_HOME="$ROOT/.podman"
 export CONTAINERS_CONF="$PODMAN_HOME/containers.conf"
 export CONTAINERS_STORAGE_CONF="$PODMAN_HOME/storage.conf"
 
-"$ROOT/scripts/apt-ensure.sh" podman runc conmon netavark aardvark-dns catatonit mmdebstrap uidmap
+# iptables by name: netavark runs it for every bridge network and port, but no package
+# depends on it, so apt-ensure's --no-install-recommends on a fresh machine leaves it out
+# (a machine where podman came with its recommends has it) and no container starts there.
+"$ROOT/scripts/apt-ensure.sh" podman runc conmon netavark aardvark-dns catatonit mmdebstrap \
+    uidmap iptables
 mkdir -p "$PODMAN_HOME"
 # crun fails on this machine's cgroups ("hybrid mode not supported"): runc. No systemd here:
 # cgroupfs and a file for events. Networks and podman's state stay in .podman/ too. A container inherits the rlimits below, not podman's
@@ -34,3 +38,24 @@ runroot = "$PODMAN_HOME/run"
 CONF
 mv "$CONTAINERS_CONF.new" "$CONTAINERS_CONF"
 mv "$CONTAINERS_STORAGE_CONF.new" "$CONTAINERS_STORAGE_CONF"
+
+# A loopback port for a smoke test's gateway to publish: $1 if set (failing, with who holds
+# it, when it is taken), else the first free one from $2 on. A port left held by another
+# checkout's containers or by a test's server would make podman's publish fail.
+port_free() {
+    python3 -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' \
+        "$1" 2>/dev/null
+}
+smoke_port() {
+    local wanted=$1 port=$2
+    if [[ -n $wanted ]]; then
+        if ! port_free "$wanted"; then
+            echo "port $wanted is taken: $(ss -Hltnp "sport = :$wanted" 2>/dev/null | head -1)" >&2
+            return 1
+        fi
+        echo "$wanted"
+        return
+    fi
+    until port_free "$port"; do ((port += 1)); done
+    echo "$port"
+}

@@ -5,12 +5,13 @@
 # that nothing runs as root, kills the engine's container and sees it come back, and tears
 # everything down. On a failure it prints the services' logs, PostgreSQL's first, and exits
 # non-zero.
-#   IMAGE=localhost/exchange:dev SMOKE_PORT=18080 deploy/smoke.sh
+#   IMAGE=localhost/exchange:dev SMOKE_PORT=18080 deploy/smoke.sh   # default: a free port from 18080
 set -euo pipefail
 . "$(dirname "$0")/podman.sh"
 export EXCHANGE_IMAGE="${IMAGE:-localhost/exchange:dev}"
 export IMAGE_TAG="${EXCHANGE_IMAGE##*:}"
-export GATEWAY_PUBLISH="127.0.0.1:${SMOKE_PORT:-18080}"
+GATEWAY_PUBLISH="127.0.0.1:$(smoke_port "${SMOKE_PORT:-}" 18080)"
+export GATEWAY_PUBLISH
 export GATEWAY_FAUCET=true
 export GATEWAY_TOKEN_SECRET ENGINE_ADMIN_TOKEN POSTGRES_PASSWORD
 GATEWAY_TOKEN_SECRET=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
@@ -78,15 +79,33 @@ finish() {
 }
 trap finish EXIT
 
+# What the last run of a container's health check printed (pg_isready's "no response", a
+# Python traceback), on one line.
+check_said() {
+    podman inspect -f '{{range .State.Health.Log}}{{.Output}}{{end}}' "$1" 2>/dev/null \
+        | tail -c 300 | tr '\n' ' '
+}
+
 # Runs the service's own health check (podman has no timer for it without systemd) until it
-# passes; gives up early when the container keeps exiting.
+# passes; gives up at once when the container was never created or could not be started (the
+# runtime's or the network's error), early when it keeps exiting, and says which.
 healthy() {
-    local name=$1 deadline=$((SECONDS + $2)) ctr restarts
+    local name=$1 deadline=$((SECONDS + $2)) ctr restarts status error
     ctr=$(container "$name")
     until podman healthcheck run "$ctr" >/dev/null 2>&1; do
+        if ! podman container exists "$ctr"; then
+            say "$name: no container $ctr (podman-compose's output below says why)"
+            return 1
+        fi
         restarts=$(podman inspect -f '{{.RestartCount}}' "$ctr" 2>/dev/null || echo 0)
+        status=$(podman inspect -f '{{.State.Status}}' "$ctr" 2>/dev/null || true)
+        error=$(podman inspect -f '{{.State.Error}}' "$ctr" 2>/dev/null || true)
+        if [[ $status != running && -n $error ]]; then
+            say "$name could not be started ($status): $error"
+            return 1
+        fi
         if ((SECONDS > deadline)) || ((restarts >= 3)); then
-            say "$name is not healthy (restarts: $restarts)"
+            say "$name is not healthy after $((SECONDS - deadline + $2)) s ($(state "$name")); its check said: $(check_said "$ctr")"
             return 1
         fi
         sleep 1

@@ -1,8 +1,8 @@
 """The admin credential check: a server interceptor in front of EngineService.
 
 With ENGINE_ADMIN_TOKEN set, the calls that create or destroy money or change what is listed
-(Deposit, Withdraw, AddAsset, AddMarket, SetMarketStatus, Snapshot; and of capital
-AddNetwork, ReportDeposit, DecideWithdrawal) need gRPC metadata
+(Deposit, Withdraw, AddAsset, AddMarket, SetMarketStatus, SetTriggerLimit, Snapshot; and of
+capital AddNetwork, ReportDeposit, DecideWithdrawal) need gRPC metadata
 `authorization: Bearer <token>`, else PERMISSION_DENIED. Deposits and withdrawals can also
 travel in an `Execute` batch: on a stream without the token, the first batch carrying one
 ends the stream with PERMISSION_DENIED and none of that batch's commands is applied (the
@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 
 from exchange.engine.v1 import engine_pb2 as epb
 from servicekit.admin_token import METADATA_KEY
+from servicekit.handlers import Ctx, Handler
 
 _SERVICE = epb.DESCRIPTOR.services_by_name["EngineService"].full_name
 ADMIN_METHODS = frozenset(
@@ -32,6 +33,7 @@ ADMIN_METHODS = frozenset(
         "AddAsset",
         "AddMarket",
         "SetMarketStatus",
+        "SetTriggerLimit",
         "Snapshot",
         # capital: custody reports deposits, operators and custody decide withdrawals
         "AddNetwork",
@@ -41,9 +43,6 @@ ADMIN_METHODS = frozenset(
 )
 _EXECUTE = f"/{_SERVICE}/Execute"
 _MONEY_COMMANDS = frozenset({"deposit", "withdraw"})
-
-Ctx = grpc.aio.ServicerContext[Any, Any]
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic in the stubs only
 
 
 class AdminAuth(grpc.aio.ServerInterceptor):

@@ -1,11 +1,12 @@
-"""The markets file: assets, markets and networks listed at first start, as engine commands."""
+"""The markets file: assets, markets and networks listed at first start, and the limit on a
+user's pending triggers in all markets, as engine commands."""
 
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from engine_svc.core.capital_messages import AddNetwork, AddressFormat, NetworkSpec
-from engine_svc.core.commands import AddAsset, AddMarket, Command
+from engine_svc.core.commands import AddAsset, AddMarket, Command, SetTriggerLimit
 from tradekit.markets import Asset, MarketSpec
 
 DEFAULT_MARKETS_FILE = Path(__file__).with_name("markets.toml")
@@ -37,10 +38,13 @@ def listing_commands(path: Path) -> list[Command]:
             max_price=_str(item, "max_price", path),
             maker_fee_bps=_int(item, "maker_fee_bps", path),
             taker_fee_bps=_int(item, "taker_fee_bps", path),
+            max_triggers=_int(item, "max_triggers", path) if "max_triggers" in item else 0,
         )
         commands.append(AddMarket(spec))
     for item in data.get("networks", []):
         commands.append(AddNetwork(_network(item, path)))
+    if "max_triggers_total" in data:  # else the engine's default
+        commands.append(SetTriggerLimit(_int(data, "max_triggers_total", path)))
     return commands
 
 

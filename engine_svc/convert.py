@@ -20,6 +20,7 @@ from engine_svc.core.events import (
     TriggerCancelled,
     TriggerFailed,
     TriggerFired,
+    TriggerLimitSet,
     TriggerPlaced,
     Withdrawn,
 )
@@ -42,7 +43,7 @@ def market_to_proto(market: Market) -> pb.Market:
 def spec_from_proto(m: pb.Market) -> MarketSpec:
     return MarketSpec(
         m.symbol, m.base, m.quote, m.tick_size, m.step_size, m.min_quantity, m.min_notional,
-        m.max_quantity, m.max_price, m.maker_fee_bps, m.taker_fee_bps,
+        m.max_quantity, m.max_price, m.maker_fee_bps, m.taker_fee_bps, m.max_triggers,
     )  # fmt: skip
 
 
@@ -52,6 +53,7 @@ def _spec_to_proto(s: MarketSpec) -> pb.Market:
         step_size=s.step_size, min_quantity=s.min_quantity, min_notional=s.min_notional,
         max_quantity=s.max_quantity, max_price=s.max_price, maker_fee_bps=s.maker_fee_bps,
         taker_fee_bps=s.taker_fee_bps, status=pb.MARKET_STATUS_OPEN,
+        max_triggers=s.max_triggers,
     )  # fmt: skip
 
 
@@ -92,13 +94,25 @@ def _order_proto(
     )
     if o.bracket is not None:
         _write_bracket(message, market, *o.bracket)
+    if o.fired is not None:  # it was a trigger order
+        f = o.fired
+        message.trigger_price, message.trigger_above = market.fmt_price(f.price), f.above
+        message.parent_order_id, message.related_order_id = f.parent, f.related
+        message.triggered_at_us = f.at
     return message
 
 
 def trigger_to_proto(t: Trigger, market: Market) -> pb.Order:
-    """A pending trigger as an order in status TRIGGER_PENDING."""
+    """A pending trigger as an order in status TRIGGER_PENDING; one that ended without
+    becoming an order (`Trigger.ended`) as TRIGGER_FAILED or CANCELLED."""
     o = t.order
     b = t.bracket
+    if not t.ended:
+        status, reason = pb.ORDER_STATUS_TRIGGER_PENDING, 0
+    elif t.failure_code:
+        status, reason = pb.ORDER_STATUS_TRIGGER_FAILED, 0
+    else:
+        status, reason = pb.ORDER_STATUS_CANCELLED, int(t.reason or 0)
     message = pb.Order(
         order_id=t.id, client_order_id=o.client_id, user_id=o.user, market=o.market,
         side=int(o.side), type=int(o.type), time_in_force=int(o.tif),  # type: ignore[arg-type]
@@ -107,10 +121,14 @@ def trigger_to_proto(t: Trigger, market: Market) -> pb.Order:
         quantity=market.fmt_qty(o.qty) if o.qty else "",
         quote_quantity=market.fmt_quote(o.quote_qty) if o.quote_qty else "",
         executed_quantity=market.fmt_qty(0), executed_quote_quantity=market.fmt_quote(0),
-        fees_paid=market.fmt_quote(0), status=pb.ORDER_STATUS_TRIGGER_PENDING,
-        created_at_us=t.created, updated_at_us=t.created, locked=market.fmt_qty(0),
+        fees_paid=market.fmt_quote(0), status=status, close_reason=reason,  # type: ignore[arg-type]
+        created_at_us=t.created, updated_at_us=t.ended or t.created, locked=market.fmt_qty(0),
         trigger_price=market.fmt_price(t.price), trigger_above=t.above,
-        parent_order_id=t.parent, related_order_id=0 if t.sibling is None else t.sibling.id,
+        parent_order_id=t.parent, related_order_id=t.related, triggered_at_us=t.fired_at,
+        trigger_failure=(
+            f"{pb.ResultCode.Name(t.failure_code)}: {t.failure}"  # type: ignore[arg-type]
+            if t.failure_code else ""
+        ),
     )  # fmt: skip
     if b is not None:
         _write_bracket(message, market, b.tp_trigger, b.tp_limit, b.sl_trigger, b.sl_limit)
@@ -131,19 +149,10 @@ def _write_bracket(
 
 
 def _write_trigger_placed(o: pb.Order, e: TriggerPlaced, market: Market) -> None:
-    o.order_id, o.user_id, o.market, o.client_order_id = e.order_id, e.user, e.market, e.client_id
-    o.side, o.type, o.time_in_force = e.side, e.type, e.tif  # type: ignore[assignment]
-    o.self_trade_prevention, o.post_only = e.stp, e.post_only  # type: ignore[assignment]
-    if e.price:
-        o.price = market.fmt_price(e.price)
-    if e.qty:
-        o.quantity = market.fmt_qty(e.qty)
-    if e.quote_qty:
-        o.quote_quantity = market.fmt_quote(e.quote_qty)
+    _write_terms(o, e, market)
     o.executed_quantity = market.fmt_qty(0)
     o.executed_quote_quantity = o.fees_paid = market.fmt_quote(0)
     o.status = pb.ORDER_STATUS_TRIGGER_PENDING
-    o.created_at_us = o.updated_at_us = e.ts
     o.locked = market.fmt_qty(0)
     o.trigger_price, o.trigger_above = market.fmt_price(e.trigger_price), e.above
     o.parent_order_id, o.related_order_id = e.parent, e.sibling
@@ -173,14 +182,15 @@ def _write_fill(f: pb.Fill, t: TradeExecuted, market: Market) -> None:
     f.taker_client_order_id = t.taker_client_id
 
 
-def _write_accepted(o: pb.Order, e: OrderAccepted, market: Market) -> None:
-    """The fields an order has from its acceptance on and never changes, into a fresh `o`
-    (fields at their default are left unset: the same message, fewer calls). Enum members
-    are ints to protobuf, so they go in as they are."""
+def _write_terms(o: pb.Order, e: OrderAccepted | TriggerPlaced, market: Market) -> None:
+    """The fields an order (or a trigger order) has from its acceptance on and never changes,
+    into a fresh `o` (fields at their default are left unset: the same message, fewer calls).
+    Both events open with the same fields; enum members are ints to protobuf, so they go in
+    as they are."""
     (
         _, ts, order_id, user, symbol, side, type_, tif, stp, post_only, client_id, price, qty,
-        quote_qty, _, _,
-    ) = e  # fmt: skip
+        quote_qty,
+    ) = e[:14]  # fmt: skip
     o.order_id = order_id
     if client_id:
         o.client_order_id = client_id
@@ -219,13 +229,15 @@ def write_placed_order(reply: epb.PlaceOrderReply, events: list[Event], engine: 
     reason = 0
     if len(events) > 1:
         for e in events[1:]:
-            # Only this order's own: triggers it fired trade in the same command.
-            if isinstance(e, TradeExecuted) and e.taker_order == order_id:
+            # Only this order's own fills: as the taker, and as a maker once it rests, for
+            # the triggers its trades fired trade in the same command, against it too.
+            if isinstance(e, TradeExecuted) and order_id in (e.taker_order, e.maker_order):
                 _write_fill(reply.fills.add(), e, market)
+                fee = e.taker_fee if e.taker_order == order_id else e.maker_fee
                 filled += e.qty
                 filled_quote += e.quote_qty
-                fees += e.taker_fee
-                locked -= e.quote_qty + e.taker_fee if buy else e.qty
+                fees += fee
+                locked -= e.quote_qty + fee if buy else e.qty
                 status = OrderStatus.PARTIALLY_FILLED
             elif isinstance(e, OrderRested) and e.order_id == order_id:
                 locked -= e.unlocked
@@ -233,7 +245,7 @@ def write_placed_order(reply: epb.PlaceOrderReply, events: list[Event], engine: 
                 status, reason, locked = e.status, int(e.reason), 0
     base, quote = market.base.decimals, market.quote.decimals
     o = reply.order
-    _write_accepted(o, accepted, market)
+    _write_terms(o, accepted, market)
     o.executed_quantity = format_units(filled, base)
     o.executed_quote_quantity = format_units(filled_quote, quote)
     o.fees_paid = format_units(fees, quote)
@@ -270,6 +282,9 @@ def closed_order(e: OrderClosed, engine: Engine) -> pb.Order:
 def cancelled_trigger(e: TriggerCancelled, engine: Engine) -> pb.Order:
     """A cancelled trigger as it ended: it never became an order, so nothing filled."""
     market = engine.markets[e.market]
+    ended = engine.ended_triggers.get(e.order_id)
+    if ended is not None:
+        return trigger_to_proto(ended, market)
     return pb.Order(
         order_id=e.order_id, user_id=e.user, market=e.market,
         executed_quantity=market.fmt_qty(0), executed_quote_quantity=market.fmt_quote(0),
@@ -287,7 +302,7 @@ def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
         market = engine.markets[e.market]
         body = out.order_accepted
         o = body.order
-        _write_accepted(o, e, market)
+        _write_terms(o, e, market)
         o.executed_quantity = market.fmt_qty(0)
         o.executed_quote_quantity = market.fmt_quote(0)
         o.status = pb.ORDER_STATUS_NEW
@@ -327,6 +342,8 @@ def event_to_proto(e: Event, engine: Engine) -> pb.EngineEvent:
     elif isinstance(e, MarketStatusChanged):
         out.market_status_changed.market = e.market
         out.market_status_changed.status = int(e.status)  # type: ignore[assignment]
+    elif isinstance(e, TriggerLimitSet):
+        out.trigger_limit_set.total = e.total
     elif isinstance(e, TriggerPlaced):
         _write_trigger_placed(out.trigger_placed.order, e, engine.markets[e.market])
     elif isinstance(e, TriggerFired):

@@ -6,11 +6,17 @@ buffered; otherwise by replaying the journal from the newest snapshot at or
 before its position (deterministic replay regenerates the very same events).
 A slow subscriber therefore never holds memory: once the buffer has moved past
 it, it reads from disk until it catches up.
+
+Messages leave here serialized (EventBatch's wire bytes): each buffered batch is serialized
+once for every subscriber, and a subscriber that is behind gets the buffered batches after
+its position in one message (up to MERGE_EVENTS events; a repeated field's encodings
+concatenate), since its follower pays per message (a gRPC read, a transaction, a Redis
+round trip) more than per event, and so does this process per write.
 """
 
 import asyncio
 import bisect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 
 from engine_svc.core.events import Event
@@ -19,6 +25,10 @@ from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 
 REPLAY_CHUNK = 2048  # events per message while replaying from disk
+# At most this many events of several buffered batches per message: no more than a full
+# sequencer batch of MAX_BATCH accepted orders makes alone, so a follower's read-ahead,
+# bounded in messages, holds no more than it already could.
+MERGE_EVENTS = 4096
 
 
 class EventHub:
@@ -38,7 +48,7 @@ class EventHub:
         self.last_seq = last_seq  # every event up to here is durable and published
         self._firsts: list[int] = []  # first seq of each buffered batch
         self._batches: list[list[Event]] = []
-        self._messages: list[epb.EventBatch | None] = []  # converted lazily, shared
+        self._wires: list[bytes | None] = []  # serialized lazily, shared
         self._buffered = 0
         self._changed = asyncio.Event()
 
@@ -49,31 +59,46 @@ class EventHub:
     def publish(self, events: list[Event]) -> None:
         self._firsts.append(events[0].seq)
         self._batches.append(events)
-        self._messages.append(None)
+        self._wires.append(None)
         self._buffered += len(events)
         self.last_seq = events[-1].seq
         if self._buffered > self.capacity:
             drop = max(1, len(self._firsts) // 4)  # trim in chunks: amortized O(1)
             self._buffered -= sum(len(b) for b in self._batches[:drop])
-            del self._firsts[:drop], self._batches[:drop], self._messages[:drop]
+            del self._firsts[:drop], self._batches[:drop], self._wires[:drop]
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    def _from_memory(self, seq: int) -> epb.EventBatch | None:
-        """The buffered events from `seq` to the end of its batch, or None if not buffered."""
+    def _wire(self, i: int, skip: int = 0) -> bytes:
+        """Batch `i` serialized, without its first `skip` events (a subscriber resuming)."""
+        if skip:
+            return _serialize([self.to_proto(e) for e in self._batches[i][skip:]])
+        cached = self._wires[i]
+        if cached is None:
+            cached = _serialize([self.to_proto(e) for e in self._batches[i]])
+            self._wires[i] = cached
+        return cached
+
+    def _from_memory(self, seq: int) -> tuple[bytes, int] | None:
+        """The buffered events from `seq` on (the rest of its batch, then whole batches while
+        the message stays within MERGE_EVENTS) and the seq after them; None if `seq` is not
+        buffered."""
         i = bisect.bisect_right(self._firsts, seq) - 1
         if i < 0:
             return None
-        first = self._firsts[i]
-        cached = self._messages[i]
-        if cached is None:
-            cached = epb.EventBatch(events=[self.to_proto(e) for e in self._batches[i]])
-            self._messages[i] = cached
-        if seq == first:
-            return cached
-        return epb.EventBatch(events=cached.events[seq - first :])
+        skip = seq - self._firsts[i]
+        last = i
+        size = len(self._batches[i]) - skip
+        while last + 1 < len(self._batches):
+            size += len(self._batches[last + 1])
+            if size > MERGE_EVENTS:
+                break
+            last += 1
+        wire = b"".join([self._wire(i, skip), *(self._wire(j) for j in range(i + 1, last + 1))])
+        return wire, self._batches[last][-1].seq + 1
 
-    async def subscribe(self, from_seq: int) -> AsyncIterator[epb.EventBatch]:
+    async def subscribe(self, from_seq: int) -> AsyncGenerator[bytes]:
+        """EventBatch messages, serialized, from `from_seq` on, for as long as it is read."""
         seq = max(from_seq, 1)
         while True:
             if seq > self.last_seq:
@@ -81,14 +106,14 @@ class EventHub:
                 continue
             if seq < self.first_buffered:
                 async for message in self._replay(seq):
-                    yield message
+                    yield message.SerializeToString()
                     seq = message.events[-1].seq + 1
                 continue
             live = self._from_memory(seq)
             if live is None:
                 continue
-            yield live
-            seq = live.events[-1].seq + 1
+            wire, seq = live
+            yield wire
 
     async def _replay(self, from_seq: int) -> AsyncIterator[epb.EventBatch]:
         """Events from `from_seq` regenerated from disk, until the memory buffer has them."""
@@ -108,3 +133,7 @@ class EventHub:
                 break
         if pending:
             yield epb.EventBatch(events=pending)
+
+
+def _serialize(events: list[pb.EngineEvent]) -> bytes:
+    return epb.EventBatch(events=events).SerializeToString()

@@ -44,6 +44,7 @@ from engine_svc.core.commands import (
     PlaceConditional,
     PlaceOrder,
     SetMarketStatus,
+    SetTriggerLimit,
     Withdraw,
 )
 from engine_svc.core.types import (
@@ -75,6 +76,7 @@ _TAGS: dict[type, int] = {
     AddMarket: 7,
     SetMarketStatus: 8,
     PlaceConditional: 9,
+    SetTriggerLimit: 10,
     # capital
     AddNetwork: 20,
     ReportDeposit: 21,
@@ -104,6 +106,7 @@ def encode_command(ts: int, command: Command) -> list[Any]:
         return [
             ts, 7, s.symbol, s.base, s.quote, s.tick_size, s.step_size, s.min_quantity,
             s.min_notional, s.max_quantity, s.max_price, s.maker_fee_bps, s.taker_fee_bps,
+            s.max_triggers,
         ]  # fmt: skip
     if isinstance(command, PlaceConditional):
         return [ts, 9, *command.order, command.trigger_price, *command.bracket]
@@ -133,6 +136,8 @@ def decode_command(item: list[Any]) -> tuple[int, Command]:
         command = SetMarketStatus(f[0], MarketStatus(f[1]))
     elif tag == 9:
         command = PlaceConditional(_place_order(f), f[11], Bracket(*f[12:16]))
+    elif tag == 10:
+        command = SetTriggerLimit(f[0])
     elif tag == 20:
         command = AddNetwork(network_spec(f))
     elif tag == 21:

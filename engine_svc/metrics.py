@@ -32,6 +32,7 @@ from engine_svc.core.commands import (
     PlaceConditional,
     PlaceOrder,
     SetMarketStatus,
+    SetTriggerLimit,
     Withdraw,
 )
 from engine_svc.core.engine import Engine
@@ -53,6 +54,7 @@ COMMAND_NAMES: dict[type[Command], str] = {
     AddAsset: "add_asset",
     AddMarket: "add_market",
     SetMarketStatus: "set_market_status",
+    SetTriggerLimit: "set_trigger_limit",
     AddNetwork: "add_network",
     ReportDeposit: "report_deposit",
     RequestWithdrawal: "request_withdrawal",

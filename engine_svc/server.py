@@ -25,6 +25,7 @@ from engine_svc.journal import Journal
 from engine_svc.metrics import EngineMetrics
 from engine_svc.recovery import recover
 from engine_svc.sequencer import Sequencer
+from engine_svc.serialized_events import SerializedEvents
 from engine_svc.service import EngineServicer
 from engine_svc.settings import EngineSettings
 from engine_svc.snapshots import write_snapshot
@@ -149,6 +150,7 @@ def create_server(
             runtime.rpc_metrics,
             ReceiveRequestId(),
             *([AdminAuth(token)] if token else []),
+            SerializedEvents(),
         ],
         options=[
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -182,7 +184,8 @@ async def serve(settings: EngineSettings) -> None:
         if not settings.admin_token:
             log.warning(
                 "ENGINE_ADMIN_TOKEN is not set: admin calls (Deposit, Withdraw, AddAsset,"
-                " AddMarket, SetMarketStatus, Snapshot) are open to anyone who can reach this port"
+                " AddMarket, SetMarketStatus, SetTriggerLimit, Snapshot) are open to anyone"
+                " who can reach this port"
             )
         await server.start()
         await set_serving(health, [SERVICE_NAME])

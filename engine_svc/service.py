@@ -22,6 +22,7 @@ from engine_svc.core.commands import (
     Deposit,
     PlaceOrder,
     SetMarketStatus,
+    SetTriggerLimit,
     Withdraw,
 )
 from engine_svc.core.engine import Engine
@@ -239,6 +240,11 @@ class EngineServicer(CapitalRpcs, epb_grpc.EngineServiceServicer):
 
         return await self._admin(SetMarketStatus, build)
 
+    async def SetTriggerLimit(
+        self, request: epb.SetTriggerLimitRequest, context: Ctx
+    ) -> epb.AdminReply:
+        return await self._admin(SetTriggerLimit, lambda: SetTriggerLimit(request.total))
+
     async def Snapshot(self, request: epb.SnapshotRequest, context: Ctx) -> epb.SnapshotReply:
         if self.snapshot is None:
             return epb.SnapshotReply(
@@ -351,12 +357,15 @@ class EngineServicer(CapitalRpcs, epb_grpc.EngineServiceServicer):
             user, OrderId(request.order_id), ClientOrderId(request.client_order_id)
         )
         seq = engine.seq
+        # Else a pending trigger, or one that ended without becoming an order (cancelled,
+        # or refused when it fired).
         trigger = (
             None
             if order
             else engine.find_trigger(
                 user, OrderId(request.order_id), ClientOrderId(request.client_order_id)
             )
+            or engine.find_ended_trigger(user, OrderId(request.order_id))
         )
         if trigger is not None and (not request.market or trigger.order.market == request.market):
             market = engine.markets[trigger.order.market]
@@ -457,6 +466,7 @@ class EngineServicer(CapitalRpcs, epb_grpc.EngineServiceServicer):
             journal_failure=sequencer.failed,
             markets=len(engine.markets),
             open_orders=len(engine.orders),
+            max_triggers_total=engine.max_triggers_total,
         )
 
     async def ExportBalances(
@@ -480,8 +490,8 @@ class EngineServicer(CapitalRpcs, epb_grpc.EngineServiceServicer):
         await self._durable(reply.seq, context)
         return reply
 
-    async def Subscribe(
+    async def Subscribe(  # type: ignore[override]  # EventBatch, already serialized
         self, request: epb.SubscribeRequest, context: Ctx
-    ) -> AsyncIterator[epb.EventBatch]:
+    ) -> AsyncIterator[bytes]:
         async for batch in self.hub.subscribe(request.from_seq):
-            yield batch
+            yield batch  # sent as it is (serialized_events.py)

@@ -48,6 +48,7 @@ ACTIONS: dict[Any, str] = {
     markets.add_market: "market_add",
     markets.halt: "market_halt",
     markets.resume: "market_resume",
+    markets.set_trigger_limit: "trigger_limit_set",
     markets.add_asset: "asset_add",
     funds.credit: "deposit_credit",
     funds.debit: "withdraw_debit",

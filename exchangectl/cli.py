@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
         return sub.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    m = group("markets", "list, add, halt and resume markets")
+    m = group("markets", "list, add, halt and resume markets; the pending-trigger limit")
     command(m, "list", markets.list_markets, "markets and assets the engine lists")
     add = command(m, "add", markets.add_market, "list a new market (it opens at once)")
     add.add_argument("symbol", help="BASE_QUOTE, e.g. SOL_USDT")
@@ -130,11 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
         add.add_argument(flag, required=True, help=meaning)
     add.add_argument("--maker-fee-bps", type=int, default=0, help="basis points (0)")
     add.add_argument("--taker-fee-bps", type=int, default=0, help="basis points (0)")
+    add.add_argument(
+        "--max-triggers", type=int, default=0, help="pending triggers per user (0: default)"
+    )
     for name, handler, text in [
         ("halt", markets.halt, "refuse new orders on a market (cancels still work)"),
         ("resume", markets.resume, "open a halted market again"),
     ]:
         command(m, name, handler, text).add_argument("symbol")
+    limit = command(
+        m, "trigger-limit", markets.set_trigger_limit,
+        "set the pending triggers a user may have in all markets (each market has its own)",
+    )  # fmt: skip
+    limit.add_argument("total", type=int, help="1 to 1,000,000 (500 until set)")
 
     a = group("assets", "list new assets")
     asset = command(a, "add", markets.add_asset, "list a new asset")

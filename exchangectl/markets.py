@@ -26,6 +26,7 @@ def market_dict(m: cpb.Market) -> dict[str, Any]:
         "max_price": m.max_price,
         "maker_fee_bps": m.maker_fee_bps,
         "taker_fee_bps": m.taker_fee_bps,
+        "max_triggers": m.max_triggers,
     }
 
 
@@ -59,6 +60,7 @@ async def add_market(b: Backends, args: argparse.Namespace) -> Result:
         min_quantity=args.min_quantity, min_notional=args.min_notional,
         max_quantity=args.max_quantity, max_price=args.max_price,
         maker_fee_bps=args.maker_fee_bps, taker_fee_bps=args.taker_fee_bps,
+        max_triggers=args.max_triggers,
     )  # fmt: skip
     reply = await b.from_engine(
         b.engine.AddMarket(epb.AddMarketRequest(market=market), metadata=b.admin, timeout=b.timeout)
@@ -96,4 +98,17 @@ async def _set_status(b: Backends, symbol: str, status: cpb.MarketStatus.ValueTy
     note = "new orders are refused; cancels still work" if name == "HALTED" else "trading again"
     return Result(
         {"market": symbol, "status": name, "seq": reply.seq}, f"{symbol} is {name}: {note}"
+    )
+
+
+async def set_trigger_limit(b: Backends, args: argparse.Namespace) -> Result:
+    request = epb.SetTriggerLimitRequest(total=args.total)
+    reply = await b.from_engine(
+        b.engine.SetTriggerLimit(request, metadata=b.admin, timeout=b.timeout)
+    )
+    check_result(reply.code, reply.message)
+    return Result(
+        {"max_triggers_total": args.total, "seq": reply.seq},
+        f"a user may have {args.total} pending triggers in all markets"
+        + ("" if reply.seq else " (unchanged)"),
     )

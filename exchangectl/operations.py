@@ -119,6 +119,7 @@ async def status(b: Backends, args: argparse.Namespace) -> Result:
             "seq": engine.seq, "last_snapshot_seq": engine.last_snapshot_seq,
             "queued_commands": engine.queued_commands, "journal_failure": engine.journal_failure,
             "markets": engine.markets, "open_orders": engine.open_orders,
+            "max_triggers_total": engine.max_triggers_total,
         },
         "ledger": None if ingest is None else {
             "last_seq": ingest.last_seq, "connected": ingest.connected, "lag_events": lag,
@@ -134,6 +135,7 @@ async def status(b: Backends, args: argparse.Namespace) -> Result:
                     ("last snapshot", engine.last_snapshot_seq),
                     ("queued commands", engine.queued_commands),
                     ("open orders", engine.open_orders),
+                    ("pending triggers per user", engine.max_triggers_total),
                     ("journal", engine.journal_failure or "ok"),
                 ]
             )

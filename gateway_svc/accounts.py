@@ -12,8 +12,9 @@ from gateway_svc import audit, lockout
 from gateway_svc.auth import Caller
 from gateway_svc.context import backends, caller, json_body, limit, params
 from gateway_svc.dialect import uint
-from gateway_svc.errors import bad_request, forbidden
+from gateway_svc.errors import ApiError, bad_request, forbidden
 from gateway_svc.respond import json_response
+from tradekit.binance import new_hmac_credentials
 
 routes = web.RouteTableDef()
 
@@ -78,6 +79,7 @@ def key_json(key: lpb.ApiKey) -> dict[str, Any]:
         "revokedAt": key.revoked_at_us // 1000 or None,
         "permissions": list(key.permissions),
         "ipAllowlist": list(key.ip_allowlist),
+        "type": key.kind or "ed25519",
     }
 
 
@@ -92,19 +94,27 @@ def _strings(p: dict[str, Any], field: str) -> list[str]:
 @routes.post("/api/v1/auth/apikeys")
 async def create_key(request: web.Request) -> web.Response:
     """Register `publicKey` (base64 ED25519), or without one generate a key pair and return
-    its secret, once. `permissions` (default read and trade) and `ipAllowlist` (CIDRs,
-    default any address) are fixed for the key's life."""
+    its secret, once; `type` "hmac" makes an HMAC-SHA256 key for Binance clients instead
+    (`apiKey` and `secret`, once). `permissions` (default read and trade) and `ipAllowlist`
+    (CIDRs, default any address) are fixed for the key's life."""
     who = await _browser_user(request)
     p = await params(request)
     label = p.get("label", "")
     public_key = p.get("publicKey", "")
+    kind = p.get("type", "ed25519")
     if not isinstance(label, str) or not isinstance(public_key, str):
         raise bad_request("label and publicKey must be strings")
+    if kind not in ("ed25519", "hmac"):
+        raise bad_request("type must be ed25519 or hmac", field="type")
     fences = {
         "permissions": _strings(p, "permissions"),
         "ip_allowlist": _strings(p, "ipAllowlist"),
     }
     ledger = backends(request).ledger
+    if kind == "hmac":
+        if public_key:
+            raise bad_request("an HMAC key is made here: send no publicKey", field="publicKey")
+        return await _create_hmac_key(request, who.user_id, label, fences)
     if public_key:
         key = await ledger.RegisterApiKey(
             lpb.RegisterApiKeyRequest(
@@ -118,6 +128,30 @@ async def create_key(request: web.Request) -> web.Response:
     )
     await _audit_key(request, "apikey_create", generated.key)
     return json_response({**key_json(generated.key), "secret": generated.secret}, status=201)
+
+
+async def _create_hmac_key(
+    request: web.Request, user_id: int, label: str, fences: dict[str, list[str]]
+) -> web.Response:
+    """The secret is sealed here before it leaves the gateway; the answer is its only copy
+    in clear."""
+    sealer = backends(request).api_keys.sealer
+    if sealer is None:
+        raise ApiError(
+            400, "HMAC_KEYS_DISABLED", "this deployment makes no HMAC keys (API_SECRET_SEAL_KEY)"
+        )
+    api_key, secret = new_hmac_credentials()
+    key = await backends(request).ledger.RegisterHmacApiKey(
+        lpb.RegisterHmacApiKeyRequest(
+            user_id=user_id,
+            api_key=api_key,
+            sealed_secret=sealer.seal(secret.encode(), api_key),
+            label=label,
+            **fences,
+        )
+    )
+    await _audit_key(request, "apikey_create", key)
+    return json_response({**key_json(key), "apiKey": api_key, "secret": secret}, status=201)
 
 
 @routes.get("/api/v1/auth/apikeys")

@@ -23,12 +23,15 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
-from gateway_svc import accounts, capital, openapi, private, public, ws
+from gateway_svc import accounts, capital, openapi, private, public, streams, ws
 from gateway_svc.addresses import client_address_middleware
 from gateway_svc.auth import ApiKeys, Tokens
 from gateway_svc.binance import errors as binance_errors
 from gateway_svc.binance import private as binance_private
 from gateway_svc.binance import public as binance_public
+from gateway_svc.binance import sockets as binance_sockets
+from gateway_svc.binance import user_data as binance_user_data
+from gateway_svc.binance import weights as binance_weights
 from gateway_svc.coalesce import Coalescer
 from gateway_svc.context import BACKENDS, RATE_HEADERS, Backends, Markets
 from gateway_svc.cors import allow_origins
@@ -37,6 +40,7 @@ from gateway_svc.headers import add_security_headers
 from gateway_svc.limits import ConnectionLimiter, RateLimiter, ReplayGuard, Rule
 from gateway_svc.redis_batch import RedisBatch
 from gateway_svc.respond import json_response
+from gateway_svc.sealing import Sealer
 from gateway_svc.settings import GatewaySettings
 from gateway_svc.web import ui_middleware
 from servicekit.logs import request_id as request_id_var
@@ -137,6 +141,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
             ws.websocket_at_root,
             observe,
             error_middleware({binance_errors.PREFIX: binance_errors.response}),
+            binance_weights.charge_weight,
             ui_middleware(settings),
         ],
         client_max_size=settings.max_body_bytes,
@@ -165,8 +170,12 @@ def create_app(settings: GatewaySettings) -> web.Application:
         batch = RedisBatch(redis)
         engine = EngineClient(engine_channel, admin_token=settings.engine_admin_token)
         ledger = LedgerServiceStub(ledger_channel)
+        sealer = Sealer(settings.api_secret_seal_key) if settings.api_secret_seal_key else None
         api_keys = ApiKeys(
-            ledger, settings.api_key_cache_seconds, verify_on_thread=settings.verify_on_thread
+            ledger,
+            settings.api_key_cache_seconds,
+            verify_on_thread=settings.verify_on_thread,
+            sealer=sealer,
         )
         app[BACKENDS] = Backends(
             settings=settings,
@@ -194,8 +203,10 @@ def create_app(settings: GatewaySettings) -> web.Application:
         api_keys.close()
 
     app.cleanup_ctx.append(backends)
-    app.cleanup_ctx.append(ws.streams_context(settings.stream_address, settings.ws_interval_ms))
-    app.on_shutdown.append(ws.close_streams)
+    app.cleanup_ctx.append(
+        streams.streams_context(settings.stream_address, settings.ws_interval_ms)
+    )
+    app.on_shutdown.append(streams.close_streams)
     app.router.add_routes(public.routes)
     app.router.add_routes(private.routes)
     app.router.add_routes(capital.routes)
@@ -204,6 +215,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_routes(ws.routes)
     app.router.add_routes(binance_public.routes)
     app.router.add_routes(binance_private.routes)
+    app.router.add_routes(binance_user_data.routes)
+    app.router.add_routes(binance_sockets.routes)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     allow_origins(app, settings.cors_origins)

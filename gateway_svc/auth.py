@@ -31,6 +31,7 @@ import jwt
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from gateway_svc.errors import ApiError, unauthorized
 from gateway_svc.limits import ReplayGuard
+from gateway_svc.sealing import Sealer, Unsealable
 from gateway_svc.signatures import PublicKey, SignatureChecker, ed25519_key
 from tradekit.backpack import signing_candidates
 
@@ -75,14 +76,25 @@ class ApiKeys:
     the ledger, caching answers for a few seconds.
 
     A revocation made through this gateway takes effect at once (`forget`); one made
-    through another replica within `cache_seconds`.
+    through another replica within `cache_seconds`. An HMAC key's secret is unsealed once
+    and kept in memory (`hmac_secret`), so its requests cost a dictionary look-up and one
+    HMAC; the key's record (revocation, scopes) is still looked up as for any key.
     """
 
-    def __init__(self, ledger: Any, cache_seconds: float, *, verify_on_thread: bool) -> None:
+    def __init__(
+        self,
+        ledger: Any,
+        cache_seconds: float,
+        *,
+        verify_on_thread: bool,
+        sealer: Sealer | None = None,
+    ) -> None:
         self._ledger = ledger
         self._ttl = cache_seconds
+        self.sealer = sealer  # None: this deployment has no seal key, so no HMAC keys
         self._cache: dict[str, tuple[float, lpb.ApiKey | None]] = {}
         self._verifiers: dict[str, PublicKey] = {}
+        self._secrets: dict[str, bytes] = {}
         self._checker = SignatureChecker(on_thread=verify_on_thread)
 
     def close(self) -> None:
@@ -123,8 +135,25 @@ class ApiKeys:
         self._cache[public_key] = (now + self._ttl, key)
         return key
 
+    def hmac_secret(self, key: lpb.ApiKey) -> bytes | None:
+        """An HMAC key's secret, unsealed once; None for an ED25519 key, or when it does not
+        open here (no seal key, or another one)."""
+        if key.kind != "hmac" or self.sealer is None:
+            return None
+        secret = self._secrets.get(key.public_key)
+        if secret is None:
+            try:
+                secret = self.sealer.open(key.sealed_secret, key.public_key)
+            except Unsealable:
+                return None
+            if len(self._secrets) >= MAX_CACHED_KEYS:
+                self._secrets.clear()
+            self._secrets[key.public_key] = secret
+        return secret
+
     def forget(self, public_key: str) -> None:
         self._cache.pop(public_key, None)
+        self._secrets.pop(public_key, None)
 
 
 async def verify_signed(

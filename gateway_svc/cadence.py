@@ -60,7 +60,9 @@ def requested_interval(text: str | None, default_ms: int) -> int:
     if text is None:
         return default_ms
     allowed = sorted({0, default_ms})
-    if not text.isdigit() or int(text) not in allowed:
+    # Compared as text: str.isdigit and int() take other scripts' digits (Arabic-Indic
+    # 100 is 100), and int() refuses a string of thousands of digits.
+    if text not in {str(ms) for ms in allowed}:
         raise ApiError(400, "INVALID_INTERVAL", f"interval must be one of {allowed} (milliseconds)")
     return int(text)
 

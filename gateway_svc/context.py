@@ -184,7 +184,7 @@ async def limit(
         )
     except Replayed:
         raise replayed() from None
-    request[RATE_HEADERS] = decision.headers()
+    request.setdefault(RATE_HEADERS, {}).update(decision.headers())
     if not decision.allowed:
         RATE_LIMITED.labels(rule.name).inc()
         raise ApiError(

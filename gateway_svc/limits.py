@@ -115,6 +115,14 @@ end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
 return {1, math.floor((now - allow_at) / interval), 0, new_tat - now}
 """
+# What a key has used of its burst now: the cells between now and its TAT, changing nothing.
+_GCRA_USED = """
+local interval = tonumber(ARGV[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+return math.ceil(math.max(0, tat - now) / interval)
+"""
 # KEYS[2] is the signature's key, ARGV[4] how long to remember it (ms).
 _FIRST_USE_THEN_GCRA = (
     "if not redis.call('SET', KEYS[2], 1, 'NX', 'PX', ARGV[4]) then return {-1} end\n" + _GCRA
@@ -152,6 +160,7 @@ class RateLimiter:
         self._signature_prefix = signature_prefix
         self._gcra = _Script(_GCRA)
         self._signed_gcra = _Script(_FIRST_USE_THEN_GCRA)
+        self._used = _Script(_GCRA_USED)
 
     async def hit(
         self,
@@ -171,9 +180,8 @@ class RateLimiter:
         """
         if not 1 <= cost <= rule.limit:
             raise ValueError(f"cost {cost} is outside 1..{rule.limit} of rule {rule.name!r}")
-        interval_us = max(1, round(rule.period_seconds * 1_000_000 / rule.limit))
-        keys = [f"{self._prefix}:{rule.name}:{{{subject}}}"]
-        args = [interval_us, rule.limit, cost]
+        keys = self._keys(rule, subject)
+        args = [self._interval(rule), rule.limit, cost]
         script = self._gcra
         if signature:
             if signature_ttl_ms < 1:
@@ -193,6 +201,22 @@ class RateLimiter:
             retry_after=int(retry_us) / 1_000_000,
             reset_after=int(reset_us) / 1_000_000,
         )
+
+    async def used(self, rule: Rule, subject: str) -> int:
+        """How many of its `rule.limit` the subject has used now (a hit's limit - remaining,
+        rounded up), counting nothing."""
+        with _reaching_redis():
+            reply = await self._used.run(
+                self._batch, self._keys(rule, subject), [self._interval(rule)]
+            )
+        return min(rule.limit, int(reply))
+
+    def _keys(self, rule: Rule, subject: str) -> list[str]:
+        return [f"{self._prefix}:{rule.name}:{{{subject}}}"]
+
+    @staticmethod
+    def _interval(rule: Rule) -> int:
+        return max(1, round(rule.period_seconds * 1_000_000 / rule.limit))
 
 
 # Scores are expiry times in milliseconds of Redis' clock. The set itself lives as long as

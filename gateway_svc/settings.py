@@ -48,6 +48,11 @@ class GatewaySettings:
     cors_origins: tuple[str, ...] = ()  # web origins granted CORS and WebSocket access
     tls_cert: str = ""  # PEM files: with both, the gateway serves HTTPS and WSS only
     tls_key: str = ""
+    # Binance face (issue 24). API_SECRET_SEAL_KEY seals HMAC secrets (32+ characters, the
+    # same on every replica, kept for the keys' life); empty: no HMAC keys can be made or used.
+    api_secret_seal_key: str = field(default="", repr=False)
+    binance_weight_1m: int = 6000  # request weight per client address per minute
+    binance_orders_10s: int = 100  # orders per user per 10 seconds
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -68,6 +73,9 @@ class GatewaySettings:
         tls_cert, tls_key = env_str("GATEWAY_TLS_CERT", ""), env_str("GATEWAY_TLS_KEY", "")
         if bool(tls_cert) != bool(tls_key):
             raise SettingsError("set both GATEWAY_TLS_CERT and GATEWAY_TLS_KEY, or neither")
+        seal_key = env_str("API_SECRET_SEAL_KEY", "")
+        if seal_key and len(seal_key) < 32:
+            raise SettingsError("API_SECRET_SEAL_KEY must be at least 32 characters (or unset)")
         bad = [o for o in cors_origins if not _ORIGIN.fullmatch(o)]
         if bad:
             raise SettingsError(f"GATEWAY_CORS_ORIGINS: {bad[0]!r} is not scheme://host[:port]")
@@ -106,4 +114,7 @@ class GatewaySettings:
             cors_origins=cors_origins,
             tls_cert=tls_cert,
             tls_key=tls_key,
+            api_secret_seal_key=seal_key,
+            binance_weight_1m=env_int("BINANCE_WEIGHT_1M", 6000, low=1),
+            binance_orders_10s=env_int("BINANCE_ORDERS_10S", 100, low=1),
         )

@@ -57,7 +57,15 @@ class Message:
 
     def __init__(self, topic: str, seq: int, data: bytes, item: spb.MarketData) -> None:
         self.topic, self.seq, self.data, self.item = topic, seq, data, item
-        self._frames: dict[tuple[str, bool], bytes] = {}
+        self._frames: dict[Hashable, bytes] = {}
+
+    def cached(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
+        """What `build` makes of this message, made once for every listener that asks with
+        `key` (another dialect's frames)."""
+        out = self._frames.get(key)
+        if out is None:
+            out = self._frames[key] = build()
+        return out
 
     def frame(self, stream: str, sse: bool) -> bytes:
         key = (stream, sse)

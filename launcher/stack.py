@@ -192,6 +192,9 @@ def exchange_specs(settings: StackSettings) -> list[ServiceSpec]:
                 "GATEWAY_FAUCET": "true",
                 "GATEWAY_TOKEN_SECRET": os.environ.get("GATEWAY_TOKEN_SECRET")
                 or local_secret(settings.engine_data_dir.parent / "gateway-secret"),
+                # Seals HMAC key secrets (the Binance face); kept like the token secret.
+                "API_SECRET_SEAL_KEY": os.environ.get("API_SECRET_SEAL_KEY")
+                or local_secret(settings.engine_data_dir.parent / "seal-key"),
                 **admin,  # the faucet deposits
             },
             ready_probe=HttpProbe(f"http://{LOCALHOST}:{settings.gateway_port}/health"),

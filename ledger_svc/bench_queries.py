@@ -38,6 +38,7 @@ import orjson
 
 from bench.services import (
     LOCALHOST,
+    add_backend_option,
     ledger_spec,
     postgres_specs,
     server_settings,
@@ -311,11 +312,14 @@ class Options:
     days: float = 30.0
     calls: int = 300
     database_url: str | None = None
+    backend: str = "plain"
 
 
 async def run(options: Options) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-queries-") as tmp:
-        stores, database_url = postgres_specs(options.database_url, Path(tmp), UNSAFE_FAST)
+        stores, database_url = postgres_specs(
+            options.database_url, Path(tmp), UNSAFE_FAST, options.backend
+        )
         async with Supervisor(stores, prefix_output=False):
             seeded = await seed(database_url, options.trades, options.days)
             port = free_port()
@@ -346,11 +350,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--calls", type=int, default=300, help="measured calls per query")
     parser.add_argument("--database-url", help="an empty database to use instead of a local one")
+    add_backend_option(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.trades < len(SHAPES) or args.calls <= 0 or args.days <= 0:
         parser.error(f"--trades must be at least {len(SHAPES)}; --calls and --days positive")
-    result = asyncio.run(run(Options(args.trades, args.days, args.calls, args.database_url)))
+    options = Options(args.trades, args.days, args.calls, args.database_url, args.backend)
+    result = asyncio.run(run(options))
     if args.json:
         print(orjson.dumps(result).decode())
         return 0

@@ -26,6 +26,7 @@ import grpc
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
+from ledger_svc.db import Conn
 from ledger_svc.migrate import timescale_in_use
 from ledger_svc.projection import Batch, Catalog, Projector
 from ledger_svc.writer import load_catalog, read_cursor, store
@@ -92,10 +93,15 @@ class Ingest:
             await self._advanced.wait_for(lambda: self.status.last_seq >= seq)
 
     async def _session(self) -> None:
+        # One connection for the session: stores run one after the other, and a batch
+        # pays for no trip through the pool.
         async with self._pool.acquire() as conn:
-            catalog = await load_catalog(conn)
-            cursor = await read_cursor(conn)
-            write_candles = not await timescale_in_use(conn)
+            await self._follow(conn)
+
+    async def _follow(self, conn: Conn) -> None:
+        catalog = await load_catalog(conn)
+        cursor = await read_cursor(conn)
+        write_candles = not await timescale_in_use(conn)
         await self._advance(cursor, self.status.last_event_ts_us)
         call = self._stub.Subscribe(epb.SubscribeRequest(from_seq=cursor + 1))
         feed: EventFeed[cpb.EngineEvent] = EventFeed(call, self._queue_batches)
@@ -111,7 +117,7 @@ class Ingest:
                 cursor = batch.last_seq
                 if storing is not None:
                     await storing
-                storing = asyncio.create_task(self._store(batch, write_candles))
+                storing = asyncio.create_task(self._store(conn, batch, write_candles))
         finally:
             call.cancel()
             await feed.close()
@@ -134,11 +140,10 @@ class Ingest:
         finally:
             take.cancel()  # no-op once it is done
 
-    async def _store(self, batch: Batch, write_candles: bool) -> None:
-        async with self._pool.acquire() as conn:
-            started = time.perf_counter()
-            await store(conn, batch, candles=write_candles)
-            seconds = time.perf_counter() - started
+    async def _store(self, conn: Conn, batch: Batch, write_candles: bool) -> None:
+        started = time.perf_counter()
+        await store(conn, batch, candles=write_candles)
+        seconds = time.perf_counter() - started
         if self._on_stored is not None:
             self._on_stored(batch.size, seconds)
         self.status.batches += 1

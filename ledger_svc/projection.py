@@ -197,6 +197,7 @@ class Projector:
             "trigger_fired": self._trigger_fired,
             "trigger_failed": self._trigger_failed,
             "trigger_cancelled": self._trigger_cancelled,
+            "trigger_limit_set": self._engine_setting,
             # capital
             "network_listed": self._network_listed,
             "deposit_recorded": self._deposit_recorded,
@@ -309,7 +310,7 @@ class Projector:
 
     def _accepted(self, seq: int, ts: int, e: cpb.OrderAccepted) -> None:
         o = e.order
-        order_id, user, market = o.order_id, o.user_id, o.market
+        order_id, user = o.order_id, o.user_id
         batch = self.batch
         if order_id in self.catalog.fired:  # a fired trigger: its row exists
             self.catalog.fired.discard(order_id)
@@ -322,21 +323,26 @@ class Projector:
                 self._order_change(order_id, ts, 0, 0, 0, locked, STATUS_NEW, 0)
             batch.order_events.append((seq, order_id, STATUS_NEW, 0, 0, ts))
             return
-        scales = self.catalog.markets[market]
-        base_dec, quote_dec = scales.base_decimals, scales.quote_decimals
         locked_asset = e.locked_asset
         locked = self._units(locked_asset, e.locked)
         self._locked(seq, ts, user, order_id, locked_asset, locked, lock=True)
+        batch.new_orders[order_id] = self._order_row(o, locked, STATUS_NEW, ts, seq)
+        batch.order_events.append((seq, order_id, STATUS_NEW, 0, 0, ts))
+
+    def _order_row(self, o: cpb.Order, locked: int, status: int, ts: int, seq: int) -> list[object]:
+        """A new order's row as it was accepted (an order or a trigger order): nothing
+        executed yet."""
+        scales = self.catalog.markets[o.market]
+        base_dec, quote_dec = scales.base_decimals, scales.quote_decimals
         price, quantity, quote_quantity = o.price, o.quantity, o.quote_quantity
-        batch.new_orders[order_id] = [
-            order_id, user, market, o.client_order_id, o.side, o.type,
+        return [
+            o.order_id, o.user_id, o.market, o.client_order_id, o.side, o.type,
             o.time_in_force, o.self_trade_prevention, o.post_only,
             parse_units(price, quote_dec) if price else None,
             parse_units(quantity, base_dec) if quantity else None,
             parse_units(quote_quantity, quote_dec) if quote_quantity else None,
-            0, 0, 0, locked, STATUS_NEW, 0, ts, ts, seq,
+            0, 0, 0, locked, status, 0, ts, ts, seq,
         ]  # fmt: skip
-        batch.order_events.append((seq, order_id, STATUS_NEW, 0, 0, ts))
 
     def _closed(self, seq: int, ts: int, c: cpb.OrderClosed) -> None:
         order_id, status, reason = c.order_id, c.status, c.reason
@@ -462,18 +468,12 @@ class Projector:
         """A new row in status TRIGGER_PENDING: nothing is locked."""
         o = e.order
         order_id = o.order_id
-        scales = self.catalog.markets[o.market]
-        base_dec, quote_dec = scales.base_decimals, scales.quote_decimals
+        quote_dec = self.catalog.markets[o.market].quote_decimals
 
         def price(text: str) -> int | None:
             return parse_units(text, quote_dec) if text else None
 
-        self.batch.new_orders[order_id] = [
-            order_id, o.user_id, o.market, o.client_order_id, o.side, o.type,
-            o.time_in_force, o.self_trade_prevention, o.post_only, price(o.price),
-            parse_units(o.quantity, base_dec) if o.quantity else None, price(o.quote_quantity),
-            0, 0, 0, 0, STATUS_TRIGGER_PENDING, 0, ts, ts, seq,
-        ]  # fmt: skip
+        self.batch.new_orders[order_id] = self._order_row(o, 0, STATUS_TRIGGER_PENDING, ts, seq)
         self._condition(order_id)[1:9] = [
             price(o.trigger_price), o.trigger_above, price(o.take_profit_trigger_price),
             price(o.take_profit_limit_price), price(o.stop_loss_trigger_price),
@@ -499,6 +499,9 @@ class Projector:
 
     def _market_status_changed(self, seq: int, ts: int, s: cpb.MarketStatusChanged) -> None:
         self.batch.market_status.append((s.market, s.status, seq))
+
+    def _engine_setting(self, seq: int, ts: int, s: object) -> None:
+        """A setting the engine alone applies (the audit log has who changed it)."""
 
 
 def project(events: Sequence[cpb.EngineEvent], catalog: Catalog, expected_seq: int) -> Batch:

@@ -1,10 +1,11 @@
 """Read queries over the ledger's tables, answered as protobuf messages.
 
 Every query is an index range scan: trades by (market, trade_id) or (user, time), candles by
-(market, interval, open time), orders and ledger transfers by (user, id). The 24-hour ticker
-reads the window's whole minutes from the 1-minute candles and only the trades of its first,
-partial minute from `trades`, found by the trade id range of that minute's candle, so its
-cost does not grow with the market's volume and it is still exact to the microsecond.
+(market, interval, open time) over a window widened until it holds enough, orders and
+ledger transfers by (user, id). The 24-hour ticker reads the window's whole minutes from the
+1-minute candles and only the trades of its first, partial minute from `trades`, found by
+the trade id range of that minute's candle, so its cost does not grow with the market's
+volume and it is still exact to the microsecond.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tradekit.money import format_units
 
 DAY_US = 86_400_000_000
 MAX_LIMIT = 1000
+KLINE_WIDENING = 8  # how much wider each further read of GetKlines' window is
 
 
 class UnknownMarket(LookupError):
@@ -100,18 +102,31 @@ async def get_klines(
     base_dec, quote_dec = directory.scales(request.market)
     interval = int(request.interval)
     width = interval * 1_000_000
-    rows = await conn.fetch(
-        """SELECT open_time_us, open, high, low, close, volume, quote_volume, trades
-           FROM candles
-           WHERE market = $1 AND interval_s = $2 AND open_time_us >= $3 AND open_time_us < $4
-           ORDER BY open_time_us DESC LIMIT $5""",
-        request.market,
-        interval,
-        # A bucket that began before `start` but ends after it is not in the range.
-        request.start_time_us,
-        request.end_time_us or now_us + 1,
-        clamp_limit(request.limit, 500),
-    )
+    # A bucket that began before `start` but ends after it is not in the range.
+    start, end = request.start_time_us, request.end_time_us or now_us + 1
+    limit = clamp_limit(request.limit, 500)
+    # The newest `limit` candles of [start, end) are those of [lower, end) whenever that
+    # holds `limit` of them. Starting from the last `limit` buckets and widening keeps the
+    # read short: TimescaleDB's aggregates are not read in bucket order, so an open range
+    # would be scanned and sorted whole (a month of minutes: ~80 ms against ~1 ms).
+    span = limit * width
+    while True:
+        lower = max(start, end - span)
+        rows = await conn.fetch(
+            """SELECT open_time_us, open, high, low, close, volume, quote_volume, trades
+               FROM candles
+               WHERE market = $1 AND interval_s = $2 AND open_time_us >= $3
+                     AND open_time_us < $4
+               ORDER BY open_time_us DESC LIMIT $5""",
+            request.market,
+            interval,
+            lower,
+            end,
+            limit,
+        )
+        if len(rows) == limit or lower == start:
+            break
+        span *= KLINE_WIDENING
     return lpb.GetKlinesReply(
         klines=[
             lpb.Kline(

@@ -223,6 +223,19 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
 
     async def LookupApiKey(self, request: lpb.LookupApiKeyRequest, context: Ctx) -> lpb.ApiKey:
         call = self._users.lookup_api_key(request.public_key)
+        return _api_key(await self._users_call(context, call), with_secret=True)
+
+    async def RegisterHmacApiKey(
+        self, request: lpb.RegisterHmacApiKeyRequest, context: Ctx
+    ) -> lpb.ApiKey:
+        call = self._users.register_hmac_api_key(
+            request.user_id,
+            request.api_key,
+            request.sealed_secret,
+            request.label,
+            request.permissions,
+            request.ip_allowlist,
+        )
         return _api_key(await self._users_call(context, call))
 
     # -- audit log ------------------------------------------------------------------------
@@ -281,7 +294,8 @@ def _user(record: UserRecord) -> lpb.User:
     return lpb.User(user_id=record.user_id, email=record.email, created_at_us=record.created_at_us)
 
 
-def _api_key(record: ApiKeyRecord) -> lpb.ApiKey:
+def _api_key(record: ApiKeyRecord, *, with_secret: bool = False) -> lpb.ApiKey:
+    """`with_secret`: the sealed HMAC secret too, for the gateway's lookup only."""
     return lpb.ApiKey(
         key_id=record.key_id,
         user_id=record.user_id,
@@ -291,4 +305,6 @@ def _api_key(record: ApiKeyRecord) -> lpb.ApiKey:
         revoked_at_us=record.revoked_at_us or 0,
         permissions=record.permissions,
         ip_allowlist=record.ip_allowlist,
+        kind=record.kind,
+        sealed_secret=record.sealed_secret if with_secret else b"",
     )

@@ -7,6 +7,8 @@ public key that is a point of the curve and not of small order, unique across al
 revoked key keeps the time of its first revocation. A server-generated secret is returned once
 and never stored. A key's permissions and address allowlist are fixed when it is made (no
 statement here changes them): known permission names only, CIDR networks in canonical form.
+An HMAC key's secret arrives sealed by the gateway and is stored only so: the ledger can
+neither read nor make one.
 
 No gRPC or protobuf here: methods return frozen records and raise `UserError` subclasses whose
 class says which status the service edge maps them to and whose `code` says why.
@@ -31,6 +33,7 @@ from argon2.exceptions import VerificationError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from servicekit.clock import now_us
+from tradekit.binance import HMAC_API_KEY
 
 UserId = NewType("UserId", int)
 KeyId = NewType("KeyId", int)
@@ -45,6 +48,7 @@ _MAX_BIGINT = 2**63 - 1  # ids are PostgreSQL bigints; larger ones cannot exist
 PERMISSIONS = ("read", "trade", "withdraw")  # balances and history; orders; capital requests
 DEFAULT_PERMISSIONS = ("read", "trade")  # never withdraw unless asked for
 MAX_ALLOWLIST_ENTRIES = 64
+MAX_SEALED_SECRET_BYTES = 512
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
@@ -107,6 +111,8 @@ class ApiKeyRecord:
     revoked_at_us: int | None  # None while the key is active
     permissions: tuple[str, ...] = DEFAULT_PERMISSIONS  # sorted
     ip_allowlist: tuple[str, ...] = ()  # CIDR networks; empty = any address
+    kind: str = "ed25519"  # or "hmac": public_key is then the API key
+    sealed_secret: bytes = b""  # an HMAC key's secret as the gateway sealed it
 
     @property
     def active(self) -> bool:
@@ -115,7 +121,8 @@ class ApiKeyRecord:
 
 _USER_COLUMNS = "user_id, email, created_at_us"
 _KEY_COLUMNS = (
-    "key_id, user_id, public_key, label, created_at_us, revoked_at_us, permissions, ip_allowlist"
+    "key_id, user_id, public_key, label, created_at_us, revoked_at_us, permissions, ip_allowlist,"
+    " kind, sealed_secret"
 )
 
 
@@ -255,6 +262,30 @@ class UserStore:
         record = await self._insert_key(user_id, public, label, *fences)
         return record, base64.b64encode(private.private_bytes_raw()).decode("ascii")
 
+    async def register_hmac_api_key(
+        self,
+        user_id: int,
+        api_key: str,
+        sealed_secret: bytes,
+        label: str,
+        permissions: Sequence[str] = (),
+        ip_allowlist: Sequence[str] = (),
+    ) -> ApiKeyRecord:
+        """Register an HMAC key the gateway made, with its secret as the gateway sealed it."""
+        if not HMAC_API_KEY(api_key):
+            raise InvalidArgument(
+                ErrorCode.INVALID_PUBLIC_KEY, "an HMAC API key is 64 ASCII letters and digits"
+            )
+        if not 0 < len(sealed_secret) <= MAX_SEALED_SECRET_BYTES:
+            raise InvalidArgument(
+                ErrorCode.INVALID_PUBLIC_KEY,
+                f"the sealed secret must be 1 to {MAX_SEALED_SECRET_BYTES} bytes",
+            )
+        fences = _checked_permissions(permissions), _checked_allowlist(ip_allowlist)
+        return await self._insert_key(
+            user_id, api_key, _checked_label(label), *fences, sealed_secret=sealed_secret
+        )
+
     async def list_api_keys(self, user_id: int) -> list[ApiKeyRecord]:
         """Every key of the user, revoked ones included, oldest first (none for no such user)."""
         if not _valid_id(user_id):
@@ -280,8 +311,12 @@ class UserStore:
         return _api_key(row)
 
     async def lookup_api_key(self, public_key_b64: str) -> ApiKeyRecord:
-        """The key with this public key, revoked or not: the caller decides what revoked means."""
-        public_key = _canonical(_decode_public_key(public_key_b64))
+        """The key with this public key (or HMAC API key), revoked or not: the caller decides
+        what revoked means."""
+        if HMAC_API_KEY(public_key_b64):
+            public_key = public_key_b64
+        else:
+            public_key = _canonical(_decode_public_key(public_key_b64))
         row = await self._db.fetchrow(
             f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE public_key = $1", public_key
         )
@@ -294,24 +329,29 @@ class UserStore:
     async def _insert_key(
         self,
         user_id: int,
-        raw: bytes,
+        key: bytes | str,
         label: str,
         permissions: tuple[str, ...],
         ip_allowlist: tuple[str, ...],
+        *,
+        sealed_secret: bytes | None = None,
     ) -> ApiKeyRecord:
+        """An ED25519 key (its raw bytes), or an HMAC key (its API key, with its secret)."""
         if not _valid_id(user_id):
             raise NotFound(ErrorCode.USER_NOT_FOUND, f"no user {user_id}")
         try:
             row = await self._db.fetchrow(
-                f"""INSERT INTO api_keys
-                        (user_id, public_key, label, created_at_us, permissions, ip_allowlist)
-                    VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_KEY_COLUMNS}""",
+                f"""INSERT INTO api_keys (user_id, public_key, label, created_at_us,
+                        permissions, ip_allowlist, kind, sealed_secret)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_KEY_COLUMNS}""",
                 user_id,
-                _canonical(raw),
+                key if isinstance(key, str) else _canonical(key),
                 label,
                 self._clock(),
                 list(permissions),
                 list(ip_allowlist),
+                "ed25519" if sealed_secret is None else "hmac",
+                sealed_secret,
             )
         except asyncpg.ForeignKeyViolationError:
             raise NotFound(ErrorCode.USER_NOT_FOUND, f"no user {user_id}") from None
@@ -356,6 +396,8 @@ def _api_key(row: asyncpg.Record) -> ApiKeyRecord:
         revoked_at_us=row["revoked_at_us"],
         permissions=tuple(row["permissions"]),
         ip_allowlist=tuple(row["ip_allowlist"]),
+        kind=row["kind"],
+        sealed_secret=row["sealed_secret"] or b"",
     )
 
 

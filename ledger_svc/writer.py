@@ -51,8 +51,16 @@ async def store(conn: Conn, batch: Batch, *, candles: bool = True) -> None:
     `candles` False leaves candles to the database (TimescaleDB continuous aggregates).
     """
     async with conn.transaction():
-        stored = await conn.fetchval("SELECT last_seq FROM ingest_cursor FOR UPDATE")
-        if stored != batch.first_seq - 1:
+        # Checked and moved in one round trip: the row stays locked to the commit, so a
+        # replica doing the same meanwhile waits, then finds the cursor moved.
+        moved = await conn.execute(
+            "UPDATE ingest_cursor SET last_seq = $1, last_ts_us = $2 WHERE last_seq = $3",
+            batch.last_seq,
+            batch.last_ts_us,
+            batch.first_seq - 1,
+        )
+        if moved != "UPDATE 1":
+            stored = await conn.fetchval("SELECT last_seq FROM ingest_cursor")
             raise CursorMoved(f"cursor is at {stored}, batch starts at {batch.first_seq}")
         await _store_catalog(conn, batch)
         if batch.new_orders:
@@ -77,11 +85,6 @@ async def store(conn: Conn, batch: Batch, *, candles: bool = True) -> None:
             await _update_balances(conn, batch)
         if candles and batch.candles:
             await _update_candles(conn, batch)
-        await conn.execute(
-            "UPDATE ingest_cursor SET last_seq = $1, last_ts_us = $2",
-            batch.last_seq,
-            batch.last_ts_us,
-        )
 
 
 async def _store_catalog(conn: Conn, batch: Batch) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 from aiohttp import web
@@ -25,8 +26,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic in the stubs only
-Ctx = grpc.aio.ServicerContext[Any, Any]
+from servicekit.handlers import Ctx, Handler, wrapped
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 
@@ -94,23 +94,11 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method.rsplit("/", 1)[-1]
-        options = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary), **options
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                self._streaming(method, handler.unary_stream), **options
-            )
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(
-                self._streaming(method, handler.stream_stream), **options
-            )
-        return handler  # client streaming: none of the exchange's services has one
+        return wrapped(
+            handler,
+            functools.partial(self._unary, method),
+            functools.partial(self._streaming, method),
+        )
 
     def _unary(self, method: str, behavior: Any) -> Callable[[Any, Ctx], Awaitable[Any]]:
         async def observed(request: Any, context: Ctx) -> Any:

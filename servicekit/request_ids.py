@@ -9,18 +9,17 @@ has a `trace_id`).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 
+from servicekit.handlers import Ctx, Handler, wrapped
 from servicekit.logs import request_id
 
 METADATA_KEY = "x-request-id"
-
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic in the stubs only
-Ctx = grpc.aio.ServicerContext[Any, Any]
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +55,11 @@ class ReceiveRequestId(grpc.aio.ServerInterceptor):
         if handler is None or not rid:
             return handler
         method = handler_call_details.method.rsplit("/", 1)[-1]
-        options = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _unary(rid, method, handler.unary_unary), **options
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _streaming(rid, method, handler.unary_stream), **options
-            )
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(
-                _streaming(rid, method, handler.stream_stream), **options
-            )
-        return handler  # client streaming: none of the exchange's services has one
+        return wrapped(
+            handler,
+            functools.partial(_unary, rid, method),
+            functools.partial(_streaming, rid, method),
+        )
 
 
 def _metadata_value(metadata: Any) -> str:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECENT_TRADES = 50
+LOADED_WAIT_S = 5.0  # at most this long a subscriber waits for its market's state from Redis
 T = TypeVar("T")
 
 
@@ -81,6 +82,7 @@ class MarketCache:
     trades: deque[spb.MarketData] = field(default_factory=lambda: deque(maxlen=RECENT_TRADES))
     # ticker, best bid/ask and open candles: the latest item by the name of its topic
     state: dict[str, spb.MarketData] = field(default_factory=dict)
+    loaded: asyncio.Event = field(default_factory=asyncio.Event)  # state and trades from Redis
 
     @property
     def last_trade_id(self) -> int:
@@ -117,6 +119,10 @@ class StreamHub:
                 raise UnknownMarket(topic.market)
             if topic.kind == "depth":
                 await cache.ready.wait()
+            else:  # the recent trades and state from Redis, which bridge a restart
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(LOADED_WAIT_S):
+                        await cache.loaded.wait()
         sub = Subscriber(asyncio.Queue(self.queue_items))
         # Snapshot and registration in one step: no update can fall between them.
         if topic.market:
@@ -252,7 +258,10 @@ class StreamHub:
         envelope = spb.Envelope.FromString(message["data"])  # type: ignore[arg-type]
         prefix, _, key = name.partition(".")
         if prefix == "md":
-            cache = self.markets.get(key) or self._add_market(key)  # listed since we started
+            cache = self.markets.get(key)
+            if cache is None:  # listed since we started, or before the engine's list came
+                cache = self._add_market(key)
+                self._spawn(self._load_quietly(cache), f"load {key}")
             for item in envelope.items:
                 self._market_item(cache, item)
         elif prefix == "user":
@@ -286,12 +295,29 @@ class StreamHub:
         self._fan_out(topic, item)
 
     async def _load_state(self, cache: MarketCache) -> None:
+        """The market's state and recent trades from Redis. Trades newer than any seen go
+        out to subscribers (those of an outage); older ones the bus delivered after (a
+        market first seen there) take their place before them."""
         fields = await self.redis.hgetall(state_key(cache.symbol))
         for raw in fields.values():
             self._state(cache, spb.MarketData.FromString(_raw(raw)))
-        trades = await self.redis.lrange(trades_key(cache.symbol), 0, -1)
-        for raw in reversed(trades):
-            self._market_item(cache, spb.MarketData.FromString(_raw(raw)))
+        raws = await self.redis.lrange(trades_key(cache.symbol), 0, -1)
+        trades = [spb.MarketData.FromString(_raw(raw)) for raw in reversed(raws)]
+        last, have = cache.last_trade_id, {t.trade.trade_id for t in cache.trades}
+        older = [t for t in trades if t.trade.trade_id < last and t.trade.trade_id not in have]
+        if older:
+            merged = sorted([*older, *cache.trades], key=lambda t: t.trade.trade_id)
+            cache.trades.clear()
+            cache.trades.extend(merged)
+        for item in trades:
+            self._market_item(cache, item)
+        cache.loaded.set()
+
+    async def _load_quietly(self, cache: MarketCache) -> None:
+        """`_load_state` in the background; Redis failing meanwhile is the read loop's to
+        handle, which loads every market again once it reconnects."""
+        with contextlib.suppress(RedisError, OSError):
+            await self._load_state(cache)
 
     # ---- books ----
 

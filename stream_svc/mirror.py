@@ -256,14 +256,10 @@ class Mirror:
             self._credit(w.user_id, w.asset, -parse_units(w.amount, self.assets[w.asset]), 0)
         elif kind == "deposit_recorded":
             dr = ev.deposit_recorded
-            self._capital(dr.deposit.user_id, dr.deposit.asset, credited=dr.credited)
+            asset = dr.deposit.asset
+            self._credit(dr.deposit.user_id, asset, self._units(asset, dr.credited), 0)
         elif kind == "withdrawal_changed":
-            c = ev.withdrawal_changed
-            wd = c.withdrawal
-            self._capital(
-                wd.user_id, wd.asset, locked=c.locked, unlocked=c.unlocked, paid=c.paid,
-                fee_paid=c.fee_paid,
-            )  # fmt: skip
+            self._withdrawal(ev.withdrawal_changed)
         elif kind == "asset_listed":
             a = ev.asset_listed.asset
             self.assets[a.symbol] = a.decimals
@@ -275,7 +271,7 @@ class Mirror:
     def _accepted(self, ev: cpb.EngineEvent, out: Output) -> None:
         a = ev.order_accepted
         o = a.order
-        self._credit(o.user_id, a.locked_asset, *self._lock_amounts(a.locked_asset, a.locked))
+        self._lock(o.user_id, a.locked_asset, a.locked)
         m = self.markets[o.market]
         rests = o.type == cpb.ORDER_TYPE_LIMIT and o.time_in_force == cpb.TIME_IN_FORCE_GTC
         price = parse_units(o.price, m.scales.quote_decimals) if o.price else 0
@@ -435,27 +431,27 @@ class Mirror:
 
     # ---- balances ----
 
-    def _lock_amounts(self, asset: str, text: str) -> tuple[int, int]:
-        amount = parse_units(text, self.assets[asset]) if text else 0
-        return -amount, amount
+    def _units(self, asset: str, text: str) -> int:
+        """An amount of `asset` in its units; an empty string is none."""
+        return parse_units(text, self.assets[asset]) if text else 0
+
+    def _lock(self, user: int, asset: str, text: str) -> None:
+        amount = self._units(asset, text)
+        self._credit(user, asset, -amount, amount)
 
     def _unlock(self, user: int, asset: str, text: str) -> None:
-        if text:
-            amount = parse_units(text, self.assets[asset])
-            self._credit(user, asset, amount, -amount)
+        amount = self._units(asset, text)
+        self._credit(user, asset, amount, -amount)
 
-    def _capital(
-        self, user: int, asset: str, credited: str = "", locked: str = "", unlocked: str = "",
-        paid: str = "", fee_paid: str = "",
-    ) -> None:  # fmt: skip
-        """A deposit credited, or a withdrawal's lock, release, payment and fee."""
-        units = {k: parse_units(v, self.assets[asset]) if v else 0 for k, v in
-                 (("credited", credited), ("locked", locked), ("paid", paid),
-                  ("fee", fee_paid))}  # fmt: skip
-        self._credit(user, asset, units["credited"] - units["locked"], units["locked"])
-        self._unlock(user, asset, unlocked)
-        self._credit(user, asset, 0, -units["paid"] - units["fee"])
-        self._credit(FEE_ACCOUNT, asset, units["fee"], 0)
+    def _withdrawal(self, c: cpb.WithdrawalChanged) -> None:
+        """A withdrawal's lock, release, payment and fee."""
+        user, asset = c.withdrawal.user_id, c.withdrawal.asset
+        self._lock(user, asset, c.locked)
+        self._unlock(user, asset, c.unlocked)
+        paid = self._units(asset, c.paid)
+        fee = self._units(asset, c.fee_paid)
+        self._credit(user, asset, 0, -paid - fee)
+        self._credit(FEE_ACCOUNT, asset, fee, 0)
 
     def _credit(self, user: int, asset: str, available: int, locked: int) -> None:
         if not available and not locked:

@@ -9,6 +9,10 @@ new stream_svc replica needs to start: per market the ticker, best bid/ask, open
 
 Redis being down costs messages, never the mirror: publishing failures are logged and the
 state is rewritten in full once Redis answers again; consumers see the gap by update id.
+Trades are not state a later message replaces: those not published meanwhile (the last
+STREAM_RECENT_TRADES of each market) go out first once Redis is back, into the channel and
+the recent-trades list, so every trade still reaches subscribers (consumers drop the ones
+they already have by trade id).
 The engine going away ends the subscription: the publisher starts over from a fresh state.
 """
 
@@ -18,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 import grpc
@@ -191,11 +196,14 @@ class Publisher:
         self.batches = 0
         self.published = 0  # envelopes
         self.redis_failures = 0
+        # By market channel: trades of sends that failed, the latest recent_trades of each.
+        self._unsent_trades: dict[str, deque[spb.MarketData]] = {}
 
     async def send(self, out: Output) -> None:
         """Publishes one batch's messages (and the state they change) in one round trip."""
         if not out.channels and not self._redis_lost:
             return
+        channels = self._with_unsent_trades(out.channels)
         try:
             if self._publish_all is None:  # a fresh start, or Redis restarted
                 self._publish_all = await self.redis.script_load(PUBLISH_ALL)
@@ -203,7 +211,7 @@ class Publisher:
             if self._redis_lost and self.mirror is not None:
                 self._write_full_state(pipe, self.mirror)
             messages: list[str | bytes] = []
-            for channel, items in out.channels.items():
+            for channel, items in channels.items():
                 messages += (channel, spb.Envelope(items=items).SerializeToString())
                 if channel.startswith("md."):
                     self._write_state(pipe, channel[3:], items)
@@ -213,14 +221,39 @@ class Publisher:
         except (RedisError, OSError) as exc:
             self._publish_all = None
             self.redis_failures += 1
+            self._keep_unsent_trades(out.channels)
             if not self._redis_lost:
                 log.warning("redis unavailable: market data dropped", extra={"error": repr(exc)})
             self._redis_lost = True
             return
-        self.published += len(out.channels)
+        self.published += len(channels)
+        self._unsent_trades.clear()
         if self._redis_lost:
             log.info("redis back: state rewritten")
             self._redis_lost = False
+
+    def _keep_unsent_trades(self, channels: dict[str, list[spb.MarketData]]) -> None:
+        for channel, items in channels.items():
+            if channel.startswith("md."):
+                for item in items:
+                    if item.WhichOneof("body") == "trade":
+                        kept = self._unsent_trades.get(channel)
+                        if kept is None:
+                            kept = self._unsent_trades[channel] = deque(
+                                maxlen=self.settings.recent_trades
+                            )
+                        kept.append(item)
+
+    def _with_unsent_trades(
+        self, channels: dict[str, list[spb.MarketData]]
+    ) -> dict[str, list[spb.MarketData]]:
+        """`channels` with the trades kept from failed sends first, in their order."""
+        if not self._unsent_trades:
+            return channels
+        out = {channel: list(kept) for channel, kept in self._unsent_trades.items()}
+        for channel, items in channels.items():
+            out[channel] = out.get(channel, []) + items
+        return out
 
     def _write_state(self, pipe: object, market: str, items: list[spb.MarketData]) -> None:
         fields: dict[str, bytes] = {}

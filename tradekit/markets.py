@@ -28,3 +28,4 @@ class MarketSpec:
     max_price: str
     maker_fee_bps: int
     taker_fee_bps: int
+    max_triggers: int = 0  # pending triggers per user in this market; 0: the engine's default

@@ -11,9 +11,10 @@ the ledger). Load comes from other processes on loopback:
 - clients (bench/ws/clients.py): N picows WebSocket clients over `--client-processes`
   processes, each subscribed to `depth.TATA_INR` and `trade.TATA_INR`. Every frame is
   checked: the depth id chain (U = previous u + 1) and trade ids without gaps or repeats;
-- driver: funds BUYERS and SELLERS through the engine's gRPC (Deposit), then, once every
-  client is connected, sends GTC limit orders at a fixed `--rate` (PlaceOrder) priced
-  uniformly within BAND_TICKS of 1000.00 INR on either side, so about half of them cross.
+- driver (bench/ws/driver.py): funds BUYERS and SELLERS through the engine's gRPC
+  (Deposit), then, once every client is connected, sends GTC limit orders at a fixed
+  `--rate` (PlaceOrder) priced uniformly within BAND_TICKS of 1000.00 INR on either side,
+  so about half of them cross.
 
 This process watches stream_svc directly (one gRPC subscription per topic) to learn what
 each client should receive (`upstream_messages_per_second`) and how late messages leave
@@ -32,23 +33,22 @@ All processes share this machine's cores. A run that cannot be made (too few fil
 descriptors, a service that does not start, no trade published) is reported with an `error`
 saying what failed; the other runs go on. `--profile DIR` samples the gateway with py-spy
 over the window (DIR/gateway-<N>.txt, top functions in the result).
+
+Beside this module, which runs it: stack.py starts the services, driver.py and clients.py
+are the load processes, figures.py reads and adds up what is measured.
 """
 
 from __future__ import annotations
 
 import argparse
-import array
 import asyncio
-import dataclasses
 import multiprocessing
 import os
-import random
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -61,123 +61,19 @@ import grpc
 import orjson
 
 from bench.machine import CpuMeter, machine_busy_seconds, start_profiler, top_functions
-from bench.services import LOCALHOST, engine_spec
-from bench.ws.clients import CONNECT_TIMEOUT_S, clients_process, install_uvloop, raise_fd_limit
-from exchange.common.v1 import common_pb2 as cpb
-from exchange.engine.v1 import engine_pb2 as epb
-from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
-from exchange.stream.v1 import stream_pb2 as spb
+from bench.ws.clients import CONNECT_TIMEOUT_S, clients_process, raise_fd_limit
+from bench.ws.driver import MARKET, driver_process
+from bench.ws.figures import UpstreamWatch, gateway_metrics, rss_bytes, split, summed, tallied
+from bench.ws.stack import Stack, stack
 from exchange.stream.v1 import stream_pb2_grpc as spb_grpc
-from launcher.health import HttpProbe
-from launcher.ports import free_port
-from launcher.redis_server import LocalRedis
-from launcher.supervisor import ServiceSpec, Supervisor
+from launcher.supervisor import Supervisor
 from servicekit.clock import now_us
 
-MARKET = "TATA_INR"  # tick 0.01 INR, step 1 TATA
 TOPICS = (f"depth.{MARKET}", f"trade.{MARKET}")
-SECRET = "bench-ws-token-secret-0123456789abcdefgh"  # 40 characters
-BUYERS = range(1, 11)
-SELLERS = range(11, 21)  # disjoint from the buyers: no self-trades
-FUNDS = {True: ("INR", "1000000000"), False: ("TATA", "10000000")}  # buyer, seller
-MID_CENTS = 100_000  # 1000.00 INR
-BAND_TICKS = 10
-MAX_IN_FLIGHT = 64  # orders awaiting their reply; beyond that the driver falls behind its rate
 FD_MARGIN = 256  # descriptors besides the sockets of the clients
 SETTLE_S = 1.0  # after the last client connected, before memory is read
 PUBLISH_TIMEOUT_S = 30.0
 SLOW_CONSUMER = 1008
-
-
-# -- the services ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Stack:
-    specs: list[ServiceSpec]
-    engine: str
-    stream: str
-    gateway: str  # http://host:port
-
-
-def stack(work_dir: Path, queue_frames: int, interval_ms: int) -> Stack:
-    """Redis, engine, publisher, stream_svc and one gateway on free ports; no ledger."""
-    redis = LocalRedis(work_dir / "redis", free_port(), appendonly=False)
-    engine_port, stream_port, gateway_port = free_port(), free_port(), free_port()
-    publisher_port, nobody = free_port(), free_port()
-    engine = f"{LOCALHOST}:{engine_port}"
-    stream = f"{LOCALHOST}:{stream_port}"
-    common = {"ENGINE_ADDRESS": engine, "REDIS_URL": redis.url, "LOG_LEVEL": "WARNING"}
-    publisher = ServiceSpec(
-        name="publisher",
-        argv=[sys.executable, "-m", "stream_svc.publisher"],
-        env={
-            **common,
-            "STREAM_PUBLISHER_HOST": LOCALHOST,
-            "STREAM_PUBLISHER_PORT": str(publisher_port),
-            "LEDGER_ADDRESS": f"{LOCALHOST}:{nobody}",
-            "STREAM_LEDGER_WAIT_SECONDS": "1",
-        },
-        health_address=f"{LOCALHOST}:{publisher_port}",
-    )
-    stream_spec = ServiceSpec(
-        name="stream",
-        argv=[sys.executable, "-m", "stream_svc"],
-        env={**common, "STREAM_HOST": LOCALHOST, "STREAM_GRPC_PORT": str(stream_port)},
-        health_address=stream,
-    )
-    base = f"http://{LOCALHOST}:{gateway_port}"
-    gateway = ServiceSpec(
-        name="gateway",
-        argv=[sys.executable, "-m", "gateway_svc"],
-        env={
-            **common,
-            "GATEWAY_HOST": LOCALHOST,
-            "GATEWAY_PORT": str(gateway_port),
-            "LEDGER_ADDRESS": f"{LOCALHOST}:{nobody}",
-            "STREAM_ADDRESS": stream,
-            "GATEWAY_TOKEN_SECRET": SECRET,
-            "GATEWAY_WS_QUEUE_FRAMES": str(queue_frames),
-            "GATEWAY_WS_INTERVAL_MS": str(interval_ms),
-        },
-        ready_probe=HttpProbe(f"{base}/api/v1/markets"),
-    )
-    engine_svc = engine_spec(work_dir / "engine", engine_port)
-    # The driver's deposits carry no admin token, whatever the caller's environment holds.
-    engine_svc = dataclasses.replace(engine_svc, env={**engine_svc.env, "ENGINE_ADMIN_TOKEN": ""})
-    specs = [redis.spec(), engine_svc, publisher, stream_spec, gateway]
-    return Stack(specs, engine, stream, base)
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
-
-
-async def gateway_metrics(session: aiohttp.ClientSession, base: str) -> dict[str, float]:
-    """The gateway's WebSocket counters from /metrics."""
-    wanted = ("gateway_ws_messages_total", "gateway_ws_slow_closed_total", "gateway_ws_connections")
-    async with session.get(f"{base}/metrics") as response:
-        text = await response.text()
-    values = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in wanted:
-            values[name] = float(value)
-    return values
-
-
-def percentiles_ms(values_us: Sequence[int]) -> dict[str, float | None]:
-    ordered = sorted(values_us)
-
-    def at(q: float) -> float | None:
-        if not ordered:
-            return None
-        return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))] / 1000, 2)
-
-    return {"p50": at(0.5), "p99": at(0.99), "max": at(1.0)}
 
 
 async def receive(conn: Connection, timeout: float, what: str) -> Any:  # noqa: ASYNC109
@@ -188,170 +84,6 @@ async def receive(conn: Connection, timeout: float, what: str) -> Any:  # noqa: 
         return conn.recv()
     except EOFError:
         raise EOFError(f"{what}: the process exited without answering") from None
-
-
-# -- the driver process: funds, then a steady flow of orders ---------------------------------
-
-
-def driver_process(engine: str, rate: float, seed: int, conn: Connection) -> None:
-    install_uvloop()
-    asyncio.run(_drive(engine, rate, seed, conn))
-
-
-def _order(rng: random.Random) -> epb.PlaceOrderRequest:
-    buy = rng.random() < 0.5
-    cents = MID_CENTS + rng.randint(-BAND_TICKS, BAND_TICKS)
-    return epb.PlaceOrderRequest(
-        user_id=rng.choice(BUYERS if buy else SELLERS),
-        market=MARKET,
-        side=cpb.SIDE_BUY if buy else cpb.SIDE_SELL,
-        type=cpb.ORDER_TYPE_LIMIT,
-        price=f"{cents // 100}.{cents % 100:02d}",
-        quantity=str(rng.randint(1, 10)),
-        time_in_force=cpb.TIME_IN_FORCE_GTC,
-    )
-
-
-async def _drive(engine: str, rate: float, seed: int, conn: Connection) -> None:
-    async with grpc.aio.insecure_channel(engine) as channel:
-        stub = epb_grpc.EngineServiceStub(channel)
-        for buy, users in ((True, BUYERS), (False, SELLERS)):
-            asset, amount = FUNDS[buy]
-            for user in users:
-                reply = await stub.Deposit(
-                    epb.DepositRequest(user_id=user, asset=asset, amount=amount)
-                )
-                if reply.code:
-                    raise RuntimeError(f"deposit refused: {reply.message}")
-        conn.send("funded")
-        await asyncio.to_thread(conn.recv)  # go
-        stop = asyncio.Event()
-        accepted = array.array("q")  # reply times (µs) of accepted orders
-        refused: Counter[str] = Counter()
-        gate = asyncio.Semaphore(MAX_IN_FLIGHT)
-        in_flight: set[asyncio.Task[None]] = set()
-
-        async def place(request: epb.PlaceOrderRequest) -> None:
-            try:
-                reply = await stub.PlaceOrder(request)
-            except grpc.aio.AioRpcError as exc:
-                refused[exc.code().name] += 1
-                return
-            finally:
-                gate.release()
-            if reply.code:
-                refused[cpb.ResultCode.Name(reply.code)] += 1
-            else:
-                accepted.append(now_us())
-
-        async def flow() -> None:
-            rng, interval = random.Random(seed), 1 / rate
-            due = time.perf_counter()
-            while not stop.is_set():
-                if (wait := due - time.perf_counter()) > 0:
-                    await asyncio.sleep(wait)
-                due += interval
-                await gate.acquire()
-                task = asyncio.create_task(place(_order(rng)))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-
-        flowing = asyncio.create_task(flow())
-        window: tuple[int, int] = await asyncio.to_thread(conn.recv)
-        stop.set()
-        await flowing
-        await asyncio.gather(*in_flight)  # every order sent has its reply
-        t0, t1 = window
-        conn.send({"window_orders": sum(t0 <= t < t1 for t in accepted), "refused": dict(refused)})
-
-
-# -- what leaves stream_svc: the offered load, per client --------------------------------------
-
-
-@dataclass
-class UpstreamWatch:
-    """Updates of the benchmark's topics as stream_svc sends them (snapshots left out)."""
-
-    received_us: array.array[int] = field(default_factory=lambda: array.array("q"))
-    delays_us: array.array[int] = field(default_factory=lambda: array.array("q"))
-    trades_us: array.array[int] = field(default_factory=lambda: array.array("q"))  # received
-    traded: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def follow(self, stub: spb_grpc.StreamServiceAsyncStub, topic: str) -> None:
-        async for item in stub.Subscribe(spb.SubscribeRequest(topic=topic)):
-            if item.HasField("depth") and not item.depth.snapshot:
-                ts = item.depth.ts_us
-            elif item.HasField("trade") and not item.trade.recent:
-                ts = item.trade.ts_us
-                self.traded.set()
-                self.trades_us.append(now_us())
-            else:
-                continue
-            received = now_us()
-            self.received_us.append(received)
-            self.delays_us.append(received - ts)
-
-    def window(self, t0: int, t1: int) -> dict[str, Any]:
-        inside = [i for i, t in enumerate(self.received_us) if t0 <= t < t1]
-        seconds = (t1 - t0) / 1e6
-        return {
-            "upstream_messages_per_second": round(len(inside) / seconds, 1),
-            "upstream_trades_per_second": round(
-                sum(t0 <= t < t1 for t in self.trades_us) / seconds, 1
-            ),
-            "stream_delay_ms": percentiles_ms([self.delays_us[i] for i in inside]),
-        }
-
-
-# -- the clients' processes, added up --------------------------------------------------------
-
-
-def split(count: int, processes: int) -> list[tuple[int, int]]:
-    """(first index, how many) of each process's clients: `count` shared as evenly as can be."""
-    processes = min(processes, count)
-    sizes = [count // processes + (i < count % processes) for i in range(processes)]
-    return [(sum(sizes[:i]), n) for i, n in enumerate(sizes)]
-
-
-def summed(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The processes' connection reports as one."""
-    reasons: Counter[str] = Counter()
-    for part in parts:
-        reasons.update(part["failure_reasons"])
-    return {
-        "connected": sum(p["connected"] for p in parts),
-        "connection_failures": sum(p["connection_failures"] for p in parts),
-        "failure_reasons": dict(reasons.most_common(5)),
-        "connect_seconds": max(p["connect_seconds"] for p in parts),
-    }
-
-
-def tallied(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
-    """The processes' tallies (bench/ws/clients.py) as the figures of the window."""
-    frames = sorted(n for p in parts for n in p["frames"]) or [0]
-    delays = [d for p in parts for d in p["delays_us"]]
-    trade_delays = [d for p in parts for d in p["trade_delays_us"]]
-    closes: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    for p in parts:
-        closes.update(p["closes"])
-        errors.update(p["error_frames"])
-    return {
-        "delivered_per_second": round(len(delays) / seconds),
-        "trades_per_second": round(len(trade_delays) / seconds),
-        "per_client_per_second": {
-            "min": round(frames[0] / seconds, 1),
-            "p50": round(frames[len(frames) // 2] / seconds, 1),
-            "max": round(frames[-1] / seconds, 1),
-        },
-        "delay_ms": percentiles_ms(delays),
-        "trade_delay_ms": percentiles_ms(trade_delays),
-        "closes": dict(closes),
-        "error_frames": dict(errors),
-        **{
-            k: sum(p[k] for p in parts) for k in ("depth_gaps", "trades_missing", "trades_repeated")
-        },
-    }
 
 
 # -- one run ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import resource
 import sys
 import time
@@ -28,11 +29,18 @@ from servicekit.clock import now_us
 
 CONNECT_CONCURRENCY = 50  # per process; all of them stay below the gateway's backlog (128)
 CONNECT_TIMEOUT_S = 120.0  # per client, from its turn to its SUBSCRIBE being acknowledged
+FD_WANTED = 65_536  # descriptors for 20,000+ clients on one gateway, and its others
 
 
 def raise_fd_limit() -> int:
-    """Raise this process's open-file limit to its hard limit (children inherit it)."""
+    """Raise this process's open-file limit (children inherit it, the gateway too): to
+    FD_WANTED where the hard limit may be raised (root or CAP_SYS_RESOURCE, as in a
+    container), else to the hard limit. Returns the limit."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < FD_WANTED:
+        with contextlib.suppress(ValueError, OSError):  # not allowed: the hard limit it is
+            resource.setrlimit(resource.RLIMIT_NOFILE, (FD_WANTED, FD_WANTED))
+            return FD_WANTED
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
 

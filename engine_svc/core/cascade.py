@@ -89,7 +89,7 @@ def _spawn_legs(e: Engine, o: Order, events: list[Event], queue: deque[Trigger],
                 Trigger(new_order_id(e), child, trigger, take_profit is buy, None, o.id, ts)
             )
     if len(legs) == 2:
-        legs[0].sibling, legs[1].sibling = legs[1], legs[0]
+        legs[0].pair(legs[1])
     for t in legs:
         pend(e, t, events, ts)
     last = market.last_price
@@ -102,8 +102,10 @@ def _spawn_legs(e: Engine, o: Order, events: list[Event], queue: deque[Trigger],
 
 
 def _fire(e: Engine, t: Trigger, events: list[Event], queue: deque[Trigger], ts: int) -> None:
-    """Submits a reached trigger's order; its other leg is cancelled first."""
+    """Submits a reached trigger's order; its other leg is cancelled first. A refused
+    one is kept a while for queries, with why."""
     t.state = DONE
+    t.fired_at = ts
     o = t.order
     sibling = t.sibling
     if sibling is not None:
@@ -112,8 +114,10 @@ def _fire(e: Engine, t: Trigger, events: list[Event], queue: deque[Trigger], ts:
     e.seq += 1
     events.append(TriggerFired(e.seq, ts, t.id, o.user, o.market, e.markets[o.market].last_price))
     try:
-        placed = place(e, o, ts, t.id, t.bracket)
+        placed = place(e, o, ts, t.bracket, t)
     except Rejected as exc:
+        t.failure_code, t.failure = int(exc.code), exc.message
+        e.ended_triggers.add(t, ts)
         e.seq += 1
         events.append(TriggerFailed(e.seq, ts, t.id, o.user, o.market, int(exc.code), exc.message))
         return

@@ -1,7 +1,8 @@
-"""The orders that left the engine most recently, kept a while for queries.
+"""The orders that left the engine most recently, kept a while for queries, and the
+triggers that ended without becoming one (cancelled, or fired and refused).
 
-Invariant: it holds at most `capacity` orders, the most recently closed ones, each
-with how and when it closed. History beyond that lives in the ledger.
+Invariant: each holds at most `capacity` orders (triggers), the most recently closed
+ones, each with how and when it closed. History beyond that lives in the ledger.
 
 A closed order is stored as itself (its `close_*` fields set) rather than wrapped in a
 record: one object kept per closed order instead of two, which halves what the garbage
@@ -12,6 +13,7 @@ from collections import deque
 from typing import NamedTuple
 
 from engine_svc.core.order import Order
+from engine_svc.core.triggers import Trigger
 from engine_svc.core.types import CloseReason, OrderId, OrderStatus
 
 
@@ -50,6 +52,27 @@ class ClosedOrders:
     def clear(self) -> None:
         self._by_id.clear()
         self._ids.clear()
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+class EndedTriggers:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._by_id: dict[OrderId, Trigger] = {}
+        self._ids: deque[OrderId] = deque()
+
+    def add(self, t: Trigger, ts: int) -> None:
+        t.ended = ts
+        self._by_id[t.id] = t
+        ids = self._ids
+        ids.append(t.id)
+        if len(ids) > self.capacity:
+            del self._by_id[ids.popleft()]
+
+    def get(self, order_id: OrderId) -> Trigger | None:
+        return self._by_id.get(order_id)
 
     def __len__(self) -> int:
         return len(self._by_id)

@@ -89,6 +89,12 @@ class SetMarketStatus(NamedTuple):
     status: MarketStatus
 
 
+class SetTriggerLimit(NamedTuple):
+    """The pending triggers a user may have in all markets (each market has its own too)."""
+
+    total: int
+
+
 Command = (
     PlaceOrder
     | PlaceConditional
@@ -99,5 +105,6 @@ Command = (
     | AddAsset
     | AddMarket
     | SetMarketStatus
+    | SetTriggerLimit
     | CapitalCommand
 )

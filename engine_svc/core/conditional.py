@@ -21,10 +21,6 @@ from engine_svc.core.types import CloseReason, Code, OrderId, Rejected
 if TYPE_CHECKING:
     from engine_svc.core.engine import Engine
 
-# Pending triggers a user may have (take-profit / stop-loss legs count, but never refuse).
-MAX_TRIGGERS_PER_MARKET = 100
-MAX_TRIGGERS = 500
-
 
 def place_conditional(e: Engine, c: PlaceConditional, ts: int) -> list[Event]:
     o, trigger_price, bracket = c
@@ -48,7 +44,7 @@ def place_conditional(e: Engine, c: PlaceConditional, ts: int) -> list[Event]:
             raise Rejected(
                 Code.INVALID_ORDER, "a conditional order needs a trigger price or a bracket"
             )
-        return place(e, o, ts, NO_ID, bracket)
+        return place(e, o, ts, bracket)
     check_price(trigger_price, market, "trigger price")
     last = market.last_price
     if not last or trigger_price == last:
@@ -57,13 +53,13 @@ def place_conditional(e: Engine, c: PlaceConditional, ts: int) -> list[Event]:
             "trigger price equals the last price" if last else f"{o.market} has no trade yet",
         )
     mine = e.open_triggers(o.user)
-    if len(mine) >= MAX_TRIGGERS or (
-        sum(t.order.market == o.market for t in mine) >= MAX_TRIGGERS_PER_MARKET
+    if len(mine) >= e.max_triggers_total or (
+        sum(t.order.market == o.market for t in mine) >= market.max_triggers
     ):
         raise Rejected(
             Code.TRIGGER_LIMIT,
-            f"at most {MAX_TRIGGERS_PER_MARKET} pending triggers per market "
-            f"and {MAX_TRIGGERS} in all",
+            f"at most {market.max_triggers} pending triggers in {o.market} "
+            f"and {e.max_triggers_total} in all",
         )
     t = Trigger(
         new_order_id(e), o, trigger_price, trigger_price > last,
@@ -136,11 +132,13 @@ def unpend(e: Engine, t: Trigger) -> None:
 
 
 def drop(e: Engine, t: Trigger, reason: CloseReason, events: list[Event], ts: int) -> None:
-    """Cancels a pending or reached trigger."""
+    """Cancels a pending or reached trigger; it is kept a while for queries."""
     if t.state is PENDING:
         e.trigger_books[t.order.market].remove(t)
         unpend(e, t)
     t.state = DONE
     t.sibling = None
+    t.reason = reason
+    e.ended_triggers.add(t, ts)
     e.seq += 1
     events.append(TriggerCancelled(e.seq, ts, t.id, t.order.user, t.order.market, reason))

@@ -21,7 +21,7 @@ and `cascade` (fired after every step that traded; triggers.py has the order), `
 from collections.abc import Callable
 
 from engine_svc.core.accounts import Accounts
-from engine_svc.core.admin import add_asset, add_market, set_market_status
+from engine_svc.core.admin import add_asset, add_market, set_market_status, set_trigger_limit
 from engine_svc.core.book import Book, OrderBook
 from engine_svc.core.cancels import cancel, cancel_all
 from engine_svc.core.capital import Capital
@@ -33,7 +33,7 @@ from engine_svc.core.capital_messages import (
 )
 from engine_svc.core.cascade import cascade
 from engine_svc.core.closed_orders import ClosedOrder as ClosedOrder  # re-exported
-from engine_svc.core.closed_orders import ClosedOrders
+from engine_svc.core.closed_orders import ClosedOrders, EndedTriggers
 from engine_svc.core.commands import (
     AddAsset,
     AddMarket,
@@ -44,13 +44,14 @@ from engine_svc.core.commands import (
     PlaceConditional,
     PlaceOrder,
     SetMarketStatus,
+    SetTriggerLimit,
     Withdraw,
 )
 from engine_svc.core.conditional import index_trigger, place_conditional
 from engine_svc.core.entry import place
 from engine_svc.core.events import Event
 from engine_svc.core.funds import deposit, withdraw
-from engine_svc.core.markets import Market
+from engine_svc.core.markets import DEFAULT_MAX_TRIGGERS_TOTAL, Market
 from engine_svc.core.order import Order
 from engine_svc.core.resting import enter
 from engine_svc.core.triggers import Trigger, TriggerBook, TriggerIndex
@@ -58,6 +59,7 @@ from engine_svc.core.types import ClientOrderId, Code, OrderId, Rejected, TradeI
 from tradekit.markets import Asset
 
 RECENT_CLOSED = 100_000  # closed orders remembered for GetOrder; history lives in the ledger
+RECENT_ENDED_TRIGGERS = 10_000  # likewise triggers that ended without becoming an order
 
 
 class Engine:
@@ -87,6 +89,8 @@ class Engine:
         self.triggers: dict[OrderId, Trigger] = {}
         self.user_triggers: dict[UserId, dict[OrderId, Trigger]] = {}
         self.trigger_client_ids: dict[tuple[UserId, ClientOrderId], Trigger] = {}
+        self.ended_triggers = EndedTriggers(RECENT_ENDED_TRIGGERS)
+        self.max_triggers_total = DEFAULT_MAX_TRIGGERS_TOTAL  # a user's, in all markets
         # Orders with a bracket that closed with fills during the current command.
         self.closed_parents: list[Order] = []
         self.capital = Capital()  # networks, deposits and withdrawals
@@ -113,6 +117,8 @@ class Engine:
         self.triggers = other.triggers
         self.user_triggers = other.user_triggers
         self.trigger_client_ids = other.trigger_client_ids
+        self.ended_triggers = other.ended_triggers
+        self.max_triggers_total = other.max_triggers_total
         self.closed_parents = other.closed_parents
         self.capital = other.capital
 
@@ -143,6 +149,8 @@ class Engine:
             events = add_market(self, command, ts)
         elif isinstance(command, SetMarketStatus):
             events = set_market_status(self, command, ts)
+        elif isinstance(command, SetTriggerLimit):
+            events = set_trigger_limit(self, command, ts)
         elif isinstance(command, (RequestWithdrawal, DecideWithdrawal, ReportDeposit, AddNetwork)):
             events = self.capital.apply(command, self.seq, ts, self.accounts, self.assets)
             self.seq += len(events)
@@ -176,6 +184,11 @@ class Engine:
             if order_id
             else self.trigger_client_ids.get((user, client_id))
         )
+        return t if t is not None and t.order.user == user else None
+
+    def find_ended_trigger(self, user: UserId, order_id: OrderId) -> Trigger | None:
+        """A recent trigger of `user` that was cancelled, or fired and was refused."""
+        t = self.ended_triggers.get(order_id)
         return t if t is not None and t.order.user == user else None
 
     def open_triggers(self, user: UserId, market: str = "") -> list[Trigger]:

@@ -31,14 +31,14 @@ from engine_svc.core.members import (
     FOK,
     GTC,
     LIMIT,
-    NO_ID,
     OPEN,
     SELL,
     new,
 )
 from engine_svc.core.order import Order
 from engine_svc.core.resting import close, enter
-from engine_svc.core.types import Code, OrderId, Rejected
+from engine_svc.core.triggers import Trigger
+from engine_svc.core.types import Code, Rejected
 from tradekit.money import MAX_UNITS, ceil_div, format_units
 
 if TYPE_CHECKING:
@@ -46,9 +46,14 @@ if TYPE_CHECKING:
 
 
 def place(
-    e: Engine, c: PlaceOrder, ts: int, fired: OrderId = NO_ID, bracket: Bracket | None = None
+    e: Engine,
+    c: PlaceOrder,
+    ts: int,
+    bracket: Bracket | None = None,
+    fired: Trigger | None = None,
 ) -> list[Event]:
-    """Places `c` now; a fired trigger passes its own id (`fired`) and bracket."""
+    """Places `c` now, with `bracket` if any; a fired trigger passes itself: the order
+    keeps its id and what it was (`Order.fired`)."""
     user, symbol, side, type_, price, qty, quote_qty, tif, post_only, client_id, stp = c
     market = e.markets.get(symbol)
     if market is None:
@@ -114,17 +119,19 @@ def place(
     if spend is None or receive is None:
         spend = e.accounts.balance(user, spend_asset)
         receive = e.accounts.balance(user, receive_asset)
-    if fired:
-        order_id = fired
-    else:
+    if fired is None:
         order_id = e.next_order_id
         e.next_order_id = order_id + 1  # type: ignore[assignment]  # see Engine.__init__
+    else:
+        order_id = fired.id
     order = Order(
         order_id, user, symbol, side, type_, tif, stp, post_only, client_id, price, qty,
         quote_qty, ts, spend, receive,
     )  # fmt: skip
     if bracket is not None:
         order.bracket = bracket
+    if fired is not None:
+        order.fired = fired.as_fired()
     if quote_qty:
         order.remaining = MAX_UNITS  # bounded by the quote budget instead
     order.locked = lock

@@ -194,6 +194,12 @@ class MarketStatusChanged(NamedTuple):
     status: MarketStatus
 
 
+class TriggerLimitSet(NamedTuple):
+    seq: int
+    ts: int
+    total: int
+
+
 Event = (
     Deposited
     | Withdrawn
@@ -204,6 +210,7 @@ Event = (
     | AssetListed
     | MarketListed
     | MarketStatusChanged
+    | TriggerLimitSet
     | TriggerPlaced
     | TriggerFired
     | TriggerFailed

@@ -14,6 +14,11 @@ from tradekit.money import MAX_UNITS, AmountError, format_units, parse_units
 
 MAX_FEE_BPS = 1000
 MAX_DECIMALS = 18
+DEFAULT_MAX_TRIGGERS = 100  # a market's pending triggers per user when its spec says 0
+# A user's pending triggers in all markets until SetTriggerLimit says otherwise;
+# take-profit / stop-loss legs count, but never refuse.
+DEFAULT_MAX_TRIGGERS_TOTAL = 500
+MAX_TRIGGER_LIMIT = 1_000_000  # what SetTriggerLimit accepts at most
 
 
 @dataclass(slots=True)
@@ -35,6 +40,7 @@ class Market:
     maker_bps: int
     taker_bps: int
     base_scale: int
+    max_triggers: int
     status: MarketStatus = MarketStatus.OPEN
     trades: int = 0
     traded_qty: int = 0  # base units
@@ -109,6 +115,8 @@ def build_market(spec: MarketSpec, assets: dict[str, Asset]) -> Market:
     for name, bps in (("maker_fee_bps", spec.maker_fee_bps), ("taker_fee_bps", spec.taker_fee_bps)):
         if not 0 <= bps <= MAX_FEE_BPS:
             raise _config_error(f"market {spec.symbol}: {name} must be 0..{MAX_FEE_BPS}")
+    if spec.max_triggers < 0:
+        raise _config_error(f"market {spec.symbol}: max_triggers must be >= 0")
     return Market(
         spec=spec,
         base=base,
@@ -122,4 +130,5 @@ def build_market(spec: MarketSpec, assets: dict[str, Asset]) -> Market:
         maker_bps=spec.maker_fee_bps,
         taker_bps=spec.taker_fee_bps,
         base_scale=base_scale,
+        max_triggers=spec.max_triggers or DEFAULT_MAX_TRIGGERS,
     )

@@ -2,6 +2,7 @@
 
 from engine_svc.core.accounts import Balance
 from engine_svc.core.commands import Bracket
+from engine_svc.core.triggers import FiredTrigger
 from engine_svc.core.types import (
     ClientOrderId,
     CloseReason,
@@ -21,7 +22,8 @@ class Order:
     Fees are charged cumulatively: after each fill the order has paid
     ceil(fee_numer / 10_000) in total, so rounding never adds up across fills.
     The `close_*` fields are set only once the order has closed (`ClosedOrders.add`).
-    `bracket` is the take-profit / stop-loss its fills create when it closes, if any."""
+    `bracket` is the take-profit / stop-loss its fills create when it closes, if any;
+    `fired` the trigger it was, if it was one."""
 
     __slots__ = (
         "bracket",
@@ -34,6 +36,7 @@ class Order:
         "fees",
         "filled",
         "filled_quote",
+        "fired",
         "id",
         "locked",
         "market",
@@ -95,3 +98,4 @@ class Order:
         self.spend = spend
         self.receive = receive
         self.bracket: Bracket | None = None
+        self.fired: FiredTrigger | None = None

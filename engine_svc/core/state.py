@@ -2,8 +2,9 @@
 
 `dump_state` lists everything that decides future behaviour (assets, markets and
 their last prices, balances, resting orders in priority order with their brackets,
-pending triggers by id, counters) and nothing else; zero
-balances are left out, so creating an empty balance never changes the hash.
+pending triggers by id, counters, the limit on a user's pending triggers), and what
+queries show of a resting order that was a trigger; nothing else; zero balances are left
+out, so creating an empty balance never changes the hash.
 `load_state(dump_state(e))` behaves exactly like `e`.
 """
 
@@ -16,9 +17,9 @@ import orjson
 from engine_svc.core.book import Book, OrderBook
 from engine_svc.core.commands import Bracket, PlaceOrder
 from engine_svc.core.engine import Engine
-from engine_svc.core.markets import build_market
+from engine_svc.core.markets import DEFAULT_MAX_TRIGGERS_TOTAL, build_market
 from engine_svc.core.order import Order
-from engine_svc.core.triggers import Trigger, TriggerBook, TriggerIndex
+from engine_svc.core.triggers import FiredTrigger, Trigger, TriggerBook, TriggerIndex
 from engine_svc.core.types import (
     ClientOrderId,
     MarketStatus,
@@ -46,6 +47,7 @@ def dump_state(engine: Engine) -> dict[str, Any]:
                         o.post_only, o.client_id, o.price, o.qty, o.quote_qty, o.remaining,
                         o.filled, o.filled_quote, o.fee_numer, o.fees, o.locked, o.created,
                         None if o.bracket is None else list(o.bracket),
+                        None if o.fired is None else list(o.fired),
                     ]
                 )  # fmt: skip
     return {
@@ -56,7 +58,8 @@ def dump_state(engine: Engine) -> dict[str, Any]:
         "next_trade_id": engine.next_trade_id,
         "assets": [[a.symbol, a.decimals] for a in engine.assets.values()],
         "markets": [
-            [*_spec_fields(m.spec), int(m.status), m.last_price] for m in engine.markets.values()
+            [*_spec_fields(m.spec), int(m.status), m.last_price, m.spec.max_triggers]
+            for m in engine.markets.values()
         ],
         "supply": sorted(engine.accounts.supply.items()),
         "balances": [
@@ -67,6 +70,7 @@ def dump_state(engine: Engine) -> dict[str, Any]:
         "orders": orders,
         "triggers": [_trigger_fields(engine.triggers[i]) for i in sorted(engine.triggers)],
         "capital": engine.capital.dump(),
+        "max_triggers_total": engine.max_triggers_total,
     }
 
 
@@ -94,6 +98,7 @@ def _load_triggers(engine: Engine, rows: list[list[Any]]) -> None:
             siblings.append((t, f[16]))
     for t, sibling in siblings:
         t.sibling = engine.triggers[OrderId(sibling)]
+        t.related = t.sibling.id
 
 
 def _spec_fields(spec: MarketSpec) -> list[Any]:
@@ -121,7 +126,7 @@ def load_state(
     for symbol, decimals in data["assets"]:
         engine.assets[symbol] = Asset(symbol, decimals)
     for fields in data["markets"]:
-        spec = MarketSpec(*fields[:11])
+        spec = MarketSpec(*fields[:11], *fields[13:14])  # older snapshots: no max_triggers
         market = build_market(spec, engine.assets)
         market.status = MarketStatus(fields[11])
         market.last_price = fields[12] if len(fields) > 12 else 0
@@ -148,10 +153,13 @@ def load_state(
         o.remaining, o.filled, o.filled_quote, o.fee_numer, o.fees, o.locked = f[12:18]
         if len(f) > 19 and f[19] is not None:
             o.bracket = Bracket(*f[19])
+        if len(f) > 20 and f[20] is not None:
+            o.fired = FiredTrigger(*f[20])
         engine.restore_order(o)
     _load_triggers(engine, data.get("triggers", []))
     if "capital" in data:  # snapshots from before capital have none
         engine.capital.load(data["capital"], engine.assets)
+    engine.max_triggers_total = data.get("max_triggers_total", DEFAULT_MAX_TRIGGERS_TOTAL)
     return engine
 
 

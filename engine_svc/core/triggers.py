@@ -17,10 +17,10 @@ this against.
 from bisect import bisect_left, insort
 from collections.abc import Iterator
 from enum import IntEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from engine_svc.core.commands import Bracket, PlaceOrder
-from engine_svc.core.types import OrderId
+from engine_svc.core.types import CloseReason, OrderId
 
 
 class TriggerState(IntEnum):
@@ -29,12 +29,25 @@ class TriggerState(IntEnum):
     DONE = 3  # fired, failed or cancelled
 
 
+class FiredTrigger(NamedTuple):
+    """What the order a trigger became keeps of it, for queries (and snapshots)."""
+
+    price: int
+    above: bool
+    parent: OrderId
+    related: OrderId
+    at: int  # engine time it fired, µs
+
+
 class Trigger:
     """`order` is what gets submitted when it fires (with this trigger's id); `sibling` is
-    the other leg of a take-profit / stop-loss pair while both exist."""
+    the other leg of a take-profit / stop-loss pair while both exist, `related` its id for
+    good. Once DONE without becoming an order, `ended` says when, and `reason` why it was
+    cancelled or `failure_code` / `failure` why the order it became was refused."""
 
     __slots__ = (
-        "above", "bracket", "created", "id", "order", "parent", "price", "sibling", "state",
+        "above", "bracket", "created", "ended", "failure", "failure_code", "fired_at", "id",
+        "order", "parent", "price", "reason", "related", "sibling", "state",
     )  # fmt: skip
 
     def __init__(
@@ -55,7 +68,21 @@ class Trigger:
         self.parent = parent
         self.created = created
         self.sibling: Trigger | None = None
+        self.related = OrderId(0)
         self.state = TriggerState.PENDING
+        self.fired_at = 0
+        self.ended = 0
+        self.reason: CloseReason | None = None
+        self.failure_code = 0
+        self.failure = ""
+
+    def pair(self, other: "Trigger") -> None:
+        """Links two legs: one cancels the other."""
+        self.sibling, other.sibling = other, self
+        self.related, other.related = other.id, self.id
+
+    def as_fired(self) -> FiredTrigger:
+        return FiredTrigger(self.price, self.above, self.parent, self.related, self.fired_at)
 
 
 class TriggerBook(Protocol):

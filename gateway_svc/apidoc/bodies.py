@@ -158,6 +158,10 @@ BODIES: dict[str, Json] = {
         "properties": {
             "label": {"type": "string", "maxLength": 64},
             "publicKey": {"type": "string", "description": "base64 of a 32-byte ED25519 key"},
+            "type": {
+                "enum": ["ed25519", "hmac"],
+                "description": "hmac: an HMAC-SHA256 key for Binance clients (no publicKey)",
+            },
             "permissions": {
                 "type": "array",
                 "items": {"enum": ["read", "trade", "withdraw"]},

@@ -327,12 +327,16 @@ SCHEMAS: dict[str, Json] = {
     "ApiKey": _object(
         {
             "keyId": DIGITS,
-            "publicKey": {"type": "string", "description": "base64 ED25519 public key"},
+            "publicKey": {
+                "type": "string",
+                "description": "base64 ED25519 public key, or an HMAC key's API key",
+            },
             "label": TEXT,
             "createdAt": MS,
             "revokedAt": nullable(MS),
             "permissions": {"type": "array", "items": {"enum": ["read", "trade", "withdraw"]}},
             "ipAllowlist": {"type": "array", "items": {"type": "string"}},
+            "type": {"enum": ["ed25519", "hmac"]},
         }
     ),
     "Health": _object(
@@ -364,8 +368,12 @@ SCHEMAS["CreatedApiKey"] = _object(
         **SCHEMAS["ApiKey"]["properties"],
         "secret": {
             "type": "string",
-            "description": "base64 ED25519 private seed; only when the key was generated here",
+            "description": (
+                "base64 ED25519 private seed when the key was generated here; an HMAC key's "
+                "secret (64 letters and digits). Shown once"
+            ),
         },
+        "apiKey": {"type": "string", "description": "an HMAC key's API key (X-MBX-APIKEY)"},
     },
-    optional=("secret",),
+    optional=("secret", "apiKey"),
 )

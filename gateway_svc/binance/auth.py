@@ -4,14 +4,18 @@ concatenation, without the `signature` pair itself). Every refusal is a 401 (Bin
 some with 400; its clients read the code, -1021 or -1022, not the status).
 
 A key is an ED25519 key the user already has (its base64 public key is the API key, and the
-signature is base64). Every check after the signature (the key's existence, revocation,
-replay, rate limits) is the one `context.caller` makes for every dialect.
+signature is base64), or an HMAC-SHA256 key made for Binance clients (a 64-character API
+key; the signature is the hex HMAC of the same text under its secret). An ED25519 signature
+is checked before the key is looked up, so garbage costs no look-up; an HMAC one needs the
+key's secret first. Every check after the signature (revocation, scopes, replay, rate
+limits) is the one `context.caller` makes for every dialect.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import time
 from collections.abc import Mapping
 from urllib.parse import unquote
@@ -21,6 +25,7 @@ from aiohttp import web
 from gateway_svc.auth import ApiKeys, Caller
 from gateway_svc.binance.dialect import read_params
 from gateway_svc.errors import ApiError, unauthorized
+from tradekit.binance import HMAC_API_KEY, hmac_signature
 
 HEADER = "X-MBX-APIKEY"
 DEFAULT_WINDOW_MS = 5_000
@@ -95,6 +100,8 @@ async def verify(
         raise _outside_window("Timestamp for this request was 1000ms ahead of the server's time.")
     if now - timestamp > window:
         raise _outside_window("Timestamp for this request is outside of the recvWindow.")
+    if HMAC_API_KEY(api_key):
+        return await _verify_hmac(api_key, message, signature, window, keys)
     try:
         verifier = keys.verifier(api_key)
     except (binascii.Error, ValueError):
@@ -109,6 +116,20 @@ async def verify(
     if key is None or key.revoked_at_us:
         raise unauthorized("Invalid API-key, IP, or permissions for action.")
     return Caller(key.user_id, "api_key", signature, window, key)
+
+
+async def _verify_hmac(
+    api_key: str, message: bytes, signature: str, window: int, keys: ApiKeys
+) -> Caller:
+    key = await keys.lookup(api_key)
+    secret = keys.hmac_secret(key) if key is not None and not key.revoked_at_us else None
+    if key is None or secret is None:
+        raise unauthorized("Invalid API-key, IP, or permissions for action.")
+    expected = hmac_signature(secret, message)
+    # As bytes: compare_digest refuses a str that is not ASCII, and any text may arrive.
+    if not hmac.compare_digest(expected.encode(), signature.lower().encode("utf-8", "replace")):
+        raise _bad_signature("Signature for this request is not valid.")
+    return Caller(key.user_id, "api_key", signature.lower(), window, key)
 
 
 def _unquote(text: str) -> str:

@@ -33,6 +33,8 @@ STATUS_NAMES = {
     cpb.ORDER_STATUS_CANCELLED: "CANCELED",
     cpb.ORDER_STATUS_EXPIRED: "EXPIRED",
     cpb.ORDER_STATUS_REJECTED: "REJECTED",
+    cpb.ORDER_STATUS_TRIGGER_PENDING: "NEW",
+    cpb.ORDER_STATUS_TRIGGER_FAILED: "REJECTED",
 }
 STPS = {
     "NONE": cpb.SELF_TRADE_PREVENTION_UNSPECIFIED,
@@ -66,7 +68,7 @@ def invalid(field: str, why: str) -> ApiError:
 async def read_params(request: web.Request) -> tuple[dict[str, str], str, str]:
     """The parameters (query, then a form body), and the query and body as sent (Binance
     signs their concatenation)."""
-    query = request.query_string
+    query = request.rel_url.raw_query_string  # as sent: the decoded one would not verify
     body = ""
     if request.body_exists:
         if request.content_type not in (FORM, "application/octet-stream", ""):
@@ -137,10 +139,24 @@ def number(text: str) -> str:
     return text or "0"
 
 
+def stop_above(side: int, stop_loss: bool) -> bool:
+    """Whether a stop-loss (else a take-profit) of this side lies above the price: a sell's
+    stop-loss lies below it, a buy's above."""
+    return (side == cpb.SIDE_BUY) == stop_loss
+
+
+def order_type(o: cpb.Order) -> str:
+    """Binance's name of the order's type."""
+    limit = o.type == cpb.ORDER_TYPE_LIMIT
+    if o.trigger_price:
+        stop_loss = stop_above(o.side, True) == o.trigger_above
+        return ("STOP_LOSS" if stop_loss else "TAKE_PROFIT") + ("_LIMIT" if limit else "")
+    return "LIMIT_MAKER" if o.post_only and limit else "LIMIT" if limit else "MARKET"
+
+
 def order_json(o: cpb.Order, symbol: str, client_id: str = "") -> dict[str, Any]:
     """An order as GET /api/v3/order answers (the RESULT form of a new order, too)."""
-    maker_only = o.post_only and o.type == cpb.ORDER_TYPE_LIMIT
-    kind = "LIMIT_MAKER" if maker_only else "MARKET" if o.type == cpb.ORDER_TYPE_MARKET else "LIMIT"
+    pending = o.status == cpb.ORDER_STATUS_TRIGGER_PENDING
     return {
         "symbol": symbol,
         "orderId": o.order_id,
@@ -153,14 +169,14 @@ def order_json(o: cpb.Order, symbol: str, client_id: str = "") -> dict[str, Any]
         "origQuoteOrderQty": number(o.quote_quantity),
         "status": STATUS_NAMES.get(o.status, "NEW"),
         "timeInForce": TIF_NAMES.get(o.time_in_force, "GTC"),
-        "type": kind,
+        "type": order_type(o),
         "side": SIDE_NAMES.get(o.side, "BUY"),
-        "stopPrice": "0",
+        "stopPrice": o.trigger_price or "0",
         "icebergQty": "0",
         "time": ms(o.created_at_us),
         "updateTime": ms(o.updated_at_us or o.created_at_us),
         "transactTime": ms(o.updated_at_us or o.created_at_us),
-        "workingTime": ms(o.created_at_us),
+        "workingTime": -1 if pending else ms(o.created_at_us),
         "isWorking": o.status in (cpb.ORDER_STATUS_NEW, cpb.ORDER_STATUS_PARTIALLY_FILLED),
         "selfTradePreventionMode": STP_NAMES.get(o.self_trade_prevention, "EXPIRE_TAKER"),
     }

@@ -36,6 +36,7 @@ _BY_CODE: dict[str, tuple[int, str]] = {
     "ALREADY_EXISTS": (-2010, ""),
     "RESOURCE_NOT_FOUND": (-1000, ""),
     "CANCEL_REJECTED": (-2011, "Unknown order sent."),
+    "INVALID_LISTEN_KEY": (-1125, "This listenKey does not exist."),
     "TIMESTAMP_OUTSIDE_WINDOW": (
         -1021,
         "Timestamp for this request is outside of the recvWindow.",
@@ -45,6 +46,7 @@ _BY_CODE: dict[str, tuple[int, str]] = {
     "UNAUTHORIZED": (-2015, "Invalid API-key, IP, or permissions for action."),
     "FORBIDDEN": (-2015, "Invalid API-key, IP, or permissions for action."),
     "TOO_MANY_REQUESTS": (-1003, ""),
+    "TOO_MANY_ORDERS": (-1015, ""),
     "METHOD_NOT_ALLOWED": (-1000, ""),
     "PAYLOAD_TOO_LARGE": (-1000, ""),
     "SERVICE_UNAVAILABLE": (-1001, "Internal error; unable to process your request."),
@@ -57,6 +59,8 @@ _BY_REASON: dict[str, tuple[int, str]] = {
     "BELOW_MIN_NOTIONAL": (-1013, "Filter failure: NOTIONAL"),
     "POST_ONLY_WOULD_TAKE": (-2010, "Order would immediately match and take."),
     "FOK_NOT_FILLABLE": (-2010, "Order would not fill completely (FOK)."),
+    "TRIGGER_WOULD_FIRE": (-2010, "Stop price would trigger immediately."),
+    "TRIGGER_LIMIT": (-2010, "Too many pending stop orders."),
 }
 
 

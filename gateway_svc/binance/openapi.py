@@ -30,7 +30,7 @@ _ERRORS: dict[int, str] = {
     403: "authenticated, but not allowed (-2015)",
     404: "no such order of the caller's (-2013)",
     413: "the body is too large (-1000)",
-    429: "over a rate limit (-1003); see Retry-After",
+    429: "over the address's request weight (-1003) or the user's orders (-1015); see Retry-After",
     503: "a backend is not answering (-1001)",
 }
 PUBLIC_ERRORS = (400, 429, 503)
@@ -41,9 +41,11 @@ SECURITY_SCHEME = {
     "in": "header",
     "name": "X-MBX-APIKEY",
     "description": (
-        "the base64 ED25519 public key of one of the caller's API keys; the parameters then "
-        "carry `timestamp` (ms), `recvWindow` (ms, at most 60000, 5000 when absent) and "
-        "`signature`: base64 ED25519 over the query string and body exactly as sent"
+        "the API key of an HMAC key (`POST /api/v1/auth/apikeys` with type hmac) or the base64 "
+        "ED25519 public key of one of the caller's keys; the parameters then carry "
+        "`timestamp` (ms), `recvWindow` (ms, at most 60000, 5000 when absent) and "
+        "`signature` over the query string and body exactly as sent: the hex HMAC-SHA256 "
+        "under the secret, or base64 ED25519"
     ),
 }
 
@@ -118,11 +120,27 @@ ORDER_REF = (
 NEW_ORDER = (
     SYMBOL,
     _query("side", {"enum": ["BUY", "SELL"]}, "", required=True),
-    _query("type", {"enum": ["LIMIT", "LIMIT_MAKER", "MARKET"]}, "", required=True),
+    _query(
+        "type",
+        {
+            "enum": [
+                "LIMIT",
+                "LIMIT_MAKER",
+                "MARKET",
+                "STOP_LOSS",
+                "STOP_LOSS_LIMIT",
+                "TAKE_PROFIT",
+                "TAKE_PROFIT_LIMIT",
+            ]
+        },
+        "",
+        required=True,
+    ),
+    _query("stopPrice", DECIMAL, "the trigger price of STOP_LOSS(_LIMIT), TAKE_PROFIT(_LIMIT)"),
     _query("timeInForce", {"enum": ["GTC", "IOC", "FOK"]}, "GTC when absent"),
     _query("quantity", DECIMAL, "base"),
     _query("quoteOrderQty", DECIMAL, "quote budget of a MARKET order"),
-    _query("price", DECIMAL, "LIMIT and LIMIT_MAKER only"),
+    _query("price", DECIMAL, "the LIMIT types only"),
     _query(
         "newClientOrderId",
         {"type": "string", "pattern": "^[.A-Z:/a-z0-9_-]{1,36}$"},
@@ -185,6 +203,14 @@ def private_paths() -> dict[str, dict[str, Json]]:
                 private=True,
             )
         },
+        "/api/v3/rateLimit/order": {
+            "get": _op(
+                "binanceOrderRateLimits",
+                "The caller's order counts against each order limit",
+                {"type": "array", "items": _object("rateLimitType", "interval", "limit", "count")},
+                private=True,
+            )
+        },
         "/api/v3/account": {
             "get": _op(
                 "binanceAccount",
@@ -198,7 +224,7 @@ def private_paths() -> dict[str, dict[str, Json]]:
 
 
 def paths() -> dict[str, dict[str, Json]]:
-    return {**public_paths(), **private_paths()}
+    return {**public_paths(), **private_paths(), **stream_paths()}
 
 
 def public_paths() -> dict[str, dict[str, Json]]:
@@ -279,6 +305,101 @@ def public_paths() -> dict[str, dict[str, Json]]:
                 "Volume-weighted price of the last 5 minutes",
                 _object("mins", "price", "closeTime"),
                 SYMBOL,
+            )
+        },
+    }
+
+
+STREAMS_DESCRIPTION = (
+    "Binance's streams, with symbols in lower case: `<symbol>@depth` and `@depth@100ms` (diffs; "
+    "`U`/`u` continue `GET /api/v3/depth`'s `lastUpdateId`), `@depth<5|10|20>` (the best levels "
+    "as `{lastUpdateId, bids, asks}`, first when subscribed, then as the book changes), "
+    "`@trade`, `@aggTrade`, `@kline_<1m|5m|15m|30m|1h|4h|1d|1w>`, `@ticker`, `@miniTicker`, "
+    "`@bookTicker`, `!ticker@arr`, `!miniTicker@arr`, or a listen key (the caller's "
+    "`executionReport`, `outboundAccountPosition` and `listenKeyExpired`). Every stream goes "
+    "out at the gateway's interval (GATEWAY_WS_INTERVAL_MS; `?interval=0` for real time). "
+    'Frames in: `{"method": "SUBSCRIBE"|"UNSUBSCRIBE"|"LIST_SUBSCRIPTIONS"|"SET_PROPERTY"|'
+    '"GET_PROPERTY", "params": [...], "id": ..}`, answered `{result, id}` or `{error: {code, '
+    "msg}, id}` with code 3 (not JSON) or 2 (any other bad request: an unknown stream or "
+    "method, too many streams). A stream named in the URL that does not exist is a 400 "
+    "before the upgrade."
+)
+
+
+def _socket(operation_id: str, summary: str, description: str, *params: Json) -> Json:
+    op: Json = {
+        "operationId": operation_id,
+        "summary": summary,
+        "description": description,
+        "tags": [TAG],
+        "responses": {
+            "101": {"description": "switching to WebSocket"},
+            "400": {"description": "an unknown stream or listen key, or too many streams"},
+        },
+        "x-streaming": True,  # never ends: tests/stream covers it
+    }
+    if params:
+        op["parameters"] = list(params)
+    return op
+
+
+def stream_paths() -> dict[str, dict[str, Json]]:
+    listen_key = _query("listenKey", {"type": "string", "maxLength": 64}, "", required=True)
+    key_only = (
+        "Needs only `X-MBX-APIKEY` (a key with the READ scope, from an allowed address; no "
+        "signature), as on Binance, or the bearer token. A key lasts 60 minutes from its "
+        "creation or its last keep-alive, on every replica."
+    )
+    streams = {"type": "string", "maxLength": 2000}
+    data_stream = {
+        method: {
+            **_op(operation_id, summary, ok, *params, private=True),
+            "description": key_only,
+        }
+        for method, operation_id, summary, ok, params in (
+            ("post", "binanceNewListenKey", "A listen key for the user-data stream",
+             _object("listenKey"), ()),
+            ("put", "binanceKeepListenKey", "Keep a listen key 60 minutes more", _object(),
+             (listen_key,)),
+            ("delete", "binanceCloseListenKey", "End a listen key and its streams", _object(),
+             (listen_key,)),
+        )
+    }  # fmt: skip
+    return {
+        "/api/v3/userDataStream": data_stream,
+        "/ws/{streams}": {
+            "get": _socket(
+                "binanceRawStreams",
+                "Binance streams over WebSocket: the payloads as they are",
+                STREAMS_DESCRIPTION + " A name of up to 8 characters without `@` only labels "
+                "the connection (`/ws/0`).",
+                {
+                    "name": "streams",
+                    "in": "path",
+                    "required": True,
+                    "schema": streams,
+                    "description": "stream names or a listen key, `/`-separated",
+                },
+            )
+        },
+        "/stream": {
+            "get": _socket(
+                "binanceCombinedStreams",
+                "Binance streams over WebSocket as {stream, data}",
+                STREAMS_DESCRIPTION,
+                _query("streams", streams, "stream names, `/`-separated"),
+            )
+        },
+        "/ws-api/v3": {
+            "get": _socket(
+                "binanceWebSocketApi",
+                "Binance's WebSocket API: the user-data stream by signature",
+                "Requests `{id, method, params}`: `userDataStream.subscribe.signature` "
+                "(params `apiKey`, `timestamp`, `recvWindow`?, `signature`: ED25519 over the "
+                "other params sorted by name as `k=v&...`), `userDataStream.unsubscribe`, "
+                "`session.subscriptions`, `ping`, `time`. Answers `{id, status, result}` or "
+                "`{id, status, error: {code, msg}}` with Binance's codes; events "
+                "`{subscriptionId, event}`.",
             )
         },
     }

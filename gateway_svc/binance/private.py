@@ -5,6 +5,11 @@ The same engine commands and ledger queries as gateway_svc/private.py, for the c
 `newClientOrderId` of digits (up to 2^32-1) is the engine's client order id, so an order can
 be found and cancelled by it; any other id Binance allows is echoed in the new order's
 answer only, and later answers carry the order's own numeric id instead.
+
+STOP_LOSS(_LIMIT) and TAKE_PROFIT(_LIMIT) are the engine's trigger orders at `stopPrice`.
+The engine fixes a trigger's direction from the last price when it accepts it; a stop or
+take-profit that lies on the wrong side of the price (Binance: "would trigger immediately")
+is cancelled at once and refused with -2010.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from gateway_svc.auth import Caller
+from gateway_svc.binance import weights
 from gateway_svc.binance.dialect import (
     CLIENT_ID,
     MAX_MS,
@@ -34,6 +40,7 @@ from gateway_svc.binance.dialect import (
     ms,
     order_json,
     read_params,
+    stop_above,
 )
 from gateway_svc.context import Backends, backends, caller
 from gateway_svc.dialect import MAX_CLIENT_ID
@@ -47,6 +54,13 @@ TYPES = {
     "LIMIT": (cpb.ORDER_TYPE_LIMIT, False),
     "LIMIT_MAKER": (cpb.ORDER_TYPE_LIMIT, True),
     "MARKET": (cpb.ORDER_TYPE_MARKET, False),
+}
+# Trigger types -> (the order they become, whether a stop-loss rather than a take-profit).
+TRIGGER_TYPES = {
+    "STOP_LOSS": (cpb.ORDER_TYPE_MARKET, True),
+    "STOP_LOSS_LIMIT": (cpb.ORDER_TYPE_LIMIT, True),
+    "TAKE_PROFIT": (cpb.ORDER_TYPE_MARKET, False),
+    "TAKE_PROFIT_LIMIT": (cpb.ORDER_TYPE_LIMIT, False),
 }
 RESPONSE_TYPES = ("ACK", "RESULT", "FULL")
 MAX_LIMIT = 1000
@@ -82,7 +96,19 @@ def _place_request(p: dict[str, str], user_id: int, market: cpb.Market) -> epb.P
     side = choice(p, "side", SIDES, "INVALID_SIDE")
     if "type" not in p:
         raise missing("type")
-    kind, maker_only = choice(p, "type", TYPES, "INVALID_ORDER_TYPE")
+    if p["type"] in TRIGGER_TYPES:
+        kind, maker_only = TRIGGER_TYPES[p["type"]][0], False
+    else:
+        kind, maker_only = choice(p, "type", TYPES, "INVALID_ORDER_TYPE")
+    if p.get("trailingDelta"):
+        raise invalid("trailingDelta", "trailing stops are not supported")
+    stop = _decimal(p, "stopPrice")
+    if p["type"] in TRIGGER_TYPES and not stop:
+        raise missing("stopPrice")
+    if stop and p["type"] not in TRIGGER_TYPES:
+        raise ApiError(
+            400, "INVALID_CLIENT_REQUEST", "Parameter 'stopPrice' sent when not required."
+        )
     client = p.get("newClientOrderId", "")
     if client and not CLIENT_ID(client):
         raise invalid("newClientOrderId", "1 to 36 of A-Z a-z 0-9 . : / _ -")
@@ -119,14 +145,17 @@ def _place_request(p: dict[str, str], user_id: int, market: cpb.Market) -> epb.P
         post_only=maker_only,
         client_order_id=_client_id(client),
         self_trade_prevention=stp,
+        trigger_price=stop,
     )
 
 
-def _fill_json(f: cpb.Fill, market: cpb.Market) -> dict[str, Any]:
+def _fill_json(f: cpb.Fill, market: cpb.Market, order_id: int) -> dict[str, Any]:
+    """One of a new order's fills: it took, or (triggers it fired) it was the maker."""
+    fee = f.maker_fee if f.maker_order_id == order_id else f.taker_fee
     return {
         "price": f.price,
         "qty": f.quantity,
-        "commission": f.taker_fee or "0",
+        "commission": fee or "0",
         "commissionAsset": market.quote,
         "tradeId": f.trade_id,
     }
@@ -141,17 +170,40 @@ async def place_order(request: web.Request) -> web.Response:
     answer = p.get("newOrderRespType") or "FULL"
     if answer not in RESPONSE_TYPES:
         raise invalid("newOrderRespType", "ACK, RESULT or FULL")
+    await weights.count_order(request, who.user_id)
     reply = await b.engine.place(order)
     if reply.code:
         raise engine_error(reply.code, reply.message, **reply.details)
+    if p["type"] in TRIGGER_TYPES:
+        await _refuse_wrong_side(b, reply.order, TRIGGER_TYPES[p["type"]][1])
     symbol = binance_symbol(market)
     out = order_json(reply.order, symbol, p.get("newClientOrderId", ""))
     if answer == "ACK":
         keys = ("symbol", "orderId", "orderListId", "clientOrderId", "transactTime")
         return json_response({k: out[k] for k in keys})
     if answer == "FULL":
-        out["fills"] = [_fill_json(f, market) for f in reply.fills]
+        out["fills"] = [_fill_json(f, market, reply.order.order_id) for f in reply.fills]
     return json_response(out)
+
+
+async def _refuse_wrong_side(b: Backends, placed: cpb.Order, stop_loss: bool) -> None:
+    """-2010 for a stop that the engine took as a take-profit, or the other way round (it
+    lay on the wrong side of the last price), once it is cancelled; a trigger that fired
+    meanwhile stands, as Binance's would have."""
+    if stop_above(placed.side, stop_loss) == placed.trigger_above:
+        return
+    reply = await b.engine.cancel(
+        epb.CancelOrderRequest(
+            user_id=placed.user_id, market=placed.market, order_id=placed.order_id
+        )
+    )
+    if not reply.code:
+        raise ApiError(
+            400,
+            "INVALID_ORDER",
+            "Stop price would trigger immediately.",
+            {"reason": "TRIGGER_WOULD_FIRE"},
+        )
 
 
 @routes.post("/api/v3/order/test")
@@ -324,6 +376,31 @@ async def my_trades(request: web.Request) -> web.Response:
             }
             for f in reversed(reply.fills)
             if f.trade_id >= from_id
+        ]
+    )
+
+
+@routes.get("/api/v3/rateLimit/order")
+@requires(Scope.READ)
+async def order_rate_limits(request: web.Request) -> web.Response:
+    """What the caller has used of the order limits: Binance's per 10 s, and the gateway's
+    per second that every dialect shares."""
+    who, _, b = await _acting(request)
+    tens = weights.orders_rule(request)
+    counts = (
+        (tens, 10, await weights.order_count(request, who.user_id)),
+        (b.order_rule, 1, await b.rate.used(b.order_rule, f"user:{who.user_id}")),
+    )
+    return json_response(
+        [
+            {
+                "rateLimitType": "ORDERS",
+                "interval": "SECOND",
+                "intervalNum": seconds,
+                "limit": rule.limit,
+                "count": count,
+            }
+            for rule, seconds, count in counts
         ]
     )
 

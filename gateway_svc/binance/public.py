@@ -1,6 +1,6 @@
 """Binance's public market data, `/api/v3/...`, from the same engine and ledger queries as
-`/api/v1` (see gateway_svc/public.py); each request counts against the same per-address
-market-data limit.
+`/api/v1` (see gateway_svc/public.py); each request costs its weight against its address's
+budget (weights.py), as at Binance.
 
 `lastUpdateId` of /depth is the engine's sequence number of the book, the one the streams'
 diffs continue. History is the ledger's: /trades and /aggTrades (one aggregate per trade)
@@ -31,20 +31,23 @@ from gateway_svc.binance.dialect import (
     number,
     read_params,
 )
-from gateway_svc.context import Backends, backends, limit
+from gateway_svc.context import Backends, backends
 from gateway_svc.errors import ApiError, engine_error
 from gateway_svc.public import INTERVALS
 from gateway_svc.respond import json_response
 
 routes = web.RouteTableDef()
 
-ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
+# Every type POST /api/v3/order takes (ccxt refuses to send one a market does not list).
+ORDER_TYPES = [
+    "LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+]  # fmt: skip
 STP_MODES = ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]
 MAX_LIMIT = 1000
 
 
 async def _market_data(request: web.Request) -> dict[str, str]:
-    await limit(request, backends(request).market_rule, f"ip:{request.remote}")
     p, _, _ = await read_params(request)
     return p
 
@@ -127,7 +130,7 @@ def symbol_json(m: cpb.Market, decimals: dict[str, int]) -> dict[str, Any]:
                 "filterType": "NOTIONAL",
                 "minNotional": m.min_notional,
                 "applyMinToMarket": True,
-                "maxNotional": "0",
+                "maxNotional": _max_notional(m),
                 "applyMaxToMarket": False,
                 "avgPriceMins": 0,
             },
@@ -137,6 +140,14 @@ def symbol_json(m: cpb.Market, decimals: dict[str, int]) -> dict[str, Any]:
         "defaultSelfTradePreventionMode": "EXPIRE_TAKER",
         "allowedSelfTradePreventionModes": STP_MODES,
     }
+
+
+def _max_notional(m: cpb.Market) -> str:
+    """The most an order can be worth (the largest price times the largest quantity): clients
+    cap what they spend by it (freqtrade's stake), so Binance's "0" would stop them."""
+    if not (m.max_price and m.max_quantity):
+        return "0"
+    return format((Decimal(m.max_price) * Decimal(m.max_quantity)).normalize(), "f")
 
 
 @routes.get("/api/v3/exchangeInfo")
@@ -153,9 +164,15 @@ async def exchange_info(request: web.Request) -> web.Response:
             "rateLimits": [
                 {
                     "rateLimitType": "REQUEST_WEIGHT",
-                    "interval": "SECOND",
+                    "interval": "MINUTE",
                     "intervalNum": 1,
-                    "limit": settings.market_rate,
+                    "limit": settings.binance_weight_1m,
+                },
+                {
+                    "rateLimitType": "ORDERS",
+                    "interval": "SECOND",
+                    "intervalNum": 10,
+                    "limit": settings.binance_orders_10s,
                 },
                 {
                     "rateLimitType": "ORDERS",

@@ -3,6 +3,7 @@ do deposits and withdrawals sent on the Execute stream; queries and orders do no
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -43,6 +44,7 @@ ADMIN_CALLS = [
         "SetMarketStatus",
         epb.SetMarketStatusRequest(market="TATA_INR", status=cpb.MARKET_STATUS_HALTED),
     ),
+    ("SetTriggerLimit", epb.SetTriggerLimitRequest(total=7)),
     ("Snapshot", epb.SnapshotRequest()),
     # capital: only custody and operators credit deposits and decide withdrawals
     (
@@ -82,7 +84,12 @@ async def test_admin_calls_without_the_token_are_denied_and_change_nothing(
     assert engine.runtime.engine.seq == before
     assert not list((engine.runtime.settings.snapshot_dir).glob("*.snap"))
     denied = {"grpc_method": method, "grpc_code": "PERMISSION_DENIED"}
-    assert engine.runtime.registry.get_sample_value("grpc_server_handled_total", denied) == 1
+    registry = engine.runtime.registry
+    # The server counts the call once its handler has returned, which can be just after the
+    # client has read the status: wait for the count rather than race it.
+    async with asyncio.timeout(30):
+        while registry.get_sample_value("grpc_server_handled_total", denied) != 1:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
 
 async def test_admin_calls_with_the_token_go_through(engine: RunningEngine) -> None:

@@ -66,12 +66,15 @@ async def test_a_new_asset_and_market_are_listed_and_trade(ctl: Ctl, engine: Run
     added = await as_json(
         ctl, "markets", "add", "DOGE_INR", "--tick", "0.01", "--step", "1",
         "--min-quantity", "1", "--min-notional", "1", "--max-quantity", "1000000",
-        "--max-price", "1000", "--taker-fee-bps", "10",
+        "--max-price", "1000", "--taker-fee-bps", "10", "--max-triggers", "7",
     )  # fmt: skip
     assert added["market"]["base"] == "DOGE"
     assert added["market"]["taker_fee_bps"] == 10
     listed = engine.runtime.engine.markets["DOGE_INR"]
     assert (listed.base.symbol, listed.quote.symbol) == ("DOGE", "INR")
+    assert listed.max_triggers == 7
+    data = await as_json(ctl, "markets", "list")
+    assert next(m for m in data["markets"] if m["symbol"] == "DOGE_INR")["max_triggers"] == 7
     assert (await ctl("credit", "5", "INR", "100")).status == 0
     await buy(engine, 5, "DOGE_INR", "0.50", "10")
 
@@ -101,6 +104,34 @@ async def test_halt_refuses_new_orders_until_resume(ctl: Ctl, engine: RunningEng
     assert next(m for m in listed["markets"] if m["symbol"] == "TATA_INR")["status"] == "HALTED"
     assert (await ctl("markets", "resume", "TATA_INR")).status == 0
     await buy(engine, 5, "TATA_INR", "10", "1")
+
+
+async def test_the_pending_trigger_limit_in_all_markets_is_set_and_shown(
+    ctl: Ctl, engine: RunningEngine
+) -> None:
+    assert (await ctl("credit", "5", "INR", "100")).status == 0
+    assert (await ctl("credit", "6", "TATA", "10")).status == 0
+    await buy(engine, 5, "TATA_INR", "10", "1")
+    sold = await engine.stub.PlaceOrder(
+        epb.PlaceOrderRequest(
+            user_id=6, market="TATA_INR", side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
+            price="10", quantity="1",
+        )
+    )  # fmt: skip
+    assert sold.code == cpb.RESULT_CODE_OK  # a last price, for triggers to be placed
+    assert (await as_json(ctl, "status"))["engine"]["max_triggers_total"] == 500
+    assert (await as_json(ctl, "markets", "trigger-limit", "1"))["max_triggers_total"] == 1
+    assert (await as_json(ctl, "status"))["engine"]["max_triggers_total"] == 1
+    stop = epb.PlaceOrderRequest(
+        user_id=6, market="TATA_INR", side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
+        price="8", quantity="1", trigger_price="9",
+    )  # fmt: skip
+    assert (await engine.stub.PlaceOrder(stop)).code == cpb.RESULT_CODE_OK
+    assert (await engine.stub.PlaceOrder(stop)).code == cpb.RESULT_CODE_TRIGGER_LIMIT
+    refused = await ctl("--json", "markets", "trigger-limit", "0")
+    assert refused.status == EXIT_PROBLEM
+    assert json.loads(refused.out)["error"]["code"] == "INVALID_MARKET_CONFIG"
+    assert engine.runtime.engine.max_triggers_total == 1
 
 
 async def test_halting_an_unknown_market_fails_clearly(ctl: Ctl) -> None:
@@ -238,6 +269,35 @@ async def test_cancel_all_of_a_market_leaves_other_markets(ctl: Ctl, engine: Run
     assert text.status == 0
     assert "cancelled 1 order(s) of user 1" in text.out
     assert engine.runtime.engine.orders == {}
+
+
+async def test_cancel_all_of_a_market_cancels_its_pending_triggers(
+    ctl: Ctl, engine: RunningEngine
+) -> None:
+    """Closing a market (halt, then cancel-all) leaves no trigger pending in it, also of a
+    user with nothing else open there."""
+    await ctl("credit", "1", "TATA", "10")
+    for user in (2, 3):
+        await ctl("credit", str(user), "INR", "1000")
+    sell = epb.PlaceOrderRequest(
+        user_id=1, market="TATA_INR", side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
+        price="10", quantity="1",
+    )  # fmt: skip
+    assert (await engine.stub.PlaceOrder(sell)).code == cpb.RESULT_CODE_OK
+    await buy(engine, 2, "TATA_INR", "10", "1")  # the last price: 10
+    stop = epb.PlaceOrderRequest(
+        user_id=3, market="TATA_INR", side=cpb.SIDE_BUY, type=cpb.ORDER_TYPE_LIMIT,
+        price="12", quantity="1", trigger_price="11",
+    )  # fmt: skip
+    placed = await engine.stub.PlaceOrder(stop)
+    assert placed.order.status == cpb.ORDER_STATUS_TRIGGER_PENDING, placed.message
+    await ctl("markets", "halt", "TATA_INR")
+    outcome = await as_json(ctl, "orders", "cancel-all", "--market", "TATA_INR")
+    assert outcome["users"] == [3]
+    assert [(o["order_id"], o["status"]) for o in outcome["cancelled"]] == [
+        (placed.order.order_id, "CANCELLED")
+    ]
+    assert engine.runtime.engine.triggers == {}
 
 
 async def test_an_old_order_is_found_in_the_ledger(

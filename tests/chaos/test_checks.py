@@ -1,7 +1,8 @@
 """The fault suite's checks catch what they are for: a history where an acknowledged order is
 missing, an order accepted twice, a refused order applied, a deposit lost or doubled, a
 trigger lost, fired twice or early, both legs of a pair fired, a recovery that forgot or
-revived a trigger, a trigger's ledger row or history entries missing or doubled."""
+revived a trigger, a trigger's ledger row or history entries missing or doubled, a trade a
+WebSocket subscriber missed or was sent twice."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from chaos.checks import (
 )
 from chaos.journal import Truth
 from chaos.record import AckedFill, AckedOrder, Outcome, Placement, Record, Transfer
+from chaos.trades import TradeLog
 from exchange.common.v1 import common_pb2 as cpb
 
 ALICE, BOB = 11, 12
@@ -228,6 +230,26 @@ def test_a_trigger_fired_before_the_price_reached_it_is_wrong() -> None:
     assert findings_of(record, truth) == {"wrong": 1}
 
 
+def test_a_trigger_a_trade_reached_may_fire_after_others_moved_the_price_away() -> None:
+    """One trade at 940 reaches both; the first fired takes 955 before the second fires
+    (engine_svc/core: test_a_reached_trigger_fires_at_the_last_price_the_ones_before_it_left)."""
+    record = Record()
+    record.place(pending_stop(ALICE, 1, 200))
+    record.place(pending_stop(ALICE, 2, 201))
+    truth = history(
+        trade_at(1, "950"),
+        trigger_placed(200, ALICE, 1, "945", above=False),
+        trigger_placed(201, ALICE, 2, "942", above=False),
+        trade_at(2, "940"),
+        trigger_fired(200, "940"),
+        accepted(200, ALICE, 1),
+        trade_at(3, "955", maker=102, taker=200),
+        trigger_fired(201, "955"),
+        accepted(201, ALICE, 2),
+    )
+    assert findings_of(record, truth) == {}
+
+
 def test_both_legs_of_a_take_profit_stop_loss_pair_firing_is_a_duplicate() -> None:
     record = Record()
     record.place(placed(BOB, 1, 101, "Filled", "2"))
@@ -308,3 +330,31 @@ def test_each_trigger_has_one_ledger_row_and_one_pending_entry() -> None:
     assert judged({200: fired_row, 201: {**pending_row, "status": 4}}, good) == {"wrong": 1}
     assert judged({200: fired_row, 201: pending_row}, {**good, (201, 7): 2}) == {"duplicate": 1}
     assert judged({200: fired_row, 201: pending_row}, {(200, 7): 1}) == {"lost": 1}
+
+
+def test_a_subscribers_trades_are_judged_per_connection_span() -> None:
+    """Between the first and the last trade a connection was sent, one missing, one sent
+    twice, one out of order or one the market never made is a finding; what a connection
+    missed before it began (a reconnect) is not. Each trade is judged once over trials."""
+    bodies = [accepted(100, ALICE, 1), accepted(101, BOB, 1)]
+    truth = history(*bodies, *(trade(t, maker=100, taker=101) for t in range(1, 8)))
+    clean = TradeLog(2)
+    for t in (3, 4, 5):
+        clean.add("TATA_INR", t)
+    f = Findings()
+    clean.judge("interval", truth, f)
+    assert not f.counts
+    assert clean.ids["TATA_INR"] == [5]  # judged: only the span's bound is kept
+    clean.add("TATA_INR", 6)
+    clean.judge("interval", truth, f)
+    assert not f.counts
+
+    for sent, kind in (((2, 4, 5), "stream_gap"), ((2, 3, 3, 4), "duplicate"),
+                       ((2, 4, 3), "stream"), ((7, 8, 9), "wrong")):  # fmt: skip
+        log, f = TradeLog(1), Findings()
+        for t in sent:
+            log.add("TATA_INR", t)
+        later = history(*bodies, *(trade(t, maker=100, taker=101) for t in (*range(1, 8), 9)))
+        log.judge("real_time", later, f)
+        assert kind in f.counts, (sent, dict(f.counts))
+        assert "real_time, connection 1, TATA_INR" in f.examples[kind][0]

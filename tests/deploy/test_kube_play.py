@@ -35,6 +35,9 @@ def test_every_workload_is_one_pod_with_the_local_images(tmp_path: Path) -> None
     }
     claims = {o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim"}
     assert claims == {"data-engine-0", "data-timescaledb-0"}
+    # Debian's server in the local image cannot preload TimescaleDB: it starts plain.
+    (store,) = pods["timescaledb"]["containers"]
+    assert store["args"] == ["postgres"]
 
 
 def test_addresses_name_pods_and_only_exec_liveness_probes_remain(tmp_path: Path) -> None:
@@ -64,5 +67,5 @@ def test_the_secret_is_a_map_of_base64_values_and_the_gaps_are_named(tmp_path: P
     values = json.loads((tmp_path / "secret.json").read_text())
     assert set(values) == set(kube.SECRET_KEYS)
     assert all(len(base64.b64decode(v)) == 64 for v in values.values())
-    for kind in ("StatefulSet", "Service", "NetworkPolicy", "PodDisruptionBudget"):
+    for kind in ("StatefulSet", "Service", "NetworkPolicy", "PodDisruptionBudget", "TimescaleDB"):
         assert any(gap.startswith(f"{kind}:") for gap in gaps), kind

@@ -1,4 +1,5 @@
-"""Kill -9 the real engine in the middle of a stream of orders: nothing acknowledged is lost.
+"""Kill -9 the real engine in the middle of a stream of orders: nothing acknowledged is lost,
+no trigger fires twice, and a restart keeps the triggers left pending (the same state hash).
 
 With several clients streaming as fast as they can, the sequencer always has the next
 batch to apply while the last one is being synced, so the kill lands mid-pipeline.
@@ -27,18 +28,26 @@ DEPOSITS = {"INR": Decimal("10000000"), "TATA": Decimal("100000")}
 
 
 def order(rng: random.Random, client_id: int) -> epb.Command:
+    """A limit order; one in ten is a stop (some refused: at the last price), one in twenty
+    has a stop-loss near its price, so triggers wait and fire in cascades up to the kill."""
     side = rng.choice([pb.SIDE_BUY, pb.SIDE_SELL])
+    price = rng.randint(1590, 1610)
     request = epb.PlaceOrderRequest(
         user_id=rng.choice(USERS),
         market="TATA_INR",
         side=side,
         type=pb.ORDER_TYPE_LIMIT,
-        price=f"{rng.randint(1590, 1610)}.00",
+        price=f"{price}.00",
         quantity=str(rng.randint(1, 20)),
         time_in_force=rng.choice([pb.TIME_IN_FORCE_GTC, pb.TIME_IN_FORCE_IOC]),
         client_order_id=client_id,
         self_trade_prevention=pb.SELF_TRADE_PREVENTION_CANCEL_MAKER,
     )
+    kind = rng.random()
+    if kind < 0.1:
+        request.trigger_price = f"{rng.randint(1590, 1610)}.00"
+    elif kind < 0.15:
+        request.stop_loss_trigger_price = f"{price - 5 if side == pb.SIDE_BUY else price + 5}.00"
     return epb.Command(request_id=client_id, place_order=request)
 
 
@@ -135,11 +144,25 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_order(
             events = await all_events(stub)
             assert [e.seq for e in events] == list(range(1, len(events) + 1))
 
+            # By client id: a fired trigger's order keeps the trigger's id and client id;
+            # stop-loss legs have none.
             accepted = {
-                e.order_accepted.order.client_order_id: e.order_accepted.order
+                o.client_order_id: o
                 for e in events
-                if e.HasField("order_accepted")
+                for o in (e.order_accepted.order, e.trigger_placed.order)
+                if o.client_order_id
             }
+            # Each trigger fired at most once, and only after it was placed.
+            placed: set[int] = set()
+            fired: list[int] = []
+            for e in events:
+                if e.HasField("trigger_placed"):
+                    placed.add(e.trigger_placed.order.order_id)
+                elif e.HasField("trigger_fired"):
+                    assert e.trigger_fired.order_id in placed
+                    fired.append(e.trigger_fired.order_id)
+            assert fired, "no trigger fired before the kill"
+            assert len(fired) == len(set(fired)), "a trigger fired twice"
             trades = {
                 e.trade_executed.fill.trade_id: e.trade_executed.fill
                 for e in events
@@ -166,6 +189,10 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_order(
             assert totals == {a: amount * len(USERS) for a, amount in DEPOSITS.items()}
 
             before = await stub.GetStateHash(epb.GetStateHashRequest())
+            book = await stub.GetOpenOrders(
+                epb.GetOpenOrdersRequest(market="TATA_INR", all_users=True)
+            )
+            assert any(o.status == pb.ORDER_STATUS_TRIGGER_PENDING for o in book.orders)
 
         # A graceful restart (snapshot on SIGTERM) and a crash restore the same state.
         await supervisor.restart("engine")

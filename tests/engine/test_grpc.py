@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import pytest
+
+from engine_svc import hub
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 from tests.engine.conftest import RunningEngine, deposit
@@ -186,6 +189,60 @@ async def test_subscribe_from_a_position_memory_dropped_replays_from_disk(
     assert [e.seq for e in everything] == list(range(1, last + 1))
     middle = await asyncio.wait_for(events_from(25), 10)
     assert middle == everything[24:]
+
+
+async def test_a_subscriber_behind_gets_the_buffered_batches_merged(
+    engine: RunningEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stub = engine.stub
+    await deposit(stub, ALICE, "TATA", "1000")
+    await deposit(stub, BOB, "INR", "10000000")
+    for i in range(40):  # one engine batch each: every call waits for its reply
+        side, user = (SELL, ALICE) if i % 2 else (BUY, BOB)
+        assert (await stub.PlaceOrder(limit(user, side, "1600", "1"))).code == 0
+    last = (await stub.GetStateHash(epb.GetStateHashRequest())).seq
+
+    async def messages_from(seq: int) -> list[list[pb.EngineEvent]]:
+        got: list[list[pb.EngineEvent]] = []
+        async for batch in stub.Subscribe(epb.SubscribeRequest(from_seq=seq)):
+            got.append(list(batch.events))
+            if got[-1][-1].seq >= last:
+                return got
+        return got
+
+    # Everything is buffered before the subscriber comes: one message holds it all.
+    (everything,) = await asyncio.wait_for(messages_from(1), 30)
+    assert [e.seq for e in everything] == list(range(1, last + 1))
+    # From inside a batch (a trade comes after its order's acceptance): the rest of it too.
+    trade = next(e.seq for e in everything if e.HasField("trade_executed"))
+    (rest,) = await asyncio.wait_for(messages_from(trade), 30)
+    assert rest == everything[trade - 1 :]
+    # A message stops short of the limit: more messages, the same events.
+    monkeypatch.setattr(hub, "MERGE_EVENTS", 8)
+    parts = await asyncio.wait_for(messages_from(1), 30)
+    assert 1 < len(parts) < 40
+    assert [e for part in parts for e in part] == everything
+
+
+async def test_a_live_subscriber_that_stops_reading_gets_what_it_missed_in_one_message(
+    engine: RunningEngine,
+) -> None:
+    stub = engine.stub
+    await deposit(stub, ALICE, "TATA", "1000")
+    await deposit(stub, BOB, "INR", "10000000")
+    stream = engine.runtime.hub.subscribe(1)  # the servicer's source, read at our own pace
+    try:
+        first = epb.EventBatch.FromString(await anext(stream)).events
+        assert [e.seq for e in first] == list(range(1, len(first) + 1))
+        for i in range(20):  # published while the subscriber reads nothing
+            side, user = (SELL, ALICE) if i % 2 else (BUY, BOB)
+            assert (await stub.PlaceOrder(limit(user, side, "1600", "1"))).code == 0
+        last = (await stub.GetStateHash(epb.GetStateHashRequest())).seq
+        missed = epb.EventBatch.FromString(await anext(stream)).events
+        assert [e.seq for e in missed] == list(range(first[-1].seq + 1, last + 1))
+        assert sum(e.HasField("order_accepted") for e in missed) == 20
+    finally:
+        await stream.aclose()
 
 
 async def test_export_balances_lists_every_account_with_its_seq(engine: RunningEngine) -> None:

@@ -89,3 +89,40 @@ async def test_cancelling_a_bracket_leg_cancels_the_pair(engine: RunningEngine) 
         limit(ALICE, BUY, "100", "1", take_profit_trigger_price="90", stop_loss_trigger_price="95")
     )
     assert bad.code == pb.RESULT_CODE_INVALID_ORDER
+
+
+async def stop_sell(engine: RunningEngine, trigger_price: str) -> None:
+    stop = await engine.stub.PlaceOrder(
+        epb.PlaceOrderRequest(
+            user_id=ALICE, market="TATA_INR", side=SELL, type=MARKET, quantity="1",
+            trigger_price=trigger_price,
+        )
+    )  # fmt: skip
+    assert stop.order.status == pb.ORDER_STATUS_TRIGGER_PENDING, stop.message
+
+
+async def test_a_reply_counts_the_fills_of_the_triggers_it_fired_against_it(
+    engine: RunningEngine,
+) -> None:
+    """Bob's buy takes Carol's 1 and rests the rest; that trade fires Alice's sell stops,
+    whose orders take from his rest in the same command. His reply must tell those fills
+    too, as his OrderClosed and later queries do (a chaos run found it acknowledged
+    Filled with only the taker's part executed)."""
+    stub = engine.stub
+    await trade_at(engine, "100")
+    fields = ("status", "executed_quantity", "executed_quote_quantity", "fees_paid", "locked")
+    for price, stops, quantity, status in (
+        ("101", 2, "3", pb.ORDER_STATUS_FILLED),
+        ("102", 1, "3", pb.ORDER_STATUS_PARTIALLY_FILLED),
+    ):
+        for _ in range(stops):
+            await stop_sell(engine, price)
+        await stub.PlaceOrder(limit(CAROL, SELL, price, "1"))
+        hit = await stub.PlaceOrder(limit(BOB, BUY, price, quantity))
+        assert hit.code == pb.RESULT_CODE_OK, hit.message
+        assert (hit.order.status, hit.order.executed_quantity) == (status, str(1 + stops))
+        assert [(f.quantity, f.maker_order_id == hit.order.order_id) for f in hit.fills] == [
+            ("1", False)
+        ] + [("1", True)] * stops
+        got = await stub.GetOrder(epb.GetOrderRequest(user_id=BOB, order_id=hit.order.order_id))
+        assert [getattr(hit.order, f) for f in fields] == [getattr(got.order, f) for f in fields]

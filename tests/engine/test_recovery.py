@@ -15,6 +15,7 @@ from engine_svc.core.commands import (
     Deposit,
     PlaceConditional,
     PlaceOrder,
+    SetTriggerLimit,
 )
 from engine_svc.core.engine import Engine
 from engine_svc.core.state import dump_state, state_hash
@@ -77,12 +78,16 @@ def with_conditionals(seed: int, commands: list[Command]) -> list[Command]:
 
 
 def run_journaled(
-    directory: Path, commands: list[Command], batch: int = 7, snapshot_at: int = -1
+    directory: Path,
+    commands: list[Command],
+    batch: int = 7,
+    snapshot_at: int = -1,
+    markets: Path = DEFAULT_MARKETS_FILE,
 ) -> Engine:
     """Applies commands as the sequencer does: journal records of accepted commands per batch."""
     engine = Engine()
     journal = Journal(directory / "journal")
-    setup = listing_commands(DEFAULT_MARKETS_FILE)
+    setup = listing_commands(markets)
     all_commands = setup + commands
     for start in range(0, len(all_commands), batch):
         first_seq = engine.seq + 1
@@ -122,11 +127,38 @@ def test_pending_triggers_and_cascades_are_recovered_exactly(tmp_path: Path) -> 
     original = run_journaled(tmp_path / "replay", commands)
     snapshotted = run_journaled(tmp_path / "snap", commands, snapshot_at=150)
     assert original.triggers  # some are still pending at the end
+    assert any(o.fired for o in original.orders.values())  # and some rest since they fired
     for directory in ("replay", "snap"):
         engine = recovered(tmp_path / directory)
         assert state_hash(engine) == state_hash(original)
         assert sorted(engine.triggers) == sorted(original.triggers)
     assert state_hash(snapshotted) == state_hash(original)
+
+
+def test_trigger_limits_of_the_markets_file_and_of_commands_are_journaled_and_snapshotted(
+    tmp_path: Path,
+) -> None:
+    text = DEFAULT_MARKETS_FILE.read_text()
+    assert "max_triggers_total = 500" in text
+    markets = tmp_path / "markets.toml"
+    markets.write_text(
+        text.replace('symbol = "TATA_INR"', 'symbol = "TATA_INR"\nmax_triggers = 2').replace(
+            "max_triggers_total = 500", "max_triggers_total = 4"
+        )
+    )
+    commands = with_conditionals(6, random_commands(6, 600))
+    commands.insert(300, SetTriggerLimit(3))
+    for directory, snapshot_at in (("replay", -1), ("snap", 20)):
+        original = run_journaled(
+            tmp_path / directory, commands, snapshot_at=snapshot_at, markets=markets
+        )
+        assert original.market("TATA_INR").max_triggers == 2
+        assert original.max_triggers_total == 3
+        assert all(len(original.open_triggers(UserId(u))) <= 2 for u in range(1, 6))
+        engine = recovered(tmp_path / directory)
+        assert engine.market("TATA_INR").max_triggers == 2
+        assert engine.max_triggers_total == 3
+        assert state_hash(engine) == state_hash(original)
 
 
 def test_a_torn_final_record_is_dropped(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from tests.ledger.test_service import ledger_settings
 __all__ = ["engine"]
 
 SECRET = "test-secret-test-secret-test-secret-0123"
+SEAL_KEY = "test-seal-key-test-seal-key-test-seal-key"
 
 
 def gateway_settings(
@@ -53,6 +54,9 @@ def gateway_settings(
         "ws_max_frame_bytes": 65536,
         "grace_seconds": 1.0,
         "log_level": "INFO",
+        "api_secret_seal_key": SEAL_KEY,
+        "binance_weight_1m": 1_000_000,
+        "binance_orders_10s": 100_000,
     }
     values.update(overrides)
     return GatewaySettings(**values)

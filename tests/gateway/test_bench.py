@@ -15,20 +15,20 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench.http_load import cpu_budget
 from bench.machine import top_functions
-from bench.orders import (
-    ORDER_MODES,
-    Trader,
-    batch_request,
-    cpu_budget,
-)
+from bench.orders import ORDER_MODES
+from bench.traders import Trader, batch_request, binance_request
 from tradekit.backpack import signing_strings
+from tradekit.binance import hmac_signature
 
 
 def _trader(buy: bool) -> Trader:
     key = Ed25519PrivateKey.generate()
     public = base64.b64encode(key.public_key().public_bytes_raw()).decode()
-    return Trader(user_id=1, key=key, public_key=public, buy=buy)
+    return Trader(
+        user_id=1, key=key, public_key=public, buy=buy, hmac_key="K" * 64, hmac_secret="s" * 64
+    )
 
 
 def test_a_batch_is_signed_as_the_gateway_verifies_it() -> None:
@@ -44,6 +44,17 @@ def test_a_batch_is_signed_as_the_gateway_verifies_it() -> None:
     )
     signature = base64.b64decode(headers["X-Signature"])
     trader.key.public_key().verify(signature, quoted)  # raises if it does not match
+
+
+def test_a_binance_order_is_signed_with_the_hmac_key() -> None:
+    trader = _trader(buy=True)
+    method, target, body, headers, orders = binance_request(trader, random.Random(1))
+    assert (method, body, orders, headers) == ("POST", None, 1, {"X-MBX-APIKEY": "K" * 64})
+    path, _, query = target.partition("?")
+    signed, _, signature = query.rpartition("&signature=")
+    assert path == "/api/v3/order"
+    assert "symbol=TATAINR&side=BUY&type=LIMIT&" in signed
+    assert signature == hmac_signature("s" * 64, signed)
 
 
 def test_profile_counts_own_and_total_time_per_function() -> None:
@@ -86,7 +97,7 @@ async def test_every_mode_runs_end_to_end(database_url: str) -> None:
     r: dict[str, Any] = orjson.loads(stdout)  # the services' logs go to stderr: pipeable
     assert r["users"] == 4
     assert r["profile"] is None
-    assert set(r["modes"]) == {"single", "batch", "depth", "trades"}
+    assert set(r["modes"]) == {"single", "binance", "batch", "depth", "trades"}
     for name, m in r["modes"].items():
         assert m["requests"] > 0, name
         assert m["statuses"] == {"200": m["requests"]}, (name, m["first_error"])

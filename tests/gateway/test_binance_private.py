@@ -170,3 +170,33 @@ async def test_signatures_windows_and_keys_are_checked(
     assert (anonymous.status, (await anonymous.json())["code"]) == (401, -2015)
     backpack = await stack.client.get("/api/v1/capital", headers=headers)
     assert backpack.status == 401
+
+
+async def test_a_new_orders_fills_as_maker_carry_its_maker_commission(
+    stack: Stack, alice: tuple[Any, dict[str, str]]
+) -> None:
+    """Alice's buy takes Bob's 1 at 1610 and rests 1; that trade fires Bob's sell stop,
+    which takes her rest in the same command. Her FULL answer lists both fills, each with
+    the commission she paid on it (taker, then maker), as myTrades has them."""
+    client, _ = alice
+    _, bob = await signup(stack, "bob@binance.test")
+    _, carol = await signup(stack, "carol@binance.test")
+    await fund(stack, bob, "TATA", "10")
+    await fund(stack, carol, "INR", "10000")
+    await order(stack, bob, side="Ask", price="1600", quantity="1")
+    await order(stack, carol, side="Bid", price="1600", quantity="1")
+    stop = {"side": "Ask", "orderType": "Market", "triggerPrice": "1610", "triggerQuantity": "1"}
+    assert (await order(stack, bob, **stop))["status"] == "TriggerPending"
+    await order(stack, bob, side="Ask", price="1610", quantity="1")
+    placed = await client.private_post_order(
+        {"symbol": "TATAINR", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+         "quantity": "2", "price": "1610", "newOrderRespType": "FULL"}
+    )  # fmt: skip
+    assert (placed["status"], placed["executedQty"]) == ("FILLED", "2")
+    await stack.caught_up()
+    trades = await client.private_get_mytrades({"symbol": "TATAINR"})
+    paid = sorted((int(t["id"]), t["isMaker"], t["commission"]) for t in trades)
+    assert [(int(f["tradeId"]), f["commission"]) for f in placed["fills"]] == [
+        (trade_id, commission) for trade_id, _, commission in paid
+    ]
+    assert [maker for _, maker, _ in paid] == [False, True]

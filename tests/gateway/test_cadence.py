@@ -24,10 +24,11 @@ from exchange.common.v1 import common_pb2 as cpb
 from exchange.stream.v1 import stream_pb2 as spb
 from exchange.stream.v1.stream_pb2_grpc import StreamServiceStub
 from gateway_svc.cadence import requested_interval
+from gateway_svc.connection import Connection
 from gateway_svc.errors import ApiError
 from gateway_svc.frames import data_json
+from gateway_svc.subscriptions import parse_topic
 from gateway_svc.upstream import Message, Upstreams
-from gateway_svc.ws import Connection, parse_topic
 
 MARKET = "TATA_INR"
 INTERVAL_MS = 100
@@ -185,7 +186,7 @@ def test_a_client_may_ask_for_real_time_or_the_gateways_interval_only() -> None:
     assert requested_interval(None, 100) == 100
     assert requested_interval("0", 100) == 0
     assert requested_interval("100", 100) == 100
-    for bad in ("5", "-1", "1e3", "", "fast"):
+    for bad in ("5", "-1", "1e3", "", "fast", "0100", "\u0661\u0660\u0660", "9" * 5000):
         with pytest.raises(ApiError) as raised:
             requested_interval(bad, 100)
         assert (raised.value.status, raised.value.code) == (400, "INVALID_INTERVAL")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import hypothesis
+import jsonschema_rs
 import pytest
 import requests
 import schemathesis
@@ -150,6 +151,61 @@ async def test_inputs_that_answered_500_answer_4xx(stack: Stack) -> None:
     # A 405 says what is allowed.
     wrong = await client.put("/api/v1/status")
     assert (wrong.status, wrong.headers["Allow"]) == (405, "GET,HEAD,OPTIONS")
+
+
+async def test_every_state_of_a_trigger_order_matches_the_document(stack: Stack) -> None:
+    """Schemathesis places no trigger orders: the views of one in each state (pending, a
+    take-profit / stop-loss leg, fired and resting, failed, cancelled), from the engine
+    and from order history, against the document's Order schema."""
+    _, alice = await signup(stack, "trigger-doc-alice@example.com")
+    _, bob = await signup(stack, "trigger-doc-bob@example.com")
+    await fund(stack, alice, "INR", "1000")
+    await fund(stack, alice, "TATA", "10")
+    await fund(stack, bob, "INR", "1000")
+    client = stack.client
+
+    async def order(auth: dict[str, str], **fields: Any) -> dict[str, Any]:
+        body = {"symbol": "TATA_INR", "quantity": "1", "orderType": "Limit", **fields}
+        placed = await client.post("/api/v1/order", json=body, headers=auth)
+        assert placed.status == 200, await placed.text()
+        answer: dict[str, Any] = await placed.json()
+        return answer
+
+    async def got(path: str, auth: dict[str, str], **query: str) -> Any:
+        response = await client.get(path, params=query, headers=auth)
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+    await order(alice, side="Ask", price="20")
+    await order(bob, side="Bid", price="20")  # the last price: 20
+    cancelled = await order(alice, side="Bid", orderType="Market", triggerPrice="30")
+    gone = await client.delete(
+        "/api/v1/order", json={"symbol": "TATA_INR", "orderId": cancelled["id"]}, headers=alice
+    )
+    assert gone.status == 200, await gone.text()
+    await order(alice, side="Ask", orderType="Market", triggerPrice="10")  # stays pending
+    rests = await order(alice, side="Ask", price="16", triggerPrice="15")
+    fails = await order(bob, side="Ask", orderType="Market", quantity="5", triggerPrice="15")
+    await order(bob, side="Ask", price="15")  # bob's only TATA: his stop cannot pay
+    await order(  # trades at 15, which fires both stops; its legs wait
+        alice, side="Bid", price="15", takeProfitTriggerPrice="25", stopLossTriggerPrice="5"
+    )
+    views = [
+        *await got("/api/v1/orders", alice, symbol="TATA_INR"),
+        *[await got("/api/v1/order", alice, orderId=o["id"]) for o in (cancelled, rests)],
+        await got("/api/v1/order", bob, orderId=fails["id"]),
+    ]
+    await stack.caught_up()
+    views += await got("/wapi/v1/history/orders", alice, symbol="TATA_INR")
+    views += await got("/wapi/v1/history/orders", bob, symbol="TATA_INR")
+    document = {"$ref": "#/components/schemas/Order", "components": DOCUMENT["components"]}
+    validator = jsonschema_rs.validator_for(document)
+    for view in views:
+        errors = [e.message for e in validator.iter_errors(view)]
+        assert not errors, (view, errors)
+    seen = {(v["status"], v["triggerPrice"] is not None) for v in views}
+    for status in ("TriggerPending", "New", "TriggerFailed", "Cancelled"):
+        assert (status, True) in seen, seen
 
 
 def run_schemathesis(base_url: str, auth: dict[str, str]) -> list[str]:

@@ -98,6 +98,7 @@ async def test_runs_the_exchange_until_sigterm_then_stops_it(tmp_path: Path) -> 
         assert await check_health(f"127.0.0.1:{ledger_port}")
         assert await HttpProbe(f"http://127.0.0.1:{gateway_port}/health").check(timeout=2)
         assert (tmp_path / ".run" / "gateway-secret").exists()
+        assert (tmp_path / ".run" / "seal-key").exists()  # HMAC keys work under make run
         assert (tmp_path / ".run" / "engine").is_dir()
         connection = await asyncpg.connect(database_url)
         try:

@@ -12,9 +12,12 @@ import sys
 from typing import Any
 
 import orjson
+import pytest
 
-from bench.ingest import Acks, IngestWatch, max_backlog, max_lag, workload_batches
+from bench.burst import Acks, workload_batches
+from bench.ingest_watch import IngestWatch, max_backlog, max_lag
 from exchange.engine.v1 import engine_pb2 as epb
+from launcher.postgres import timescale_bin_dir
 from ledger_svc.bench_queries import SHAPES
 from tests.conftest import BOTH_BACKENDS
 
@@ -74,7 +77,12 @@ async def _run_json(module: str, *args: str) -> dict[str, Any]:
     return result
 
 
-async def test_ingest_bench_reports_a_caught_up_ledger(database_url: str) -> None:
+def _preloads_timescale(r: dict[str, Any]) -> bool:
+    return "timescaledb" in r["postgres_settings"]["shared_preload_libraries"]
+
+
+@BOTH_BACKENDS
+async def test_ingest_bench_reports_a_caught_up_ledger(database_url: str, backend: str) -> None:
     r = await _run_json("bench.ingest", "--commands", "2000", "--database-url", database_url)
     assert r["verified"] is True
     assert r["ledger_last_seq"] == r["engine_seq"] > r["events"] > 2000
@@ -89,6 +97,7 @@ async def test_ingest_bench_reports_a_caught_up_ledger(database_url: str) -> Non
     assert set(r["cpu_seconds"]) >= {"bench", "engine", "ledger"}
     assert r["replay"]["events"] <= r["engine_seq"]
     assert r["postgres_settings"]["fsync"] in ("on", "off")
+    assert _preloads_timescale(r) == (backend == "timescale")
 
 
 @BOTH_BACKENDS
@@ -109,3 +118,13 @@ async def test_query_bench_reports_latency_of_every_query(database_url: str) -> 
     # The 24 hours up to now hold about a thirtieth of a market's trades.
     per_market_day = 20000 / len(SHAPES) / 30
     assert 0.9 * per_market_day <= queries["ticker"]["rows"] <= 1.1 * per_market_day
+
+
+async def test_query_bench_starts_the_server_of_its_backend() -> None:
+    if timescale_bin_dir() is None:
+        pytest.skip("TimescaleDB is not built here: `make deps` builds it from ../shared/vendor")
+    r = await _run_json(
+        "ledger_svc.bench_queries", "--trades", "2000", "--calls", "5", "--backend", "timescale"
+    )
+    assert _preloads_timescale(r)
+    assert r["queries"]["tickers"]["rows"] == len(SHAPES)

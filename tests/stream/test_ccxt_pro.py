@@ -121,3 +121,39 @@ async def test_ccxt_pro_watches_the_gateway(live: Live, pros: tuple[Any, Any]) -
         # One balance update per asset: wait for both.
         while not settled(alice.balance, asks):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+
+
+async def test_ccxt_pro_watches_a_stop_wait_fire_and_fill(
+    live: Live, pros: tuple[Any, Any]
+) -> None:
+    """`watchOrders` sees a trigger order pending with its trigger price, then the order it
+    became (the same id) filled when a trade reaches it."""
+    alice, bob = pros
+    orders = asyncio.ensure_future(alice.watch_orders(SYMBOL))
+    asks = 0  # of 1 TATA at 1600: until the watcher, subscribed, has seen one
+    async with asyncio.timeout(60):
+        while not orders.done():
+            await alice.create_order(SYMBOL, "limit", "sell", 1, 1600)
+            asks += 1
+            await asyncio.wait([orders], timeout=0.5)
+    await bob.create_order(SYMBOL, "limit", "buy", asks, 1600)  # the last price: 1600
+
+    stop = await alice.create_trigger_order(SYMBOL, "market", "sell", 2, None, 1500)
+    await bob.create_order(SYMBOL, "limit", "buy", 2, 1450)  # what the stop sells to
+
+    def cached() -> dict[str, Any] | None:
+        return next((o for o in alice.orders or [] if o["id"] == stop["id"]), None)
+
+    async with asyncio.timeout(30):  # ccxt updates its cache in its own tasks: poll it
+        while (seen := cached()) is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    assert (seen["status"], seen["triggerPrice"]) == ("open", 1500)
+
+    await alice.create_order(SYMBOL, "limit", "sell", 1, 1500)
+    await bob.create_order(SYMBOL, "limit", "buy", 1, 1500)  # a trade at 1500 fires it
+    async with asyncio.timeout(30):
+        while not ((seen := cached()) and seen["status"] == "closed"):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    assert seen["filled"] == 2
+    fetched = await alice.fetch_order(stop["id"], SYMBOL)
+    assert (fetched["status"], fetched["filled"], fetched["triggerPrice"]) == ("closed", 2, 1500)

@@ -16,9 +16,10 @@ import pytest
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.stream.v1 import stream_pb2 as spb
 from exchange.stream.v1.stream_pb2_grpc import StreamServiceStub
+from gateway_svc.connection import Connection
 from gateway_svc.frames import data_json
+from gateway_svc.subscriptions import parse_topic
 from gateway_svc.upstream import Message, Upstreams, conflate, pending
-from gateway_svc.ws import Connection, parse_topic
 from tests.stream.conftest import Live
 from tradekit.book import Book
 

@@ -18,8 +18,8 @@ import pytest
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
+from gateway_svc.connection import Connection
 from gateway_svc.upstream import Upstreams
-from gateway_svc.ws import Connection
 from tests.gateway.test_rest import fund, signup
 from tests.ledger.events import all_events
 from tests.ledger.trading import Trader

@@ -12,7 +12,9 @@ rebuilt ledger to equal the engine's: the events are enough to keep the books
 of record. On the way it checks what events promise: gap-free sequence
 numbers, fills at the maker's price within the taker's limit, no self-trades,
 filled <= quantity, cumulative fee rounding, and no order spending more than
-it locked.
+it locked. It also requires the engine's queries to show what the events said of a
+trigger: the order a fired one became keeps its trigger price, links and firing time, and
+one that ended without becoming an order (cancelled, or refused) can still be fetched.
 """
 
 from collections import defaultdict
@@ -38,13 +40,22 @@ from engine_svc.core.events import (
     TriggerCancelled,
     TriggerFailed,
     TriggerFired,
+    TriggerLimitSet,
     TriggerPlaced,
     Withdrawn,
 )
 from engine_svc.core.markets import Market
 from engine_svc.core.order import Order
-from engine_svc.core.triggers import TriggerState
-from engine_svc.core.types import FEE_ACCOUNT, OrderId, OrderType, Side, TimeInForce, UserId
+from engine_svc.core.triggers import FiredTrigger, TriggerState
+from engine_svc.core.types import (
+    FEE_ACCOUNT,
+    ClientOrderId,
+    OrderId,
+    OrderType,
+    Side,
+    TimeInForce,
+    UserId,
+)
 from tradekit.markets import MarketSpec
 
 BPS = 10_000  # fees are in basis points of the notional
@@ -231,6 +242,10 @@ class EventLedger:
     orders: dict[OrderId, TrackedOrder] = field(default_factory=dict)
     triggers: dict[OrderId, TriggerPlaced] = field(default_factory=dict)  # pending
     fired: set[OrderId] = field(default_factory=set)
+    placed: dict[OrderId, TriggerPlaced] = field(default_factory=dict)  # every trigger
+    fired_at: dict[OrderId, int] = field(default_factory=dict)
+    # Ended without becoming an order: (ended at, cancel reason, failure code).
+    ended: dict[OrderId, tuple[int, int, int]] = field(default_factory=dict)
     supply: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     withdrawals: dict[int, WithdrawalStatus] = field(default_factory=dict)
 
@@ -274,16 +289,19 @@ class EventLedger:
         elif isinstance(ev, TriggerPlaced):
             assert ev.order_id not in self.orders
             assert ev.order_id not in self.triggers
-            self.triggers[ev.order_id] = ev
+            self.triggers[ev.order_id] = self.placed[ev.order_id] = ev
         elif isinstance(ev, TriggerFired):
             assert ev.order_id not in self.fired, f"trigger {ev.order_id} fired twice"
             self.fired.add(ev.order_id)
+            self.fired_at[ev.order_id] = ev.ts
             del self.triggers[ev.order_id]
         elif isinstance(ev, TriggerFailed):
             assert ev.order_id in self.fired
             assert ev.order_id not in self.orders
+            self.ended[ev.order_id] = (ev.ts, 0, ev.code)
         elif isinstance(ev, TriggerCancelled):
             del self.triggers[ev.order_id]
+            self.ended[ev.order_id] = (ev.ts, int(ev.reason), 0)
         elif isinstance(ev, AssetListed):
             self.decimals[ev.asset.symbol] = ev.asset.decimals
         elif isinstance(ev, MarketListed):
@@ -294,7 +312,7 @@ class EventLedger:
         elif isinstance(ev, WithdrawalChanged):
             self._withdrawal(ev)
         else:
-            assert isinstance(ev, MarketStatusChanged | NetworkListed)
+            assert isinstance(ev, MarketStatusChanged | NetworkListed | TriggerLimitSet)
 
     def _withdrawal(self, ev: WithdrawalChanged) -> None:
         total = ev.amount + ev.fee
@@ -373,3 +391,23 @@ class EventLedger:
                 o.filled_quote,
                 o.fees,
             ), f"order {oid}: events and engine disagree"
+        self._check_trigger_queries(engine)
+
+    def _check_trigger_queries(self, engine: Engine) -> None:
+        """Fetched by id, a trigger shows what its events said, whatever became of it."""
+        for oid, at in self.fired_at.items():
+            p = self.placed[oid]
+            order = engine.find_order(p.user, oid, ClientOrderId(0))
+            if order is not None:  # else refused, or closed longer ago than remembered
+                want = FiredTrigger(p.trigger_price, p.above, p.parent, p.sibling, at)
+                assert order.fired == want, f"order {oid} that trigger became"
+        for oid, (at, reason, code) in self.ended.items():
+            t = engine.find_ended_trigger(self.placed[oid].user, oid)
+            assert t is not None, f"ended trigger {oid} cannot be fetched"
+            assert (t.ended, t.reason or 0, t.failure_code) == (at, reason, code), oid
+            assert (t.price, t.above, t.related) == (
+                self.placed[oid].trigger_price,
+                self.placed[oid].above,
+                self.placed[oid].sibling,
+            )
+            assert t.fired_at == self.fired_at.get(oid, 0)

@@ -2,7 +2,8 @@
 
 Seeded random command streams (every order type, time in force, self-trade mode, post-only,
 client ids, cancels by id and client id, cancel-all, deposits, withdrawals, halts, trigger
-orders, take-profit / stop-loss brackets and their cascades, custody's deposit reports
+orders, take-profit / stop-loss brackets and their cascades, changes of the limit on a user's
+pending triggers, custody's deposit reports
 (repeated and conflicting), withdrawal requests (retried by client id) and decisions, and
 some invalid commands)
 go to `Engine(OrderBook, TriggerIndex)` and `Engine(ReferenceBook, ReferenceTriggers)`:
@@ -39,6 +40,7 @@ from engine_svc.core.commands import (
     PlaceConditional,
     PlaceOrder,
     SetMarketStatus,
+    SetTriggerLimit,
     Withdraw,
 )
 from engine_svc.core.engine import Engine
@@ -167,6 +169,8 @@ class Stream:
             return CancelAllOrders(user, rng.choice(["", symbol]))
         if roll < 0.98:
             return self.odd(user, symbol, m)
+        if roll < 0.985:  # small enough to refuse triggers now and then; 0 is refused
+            return SetTriggerLimit(rng.choice((0, 1, 3, 8, 100, 500)))
         status = MarketStatus.HALTED if rng.random() < 0.2 else MarketStatus.OPEN
         return SetMarketStatus(symbol, status)
 
@@ -340,7 +344,7 @@ def test_fast_and_reference_books_give_identical_events(seed: int) -> None:
         "OrderClosed", "MarketStatusChanged", "FOK_NOT_FILLABLE", "POST_ONLY_WOULD_TAKE",
         "DUPLICATE_CLIENT_ID", "INSUFFICIENT_FUNDS", "ORDER_NOT_FOUND", "MARKET_HALTED",
         "TriggerPlaced", "TriggerFired", "TriggerFailed", "TriggerCancelled",
-        "TRIGGER_WOULD_FIRE",
+        "TRIGGER_WOULD_FIRE", "TriggerLimitSet", "INVALID_MARKET_CONFIG",
         "DepositRecorded", "WithdrawalChanged", "DEPOSIT_CONFLICT", "WITHDRAWAL_FINAL",
         "INVALID_ADDRESS", "BELOW_MIN_WITHDRAWAL", "NOT_APPROVED",
     ):  # fmt: skip

@@ -122,6 +122,7 @@ def test_a_market_that_settles_exactly_is_listed(ex: Exchange) -> None:
         ({"max_price": "100000000000000000", "max_quantity": "1000"}, Code.INVALID_MARKET_CONFIG),
         ({"maker_fee_bps": -1}, Code.INVALID_MARKET_CONFIG),
         ({"taker_fee_bps": 1001}, Code.INVALID_MARKET_CONFIG),
+        ({"max_triggers": -1}, Code.INVALID_MARKET_CONFIG),
         ({"symbol": "BTCINR"}, Code.INVALID_MARKET_CONFIG),
         ({"symbol": "INR_INR", "base": "INR"}, Code.INVALID_MARKET_CONFIG),
         ({"symbol": "XYZ_INR", "base": "XYZ"}, Code.UNKNOWN_ASSET),

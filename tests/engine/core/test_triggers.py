@@ -2,14 +2,20 @@
 stop-loss brackets (one cancels the other). The driver checks every invariant and the
 event ledger after each command, so each test also proves a pending trigger locks nothing."""
 
+import dataclasses
+from functools import partial
+
 import orjson
 
-from engine_svc.core.conditional import MAX_TRIGGERS_PER_MARKET
-from engine_svc.core.events import OrderAccepted, TriggerFired
+from engine_svc.core.commands import AddMarket, SetTriggerLimit
+from engine_svc.core.events import OrderAccepted, TriggerFired, TriggerLimitSet
+from engine_svc.core.markets import DEFAULT_MAX_TRIGGERS, MAX_TRIGGER_LIMIT
+from engine_svc.core.members import NO_ID
 from engine_svc.core.parse import parse_place
 from engine_svc.core.state import dump_state, load_state, state_hash
+from engine_svc.core.triggers import FiredTrigger
 from engine_svc.core.types import ClientOrderId, CloseReason, Code, OrderType, Side
-from tests.engine.core.driver import Exchange, uid
+from tests.engine.core.driver import Exchange, seeded_listing, uid
 
 BUY, SELL, MARKET = Side.BUY, Side.SELL, OrderType.MARKET
 OCO = CloseReason.ONE_CANCELS_OTHER
@@ -117,6 +123,25 @@ def test_a_stops_firing_can_fire_another_in_the_same_command(ex: Exchange) -> No
     assert [t.price for t in out.trades] == ["99.00", "96.00", "95.00"]
 
 
+def test_a_reached_trigger_fires_at_the_last_price_the_ones_before_it_left(
+    ex: Exchange,
+) -> None:
+    """One trade at 97 reaches a buy stop at 99 and a sell stop at 98; the buy fires first
+    and takes 101, so the sell fires with the last price at 101: above its own, which a
+    trade reached all the same (TriggerFired says the last price when it fired)."""
+    traded_at(ex, "100")
+    near = ex.conditional("alice", BUY, MARKET, qty="1", trigger="99").trigger_id
+    far = ex.conditional("bob", SELL, MARKET, qty="1", trigger="98").trigger_id
+    ex.sell("carol", "1", at="101")
+    ex.buy("dave", "5", at="90")
+    ex.sell("carol", "1", at="97")
+    out = ex.buy("dave", "1", at="97")
+    assert out.fired == [near, far]
+    assert [t.price for t in out.trades] == ["97.00", "101.00", "90.00"]
+    fired = [(e.order_id, e.last_price) for e in out.events if isinstance(e, TriggerFired)]
+    assert fired == [(near, 9700), (far, 10100)]
+
+
 def test_a_trigger_that_cannot_pay_when_it_fires_fails_and_changes_nothing_else(
     ex: Exchange,
 ) -> None:
@@ -131,6 +156,12 @@ def test_a_trigger_that_cannot_pay_when_it_fires_fails_and_changes_nothing_else(
     assert ex.balances("alice") == before
     assert ex.asks() == []
     assert stop not in ex.engine.triggers
+    failed = ex.engine.find_ended_trigger(uid("alice"), stop)  # still fetchable, with why
+    assert failed is not None
+    assert (failed.failure_code, failed.fired_at, failed.ended) == (
+        Code.INSUFFICIENT_FUNDS, ex.ts, ex.ts,
+    )  # fmt: skip
+    assert ex.engine.find_ended_trigger(uid("bob"), stop) is None  # only by its owner
 
 
 def test_cancel_by_id_client_id_and_cancel_all_cover_triggers(ex: Exchange) -> None:
@@ -155,14 +186,91 @@ def test_cancel_by_id_client_id_and_cancel_all_cover_triggers(ex: Exchange) -> N
     assert not ex.engine.triggers
 
 
+def test_a_cancel_racing_a_firing_meets_either_the_trigger_or_what_it_became(
+    ex: Exchange,
+) -> None:
+    """One sequencer orders the cancel and the trade that fires: a trigger cancelled first
+    never fires; cancelled after, the cancel meets the order it became (same id) if that
+    rests, and finds nothing if it filled. Each keeps its trigger for queries."""
+    traded_at(ex, "100")
+    rests = ex.conditional("alice", SELL, qty="2", price="98", trigger="99").trigger_id
+    fills = ex.conditional("bob", SELL, MARKET, qty="1", trigger="99").trigger_id
+    first = ex.conditional("alice", SELL, MARKET, qty="1", trigger="99").trigger_id
+    assert ex.cancel("alice", first).cancelled_triggers == [(first, CloseReason.USER_CANCELLED)]
+    ex.buy("dave", "1", at="97")  # what bob's stop sells to
+    ex.sell("carol", "1", at="99")
+    move = ex.buy("dave", "1", at="99")
+    assert move.fired == [rests, fills]  # the same price: acceptance order
+    assert ex.engine.orders[rests].fired == FiredTrigger(9900, False, NO_ID, NO_ID, ex.ts)
+    fired_at = ex.ts
+    assert ex.cancel("alice", rests).closed_ids == [rests]  # the order it became
+    closed = ex.engine.find_order(uid("alice"), rests, ClientOrderId(0))
+    assert closed is not None
+    assert closed.fired == FiredTrigger(9900, False, NO_ID, NO_ID, fired_at)
+    ex.rejects(Code.ORDER_NOT_FOUND, lambda: ex.cancel("bob", fills))  # it filled
+    cancelled = ex.engine.find_ended_trigger(uid("alice"), first)
+    assert cancelled is not None
+    assert (cancelled.reason, cancelled.fired_at) == (CloseReason.USER_CANCELLED, 0)
+
+
 def test_pending_triggers_are_limited_per_user_and_market(ex: Exchange) -> None:
     traded_at(ex, "100")
-    for i in range(MAX_TRIGGERS_PER_MARKET):
+    for i in range(DEFAULT_MAX_TRIGGERS):
         ex.conditional("alice", SELL, MARKET, qty="1", trigger=str(50 + i % 40))
     ex.rejects(
         Code.TRIGGER_LIMIT, lambda: ex.conditional("alice", SELL, MARKET, qty="1", trigger="60")
     )
     ex.conditional("bob", SELL, MARKET, qty="1", trigger="60")  # another user's own count
+
+
+def test_the_limit_in_all_markets_is_set_by_a_command_a_snapshot_keeps(ex: Exchange) -> None:
+    traded_at(ex, "100")
+    for trigger in ("60", "70"):
+        ex.conditional("alice", SELL, MARKET, qty="1", trigger=trigger)
+    out = ex.apply(SetTriggerLimit(2))
+    assert [type(e) for e in out.events] == [TriggerLimitSet]
+    assert ex.apply(SetTriggerLimit(2)).events == []  # unchanged: nothing to journal
+    err = ex.rejects(
+        Code.TRIGGER_LIMIT, lambda: ex.conditional("alice", SELL, MARKET, qty="1", trigger="80")
+    )
+    assert "2 in all" in err.message
+    ex.apply(SetTriggerLimit(1))  # below what she has: hers stay pending, new ones refused
+    assert len(ex.engine.open_triggers(uid("alice"))) == 2
+    for bad in (SetTriggerLimit(0), SetTriggerLimit(MAX_TRIGGER_LIMIT + 1)):
+        ex.rejects(Code.INVALID_MARKET_CONFIG, partial(ex.apply, bad))
+    restored = Exchange([])
+    restored.engine = load_state(orjson.loads(orjson.dumps(dump_state(ex.engine))))
+    assert restored.engine.max_triggers_total == 1
+    assert state_hash(restored.engine) == state_hash(ex.engine)
+    restored.ts, restored.ledger = ex.ts, ex.ledger
+    ex.apply(SetTriggerLimit(3))
+    ex.conditional("alice", SELL, MARKET, qty="1", trigger="80")
+    assert state_hash(restored.engine) != state_hash(ex.engine)
+
+
+def test_a_market_spec_sets_its_own_trigger_limit_and_a_snapshot_keeps_it() -> None:
+    listing = [
+        AddMarket(dataclasses.replace(c.spec, max_triggers=3))
+        if isinstance(c, AddMarket) and c.spec.symbol == "TATA_INR"
+        else c
+        for c in seeded_listing()
+    ]
+    ex = Exchange(listing)
+    traded_at(ex, "100")
+    for trigger in ("60", "70", "80"):
+        ex.conditional("alice", SELL, MARKET, qty="1", trigger=trigger)
+    ex.rejects(
+        Code.TRIGGER_LIMIT, lambda: ex.conditional("alice", SELL, MARKET, qty="1", trigger="90")
+    )
+    restored = Exchange([])
+    restored.engine = load_state(orjson.loads(orjson.dumps(dump_state(ex.engine))))
+    assert restored.engine.market("TATA_INR").max_triggers == 3
+    assert state_hash(restored.engine) == state_hash(ex.engine)
+    restored.ts, restored.ledger = ex.ts, ex.ledger
+    restored.rejects(
+        Code.TRIGGER_LIMIT,
+        lambda: restored.conditional("alice", SELL, MARKET, qty="1", trigger="90"),
+    )
 
 
 def test_a_filled_bracket_order_creates_its_linked_legs_for_the_filled_quantity(
