@@ -144,7 +144,7 @@ NEW_ORDER = (
     _query(
         "newClientOrderId",
         {"type": "string", "pattern": "^[.A-Z:/a-z0-9_-]{1,36}$"},
-        "digits up to 4294967295 name the order later; other ids are echoed once",
+        "kept: queries, cancels and executionReport carry it as sent",
     ),
     _query("newOrderRespType", {"enum": ["ACK", "RESULT", "FULL"]}, "FULL when absent"),
     _query(

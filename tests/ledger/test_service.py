@@ -241,6 +241,29 @@ async def test_bad_requests_get_clear_errors(ledger: Ledger) -> None:
     assert details.startswith("INVALID_INTERVAL")
 
 
+async def test_client_order_names_are_kept_once_per_user_and_id(ledger: Ledger) -> None:
+    stub = ledger.stub
+    for user_id, name in ((7, "x-first"), (7, "x-second"), (8, "other")):
+        await stub.NameClientOrder(
+            lpb.NameClientOrderRequest(user_id=user_id, client_order_id=2**40, name=name)
+        )
+    names = await stub.GetClientOrderNames(
+        lpb.GetClientOrderNamesRequest(user_id=7, client_order_ids=[2**40, 5])
+    )
+    assert dict(names.names) == {2**40: "x-first"}  # the first name stays; 5 has none
+    for bad in (
+        lpb.NameClientOrderRequest(user_id=7, client_order_id=2**63, name="big"),
+        lpb.NameClientOrderRequest(user_id=7, client_order_id=9, name="n" * 37),
+        lpb.NameClientOrderRequest(user_id=7, client_order_id=9, name=""),
+    ):
+        code, details = await status_of(stub.NameClientOrder(bad))
+        assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_NAME")
+    names = await stub.GetClientOrderNames(
+        lpb.GetClientOrderNamesRequest(user_id=7, client_order_ids=[9])
+    )
+    assert dict(names.names) == {}
+
+
 async def test_users_and_api_keys(ledger: Ledger) -> None:
     stub = ledger.stub
     user = await stub.CreateUser(lpb.CreateUserRequest(email="Ann@x.io", password="correct horse"))
