@@ -5,11 +5,13 @@
 #   timescaledb.sh VERSION TARBALL CACHE LINK
 #
 # - Installed for the server's major version (a Debian package, an image): that server.
-# - Otherwise built once from the vendored source TARBALL into CACHE/VERSION-pgSERVER (the
-#   server's full version, since its program is copied): a private copy of the server's tree (its `postgres` program copied, everything else
-#   linked) with the extension added. PostgreSQL finds its share and lib folders relative to
-#   its program, so that copy loads the extension while the machine's own server, which
-#   every other checkout uses, stays plain. No root needed but for missing Debian packages.
+# - Otherwise built once from the vendored source TARBALL, with our fixes applied, into
+#   CACHE/VERSION-FIXES-pgSERVER (FIXES: a digest of the patches; SERVER: the server's full
+#   version, since its program is copied): a private copy of the server's tree (its
+#   `postgres` program copied, everything else linked) with the extension added.
+#   PostgreSQL finds its share and lib folders relative to its program, so that copy loads
+#   the extension while the machine's own server, which every other checkout uses, stays
+#   plain. No root needed but for missing Debian packages.
 # - Neither: no link, and one line saying the ledger runs on plain PostgreSQL only.
 set -euo pipefail
 version=$1 tarball=$2 cache=$3 link=$4
@@ -22,7 +24,10 @@ if [[ -f $sharedir/extension/timescaledb.control && -f $pkglibdir/timescaledb.so
   exit 0
 fi
 server=$("$bindir/postgres" --version | sed -E 's/^postgres \(PostgreSQL\) ([0-9.]+).*/\1/')
-tree=$(realpath -m "$cache/$version-pg$server")
+# Our fixes to the source (scripts/timescaledb-patches/, each says why): a new set, a new build.
+patches=("$(cd "$(dirname "$0")" && pwd)"/timescaledb-patches/*.patch)
+fixes=$(cat "${patches[@]}" | sha256sum | cut -c1-8)
+tree=$(realpath -m "$cache/$version-$fixes-pg$server")
 if [[ -f $tree/.built ]]; then
   ln -sfn "$tree${bindir#/usr}" "$link"
   exit 0
@@ -42,7 +47,7 @@ if [[ -f $tree/.built ]]; then
   exit 0
 fi
 echo "TimescaleDB $version: building from $tarball for PostgreSQL $server (once)"
-scripts/apt-ensure.sh cmake "postgresql-server-dev-$major" libssl-dev libkrb5-dev
+scripts/apt-ensure.sh cmake "postgresql-server-dev-$major" libssl-dev libkrb5-dev patch
 (cd "$(dirname "$tarball")" && sha256sum --check --status --ignore-missing SHA256SUMS) \
   || { echo "TimescaleDB: $tarball does not match its SHA256SUMS" >&2; exit 1; }
 staging=$tree.partial
@@ -51,6 +56,7 @@ mkdir -p "$staging/src"
 tar -xzf "$tarball" -C "$staging/src" --strip-components=1
 (
   cd "$staging/src"
+  for fix in "${patches[@]}"; do patch -p1 --quiet <"$fix"; done
   ./bootstrap -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF -DLINTER=OFF \
     -DCMAKE_BUILD_TYPE=Release >"$staging/build.log" 2>&1
   make -C build -j"$(nproc)" >>"$staging/build.log" 2>&1

@@ -7,6 +7,7 @@ TimescaleDB server (one on its track from the start, one migrated there from pla
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -196,6 +197,27 @@ async def test_policies_compress_and_drop_old_chunks_and_candles_stay(
     assert remaining[0][0] > old_ts
     assert await timescale.fetchval("SELECT count(*) FROM trades WHERE trade_id = 0") == 0
     assert await candles(timescale) == before_candles
+
+
+async def test_the_scheduler_runs_the_refresh_policies_and_they_succeed(
+    engine: RunningEngine, timescale: Conn
+) -> None:
+    """TimescaleDB's own scheduler, not `run_job`: on this PostgreSQL every scheduled run
+    failed (`cannot drop portal`) until scripts/timescaledb-patches/ fixed the job runner."""
+    batch = await history(engine, Trader(engine.stub, seed=53))
+    await migrate(timescale)
+    await store(timescale, batch, candles=False)
+    succeeded = """SELECT count(*) FROM timescaledb_information.job_stats s
+                   JOIN timescaledb_information.jobs j USING (job_id)
+                   WHERE j.proc_name = 'policy_refresh_continuous_aggregate'
+                         AND s.total_successes > 0"""
+    async with asyncio.timeout(240):  # the 1-minute aggregate's policy runs every 10 s
+        while not await timescale.fetchval(succeeded):  # noqa: ASYNC110 - the scheduler runs it
+            await asyncio.sleep(0.5)
+    errors = await timescale.fetch(
+        "SELECT job_id, proc_name, err_message FROM timescaledb_information.job_errors"
+    )
+    assert not errors, errors
 
 
 async def test_installed_but_not_preloaded_gets_the_plain_track(
