@@ -258,6 +258,16 @@ def public_paths() -> dict[str, dict[str, Json]]:
                 LIMIT,
             )
         },
+        "/api/v3/historicalTrades": {
+            "get": _op(
+                "binanceHistoricalTrades",
+                "Trades from fromId on (else the newest), oldest first",
+                {"type": "array", "items": TRADE},
+                SYMBOL,
+                LIMIT,
+                _query("fromId", UINT, "from this trade id"),
+            )
+        },
         "/api/v3/aggTrades": {
             "get": _op(
                 "binanceAggTrades",

@@ -303,54 +303,61 @@ async def cancel_open_orders(request: web.Request) -> web.Response:
     return json_response([_cancelled(o, symbol) for o in reply.orders])
 
 
-def _in_range(ts_us: int, p: dict[str, str]) -> bool:
+def _window(p: dict[str, str]) -> tuple[int, int, bool]:
+    """`startTime`/`endTime` as the ledger's from_us/to_us (end inclusive, in ms), and
+    whether the page runs forward (from a time or an id on; else the newest `limit`)."""
     start = integer(p, "startTime", maximum=MAX_MS)
     end = integer(p, "endTime", maximum=MAX_MS)
-    return start <= ms(ts_us) and (not end or ms(ts_us) <= end)
+    return start * 1000, end * 1000 + 1000 if end else 0, bool(start)
 
 
 @routes.get("/api/v3/allOrders")
 @requires(Scope.READ)
 async def all_orders(request: web.Request) -> web.Response:
-    """The newest `limit` orders of the market (from `orderId` on, between the times), oldest
-    first, from the ledger's history."""
+    """`limit` orders of the market, oldest first: from `orderId` or `startTime` on, else the
+    newest (before `endTime`); from the ledger's history."""
     who, p, b = await _acting(request)
     market = await market_of(b.markets, p)
     from_id = integer(p, "orderId")
+    from_us, to_us, forward = _window(p)
+    forward = forward or bool(from_id)
     reply = await b.ledger.GetOrderHistory(
         lpb.GetOrderHistoryRequest(
             user_id=who.user_id,
             market=market.symbol,
             limit=integer(p, "limit", maximum=MAX_LIMIT, default=500) or 500,
+            oldest_first=forward,
+            from_id=from_id,
+            from_us=from_us,
+            to_us=to_us,
         )
     )
     await client_ids.learn(b.ledger, who.user_id, (o.client_order_id for o in reply.orders))
     symbol = binance_symbol(market)
-    return json_response(
-        [
-            order_json(o, symbol)
-            for o in reversed(reply.orders)
-            if o.order_id >= from_id and _in_range(o.created_at_us, p)
-        ]
-    )
+    orders = reply.orders if forward else reversed(reply.orders)
+    return json_response([order_json(o, symbol) for o in orders])
 
 
 @routes.get("/api/v3/myTrades")
 @requires(Scope.READ)
 async def my_trades(request: web.Request) -> web.Response:
+    """`limit` of the caller's trades in the market, oldest first: from `fromId` or
+    `startTime` on, else the newest (before `endTime`); of one `orderId` if sent."""
     who, p, b = await _acting(request)
     market = await market_of(b.markets, p)
     from_id = integer(p, "fromId")
-    start = integer(p, "startTime", maximum=MAX_MS)
-    end = integer(p, "endTime", maximum=MAX_MS)
+    from_us, to_us, forward = _window(p)
+    forward = forward or bool(from_id)
     reply = await b.ledger.GetFills(
         lpb.GetFillsRequest(
             user_id=who.user_id,
             market=market.symbol,
-            from_us=start * 1000,
-            to_us=end * 1000 + 1000 if end else 0,
+            from_us=from_us,
+            to_us=to_us,
             limit=integer(p, "limit", maximum=MAX_LIMIT, default=500) or 500,
             order_id=integer(p, "orderId"),
+            oldest_first=forward,
+            from_trade_id=from_id,
         )
     )
     symbol = binance_symbol(market)
@@ -371,8 +378,7 @@ async def my_trades(request: web.Request) -> web.Response:
                 "isMaker": f.is_maker,
                 "isBestMatch": True,
             }
-            for f in reversed(reply.fills)
-            if f.trade_id >= from_id
+            for f in (reply.fills if forward else reversed(reply.fills))
         ]
     )
 

@@ -243,3 +243,49 @@ async def test_a_client_order_id_that_is_not_a_number_is_kept(
     }
     with pytest.raises(ccxt.OrderNotFound):
         await client.cancel_order(None, SYMBOL, {"origClientOrderId": "never.sent"})
+
+
+async def test_orders_and_trades_page_as_binance_defines(
+    stack: Stack, alice: tuple[Any, dict[str, str]]
+) -> None:
+    """From an id or a start time on: the oldest `limit`; with neither: the newest `limit`;
+    always oldest first."""
+    client, _ = alice
+    _, bob = await signup(stack, "bob@binance.test")
+    await fund(stack, bob, "INR", "100000")
+    ask = {"symbol": "TATAINR", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC"}
+    placed = [
+        int((await client.private_post_order({**ask, "quantity": "1", "price": str(p)}))["orderId"])
+        for p in (1600, 1601, 1602, 1603, 1604)
+    ]
+    for _ in range(4):  # four trades, one per ask from the cheapest
+        await order(stack, bob, side="Bid", orderType="Market", quantity="1")
+    await stack.caught_up()
+
+    def ids(rows: list[dict[str, Any]], key: str) -> list[int]:
+        return [int(r[key]) for r in rows]
+
+    market = {"symbol": "TATAINR", "limit": "2"}
+    orders = client.private_get_allorders
+    assert ids(await orders(market), "orderId") == placed[3:5]
+    assert ids(await orders({**market, "orderId": placed[1]}), "orderId") == placed[1:3]
+    assert ids(await orders({**market, "startTime": "1"}), "orderId") == placed[0:2]
+    assert await orders({**market, "endTime": "1"}) == []
+
+    trades = ids(await client.private_get_mytrades({"symbol": "TATAINR"}), "id")
+    assert len(trades) == 4
+    assert trades == sorted(trades)
+    mine = client.private_get_mytrades
+    assert ids(await mine(market), "id") == trades[2:4]
+    assert ids(await mine({**market, "fromId": trades[1]}), "id") == trades[1:3]
+    assert ids(await mine({**market, "startTime": "1"}), "id") == trades[0:2]
+    assert ids(await mine({**market, "orderId": placed[2]}), "id") == trades[2:3]
+
+    agg = client.public_get_aggtrades
+    assert ids(await agg(market), "a") == trades[2:4]
+    assert ids(await agg({**market, "fromId": trades[1]}), "a") == trades[1:3]
+    assert ids(await agg({**market, "startTime": "1"}), "a") == trades[0:2]
+    assert await agg({**market, "endTime": "1"}) == []
+    historical = client.public_get_historicaltrades
+    assert ids(await historical(market), "id") == trades[2:4]
+    assert ids(await historical({**market, "fromId": trades[0]}), "id") == trades[0:2]
