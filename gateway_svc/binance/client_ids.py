@@ -10,31 +10,20 @@ string, a name once read is cached for good.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from gateway_svc.dialect import MAX_CLIENT_ID
+from tradekit.binance import client_order_id
 
 if TYPE_CHECKING:
     from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub
 
 NAMED = MAX_CLIENT_ID + 1  # the first number a string is hashed to
-MAX_ID = 2**63 - 1  # the engine's largest client id
 CACHED = 100_000  # names held in memory; the ledger has them all
 
 _names: dict[int, str] = {}
-
-
-def engine_id(text: str) -> int:
-    """The engine's client id for a newClientOrderId ("" is none)."""
-    if not text:
-        return 0
-    if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_CLIENT_ID:
-        return int(text)
-    digest = hashlib.blake2b(text.encode(), digest_size=8, person=b"binance-coid").digest()
-    return NAMED + int.from_bytes(digest, "big") % (MAX_ID - NAMED + 1)
 
 
 def _cache(number: int, text: str) -> None:
@@ -45,7 +34,7 @@ def _cache(number: int, text: str) -> None:
 
 async def remember(ledger: LedgerServiceAsyncStub, user_id: int, text: str) -> int:
     """The engine's id for `text`, its name kept durably first when it is one."""
-    number = engine_id(text)
+    number = client_order_id(text)
     if number >= NAMED:
         await ledger.NameClientOrder(
             lpb.NameClientOrderRequest(user_id=user_id, client_order_id=number, name=text)

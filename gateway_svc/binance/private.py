@@ -45,6 +45,7 @@ from gateway_svc.context import Backends, backends, caller
 from gateway_svc.errors import ApiError, engine_error
 from gateway_svc.fences import Scope, requires
 from gateway_svc.respond import json_response
+from tradekit.binance import client_order_id
 
 routes = web.RouteTableDef()
 
@@ -134,7 +135,7 @@ def _place_request(p: dict[str, str], user_id: int, market: cpb.Market) -> epb.P
         quote_quantity=quote,
         time_in_force=tif,
         post_only=maker_only,
-        client_order_id=client_ids.engine_id(client),
+        client_order_id=client_order_id(client),
         self_trade_prevention=stp,
         trigger_price=stop,
     )
@@ -216,7 +217,7 @@ def _ref(p: dict[str, str], user_id: int, market: cpb.Market) -> dict[str, Any]:
             "MANDATORY_PARAM_MISSING",
             "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
         )
-    client_id = client_ids.engine_id(client)
+    client_id = client_order_id(client)
     if client and not client_id:
         raise ApiError(
             404, "RESOURCE_NOT_FOUND", "Order does not exist.", {"reason": "ORDER_NOT_FOUND"}
