@@ -1,3 +1,4 @@
+import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { Balances } from "../components/AccountPanel";
 import { Link } from "../components/Link";
@@ -377,52 +378,32 @@ function Deposits(props: { deposits: api.Deposit[] }) {
   const needed = (d: api.Deposit) =>
     networks[d.symbol]?.find((t) => t.blockchain === d.blockchain)?.depositConfirmations;
   return (
-    <section class="panel">
-      <h2>Deposits</h2>
-      <div class="table-scroll">
-        {props.deposits.length === 0 ? (
-          <p class="muted empty-small">No deposit yet.</p>
-        ) : (
-          <table class="grid compact" data-testid="deposits">
-            <thead>
-              <tr>
-                <th>Time</th>
-                <th>Asset</th>
-                <th>Network</th>
-                <th class="num">Quantity</th>
-                <th>Status</th>
-                <th>Transaction</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.deposits.map((d) => (
-                <tr key={d.id} data-id={d.id}>
-                  <td class="muted">{utc(d.createdAt)}</td>
-                  <td>
-                    <strong>{d.symbol}</strong>
-                  </td>
-                  <td>{d.blockchain}</td>
-                  <td class="num">{fmt.amount(d.quantity, decimals[d.symbol] ?? 8)}</td>
-                  <td data-field="status">
-                    {d.status}
-                    {d.status === "pending" && (
-                      <span class="muted">
-                        {" "}
-                        ({d.confirmations}
-                        {needed(d) ? `/${needed(d)}` : ""} confirmations)
-                      </span>
-                    )}
-                  </td>
-                  <td>
-                    <Hash hash={d.transactionHash} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </div>
-    </section>
+    <History
+      title="Deposits"
+      testId="deposits"
+      empty="No deposit yet."
+      rows={props.deposits}
+      columns={[
+        ["Quantity", (d) => fmt.amount(d.quantity, decimals[d.symbol] ?? 8), "num"],
+        [
+          "Status",
+          (d) => (
+            <>
+              {d.status}
+              {d.status === "pending" && (
+                <span class="muted">
+                  {" "}
+                  ({d.confirmations}
+                  {needed(d) ? `/${needed(d)}` : ""} confirmations)
+                </span>
+              )}
+            </>
+          ),
+          "status",
+        ],
+        ["Transaction", (d) => <Hash hash={d.transactionHash} />],
+      ]}
+    />
   );
 }
 
@@ -434,45 +415,80 @@ const STAGES: Record<string, string> = {
 function Withdrawals(props: { withdrawals: api.Withdrawal[] }) {
   const { decimals } = useStore(catalog);
   return (
+    <History
+      title="Withdrawals"
+      testId="withdrawals"
+      empty="No withdrawal yet."
+      rows={props.withdrawals}
+      columns={[
+        ["Quantity", (w) => fmt.amount(w.quantity, decimals[w.symbol] ?? 8), "num"],
+        ["Fee", (w) => fmt.amount(w.fee, decimals[w.symbol] ?? 8), "num"],
+        ["To", (w) => <Hash hash={w.toAddress} />],
+        [
+          "Status",
+          (w) => (
+            <>
+              {w.status}
+              {w.stage && STAGES[w.stage] && <span class="muted"> ({STAGES[w.stage]})</span>}
+            </>
+          ),
+          "status",
+        ],
+        ["Transaction", (w) => <Hash hash={w.transactionHash} />],
+      ]}
+    />
+  );
+}
+
+/** A column after the time, asset and network every transfer has: its heading, its
+ * cell, and `num` (right-aligned) or `status` (the cell tests read). */
+type Column<T> = [string, (row: T) => ComponentChildren, ("num" | "status")?];
+
+/** A user's transfers, newest first, as one table shape for deposits and withdrawals. */
+function History<T extends api.Deposit | api.Withdrawal>(props: {
+  title: string;
+  testId: string;
+  empty: string;
+  rows: T[];
+  columns: Column<T>[];
+}) {
+  return (
     <section class="panel">
-      <h2>Withdrawals</h2>
+      <h2>{props.title}</h2>
       <div class="table-scroll">
-        {props.withdrawals.length === 0 ? (
-          <p class="muted empty-small">No withdrawal yet.</p>
+        {props.rows.length === 0 ? (
+          <p class="muted empty-small">{props.empty}</p>
         ) : (
-          <table class="grid compact" data-testid="withdrawals">
+          <table class="grid compact" data-testid={props.testId}>
             <thead>
               <tr>
                 <th>Time</th>
                 <th>Asset</th>
                 <th>Network</th>
-                <th class="num">Quantity</th>
-                <th class="num">Fee</th>
-                <th>To</th>
-                <th>Status</th>
-                <th>Transaction</th>
+                {props.columns.map(([head, , kind]) => (
+                  <th key={head} class={kind === "num" ? "num" : undefined}>
+                    {head}
+                  </th>
+                ))}
               </tr>
             </thead>
             <tbody>
-              {props.withdrawals.map((w) => (
-                <tr key={w.id} data-id={w.id}>
-                  <td class="muted">{utc(w.createdAt)}</td>
+              {props.rows.map((row) => (
+                <tr key={row.id} data-id={row.id}>
+                  <td class="muted">{utc(row.createdAt)}</td>
                   <td>
-                    <strong>{w.symbol}</strong>
+                    <strong>{row.symbol}</strong>
                   </td>
-                  <td>{w.blockchain}</td>
-                  <td class="num">{fmt.amount(w.quantity, decimals[w.symbol] ?? 8)}</td>
-                  <td class="num">{fmt.amount(w.fee, decimals[w.symbol] ?? 8)}</td>
-                  <td>
-                    <Hash hash={w.toAddress} />
-                  </td>
-                  <td data-field="status">
-                    {w.status}
-                    {w.stage && STAGES[w.stage] && <span class="muted"> ({STAGES[w.stage]})</span>}
-                  </td>
-                  <td>
-                    <Hash hash={w.transactionHash} />
-                  </td>
+                  <td>{row.blockchain}</td>
+                  {props.columns.map(([head, cell, kind]) => (
+                    <td
+                      key={head}
+                      class={kind === "num" ? "num" : undefined}
+                      data-field={kind === "status" ? "status" : undefined}
+                    >
+                      {cell(row)}
+                    </td>
+                  ))}
                 </tr>
               ))}
             </tbody>
