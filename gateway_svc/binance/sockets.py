@@ -229,10 +229,14 @@ async def _listen_stream(b: Backends, conn: BinanceConnection, key: str) -> Stre
     if user_id is None:
         raise WsError(2, f"Invalid request: invalid listen key {key[:80]!r}")
     await _claim(b, conn, user_id)
-    await _open_order_names(b, user_id)
-    task = asyncio.create_task(_watch_key(b, conn, key))
-    conn.tasks.add(task)
-    task.add_done_callback(conn.tasks.discard)
+    # Beside the subscription, not before it: events since the connection opened must not
+    # wait on the ledger (an open order's event in between shows its number).
+    for task in (
+        asyncio.create_task(_open_order_names(b, user_id)),
+        asyncio.create_task(_watch_key(b, conn, key)),
+    ):
+        conn.tasks.add(task)
+        task.add_done_callback(conn.tasks.discard)
     return _user_stream(key, user_id)
 
 
