@@ -140,11 +140,11 @@ def _order(price: str) -> dict[str, str]:
 class Phase:
     clients: dict[str, Client]
     seconds: float  # from the first request sent to the last answer read
+    limits: dict[str, int]  # per second, of each flooder
 
     def as_json(self) -> dict[str, Any]:
-        limits = {"order_flooder": ORDER_RATE, "market_flooder": MARKET_RATE}
         return {"seconds": round(self.seconds, 2)} | {
-            name: c.as_json(self.seconds, limits.get(name)) for name, c in self.clients.items()
+            name: c.as_json(self.seconds, self.limits.get(name)) for name, c in self.clients.items()
         }
 
 
@@ -158,10 +158,11 @@ async def flood(
     trader_rate: float = 4.0,
     reader_rate: float = 20.0,
     flood_clients: int = 8,
+    market_rate: int = MARKET_RATE,
 ) -> Phase:
     """One phase: the trader and the reader at their pace, with `flooding` the two flooders
-    too. The trader's and the flooder's orders are small bids at 100 and 50 INR (funded:
-    they rest)."""
+    too (`market_rate`: the gateway's market-data limit, for the report). The trader's and
+    the flooder's orders are small bids at 100 and 50 INR (funded: they rest)."""
     clients = {name: Client() for name in ADDRESSES if flooding or name in ("trader", "reader")}
     sessions = {name: session_from(ADDRESSES[name]) for name in clients}
     started = time.perf_counter()
@@ -195,7 +196,8 @@ async def flood(
     finally:
         for session in sessions.values():
             await session.close()
-    return Phase(clients, time.perf_counter() - started)
+    limits = {"order_flooder": ORDER_RATE, "market_flooder": market_rate}
+    return Phase(clients, time.perf_counter() - started, limits)
 
 
 # -- the stack, as child processes ---------------------------------------------------------

@@ -65,19 +65,26 @@ def clamp_limit(limit: int, default: int) -> int:
     return default if limit == 0 else min(limit, MAX_LIMIT)
 
 
+def _direction(oldest_first: bool) -> str:
+    return "ASC" if oldest_first else "DESC"
+
+
 async def get_trades(
     conn: Conn, directory: Directory, request: lpb.GetTradesRequest
 ) -> lpb.GetTradesReply:
     base_dec, quote_dec = directory.scales(request.market)
     rows = await conn.fetch(
-        """SELECT trade_id, price, quantity, quote_quantity, taker_side, ts_us, seq
-           FROM trades
-           WHERE market = $1 AND trade_id < $2 AND trade_id > $3
-           ORDER BY trade_id DESC LIMIT $4""",
+        f"""SELECT trade_id, price, quantity, quote_quantity, taker_side, ts_us, seq
+            FROM trades
+            WHERE market = $1 AND trade_id < $2 AND trade_id > $3
+                  AND ts_us >= $5 AND ts_us < $6
+            ORDER BY trade_id {_direction(request.oldest_first)} LIMIT $4""",
         request.market,
         request.before_id or 2**63 - 1,
         request.after_id,
         clamp_limit(request.limit, 100),
+        request.from_us,
+        request.to_us or 2**63 - 1,
     )
     return lpb.GetTradesReply(
         trades=[
@@ -217,15 +224,19 @@ async def get_order_history(
 ) -> lpb.GetOrderHistoryReply:
     limit = clamp_limit(request.limit, 100)
     rows = await conn.fetch(
-        """SELECT * FROM orders
-           WHERE user_id = $1 AND ($2 = '' OR market = $2) AND ($3 = 0 OR status = $3)
-                 AND order_id < $4
-           ORDER BY order_id DESC LIMIT $5""",
+        f"""SELECT * FROM orders
+            WHERE user_id = $1 AND ($2 = '' OR market = $2) AND ($3 = 0 OR status = $3)
+                  AND order_id < $4 AND order_id >= $6
+                  AND created_at_us >= $7 AND created_at_us < $8
+            ORDER BY order_id {_direction(request.oldest_first)} LIMIT $5""",
         request.user_id,
         request.market,
         int(request.status),
         request.cursor or 2**63 - 1,
         limit,
+        request.from_id,
+        request.from_us,
+        request.to_us or 2**63 - 1,
     )
     orders = []
     for r in rows:
@@ -266,7 +277,7 @@ async def get_order_history(
                 trigger_failure=r["trigger_failure"] or "",
             )
         )
-    more = len(rows) == limit
+    more = len(rows) == limit and not request.oldest_first
     return lpb.GetOrderHistoryReply(orders=orders, next_cursor=rows[-1][0] if more else 0)
 
 
@@ -274,28 +285,32 @@ async def get_fills(
     conn: Conn, directory: Directory, request: lpb.GetFillsRequest
 ) -> lpb.GetFillsReply:
     # One index scan for the fills where the user made, one where it took.
+    way = _direction(request.oldest_first)
     rows = await conn.fetch(
-        """SELECT f.*, coalesce(o.client_order_id, 0) AS client_order_id FROM (
+        f"""SELECT f.*, coalesce(o.client_order_id, 0) AS client_order_id FROM (
                (SELECT trade_id, market, price, quantity, quote_quantity, ts_us,
                        maker_order_id AS order_id, 3 - taker_side AS side,
                        maker_fee AS fee, true AS is_maker
                 FROM trades WHERE maker_user_id = $1 AND ts_us >= $2 AND ts_us < $3
                      AND ($4 = '' OR market = $4) AND ($5::bigint = 0 OR maker_order_id = $5)
-                ORDER BY ts_us DESC LIMIT $6)
+                     AND trade_id >= $7
+                ORDER BY ts_us {way} LIMIT $6)
                UNION ALL
                (SELECT trade_id, market, price, quantity, quote_quantity, ts_us,
                        taker_order_id, taker_side, taker_fee, false
                 FROM trades WHERE taker_user_id = $1 AND ts_us >= $2 AND ts_us < $3
                      AND ($4 = '' OR market = $4) AND ($5::bigint = 0 OR taker_order_id = $5)
-                ORDER BY ts_us DESC LIMIT $6)) AS f
+                     AND trade_id >= $7
+                ORDER BY ts_us {way} LIMIT $6)) AS f
            LEFT JOIN orders o ON o.order_id = f.order_id
-           ORDER BY f.ts_us DESC, f.trade_id DESC, f.is_maker LIMIT $6""",
+           ORDER BY f.ts_us {way}, f.trade_id {way}, f.is_maker LIMIT $6""",
         request.user_id,
         request.from_us,
         request.to_us or 2**63 - 1,
         request.market,
         request.order_id,
         clamp_limit(request.limit, 100),
+        request.from_trade_id,
     )
     fills = []
     for r in rows:

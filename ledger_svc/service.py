@@ -16,7 +16,7 @@ import grpc
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1 import ledger_pb2_grpc
-from ledger_svc import audit, queries
+from ledger_svc import audit, client_names, queries
 from ledger_svc.db import CONNECTION_ERRORS, Conn
 from ledger_svc.ingest import Ingest
 from ledger_svc.metrics import DatabaseMetrics
@@ -237,6 +237,30 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             request.ip_allowlist,
         )
         return _api_key(await self._users_call(context, call))
+
+    # -- Binance's client order names ---------------------------------------------------
+
+    async def NameClientOrder(
+        self, request: lpb.NameClientOrderRequest, context: Ctx
+    ) -> lpb.NameClientOrderReply:
+        async with self._conn(context) as conn:
+            try:
+                await client_names.name(
+                    conn, request.user_id, request.client_order_id, request.name
+                )
+            except client_names.InvalidName as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"INVALID_NAME: {exc}")
+        return lpb.NameClientOrderReply()
+
+    async def GetClientOrderNames(
+        self, request: lpb.GetClientOrderNamesRequest, context: Ctx
+    ) -> lpb.GetClientOrderNamesReply:
+        async with self._conn(context) as conn:
+            try:
+                found = await client_names.names(conn, request.user_id, request.client_order_ids)
+            except client_names.InvalidName as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"INVALID_NAME: {exc}")
+        return lpb.GetClientOrderNamesReply(names=found)
 
     # -- audit log ------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from exchange.common.v1 import common_pb2 as cpb
+from gateway_svc.binance.client_ids import known
 from gateway_svc.errors import ApiError
 
 if TYPE_CHECKING:
@@ -161,7 +162,7 @@ def order_json(o: cpb.Order, symbol: str, client_id: str = "") -> dict[str, Any]
         "symbol": symbol,
         "orderId": o.order_id,
         "orderListId": -1,
-        "clientOrderId": client_id or (str(o.client_order_id) if o.client_order_id else ""),
+        "clientOrderId": client_id or known(o.client_order_id),
         "price": number(o.price),
         "origQty": number(o.quantity),
         "executedQty": number(o.executed_quantity),

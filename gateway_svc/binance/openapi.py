@@ -144,7 +144,7 @@ NEW_ORDER = (
     _query(
         "newClientOrderId",
         {"type": "string", "pattern": "^[.A-Z:/a-z0-9_-]{1,36}$"},
-        "digits up to 4294967295 name the order later; other ids are echoed once",
+        "kept: queries, cancels and executionReport carry it as sent",
     ),
     _query("newOrderRespType", {"enum": ["ACK", "RESULT", "FULL"]}, "FULL when absent"),
     _query(
@@ -256,6 +256,16 @@ def public_paths() -> dict[str, dict[str, Json]]:
                 {"type": "array", "items": TRADE},
                 SYMBOL,
                 LIMIT,
+            )
+        },
+        "/api/v3/historicalTrades": {
+            "get": _op(
+                "binanceHistoricalTrades",
+                "Trades from fromId on (else the newest), oldest first",
+                {"type": "array", "items": TRADE},
+                SYMBOL,
+                LIMIT,
+                _query("fromId", UINT, "from this trade id"),
             )
         },
         "/api/v3/aggTrades": {

@@ -2,9 +2,8 @@
 
 The same engine commands and ledger queries as gateway_svc/private.py, for the caller only
 (`context.caller`, which checks a Binance signature like any other credential). A
-`newClientOrderId` of digits (up to 2^32-1) is the engine's client order id, so an order can
-be found and cancelled by it; any other id Binance allows is echoed in the new order's
-answer only, and later answers carry the order's own numeric id instead.
+`newClientOrderId` is the engine's client order id (client_ids.py), so an order can be found
+and cancelled by it, and every answer shows it as it was sent.
 
 STOP_LOSS(_LIMIT) and TAKE_PROFIT(_LIMIT) are the engine's trigger orders at `stopPrice`.
 The engine fixes a trigger's direction from the last price when it accepts it; a stop or
@@ -24,7 +23,7 @@ from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from gateway_svc.auth import Caller
-from gateway_svc.binance import weights
+from gateway_svc.binance import client_ids, weights
 from gateway_svc.binance.dialect import (
     CLIENT_ID,
     MAX_MS,
@@ -43,10 +42,10 @@ from gateway_svc.binance.dialect import (
     stop_above,
 )
 from gateway_svc.context import Backends, backends, caller
-from gateway_svc.dialect import MAX_CLIENT_ID
 from gateway_svc.errors import ApiError, engine_error
 from gateway_svc.fences import Scope, requires
 from gateway_svc.respond import json_response
+from tradekit.binance import client_order_id
 
 routes = web.RouteTableDef()
 
@@ -73,13 +72,6 @@ async def _acting(
     who = await caller(request, b.order_rule if order_action else None)
     p, _, _ = await read_params(request)
     return who, p, b
-
-
-def _client_id(text: str) -> int:
-    """The engine's client id for a newClientOrderId: its value when it is digits that fit."""
-    if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_CLIENT_ID:
-        return int(text)
-    return 0
 
 
 _DECIMAL = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?").fullmatch
@@ -143,7 +135,7 @@ def _place_request(p: dict[str, str], user_id: int, market: cpb.Market) -> epb.P
         quote_quantity=quote,
         time_in_force=tif,
         post_only=maker_only,
-        client_order_id=_client_id(client),
+        client_order_id=client_order_id(client),
         self_trade_prevention=stp,
         trigger_price=stop,
     )
@@ -171,6 +163,7 @@ async def place_order(request: web.Request) -> web.Response:
     if answer not in RESPONSE_TYPES:
         raise invalid("newOrderRespType", "ACK, RESULT or FULL")
     await weights.count_order(request, who.user_id)
+    await client_ids.remember(b.ledger, who.user_id, p.get("newClientOrderId", ""))
     reply = await b.engine.place(order)
     if reply.code:
         raise engine_error(reply.code, reply.message, **reply.details)
@@ -224,7 +217,7 @@ def _ref(p: dict[str, str], user_id: int, market: cpb.Market) -> dict[str, Any]:
             "MANDATORY_PARAM_MISSING",
             "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
         )
-    client_id = _client_id(client)
+    client_id = client_order_id(client)
     if client and not client_id:
         raise ApiError(
             404, "RESOURCE_NOT_FOUND", "Order does not exist.", {"reason": "ORDER_NOT_FOUND"}
@@ -257,6 +250,7 @@ async def get_order(request: web.Request) -> web.Response:
         found = await _history(b, who.user_id, market.symbol, ref["order_id"])
     if found is None:
         raise engine_error(reply.code or cpb.RESULT_CODE_ORDER_NOT_FOUND, "Order does not exist.")
+    await client_ids.learn(b.ledger, who.user_id, [found.client_order_id])
     return json_response(order_json(found, binance_symbol(market)))
 
 
@@ -277,6 +271,7 @@ async def cancel_order(request: web.Request) -> web.Response:
         raise ApiError(400, "CANCEL_REJECTED", "Unknown order sent.")
     if reply.code:
         raise engine_error(reply.code, reply.message)
+    await client_ids.learn(b.ledger, who.user_id, [reply.order.client_order_id])
     symbol = binance_symbol(market)
     return json_response(_cancelled(reply.order, symbol, p.get("origClientOrderId", "")))
 
@@ -290,6 +285,7 @@ async def open_orders(request: web.Request) -> web.Response:
         epb.GetOpenOrdersRequest(user_id=who.user_id, market=market.symbol if market else "")
     )
     symbols = {m.symbol: binance_symbol(m) for m in await b.markets.all()}
+    await client_ids.learn(b.ledger, who.user_id, (o.client_order_id for o in reply.orders))
     return json_response([order_json(o, symbols.get(o.market, "")) for o in reply.orders])
 
 
@@ -303,57 +299,66 @@ async def cancel_open_orders(request: web.Request) -> web.Response:
     )
     if reply.code:
         raise engine_error(reply.code, reply.message)
+    await client_ids.learn(b.ledger, who.user_id, (o.client_order_id for o in reply.orders))
     symbol = binance_symbol(market)
     return json_response([_cancelled(o, symbol) for o in reply.orders])
 
 
-def _in_range(ts_us: int, p: dict[str, str]) -> bool:
+def _window(p: dict[str, str]) -> tuple[int, int, bool]:
+    """`startTime`/`endTime` as the ledger's from_us/to_us (end inclusive, in ms), and
+    whether the page runs forward (from a time or an id on; else the newest `limit`)."""
     start = integer(p, "startTime", maximum=MAX_MS)
     end = integer(p, "endTime", maximum=MAX_MS)
-    return start <= ms(ts_us) and (not end or ms(ts_us) <= end)
+    return start * 1000, end * 1000 + 1000 if end else 0, bool(start)
 
 
 @routes.get("/api/v3/allOrders")
 @requires(Scope.READ)
 async def all_orders(request: web.Request) -> web.Response:
-    """The newest `limit` orders of the market (from `orderId` on, between the times), oldest
-    first, from the ledger's history."""
+    """`limit` orders of the market, oldest first: from `orderId` or `startTime` on, else the
+    newest (before `endTime`); from the ledger's history."""
     who, p, b = await _acting(request)
     market = await market_of(b.markets, p)
     from_id = integer(p, "orderId")
+    from_us, to_us, forward = _window(p)
+    forward = forward or bool(from_id)
     reply = await b.ledger.GetOrderHistory(
         lpb.GetOrderHistoryRequest(
             user_id=who.user_id,
             market=market.symbol,
             limit=integer(p, "limit", maximum=MAX_LIMIT, default=500) or 500,
+            oldest_first=forward,
+            from_id=from_id,
+            from_us=from_us,
+            to_us=to_us,
         )
     )
+    await client_ids.learn(b.ledger, who.user_id, (o.client_order_id for o in reply.orders))
     symbol = binance_symbol(market)
-    return json_response(
-        [
-            order_json(o, symbol)
-            for o in reversed(reply.orders)
-            if o.order_id >= from_id and _in_range(o.created_at_us, p)
-        ]
-    )
+    orders = reply.orders if forward else reversed(reply.orders)
+    return json_response([order_json(o, symbol) for o in orders])
 
 
 @routes.get("/api/v3/myTrades")
 @requires(Scope.READ)
 async def my_trades(request: web.Request) -> web.Response:
+    """`limit` of the caller's trades in the market, oldest first: from `fromId` or
+    `startTime` on, else the newest (before `endTime`); of one `orderId` if sent."""
     who, p, b = await _acting(request)
     market = await market_of(b.markets, p)
     from_id = integer(p, "fromId")
-    start = integer(p, "startTime", maximum=MAX_MS)
-    end = integer(p, "endTime", maximum=MAX_MS)
+    from_us, to_us, forward = _window(p)
+    forward = forward or bool(from_id)
     reply = await b.ledger.GetFills(
         lpb.GetFillsRequest(
             user_id=who.user_id,
             market=market.symbol,
-            from_us=start * 1000,
-            to_us=end * 1000 + 1000 if end else 0,
+            from_us=from_us,
+            to_us=to_us,
             limit=integer(p, "limit", maximum=MAX_LIMIT, default=500) or 500,
             order_id=integer(p, "orderId"),
+            oldest_first=forward,
+            from_trade_id=from_id,
         )
     )
     symbol = binance_symbol(market)
@@ -374,8 +379,7 @@ async def my_trades(request: web.Request) -> web.Response:
                 "isMaker": f.is_maker,
                 "isBestMatch": True,
             }
-            for f in reversed(reply.fills)
-            if f.trade_id >= from_id
+            for f in (reply.fills if forward else reversed(reply.fills))
         ]
     )
 

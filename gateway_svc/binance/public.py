@@ -3,8 +3,9 @@
 budget (weights.py), as at Binance.
 
 `lastUpdateId` of /depth is the engine's sequence number of the book, the one the streams'
-diffs continue. History is the ledger's: /trades and /aggTrades (one aggregate per trade)
-read its newest trades, /klines its candles, /ticker its rolling 24 hours.
+diffs continue. History is the ledger's: /trades reads its newest trades, /historicalTrades
+pages them by `fromId`, /aggTrades (one aggregate per trade) by `fromId` or time, /klines
+reads its candles, /ticker its rolling 24 hours.
 """
 
 from __future__ import annotations
@@ -209,24 +210,39 @@ async def depth(request: web.Request) -> web.Response:
 
 
 async def _trades(b: Backends, m: cpb.Market, p: dict[str, str]) -> list[lpb.Trade]:
-    """The trades asked for, oldest first: the newest `limit`, or `limit` from `fromId`."""
+    """The trades asked for, oldest first: `limit` from `fromId` or `startTime` on, else the
+    newest `limit` (before `endTime`)."""
     from_id = integer(p, "fromId")
+    start = integer(p, "startTime", maximum=MAX_MS)
+    end = integer(p, "endTime", maximum=MAX_MS)
     reply = await b.ledger.GetTrades(
         lpb.GetTradesRequest(
             market=m.symbol,
-            limit=MAX_LIMIT if from_id else _limit(p, 500),
+            limit=_limit(p, 500),
             after_id=from_id - 1 if from_id else 0,
+            oldest_first=bool(from_id or start),
+            from_us=start * 1000,
+            to_us=end * 1000 + 1000 if end else 0,
         )
     )
-    trades = list(reversed(reply.trades))
-    return trades[: _limit(p, 500)] if from_id else trades
+    return list(reply.trades if from_id or start else reversed(reply.trades))
 
 
 @routes.get("/api/v3/trades")
 async def trades(request: web.Request) -> web.Response:
+    return await _trade_list(request, ("limit",))
+
+
+@routes.get("/api/v3/historicalTrades")
+async def historical_trades(request: web.Request) -> web.Response:
+    """/trades paged back by `fromId` (no API key needed: everything here is public)."""
+    return await _trade_list(request, ("limit", "fromId"))
+
+
+async def _trade_list(request: web.Request, fields: tuple[str, ...]) -> web.Response:
     p = await _market_data(request)
     b = backends(request)
-    listed = await _trades(b, await market_of(b.markets, p), {"limit": p.get("limit", "")})
+    listed = await _trades(b, await market_of(b.markets, p), {f: p[f] for f in fields if f in p})
     return json_response(
         [
             {
@@ -248,8 +264,6 @@ async def agg_trades(request: web.Request) -> web.Response:
     p = await _market_data(request)
     b = backends(request)
     listed = await _trades(b, await market_of(b.markets, p), p)
-    start = integer(p, "startTime", maximum=MAX_MS)
-    end = integer(p, "endTime", maximum=MAX_MS)
     return json_response(
         [
             {
@@ -263,7 +277,6 @@ async def agg_trades(request: web.Request) -> web.Response:
                 "M": True,
             }
             for t in listed
-            if start <= ms(t.ts_us) and (not end or ms(t.ts_us) <= end)
         ]
     )
 

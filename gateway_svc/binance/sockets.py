@@ -29,11 +29,13 @@ from dataclasses import dataclass
 from itertools import chain, islice
 from typing import Any, cast
 
+import grpc
 import orjson
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from gateway_svc.binance import user_data
+from exchange.engine.v1 import engine_pb2 as epb
+from gateway_svc.binance import client_ids, user_data
 from gateway_svc.binance.auth import verify
 from gateway_svc.binance.dialect import binance_symbol
 from gateway_svc.binance.errors import binance_code
@@ -206,6 +208,14 @@ async def _claim(b: Backends, conn: BinanceConnection, user_id: int) -> None:
         raise WsError(2, f"Invalid request: {exc.message}") from None
 
 
+async def _open_order_names(b: Backends, user_id: int) -> None:
+    """Reads the names of the user's open orders' client ids before their user-data stream
+    starts (events render from memory); without the ledger, events show the numbers."""
+    with contextlib.suppress(grpc.aio.AioRpcError):
+        reply = await b.engine.stub.GetOpenOrders(epb.GetOpenOrdersRequest(user_id=user_id))
+        await client_ids.learn(b.ledger, user_id, (o.client_order_id for o in reply.orders))
+
+
 def _user_stream(name: str, user_id: int) -> Stream:
     topics = (Topic("orders", user_id=user_id), Topic("balances", user_id=user_id))
     return Stream(name, "user", topics)
@@ -219,9 +229,14 @@ async def _listen_stream(b: Backends, conn: BinanceConnection, key: str) -> Stre
     if user_id is None:
         raise WsError(2, f"Invalid request: invalid listen key {key[:80]!r}")
     await _claim(b, conn, user_id)
-    task = asyncio.create_task(_watch_key(b, conn, key))
-    conn.tasks.add(task)
-    task.add_done_callback(conn.tasks.discard)
+    # Beside the subscription, not before it: events since the connection opened must not
+    # wait on the ledger (an open order's event in between shows its number).
+    for task in (
+        asyncio.create_task(_open_order_names(b, user_id)),
+        asyncio.create_task(_watch_key(b, conn, key)),
+    ):
+        conn.tasks.add(task)
+        task.add_done_callback(conn.tasks.discard)
     return _user_stream(key, user_id)
 
 
@@ -407,6 +422,7 @@ async def _api_request(b: Backends, conn: BinanceConnection, message: dict[str, 
             await _claim(b, conn, user_id)
         except WsError as exc:
             raise ApiError(400, "INVALID_CLIENT_REQUEST", exc.message) from None
+        await _open_order_names(b, user_id)
         subscription = conn.subscription_ids
         conn.subscription_ids += 1
         joined = conn.add(_user_stream(str(subscription), user_id))

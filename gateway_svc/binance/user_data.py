@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.stream.v1 import stream_pb2 as spb
 from gateway_svc.binance.auth import HEADER
+from gateway_svc.binance.client_ids import known
 from gateway_svc.binance.dialect import (
     SIDE_NAMES,
     STATUS_NAMES,
@@ -194,7 +195,7 @@ def _execution_report(u: spb.OrderUpdate, symbols: dict[str, str]) -> dict[str, 
         status = "REJECTED"
     return {
         "e": "executionReport", "E": at, "s": symbols.get(o.market, o.market.replace("_", "")),
-        "c": str(o.client_order_id) if o.client_order_id else "",
+        "c": known(o.client_order_id),
         "S": SIDE_NAMES.get(o.side, "BUY"), "o": order_type(o),
         "f": TIF_NAMES.get(o.time_in_force, "GTC"),
         "q": number(o.quantity), "p": number(o.price), "P": number(o.trigger_price),

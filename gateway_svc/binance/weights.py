@@ -52,6 +52,7 @@ WEIGHTS: dict[tuple[str, str], Weight] = {
     ("GET", "/api/v3/depth"): _depth,
     ("GET", "/api/v3/trades"): _fixed(25),
     ("GET", "/api/v3/aggTrades"): _fixed(4),
+    ("GET", "/api/v3/historicalTrades"): _fixed(25),
     ("GET", "/api/v3/klines"): _fixed(2),
     ("GET", "/api/v3/uiKlines"): _fixed(2),
     ("GET", "/api/v3/ticker/24hr"): _per_symbol(2, 80),

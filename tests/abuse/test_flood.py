@@ -1,5 +1,5 @@
-"""Rate limits under a flood, on the real stack with the production limits (10 order actions
-per second per user, 100 market-data requests per second per address): one user floods
+"""Rate limits under a flood, on the real stack with the production order limit (10 order
+actions per second per user) and 40 market-data requests per second per address: one user floods
 orders and one address floods depth while another user trades at 4 orders/s and another
 address reads at 20/s (bench.flood, each client from its own loopback address).
 
@@ -21,7 +21,10 @@ from tests.gateway.conftest import Stack
 from tests.gateway.test_rest import fund, signup
 
 SECONDS = float(os.environ.get("FLOOD_SECONDS", "3"))
-MARKET_RATE = 100
+# Below production's 100: the flooders share one event loop with the whole stack, which on
+# a busy machine answers fewer than 100 depth requests a second (84 seen in CI), and then
+# never exceed it. The reader's 20/s stays well within.
+MARKET_RATE = 40
 
 
 async def test_flooders_are_held_to_their_limits_and_others_are_not_refused(
@@ -35,7 +38,9 @@ async def test_flooders_are_held_to_their_limits_and_others_are_not_refused(
         tokens.append(auth["Authorization"].removeprefix("Bearer "))
 
     baseline = await flood(stack.url, *tokens, seconds=SECONDS, flooding=False)
-    flooded = await flood(stack.url, *tokens, seconds=SECONDS, flooding=True)
+    flooded = await flood(
+        stack.url, *tokens, seconds=SECONDS, flooding=True, market_rate=MARKET_RATE
+    )
     TALLY.figures["rate_limits"] = {"baseline": baseline.as_json(), "flood": flooded.as_json()}
 
     for name, limit in (("order_flooder", ORDER_RATE), ("market_flooder", MARKET_RATE)):

@@ -84,6 +84,11 @@ async def test_python_binance_client_trades_against_a_backpack_user(stack: Stack
 
     fetched = await asyncio.to_thread(client.get_order, symbol=SYMBOL, orderId=order_id)
     assert (fetched["status"], Decimal(fetched["executedQty"])) == ("PARTIALLY_FILLED", Decimal(2))
+    named = placed["clientOrderId"]  # python-binance's own x-<broker><uuid> name, kept
+    assert named.startswith("x-")
+    assert fetched["clientOrderId"] == named
+    by_name = await asyncio.to_thread(client.get_order, symbol=SYMBOL, origClientOrderId=named)
+    assert by_name["orderId"] == order_id
     opened = await asyncio.to_thread(client.get_open_orders, symbol=SYMBOL)
     assert {o["orderId"] for o in opened} == {order_id, far["orderId"]}
     cancelled = await asyncio.to_thread(client.cancel_order, symbol=SYMBOL, orderId=far["orderId"])

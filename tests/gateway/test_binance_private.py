@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from gateway_svc.binance import client_ids
 from tests.gateway.binance_client import binance
 from tests.gateway.conftest import Stack
 from tests.gateway.test_binance_public import order
@@ -200,3 +201,91 @@ async def test_a_new_orders_fills_as_maker_carry_its_maker_commission(
         (trade_id, commission) for trade_id, _, commission in paid
     ]
     assert [maker for _, maker, _ in paid] == [False, True]
+
+
+async def test_a_client_order_id_that_is_not_a_number_is_kept(
+    stack: Stack, alice: tuple[Any, dict[str, str]]
+) -> None:
+    """ccxt names each order `x-<broker><uuid>`; the name comes back in every answer, by
+    orderId or by the name, from memory or (a gateway that never saw it) from the ledger."""
+    client, _ = alice
+    await client.load_markets()
+    first = await client.create_order(SYMBOL, "limit", "sell", 1, 1700)
+    named = first["clientOrderId"]
+    assert named.startswith("x-TKT5PX2F")
+    assert len(named) > 20
+    other = await client.create_order(SYMBOL, "limit", "sell", 1, 1800, {"clientOrderId": "a.b"})
+    assert other["clientOrderId"] == "a.b"
+    with pytest.raises(ccxt.InvalidOrder):  # unique among open orders, as the engine keeps it
+        await client.create_order(SYMBOL, "limit", "sell", 1, 1900, {"clientOrderId": "a.b"})
+
+    client_ids._names.clear()  # a replica that never placed them reads the names back
+    fetched = await client.fetch_order(first["id"], SYMBOL)
+    assert fetched["clientOrderId"] == named
+    by_name = await client.fetch_order(None, SYMBOL, {"origClientOrderId": named})
+    assert (by_name["id"], by_name["clientOrderId"]) == (first["id"], named)
+    opened = await client.fetch_open_orders(SYMBOL)
+    assert {o["id"]: o["clientOrderId"] for o in opened} == {
+        first["id"]: named,
+        other["id"]: "a.b",
+    }
+    client_ids._names.clear()
+    cancelled = await client.cancel_order(None, SYMBOL, {"origClientOrderId": "a.b"})
+    assert (cancelled["id"], cancelled["clientOrderId"]) == (other["id"], "a.b")
+    raw = await client.private_delete_openorders({"symbol": "TATAINR"})
+    assert [(int(o["orderId"]), o["origClientOrderId"]) for o in raw] == [(int(first["id"]), named)]
+    await stack.caught_up()
+    client_ids._names.clear()
+    history = await client.fetch_orders(SYMBOL)
+    assert {o["id"]: o["clientOrderId"] for o in history} == {
+        first["id"]: named,
+        other["id"]: "a.b",
+    }
+    with pytest.raises(ccxt.OrderNotFound):
+        await client.cancel_order(None, SYMBOL, {"origClientOrderId": "never.sent"})
+
+
+async def test_orders_and_trades_page_as_binance_defines(
+    stack: Stack, alice: tuple[Any, dict[str, str]]
+) -> None:
+    """From an id or a start time on: the oldest `limit`; with neither: the newest `limit`;
+    always oldest first."""
+    client, _ = alice
+    _, bob = await signup(stack, "bob@binance.test")
+    await fund(stack, bob, "INR", "100000")
+    ask = {"symbol": "TATAINR", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC"}
+    placed = [
+        int((await client.private_post_order({**ask, "quantity": "1", "price": str(p)}))["orderId"])
+        for p in (1600, 1601, 1602, 1603, 1604)
+    ]
+    for _ in range(4):  # four trades, one per ask from the cheapest
+        await order(stack, bob, side="Bid", orderType="Market", quantity="1")
+    await stack.caught_up()
+
+    def ids(rows: list[dict[str, Any]], key: str) -> list[int]:
+        return [int(r[key]) for r in rows]
+
+    market = {"symbol": "TATAINR", "limit": "2"}
+    orders = client.private_get_allorders
+    assert ids(await orders(market), "orderId") == placed[3:5]
+    assert ids(await orders({**market, "orderId": placed[1]}), "orderId") == placed[1:3]
+    assert ids(await orders({**market, "startTime": "1"}), "orderId") == placed[0:2]
+    assert await orders({**market, "endTime": "1"}) == []
+
+    trades = ids(await client.private_get_mytrades({"symbol": "TATAINR"}), "id")
+    assert len(trades) == 4
+    assert trades == sorted(trades)
+    mine = client.private_get_mytrades
+    assert ids(await mine(market), "id") == trades[2:4]
+    assert ids(await mine({**market, "fromId": trades[1]}), "id") == trades[1:3]
+    assert ids(await mine({**market, "startTime": "1"}), "id") == trades[0:2]
+    assert ids(await mine({**market, "orderId": placed[2]}), "id") == trades[2:3]
+
+    agg = client.public_get_aggtrades
+    assert ids(await agg(market), "a") == trades[2:4]
+    assert ids(await agg({**market, "fromId": trades[1]}), "a") == trades[1:3]
+    assert ids(await agg({**market, "startTime": "1"}), "a") == trades[0:2]
+    assert await agg({**market, "endTime": "1"}) == []
+    historical = client.public_get_historicaltrades
+    assert ids(await historical(market), "id") == trades[2:4]
+    assert ids(await historical({**market, "fromId": trades[0]}), "id") == trades[0:2]

@@ -98,6 +98,15 @@ async def test_market_history(ledger: Ledger, engine: RunningEngine) -> None:
     assert len(ids) > 10
     older = await stub.GetTrades(lpb.GetTradesRequest(market="TATA_INR", limit=5, before_id=ids[3]))
     assert [t.trade_id for t in older.trades] == ids[4:9]
+    oldest = ids[::-1]  # forward pages: the oldest `limit` after after_id / from a time
+    ahead = lpb.GetTradesRequest(market="TATA_INR", limit=4, after_id=oldest[2], oldest_first=True)
+    assert [t.trade_id for t in (await stub.GetTrades(ahead)).trades] == oldest[3:7]
+    at = next(t.ts_us for t in trades if t.trade_id == oldest[5])
+    since = lpb.GetTradesRequest(market="TATA_INR", limit=1000, from_us=at, oldest_first=True)
+    assert all(t.ts_us >= at for t in (await stub.GetTrades(since)).trades)
+    assert oldest[5] in [t.trade_id for t in (await stub.GetTrades(since)).trades]
+    before = lpb.GetTradesRequest(market="TATA_INR", limit=1000, to_us=at)
+    assert all(t.ts_us < at for t in (await stub.GetTrades(before)).trades)
 
     klines = (
         await stub.GetKlines(
@@ -155,6 +164,11 @@ async def test_a_users_history_and_balances(ledger: Ledger, engine: RunningEngin
     )
     assert filled.orders
     assert all(o.status == cpb.ORDER_STATUS_FILLED for o in filled.orders)
+    ascending = [o.order_id for o in reversed(seen)]
+    forward = await stub.GetOrderHistory(
+        lpb.GetOrderHistoryRequest(user_id=3, limit=5, from_id=ascending[3], oldest_first=True)
+    )
+    assert ([o.order_id for o in forward.orders], forward.next_cursor) == (ascending[3:8], 0)
 
     fills = (await stub.GetFills(lpb.GetFillsRequest(user_id=3, limit=1000))).fills
     by_order: dict[int, Decimal] = {}
@@ -162,6 +176,11 @@ async def test_a_users_history_and_balances(ledger: Ledger, engine: RunningEngin
         by_order[f.order_id] = by_order.get(f.order_id, Decimal(0)) + Decimal(f.quantity)
     for order in seen:
         assert Decimal(order.executed_quantity) == by_order.get(order.order_id, 0)
+    trade_ids = sorted({f.trade_id for f in fills})
+    forward_fills = await stub.GetFills(
+        lpb.GetFillsRequest(user_id=3, limit=3, from_trade_id=trade_ids[1], oldest_first=True)
+    )
+    assert [f.trade_id for f in forward_fills.fills] == trade_ids[1:4]
 
     listed: list[lpb.LedgerEntry] = []
     cursor = 0
@@ -239,6 +258,29 @@ async def test_bad_requests_get_clear_errors(ledger: Ledger) -> None:
     )
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert details.startswith("INVALID_INTERVAL")
+
+
+async def test_client_order_names_are_kept_once_per_user_and_id(ledger: Ledger) -> None:
+    stub = ledger.stub
+    for user_id, name in ((7, "x-first"), (7, "x-second"), (8, "other")):
+        await stub.NameClientOrder(
+            lpb.NameClientOrderRequest(user_id=user_id, client_order_id=2**40, name=name)
+        )
+    names = await stub.GetClientOrderNames(
+        lpb.GetClientOrderNamesRequest(user_id=7, client_order_ids=[2**40, 5])
+    )
+    assert dict(names.names) == {2**40: "x-first"}  # the first name stays; 5 has none
+    for bad in (
+        lpb.NameClientOrderRequest(user_id=7, client_order_id=2**63, name="big"),
+        lpb.NameClientOrderRequest(user_id=7, client_order_id=9, name="n" * 37),
+        lpb.NameClientOrderRequest(user_id=7, client_order_id=9, name=""),
+    ):
+        code, details = await status_of(stub.NameClientOrder(bad))
+        assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_NAME")
+    names = await stub.GetClientOrderNames(
+        lpb.GetClientOrderNamesRequest(user_id=7, client_order_ids=[9])
+    )
+    assert dict(names.names) == {}
 
 
 async def test_users_and_api_keys(ledger: Ledger) -> None:

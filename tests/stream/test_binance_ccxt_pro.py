@@ -77,6 +77,8 @@ async def test_ccxt_pro_binance_watches_the_gateway(live: Live, pros: tuple[Any,
     ask = await alice.create_order(SYMBOL, "limit", "sell", 5, 1600)
     seen = await within(orders, 30)
     assert (seen[-1]["id"], seen[-1]["status"], seen[-1]["amount"]) == (ask["id"], "open", 5)
+    assert seen[-1]["clientOrderId"] == ask["clientOrderId"]  # ccxt's own x-... name
+    assert ask["clientOrderId"].startswith("x-")
     bal = await within(balance, 30)
     assert bal["TATA"]["used"] == 5
 
