@@ -15,7 +15,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from chaos.checks import Findings
 from chaos.journal import Truth
@@ -32,6 +33,8 @@ COMPLETE = epb.WithdrawalAction.ACTION_COMPLETE
 CONFIRMED = cpb.WITHDRAWAL_STATUS_CONFIRMED
 DECLINED = cpb.WITHDRAWAL_STATUS_DECLINED
 PAGE = 1000
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 def check_capital(record: Record, truth: Truth, users: set[int], f: Findings) -> None:
@@ -143,20 +146,12 @@ def check_withdrawal_answers(record: Record, truth: Truth, users: set[int], f: F
 
 async def check_capital_engine(engine: EngineServiceAsyncStub, truth: Truth, f: Findings) -> None:
     """The engine's deposit and withdrawal records equal the history's."""
-    deposits: list[cpb.Deposit] = []
-    withdrawals: list[cpb.Withdrawal] = []
-    while True:
-        page = epb.ListCapitalRequest(limit=PAGE, offset=len(deposits))
-        got = (await engine.ListDeposits(page, timeout=60)).deposits
-        deposits.extend(got)
-        if len(got) < PAGE:
-            break
-    while True:
-        page = epb.ListCapitalRequest(limit=PAGE, offset=len(withdrawals))
-        found = (await engine.ListWithdrawals(page, timeout=60)).withdrawals
-        withdrawals.extend(found)
-        if len(found) < PAGE:
-            break
+    deposits = await _every(
+        lambda page: engine.ListDeposits(page, timeout=60), lambda reply: reply.deposits
+    )
+    withdrawals = await _every(
+        lambda page: engine.ListWithdrawals(page, timeout=60), lambda reply: reply.withdrawals
+    )
     held = {(d.network, d.transaction_hash): d for d in deposits}
     for key, d in truth.capital_deposits.items():
         e = held.pop(key, None)
@@ -179,3 +174,15 @@ async def check_capital_engine(engine: EngineServiceAsyncStub, truth: Truth, f: 
                            f"{w.tx_hash[:12]}")  # fmt: skip
     for wid in kept:
         f.add("phantom", f"withdrawal {wid} in the engine, not in the history")
+
+
+async def _every(
+    call: Callable[[epb.ListCapitalRequest], Awaitable[R]], rows: Callable[[R], Sequence[T]]
+) -> list[T]:
+    """Every record of a ListDeposits or ListWithdrawals, page by page."""
+    found: list[T] = []
+    while True:
+        got = rows(await call(epb.ListCapitalRequest(limit=PAGE, offset=len(found))))
+        found.extend(got)
+        if len(got) < PAGE:
+            return found

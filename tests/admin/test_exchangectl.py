@@ -30,15 +30,21 @@ async def as_json(ctl: Ctl, *argv: str) -> Any:
     return json.loads(outcome.out)
 
 
-async def buy(engine: RunningEngine, user: int, market: str, price: str, qty: str) -> int:
+async def limit(
+    engine: RunningEngine, user: int, side: cpb.Side.ValueType, market: str, price: str, qty: str
+) -> epb.PlaceOrderReply:
     reply = await engine.stub.PlaceOrder(
         epb.PlaceOrderRequest(
-            user_id=user, market=market, side=cpb.SIDE_BUY, type=cpb.ORDER_TYPE_LIMIT,
+            user_id=user, market=market, side=side, type=cpb.ORDER_TYPE_LIMIT,
             price=price, quantity=qty,
         )
     )  # fmt: skip
     assert reply.code == cpb.RESULT_CODE_OK, reply.message
-    return reply.order.order_id
+    return reply
+
+
+async def buy(engine: RunningEngine, user: int, market: str, price: str, qty: str) -> int:
+    return (await limit(engine, user, cpb.SIDE_BUY, market, price, qty)).order.order_id
 
 
 async def caught_up(engine: RunningEngine, ledger: LedgerRuntime) -> None:
@@ -112,13 +118,7 @@ async def test_the_pending_trigger_limit_in_all_markets_is_set_and_shown(
     assert (await ctl("credit", "5", "INR", "100")).status == 0
     assert (await ctl("credit", "6", "TATA", "10")).status == 0
     await buy(engine, 5, "TATA_INR", "10", "1")
-    sold = await engine.stub.PlaceOrder(
-        epb.PlaceOrderRequest(
-            user_id=6, market="TATA_INR", side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
-            price="10", quantity="1",
-        )
-    )  # fmt: skip
-    assert sold.code == cpb.RESULT_CODE_OK  # a last price, for triggers to be placed
+    await limit(engine, 6, cpb.SIDE_SELL, "TATA_INR", "10", "1")  # a last price, for triggers
     assert (await as_json(ctl, "status"))["engine"]["max_triggers_total"] == 500
     assert (await as_json(ctl, "markets", "trigger-limit", "1"))["max_triggers_total"] == 1
     assert (await as_json(ctl, "status"))["engine"]["max_triggers_total"] == 1
@@ -279,11 +279,7 @@ async def test_cancel_all_of_a_market_cancels_its_pending_triggers(
     await ctl("credit", "1", "TATA", "10")
     for user in (2, 3):
         await ctl("credit", str(user), "INR", "1000")
-    sell = epb.PlaceOrderRequest(
-        user_id=1, market="TATA_INR", side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
-        price="10", quantity="1",
-    )  # fmt: skip
-    assert (await engine.stub.PlaceOrder(sell)).code == cpb.RESULT_CODE_OK
+    await limit(engine, 1, cpb.SIDE_SELL, "TATA_INR", "10", "1")
     await buy(engine, 2, "TATA_INR", "10", "1")  # the last price: 10
     stop = epb.PlaceOrderRequest(
         user_id=3, market="TATA_INR", side=cpb.SIDE_BUY, type=cpb.ORDER_TYPE_LIMIT,
@@ -331,12 +327,7 @@ async def test_reconcile_agrees_after_trading(ctl: Ctl, engine: RunningEngine) -
     await ctl("credit", "1", "INR", "1000")
     await ctl("credit", "2", "TATA", "50")
     await buy(engine, 1, "TATA_INR", "10", "5")
-    reply = await engine.stub.PlaceOrder(
-        epb.PlaceOrderRequest(
-            user_id=2, market="TATA_INR", side=cpb.SIDE_SELL, type=cpb.ORDER_TYPE_LIMIT,
-            price="10", quantity="3",
-        )
-    )  # fmt: skip
+    reply = await limit(engine, 2, cpb.SIDE_SELL, "TATA_INR", "10", "3")
     assert reply.fills
     data = await as_json(ctl, "reconcile")
     assert data["differences"] == []
