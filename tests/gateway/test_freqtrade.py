@@ -20,6 +20,7 @@ from freqtrade.enums import RunMode
 from freqtrade.exceptions import InvalidOrderException
 from freqtrade.exchange import Binance
 
+from tests.gateway.binance_client import ccxt_config
 from tests.gateway.conftest import Stack
 from tests.gateway.test_binance_hmac import hmac_key
 from tests.gateway.test_binance_public import order
@@ -31,16 +32,7 @@ STOPLOSS = {"stoploss": "limit", "stoploss_on_exchange": True}
 
 def config(url: str, key: dict[str, Any]) -> dict[str, Any]:
     """A freqtrade config as its docs have a user write it, with the gateway's URLs."""
-    api = f"{url}/api/v3"
-    ccxt = {
-        "urls": {"api": {"public": api, "private": api}},
-        "options": {
-            "fetchMarkets": {"types": ["spot"]},
-            "fetchCurrencies": False,
-            "fetchMargins": False,
-        },
-        "enableRateLimit": False,
-    }
+    ccxt = ccxt_config(url)
     pricing = {"price_side": "same", "use_order_book": True, "order_book_top": 1}
     return {
         "dry_run": False,

@@ -12,6 +12,7 @@ import ccxt.pro as ccxtpro
 import pytest
 
 from gateway_svc.streams import UPSTREAMS
+from tests.gateway.binance_client import ccxt_config
 from tests.gateway.test_binance_private import api_key, pem
 from tests.gateway.test_rest import fund, signup
 from tests.stream.conftest import Live
@@ -25,27 +26,10 @@ async def binance_pro(live: Live, email: str, funds: dict[str, str]) -> Any:
     for asset, amount in funds.items():
         await fund(live.stack, auth, asset, amount)
     key = await api_key(live.stack, auth)
-    api = f"{live.stack.url}/api/v3"
     ws = live.stack.url.replace("http://", "ws://")
-    client = ccxtpro.binance(
-        {
-            "apiKey": key["publicKey"],
-            "secret": pem(key["secret"]),
-            "urls": {
-                "api": {
-                    "public": api,
-                    "private": api,
-                    "ws": {"spot": f"{ws}/ws", "ws-api": {"spot": f"{ws}/ws-api/v3"}},
-                }
-            },
-            "options": {
-                "fetchMarkets": {"types": ["spot"]},
-                "fetchCurrencies": False,
-                "fetchMargins": False,
-            },
-            "enableRateLimit": False,
-        }
-    )
+    config = ccxt_config(live.stack.url)
+    config["urls"]["api"]["ws"] = {"spot": f"{ws}/ws", "ws-api": {"spot": f"{ws}/ws-api/v3"}}
+    client = ccxtpro.binance({"apiKey": key["publicKey"], "secret": pem(key["secret"]), **config})
     await client.load_markets()
     return client
 
