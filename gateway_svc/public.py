@@ -175,14 +175,16 @@ async def klines(request: web.Request) -> web.Response:
     if interval is None:
         raise bad_request(f"interval must be one of {', '.join(INTERVALS)}", field="interval")
     start, end = uint(p, "startTime"), uint(p, "endTime")
-    if end and start and end <= start:
-        raise bad_request("endTime must be after startTime", field="endTime")
+    if end and start and end < start:
+        raise bad_request("endTime must not be before startTime", field="endTime")
     reply = await backends(request).ledger.GetKlines(
         lpb.GetKlinesRequest(
             market=symbol,
             interval=interval,
             start_time_us=min(start, 2**40) * 1_000_000,
-            end_time_us=min(end, 2**40) * 1_000_000,
+            # The candle that began within endTime's second is in: ccxt asks up to "now"
+            # truncated to seconds, so the current minute's candle must not fall out of it.
+            end_time_us=(min(end, 2**40) + 1) * 1_000_000 if end else 0,
             limit=uint(p, "limit", maximum=1000),
         )
     )

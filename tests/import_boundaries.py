@@ -17,6 +17,7 @@ allowed everywhere. Imports inside functions and under TYPE_CHECKING count too.
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,3 +101,14 @@ def crossings(root: Path) -> list[Crossing]:
                 if not allowed(module, imported):
                     found.append(Crossing(relative, line, module, imported))
     return found
+
+
+def main() -> int:
+    found = crossings(Path(__file__).resolve().parent.parent)
+    for crossing in found:
+        print(crossing)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.import_boundaries import crossings
@@ -10,8 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_tree_keeps_the_import_rule() -> None:
-    found = crossings(ROOT)
-    assert not found, "imports across boundaries:\n" + "\n".join(map(str, found))
+    # In a process of its own: CPython 3.11.7's ast.parse can raise a spurious SystemError
+    # ("AST constructor recursion depth mismatch") while another thread parses too.
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.import_boundaries"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert run.returncode == 0, "imports across boundaries:\n" + run.stdout + run.stderr
 
 
 def _tree(root: Path, files: dict[str, str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.gateway.conftest import Stack
@@ -105,6 +106,11 @@ async def test_two_users_trade_in_the_spec_dialect(stack: Stack) -> None:
     assert [(k["open"], k["close"], k["volume"], k["trades"]) for k in klines] == [
         ("1600.00", "1600.00", "7", "1")
     ]
+    # endTime holds the candle that began within its second, and not one after it.
+    began = int(datetime.fromisoformat(klines[0]["start"]).replace(tzinfo=UTC).timestamp())
+    for end, expected in ((began, 1), (began - 1, 0)):
+        url = f"/api/v1/klines?symbol=TATA_INR&interval=1m&startTime={began - 60}&endTime={end}"
+        assert len(await (await client.get(url)).json()) == expected
     ticker = await (await client.get("/api/v1/ticker/24hr?symbol=TATA_INR")).json()
     assert (ticker["lastPrice"], ticker["volume"], ticker["trades"]) == ("1600.00", "7", "1")
     tickers = await (await client.get("/api/v1/tickers")).json()
