@@ -81,9 +81,9 @@ def place(
         raise Rejected(Code.DUPLICATE_CLIENT_ID, f"client id {client_id} is already open")
     buy = side is BUY
     if buy:
-        spend_asset, receive_asset = market.quote.symbol, market.base.symbol
+        spend_asset, receive_asset = market.quote_symbol, market.base_symbol
     else:
-        spend_asset, receive_asset = market.base.symbol, market.quote.symbol
+        spend_asset, receive_asset = market.base_symbol, market.quote_symbol
     book = e.books[symbol]
     held = e.accounts.of_user(user)
     spend = held.get(spend_asset)
@@ -239,7 +239,7 @@ def _lock_for_market_order(
             raise Rejected(Code.FOK_NOT_FILLABLE, "not enough liquidity to fill completely")
         return cost, True
     if cost and not available:
-        raise Rejected(Code.INSUFFICIENT_FUNDS, f"no {market.quote.symbol} available")
+        raise Rejected(Code.INSUFFICIENT_FUNDS, f"no {market.quote_symbol} available")
     return min(cost, available), True
 
 
@@ -287,6 +287,6 @@ def _rest_after_taking(
             o.spend.available += excess
             e.seq += 1
             events.append(
-                OrderRested(e.seq, ts, o.id, o.user, o.market, market.quote.symbol, excess)
+                OrderRested(e.seq, ts, o.id, o.user, o.market, market.quote_symbol, excess)
             )
     enter(e, o, book)

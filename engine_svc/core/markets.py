@@ -26,11 +26,16 @@ class Market:
     """A market's rules in integer units. Of those only `status` ever changes; the trade
     counts (for metrics, since the process started, journal replay included) are not
     state: no snapshot holds them and `state_hash` ignores them. `last_price` (the price
-    of the latest trade, 0 before any) is state: triggers are placed and fire against it."""
+    of the latest trade, 0 before any) is state: triggers are placed and fire against it.
+    `base_symbol` and `quote_symbol` repeat the assets' symbols as the compiled core's own
+    fields: the hot path reads them per order, and an Asset's attribute (tradekit, not
+    compiled) is a slow generic lookup."""
 
     spec: MarketSpec
     base: Asset
     quote: Asset
+    base_symbol: str
+    quote_symbol: str
     tick: int
     step: int
     min_qty: int
@@ -121,6 +126,8 @@ def build_market(spec: MarketSpec, assets: dict[str, Asset]) -> Market:
         spec=spec,
         base=base,
         quote=quote,
+        base_symbol=base.symbol,
+        quote_symbol=quote.symbol,
         tick=tick,
         step=step,
         min_qty=max(min_qty, step),

@@ -72,7 +72,7 @@ def match(
             if not qty:
                 return BY_FUNDS
         if fees is None:
-            fees = e.accounts.balance(FEE_ACCOUNT, market.quote.symbol)
+            fees = e.accounts.balance(FEE_ACCOUNT, market.quote_symbol)
         if qty == available:
             # The maker leaves filled: off the book first, while its level still
             # counts what it had left.
@@ -151,7 +151,7 @@ def _settle(
     e.next_trade_id = trade_id + 1  # type: ignore[assignment]  # see Engine.__init__
     events.append(
         new(TradeExecuted, (
-            seq, ts, trade_id, market.spec.symbol, price, qty, notional, maker.id,
+            seq, ts, trade_id, taker.market, price, qty, notional, maker.id,
             maker.user, taker.id, taker.user, taker.side, maker_fee, taker_fee,
             maker.client_id, taker.client_id,
         ))

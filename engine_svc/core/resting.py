@@ -61,7 +61,7 @@ def close(
     events.append(
         new(OrderClosed, (
             seq, ts, order_id, user, o.market, side, status, reason,
-            market.quote.symbol if side is BUY else market.base.symbol, unlocked,
+            market.quote_symbol if side is BUY else market.base_symbol, unlocked,
             o.filled, o.filled_quote, o.client_id, o.price, 0 if o.quote_qty else o.remaining,
         ))
     )  # fmt: skip
