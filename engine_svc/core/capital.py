@@ -4,6 +4,7 @@ Invariants (tested after every command, with the engine's):
 1. A deposit is credited once: deposits are keyed by (network, transaction hash); a report
    of a known transfer with other facts is refused, and one with no new confirmations
    changes nothing. It is credited when its confirmations reach the network's requirement.
+   The onramp's credits are deposits on the network ONRAMP_NETWORK, keyed by reference.
 2. A withdrawal's funds (amount + fee) are locked from its request until it ends; it ends
    once, as CONFIRMED (the amount leaves the exchange, the fee goes to FEE_ACCOUNT) or as
    DECLINED (the lock returns to available). Repeating the action that ended it changes
@@ -36,7 +37,7 @@ from engine_svc.core.capital_messages import (
 )
 from engine_svc.core.events import Event
 from engine_svc.core.types import FEE_ACCOUNT, Code, Rejected, UserId
-from tradekit.markets import Asset
+from tradekit.markets import ONRAMP_NETWORK, Asset
 from tradekit.money import MAX_UNITS, AmountError, format_units, parse_units
 
 DAY_US = 86_400_000_000
@@ -151,7 +152,7 @@ class Capital:
         if isinstance(c, DecideWithdrawal):
             return self._decide(c, seq + 1, ts, accounts)
         if isinstance(c, ReportDeposit):
-            return self._report(c, seq + 1, ts, accounts)
+            return self._report(c, seq + 1, ts, accounts, assets)
         return self._add_network(c, seq + 1, ts, assets)
 
     def network(self, asset: str, network: str) -> Network:
@@ -169,6 +170,8 @@ class Capital:
             raise Rejected(Code.UNKNOWN_ASSET, f"unknown asset {spec.asset[:40]!r}")
         if not _NETWORK_NAME.fullmatch(spec.network):
             raise _config_error(f"network name {spec.network[:40]!r} must be 1-32 letters/digits")
+        if spec.network == ONRAMP_NETWORK:
+            raise _config_error(f"network name {ONRAMP_NETWORK} is the onramp's")
         if (spec.asset, spec.network) in self.networks:
             raise Rejected(Code.ALREADY_EXISTS, f"network {spec.asset}/{spec.network} exists")
         self.networks[(spec.asset, spec.network)] = Network(spec, asset.decimals)
@@ -176,12 +179,22 @@ class Capital:
 
     # ---- deposits ----
 
-    def _report(self, c: ReportDeposit, seq: int, ts: int, accounts: Accounts) -> list[Event]:
+    def _report(
+        self, c: ReportDeposit, seq: int, ts: int, accounts: Accounts, assets: dict[str, Asset]
+    ) -> list[Event]:
         if c.user <= 0:
             raise Rejected(Code.INVALID_USER, "user id must be > 0")
-        network = self.network(c.asset, c.network)
-        if not network.spec.deposit_enabled:
-            raise Rejected(Code.NETWORK_DISABLED, f"deposits of {c.asset} on {c.network} are off")
+        if c.network == ONRAMP_NETWORK:  # no chain: credited at once, once per reference
+            if c.asset not in assets:
+                raise Rejected(Code.UNKNOWN_ASSET, f"unknown asset {c.asset[:40]!r}")
+            required = 0
+        else:
+            spec = self.network(c.asset, c.network).spec
+            if not spec.deposit_enabled:
+                raise Rejected(
+                    Code.NETWORK_DISABLED, f"deposits of {c.asset} on {c.network} are off"
+                )
+            required = spec.confirmations
         if not 0 < c.amount <= MAX_UNITS:
             raise Rejected(Code.INVALID_AMOUNT, "amount must be positive")
         if not _TX_HASH.fullmatch(c.tx_hash):
@@ -200,7 +213,7 @@ class Capital:
                 )
             if known.status == DepositStatus.CONFIRMED or c.confirmations <= known.confirmations:
                 return []  # a repeated report: credited at most once
-        confirmed = c.confirmations >= network.spec.confirmations
+        confirmed = c.confirmations >= required
         if confirmed:
             accounts.deposit(c.user, c.asset, c.amount)  # raises before any change
         created = ts if known is None else known.created

@@ -61,7 +61,8 @@ class AddNetwork(NamedTuple):
 
 
 class ReportDeposit(NamedTuple):
-    """Custody saw a transfer to a deposit address (the edge resolved its user)."""
+    """Custody saw a transfer to a deposit address (the edge resolved its user), or the
+    onramp credited a user (network ONRAMP, no address, its reference as the tx hash)."""
 
     user: UserId
     asset: str

@@ -20,6 +20,7 @@ from engine_svc.core.capital_messages import (
 )
 from engine_svc.core.types import Code
 from tests.engine.core.driver import Exchange, Outcome, uid
+from tradekit.markets import ONRAMP_NETWORK
 
 ALICE_ETH = "0x" + "a1" * 20
 OUT = "0x" + "0b" * 20
@@ -71,6 +72,21 @@ def test_a_known_transaction_with_other_facts_is_refused() -> None:
     ex = funded()
     ex.rejects(Code.DEPOSIT_CONFLICT, lambda: report(ex, "seed", 999 * USDT, 3))
     ex.rejects(Code.DEPOSIT_CONFLICT, lambda: report(ex, "seed", 1000 * USDT, 3, user="bob"))
+
+
+def test_an_onramp_credit_is_a_confirmed_deposit_credited_once_per_reference() -> None:
+    ex = Exchange()
+
+    def onramp(reference: str, asset: str = "INR", user: str = "alice") -> Outcome:
+        return ex.apply(ReportDeposit(uid(user), asset, ONRAMP_NETWORK, "", 250, reference, 0))
+
+    (credited,) = onramp("r1").events
+    assert isinstance(credited, DepositRecorded)
+    assert (credited.status, credited.credited) == (DepositStatus.CONFIRMED, 250)
+    assert onramp("r1").events == []  # a retry of the same request
+    ex.rejects(Code.DEPOSIT_CONFLICT, lambda: onramp("r1", user="bob"))
+    ex.rejects(Code.UNKNOWN_ASSET, lambda: onramp("r2", asset="NOPE"))
+    assert ex.balances("alice") == {"INR": ("2.50", "0.00")}
 
 
 def test_deposit_reports_are_checked() -> None:
