@@ -48,6 +48,7 @@ _ADDRESS = {
     AddressFormat.BASE58: re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}"),
 }
 _TX_HASH = re.compile(r"[0-9A-Za-z]{1,128}")
+_MEMO = re.compile(r"[ -~]{0,64}")
 _NETWORK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
 _PENDING_APPROVAL = WithdrawalStatus.PENDING_APPROVAL
 _APPROVED = WithdrawalStatus.APPROVED
@@ -87,8 +88,8 @@ def _config_error(message: str) -> Rejected:
 
 class Withdrawal:
     __slots__ = (
-        "address", "amount", "asset", "client_id", "created", "fee", "id", "network", "status",
-        "tx_hash", "updated", "user",
+        "address", "amount", "asset", "client_id", "created", "fee", "id", "memo", "network",
+        "status", "tx_hash", "updated", "user",
     )  # fmt: skip
 
     def __init__(
@@ -103,6 +104,7 @@ class Withdrawal:
         status: WithdrawalStatus,
         client_id: int,
         created: int,
+        memo: str = "",
     ) -> None:
         self.id = id
         self.user = user
@@ -116,6 +118,7 @@ class Withdrawal:
         self.created = created
         self.updated = created
         self.tx_hash = ""
+        self.memo = memo
 
     def event(
         self,
@@ -129,7 +132,7 @@ class Withdrawal:
         return WithdrawalChanged(
             seq, ts, self.id, self.user, self.asset, self.network, self.address, self.amount,
             self.fee, self.status, self.tx_hash, self.client_id, self.created, locked, unlocked,
-            paid, fee_paid,
+            paid, fee_paid, self.memo,
         )  # fmt: skip
 
 
@@ -234,8 +237,8 @@ class Capital:
             raise Rejected(Code.INVALID_USER, "user id must be > 0")
         known = self.by_client_id.get((c.user, c.client_id)) if c.client_id else None
         if known is not None:
-            if (known.asset, known.network, known.address, known.amount) != (
-                c.asset, c.network, c.address, c.amount,
+            if (known.asset, known.network, known.address, known.amount, known.memo) != (
+                c.asset, c.network, c.address, c.amount, c.memo,
             ):  # fmt: skip
                 raise Rejected(
                     Code.DUPLICATE_CLIENT_ID,
@@ -263,6 +266,8 @@ class Capital:
             )
         if not _ADDRESS[spec.address_format].fullmatch(c.address):
             raise Rejected(Code.INVALID_ADDRESS, f"not a {c.network} address: {c.address[:64]!r}")
+        if not _MEMO.fullmatch(c.memo):
+            raise Rejected(Code.INVALID_ORDER, "memo must be at most 64 printable ASCII characters")
         if network.daily_limit:
             used = self.withdrawn_today(c.user, c.asset, c.network, ts)
             if used + c.amount > network.daily_limit:
@@ -289,6 +294,7 @@ class Capital:
         w = Withdrawal(
             self.next_withdrawal_id, c.user, c.asset, c.network, c.address, c.amount,
             network.fee, _PENDING_APPROVAL if needs_approval else _APPROVED, c.client_id, ts,
+            c.memo,
         )  # fmt: skip
         self.next_withdrawal_id += 1
         self._remember(w)
@@ -368,6 +374,7 @@ class Capital:
                     w.created,
                     w.updated,
                     w.tx_hash,
+                    w.memo,
                 ]
                 for w in self.withdrawals.values()
             ],
@@ -390,6 +397,7 @@ class Capital:
                 f[0], f[1], f[2], f[3], f[4], f[5], f[6], WithdrawalStatus(f[7]), f[8], f[9],  # type: ignore[arg-type]
             )  # fmt: skip
             w.updated, w.tx_hash = f[10], f[11]  # type: ignore[assignment]
+            w.memo = f[12] if len(f) > 12 else ""  # type: ignore[assignment]  # older snapshots
             self._remember(w)
         next_id = data["next_withdrawal_id"]
         assert isinstance(next_id, int)

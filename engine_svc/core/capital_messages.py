@@ -80,6 +80,7 @@ class RequestWithdrawal(NamedTuple):
     address: str
     amount: int  # what arrives at the address; the fee comes on top
     client_id: int  # 0 = none
+    memo: str = ""  # for custody to send with it (a chain's memo or tag); "" = none
 
 
 class DecideWithdrawal(NamedTuple):
@@ -130,6 +131,7 @@ class WithdrawalChanged(NamedTuple):
     unlocked: int  # locked -> available (a decline)
     paid: int  # locked -> outside the exchange (completion: amount)
     fee_paid: int  # locked -> the fee account (completion: fee)
+    memo: str = ""
 
 
 CapitalEvent = NetworkListed | DepositRecorded | WithdrawalChanged

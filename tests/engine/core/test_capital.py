@@ -7,6 +7,7 @@ from the events after each one.
 """
 
 from collections.abc import Callable
+from functools import partial
 
 from engine_svc.core.capital_messages import (
     DecideWithdrawal,
@@ -153,6 +154,23 @@ def test_bad_withdrawals_are_refused_and_lock_nothing() -> None:
     ex.rejects(Code.UNKNOWN_NETWORK, asks(10 * USDT, network="Tron"))
     ex.rejects(Code.NETWORK_DISABLED, asks(10 * USDT, asset="USDC"))
     assert ex.balances("alice") == {"USDT": ("40000.000000", "0.000000")}
+
+
+def test_a_memo_is_kept_with_its_withdrawal_and_is_part_of_a_retry_s_facts() -> None:
+    ex = funded()
+
+    def ask(memo: str, client_id: int = 9) -> Outcome:
+        return ex.apply(
+            RequestWithdrawal(uid("alice"), "USDT", "Ethereum", OUT, 10 * USDT, client_id, memo)
+        )
+
+    (asked,) = ask("dest tag 1234").events
+    assert isinstance(asked, WithdrawalChanged)
+    assert asked.memo == ex.engine.capital.withdrawals[asked.withdrawal_id].memo == "dest tag 1234"
+    assert ask("dest tag 1234").events == []  # the retry
+    ex.rejects(Code.DUPLICATE_CLIENT_ID, lambda: ask("another tag"))
+    for bad in ("x" * 65, "tab\there", "caf\u00e9"):
+        ex.rejects(Code.INVALID_ORDER, partial(ask, bad, 0))
 
 
 def test_the_daily_limit_counts_the_last_24_hours_without_declines() -> None:
