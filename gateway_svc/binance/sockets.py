@@ -132,7 +132,13 @@ class BinanceConnection(Connection):
 
     def _frame(self, message: Message, part: Part) -> bytes:
         data = self._data(message, part)
-        return ws_text(self.wrap(part.stream, data)) if data else b""
+        if not data:
+            return b""
+        out = ws_text(self.wrap(part.stream, data))
+        if part.kind == "user":  # a balance's capital moves come first (rare: no caching)
+            moves = user_data.capital_events(message.item)
+            out = b"".join([*(ws_text(self.wrap(part.stream, m)) for m in moves), out])
+        return out
 
     def partial_frame(self, part: Part) -> bytes:
         """The best `part.levels` levels of the upstream's book now; b"" before it has one."""

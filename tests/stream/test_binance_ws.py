@@ -18,11 +18,13 @@ import pytest
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
+from gateway_svc.streams import UPSTREAMS
 from tests.gateway.test_rest import fund, signup
 from tests.ledger.events import all_events
 from tests.ledger.trading import Trader
 from tests.stream.conftest import Live
 from tests.stream.test_ws import apply_levels, sell
+from tradekit.topics import Topic
 
 MARKET, SYMBOL = "TATA_INR", "TATAINR"
 KINDS = ("trade", "aggTrade")
@@ -50,6 +52,19 @@ async def request(
                 return reply
             if frames is not None:
                 frames.append(reply)
+
+
+async def user_stream_live(live: Live, ws: aiohttp.ClientWebSocketResponse, user: int) -> None:
+    """Proof that the connection's user-data stream is live, so an action after this is seen:
+    the connection answers a request only after it has subscribed the streams its URL names,
+    and the gateway's upstreams of the user's orders and balances are open (stream_svc has
+    registered them)."""
+    assert len((await request(ws, "LIST_SUBSCRIPTIONS"))["result"]) == 1
+    names = [Topic("orders", user_id=user).name, Topic("balances", user_id=user).name]
+    upstreams = live.stack.client.app[UPSTREAMS].by_topic
+    async with asyncio.timeout(30):
+        while not all(n in upstreams and upstreams[n].connected.is_set() for n in names):  # noqa: ASYNC110 - polls the gateway's upstream tasks
+            await asyncio.sleep(0.02)
 
 
 async def rest(live: Live, path: str, **headers: str) -> Any:
