@@ -268,7 +268,7 @@ MANY = (
 
 
 async def test_a_listen_key_streams_the_callers_orders_and_balances(live: Live) -> None:
-    _, auth = await signup(live.stack, "listen@binance.test")
+    user, auth = await signup(live.stack, "listen@binance.test")
     await fund(live.stack, auth, "INR", "1000")
     key = await (
         await live.stack.client.post("/api/v1/auth/apikeys", json={"label": "k"}, headers=auth)
@@ -296,6 +296,7 @@ async def test_a_listen_key_streams_the_callers_orders_and_balances(live: Live) 
         aiohttp.ClientSession() as session,
         session.ws_connect(f"{base(live)}/ws/{listen_key}") as ws,
     ):
+        await user_stream_live(live, ws, user)
         placed = await live.stack.client.post(
             "/api/v1/order",
             json={"symbol": MARKET, "side": "Bid", "orderType": "Limit", "price": "100",
