@@ -54,7 +54,7 @@ async def test_deposits_and_withdrawals_send_balance_updates(live: Live) -> None
         aiohttp.ClientSession() as session,
         session.ws_connect(f"{base(live)}/ws/{listen_key}") as ws,
     ):
-        await user_stream_live(live, ws, user)
+        await user_stream_live(live.stack, ws, user)
         report = await live.stack.engine.stub.ReportDeposit(
             epb.ReportDepositRequest(
                 asset="USDT", network="Ethereum", address=address, quantity="500",
