@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING
 
 import grpc
@@ -25,6 +25,7 @@ from tradekit.binance import client_order_id
 
 if TYPE_CHECKING:
     from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub
+    from gateway_svc.upstream import Prepare
 
 NAMED = MAX_CLIENT_ID + 1  # the first number a string is hashed to
 CACHED = 100_000  # names held in memory; the ledger has them all
@@ -70,9 +71,7 @@ async def learn(ledger: LedgerServiceAsyncStub, user_id: int, numbers: Iterable[
             _cache(number, text)
 
 
-def event_names(
-    ledger: LedgerServiceAsyncStub,
-) -> Callable[[spb.MarketData], Awaitable[None] | None]:
+def event_names(ledger: LedgerServiceAsyncStub) -> Prepare:
     """An upstream's `Prepare`: an order update of a named order whose name memory lacks
     reads it from the ledger first, once per order; every other message passes at once."""
 
