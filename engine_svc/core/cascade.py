@@ -28,6 +28,7 @@ from engine_svc.core.members import (
     MARKET,
     PENDING,
     SELL,
+    new,
 )
 from engine_svc.core.order import Order
 from engine_svc.core.triggers import Trigger
@@ -112,7 +113,9 @@ def _fire(e: Engine, t: Trigger, events: list[Event], queue: deque[Trigger], ts:
         t.sibling = None
         drop(e, sibling, BY_OCO, events, ts)
     e.seq += 1
-    events.append(TriggerFired(e.seq, ts, t.id, o.user, o.market, e.markets[o.market].last_price))
+    events.append(
+        new(TriggerFired, (e.seq, ts, t.id, o.user, o.market, e.markets[o.market].last_price))
+    )
     try:
         placed = place(e, o, ts, t.bracket, t)
     except Rejected as exc:

@@ -14,7 +14,7 @@ from engine_svc.core.commands import Bracket, PlaceConditional, PlaceOrder
 from engine_svc.core.entry import check_limit, check_market_order, check_price, place
 from engine_svc.core.events import Event, TriggerCancelled, TriggerPlaced
 from engine_svc.core.markets import Market
-from engine_svc.core.members import BUY, DONE, LIMIT, NO_BRACKET, NO_ID, OPEN, PENDING
+from engine_svc.core.members import BUY, DONE, LIMIT, NO_BRACKET, NO_ID, OPEN, PENDING, new
 from engine_svc.core.triggers import Trigger
 from engine_svc.core.types import CloseReason, Code, OrderId, Rejected
 
@@ -111,14 +111,15 @@ def index_trigger(e: Engine, t: Trigger) -> None:
 def pend(e: Engine, t: Trigger, events: list[Event], ts: int) -> None:
     index_trigger(e, t)
     o = t.order
-    b = t.bracket or NO_BRACKET
+    tp_trigger, tp_limit, sl_trigger, sl_limit = t.bracket or NO_BRACKET
     sibling = NO_ID if t.sibling is None else t.sibling.id
     e.seq += 1
     events.append(
-        TriggerPlaced(
+        new(TriggerPlaced, (
             e.seq, ts, t.id, o.user, o.market, o.side, o.type, o.tif, o.stp, o.post_only,
-            o.client_id, o.price, o.qty, o.quote_qty, t.price, t.above, *b, t.parent, sibling,
-        )
+            o.client_id, o.price, o.qty, o.quote_qty, t.price, t.above,
+            tp_trigger, tp_limit, sl_trigger, sl_limit, t.parent, sibling,
+        ))
     )  # fmt: skip
 
 
