@@ -18,12 +18,12 @@ a cancel is O(1).
 from bisect import bisect_left, insort
 from collections.abc import Iterator
 from itertools import islice
-from typing import Protocol
+from typing import Final, Protocol
 
 from engine_svc.core.order import Order
 from engine_svc.core.types import OrderId, Side
 
-_BUY = Side.BUY  # a module constant, compared by identity: see engine.py
+_BUY: Final = Side.BUY  # a module constant, compared by identity: see engine.py
 
 
 class Book(Protocol):

@@ -10,7 +10,7 @@ the exact fee), and credited to FEE_ACCOUNT.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from engine_svc.core.accounts import Balance
 from engine_svc.core.book import Book
@@ -37,7 +37,7 @@ from tradekit.money import ceil_div
 if TYPE_CHECKING:
     from engine_svc.core.engine import Engine
 
-BPS = 10_000  # fees are in basis points of the notional
+BPS: Final = 10_000  # fees are in basis points of the notional
 
 
 def match(

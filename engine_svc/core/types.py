@@ -5,7 +5,7 @@ service edge converts them with a plain int().
 """
 
 from enum import IntEnum
-from typing import NewType
+from typing import Final, NewType
 
 UserId = NewType("UserId", int)
 OrderId = NewType("OrderId", int)
@@ -14,7 +14,7 @@ TradeId = NewType("TradeId", int)
 Seq = NewType("Seq", int)
 
 # The account that receives trading fees.
-FEE_ACCOUNT = UserId(0)
+FEE_ACCOUNT: Final = UserId(0)
 
 
 class Side(IntEnum):
