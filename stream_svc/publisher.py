@@ -3,7 +3,7 @@
 One instance runs (a second would only send duplicates, which consumers drop by id). It
 starts from the engine's own state (balances, then each market's depth) and the ledger's
 candles, then applies every event after that (see mirror.py) and, per engine batch,
-publishes one Envelope per channel in one Redis round trip. It also keeps in Redis what a
+publishes one Envelope per channel in one Redis command. It also keeps in Redis what a
 new stream_svc replica needs to start: per market the ticker, best bid/ask, open candles
 (hash `md.state.<MARKET>`) and the recent trades (list `md.trades.<MARKET>`, newest first).
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import deque
@@ -313,8 +314,9 @@ class Publisher:
         kept = self.recent.get(market)
         if kept is None:
             kept = self.recent[market] = deque(maxlen=self.settings.recent_trades)
-        last = kept[-1].trade.trade_id if kept else 0
-        if all(t.trade.trade_id > last for t in trades):
+        ids = [kept[-1].trade.trade_id] if kept else [0]
+        ids += (t.trade.trade_id for t in trades)
+        if all(a < b for a, b in itertools.pairwise(ids)):  # as they happen: newer, in order
             kept.extend(trades)
             return
         by_id = {t.trade.trade_id: t for t in (*kept, *trades)}
@@ -394,9 +396,8 @@ class Publisher:
         """Bootstraps, then publishes every batch until the engine's stream ends."""
         mirror = await bootstrap(engine, ledger, self.settings.ledger_wait_seconds)
         self.mirror = mirror
-        for symbol, trades in (
-            await recent_trades(ledger, mirror, self.settings.recent_trades)
-        ).items():
+        recent = await recent_trades(ledger, mirror, self.settings.recent_trades)
+        for symbol, trades in recent.items():
             self._keep(symbol, trades)
         self._redis_lost = True  # write the whole state once: a fresh start
         await self.send(Output())
@@ -423,16 +424,24 @@ class Publisher:
 async def run(
     publisher: Publisher, engine: EngineServiceAsyncStub, ledger: LedgerServiceAsyncStub
 ) -> None:
-    """Follows the engine forever, starting over after each failure (with backoff)."""
+    """Follows the engine forever, starting over after each failure (with backoff).
+
+    The backoff starts over once a follow got going, and stays short: every moment the
+    engine is back but not followed, its trades only reach subscribers as recent trades."""
     delay = 0.2
     while True:
+        mirror = publisher.mirror
         try:
             await publisher.follow(engine, ledger)
-            log.warning("engine stream ended; starting over")
         except grpc.aio.AioRpcError as exc:
+            if publisher.mirror is not mirror:  # it bootstrapped: this is a new outage
+                delay = 0.2
             log.warning("engine unavailable", extra={"error": exc.code().name, "retry_s": delay})
+        else:
+            delay = 0.2
+            log.warning("engine stream ended; starting over")
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 5.0)
+        delay = min(delay * 2, 1.0)
 
 
 async def _tickers(publisher: Publisher) -> None:

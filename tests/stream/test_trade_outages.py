@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,19 @@ from stream_svc.redis_keys import state_key, trades_key
 from tests.engine.conftest import RunningEngine
 from tests.ledger.trading import Trader
 from tests.stream.conftest import publishing
-from tests.stream.test_faults import Process, until
+from tests.stream.test_faults import Process
 
 pytestmark = pytest.mark.timeout(240)
 MARKET = "TATA_INR"
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    try:
+        async with asyncio.timeout(60):
+            while not await check():  # noqa: ASYNC110 - polling other processes
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise TimeoutError(f"waited 60 s for {what}") from None
 
 
 class Rig:
@@ -193,3 +202,36 @@ async def test_trades_of_a_publisher_killed_while_redis_was_down_reach_subscribe
     finally:
         await redis.aclose()
         await publisher.stop()
+
+
+async def test_a_publisher_that_started_without_the_ledger_keeps_the_listed_trades(
+    rig: Rig, ledger_address: tuple[str, LedgerRuntime]
+) -> None:
+    """A publisher that started while the ledger was away knows only the trades since: when
+    Redis restarts, its rewrite of the list keeps the older ones Redis holds."""
+
+    async def all_listed() -> bool:
+        made = await rig.made()
+        async with Redis.from_url(rig.redis_url) as redis:  # a fresh connection: Redis restarts
+            raws = await redis.lrange(trades_key(MARKET), 0, -1)
+        return [_trade_id(r) for r in raws] == made[::-1][:50]
+
+    async with publishing(rig.engine.address, ledger_address[0], rig.redis_url):
+        await rig.trader.run(40)
+        await until(all_listed, "the publisher to list the trades")
+    nowhere = f"127.0.0.1:{free_port()}"
+    async with publishing(rig.engine.address, nowhere, rig.redis_url) as publisher:
+
+        async def sent() -> bool:
+            return publisher.published > 0
+
+        await until(sent, "the publisher's first send")
+        before = len(await rig.made())
+        while len(await rig.made()) == before:
+            await rig.trader.run(20)
+        await until(all_listed, "the publisher to list the new trades")
+        await rig.restart_redis()
+        before = len(await rig.made())
+        while len(await rig.made()) == before:
+            await rig.trader.run(20)
+        await until(all_listed, "every trade listed after Redis restarted")
