@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
+from tradekit.markets import ONRAMP_NETWORK
 
 if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
@@ -196,6 +197,8 @@ class Truth:
             known.credits += 1
             known.credited += credited
             self.net[d.asset] += self.units(d.asset, credited)
+            if d.network == ONRAMP_NETWORK:  # the faucet's: checked with the load's transfers
+                self.deposits[(d.user_id, d.asset, Decimal(d.quantity))] += 1
 
     def _withdrawal_changed(self, e: cpb.WithdrawalChanged) -> None:
         w = e.withdrawal

@@ -48,6 +48,7 @@ from exchange.engine.v1.engine_pb2_grpc import EngineServiceStub
 from exchange.ledger.v1 import ledger_pb2 as lpb
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
 from launcher.supervisor import Supervisor
+from tradekit.markets import ONRAMP_NETWORK
 
 if TYPE_CHECKING:
     from exchange.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub
@@ -288,7 +289,11 @@ async def _trial(
 def capital_stats(truth: Truth) -> dict[str, int]:
     ws = truth.capital_withdrawals.values()
     return {
-        "deposits_credited": sum(1 for d in truth.capital_deposits.values() if d.credits),
+        "deposits_credited": sum(
+            1
+            for (network, _), d in truth.capital_deposits.items()
+            if d.credits and network != ONRAMP_NETWORK
+        ),
         "withdrawals": len(ws),
         "withdrawals_held": sum(1 for w in ws if w.held),
         "withdrawals_confirmed": sum(1 for w in ws if w.status == cpb.WITHDRAWAL_STATUS_CONFIRMED),

@@ -104,6 +104,7 @@ def withdrawal_to_proto(w: Withdrawal, engine: Engine) -> pb.Withdrawal:
         client_id=w.client_id,
         created_at_us=w.created,
         updated_at_us=w.updated,
+        memo=w.memo,
     )
 
 
@@ -129,7 +130,7 @@ def write_event(
     )
     w.quantity, w.fee = format_units(e.amount, decimals), format_units(e.fee, decimals)
     w.status = int(e.status)  # type: ignore[assignment]
-    w.transaction_hash, w.client_id = e.tx_hash, e.client_id
+    w.transaction_hash, w.client_id, w.memo = e.tx_hash, e.client_id, e.memo
     w.created_at_us, w.updated_at_us = e.created, e.ts
     for field in ("locked", "unlocked", "paid", "fee_paid"):
         setattr(c, field, format_units(getattr(e, field), decimals))
@@ -240,7 +241,7 @@ class CapitalRpcs:
         def build() -> Command:
             amount = self._units(r.asset, r.quantity)
             return RequestWithdrawal(
-                UserId(r.user_id), r.asset, r.network, r.address, amount, r.client_id
+                UserId(r.user_id), r.asset, r.network, r.address, amount, r.client_id, r.memo
             )
 
         outcome = await self._run(RequestWithdrawal, build)

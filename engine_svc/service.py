@@ -13,6 +13,7 @@ import grpc
 from engine_svc import convert
 from engine_svc.capital_rpc import CapitalRpcs
 from engine_svc.command_log import log_command, logs_command
+from engine_svc.core.capital_messages import ReportDeposit
 from engine_svc.core.commands import (
     AddAsset,
     AddMarket,
@@ -46,7 +47,7 @@ from engine_svc.settings import DEV_DEPOSIT_SECRET
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
-from tradekit.markets import Asset
+from tradekit.markets import ONRAMP_NETWORK, Asset
 
 MAX_DEPTH = 5000
 
@@ -189,9 +190,15 @@ class EngineServicer(CapitalRpcs, epb_grpc.EngineServiceServicer):
         self, r: epb.DepositRequest | epb.WithdrawRequest, withdraw: bool
     ) -> Command:
         decimals = {a.symbol: a.decimals for a in self.engine.assets.values()}
-        return parse_funds(
+        funds = parse_funds(
             decimals, withdraw=withdraw, user=r.user_id, asset=r.asset, amount=r.amount
         )
+        if isinstance(r, epb.DepositRequest) and r.onramp_reference:
+            # The onramp's credit goes the way of every deposit: recorded, credited once.
+            return ReportDeposit(
+                funds.user, funds.asset, ONRAMP_NETWORK, "", funds.amount, r.onramp_reference, 0
+            )
+        return funds
 
     def _balance_reply(self, outcome: Outcome, user: int, asset: str) -> epb.BalanceReply:
         if outcome.code != Code.OK:
@@ -200,7 +207,7 @@ class EngineServicer(CapitalRpcs, epb_grpc.EngineServiceServicer):
         available, locked = (0, 0) if bal is None else (bal.available, bal.locked)
         return epb.BalanceReply(
             balance=convert.balance_to_proto(self.engine, asset, available, locked),
-            seq=outcome.events[-1].seq,
+            seq=outcome.events[-1].seq if outcome.events else 0,  # 0: an onramp repeated
         )
 
     async def Deposit(self, request: epb.DepositRequest, context: Ctx) -> epb.BalanceReply:

@@ -207,6 +207,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         streams.streams_context(settings.stream_address, settings.ws_interval_ms)
     )
     app.on_shutdown.append(streams.close_streams)
+    app.on_startup.append(binance_sockets.read_event_names)  # after the contexts above
     app.router.add_routes(public.routes)
     app.router.add_routes(private.routes)
     app.router.add_routes(capital.routes)

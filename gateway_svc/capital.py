@@ -13,6 +13,7 @@ it waits for custody).
 
 from __future__ import annotations
 
+import re
 import time
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,7 @@ routes = web.RouteTableDef()
 MAX_MS = (2**63 - 1) // 1000
 MAX_LIST = 1000
 MAX_ADDRESS = 128
+_MEMO = re.compile(r"[ -~]{0,64}")  # printable ASCII, as the engine takes it
 DAY_US = 86_400_000_000
 _DEPOSIT_STATUS = {cpb.DEPOSIT_STATUS_PENDING: "pending", cpb.DEPOSIT_STATUS_CONFIRMED: "confirmed"}
 _WITHDRAWAL_STATUS = {
@@ -79,16 +81,26 @@ def network_of(p: dict[str, Any], *, required: bool = True) -> str:
 def client_id_of(p: dict[str, Any]) -> int:
     """A withdrawal's clientId: a number, or a string of its digits (Backpack documents a
     string; ccxt sends its `tag` there). It names the request for retries, so it is digits
-    or refused, never a memo: no network here takes one."""
+    or refused, never a memo (a memo is its own field, `memo`)."""
     try:
         return uint(p, "clientId", maximum=MAX_CLIENT_ID)
     except ApiError:
         raise bad_request(
             f"clientId must be a whole number from 0 to {MAX_CLIENT_ID} (or a string of its "
-            "digits); memos and tags are not taken on these networks",
+            "digits); a memo or tag goes in memo",
             field="clientId",
             reason="INVALID_CLIENT_ID",
         ) from None
+
+
+def memo_of(p: dict[str, Any]) -> str:
+    """A withdrawal's memo (a chain's memo or destination tag) for custody to send with it."""
+    memo = p.get("memo", "")
+    if not isinstance(memo, str) or not _MEMO.fullmatch(memo):
+        raise bad_request(
+            "memo must be a string of at most 64 printable ASCII characters", field="memo"
+        )
+    return memo
 
 
 def _range(p: dict[str, Any], who: Caller) -> epb.ListCapitalRequest:
@@ -156,6 +168,7 @@ def withdrawal_json(w: cpb.Withdrawal) -> dict[str, Any]:
     return {
         "id": w.withdrawal_id,
         "clientId": w.client_id or None,
+        "memo": w.memo or None,
         "symbol": w.asset,
         "asset": w.asset,
         "blockchain": w.network,
@@ -237,6 +250,7 @@ async def request_withdrawal(request: web.Request) -> web.Response:
             address=address,
             quantity=quantity,
             client_id=client_id_of(p),
+            memo=memo_of(p),
         )
     )
     if reply.code:
@@ -247,7 +261,8 @@ async def request_withdrawal(request: web.Request) -> web.Response:
             request, "withdrawal_request", f"user:{who.user_id}", who.user_id,
             withdrawalId=str(w.withdrawal_id), asset=w.asset, network=w.network,
             address=w.address, quantity=w.quantity, fee=w.fee, clientId=w.client_id or None,
-            via=who.via, keyId=str(who.key.key_id) if who.key else None,
+            memo=w.memo or None, via=who.via,
+            keyId=str(who.key.key_id) if who.key else None,
         )  # fmt: skip
     return json_response(withdrawal_json(w))
 

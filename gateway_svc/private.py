@@ -10,6 +10,7 @@ needs for it (`requires`): reads need `read`, orders and the faucet `trade`.
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +34,7 @@ from gateway_svc.dialect import (
 from gateway_svc.errors import ApiError, bad_request, engine_error, forbidden
 from gateway_svc.fences import Scope, requires
 from gateway_svc.respond import json_response
+from servicekit.logs import request_id as request_id_var
 
 routes = web.RouteTableDef()
 
@@ -226,13 +228,25 @@ async def onramp(request: web.Request) -> web.Response:
         await b.redis.decrby(key, units)
         raise over_cap
     reply = await b.engine.deposit(
-        epb.DepositRequest(user_id=who.user_id, asset=asset, amount=amount)
+        epb.DepositRequest(
+            user_id=who.user_id,
+            asset=asset,
+            amount=amount,
+            onramp_reference=_onramp_reference(who.user_id, request_id_var.get() or ""),
+        )
     )
-    if reply.code:
+    if reply.code or not reply.seq:  # refused, or a repeat of a request already credited
         await b.redis.decrby(key, units)
+    if reply.code:
         raise engine_error(reply.code, reply.message)
     balance = reply.balance
     return json_response({"asset": asset, "available": balance.available, "locked": balance.locked})
+
+
+def _onramp_reference(user_id: int, request_id: str) -> str:
+    """The onramp deposit's transaction hash: one per user and X-Request-Id, so a request
+    retried with its id is credited once (the gateway makes a unique id when none is sent)."""
+    return hashlib.sha256(f"{user_id}:{request_id}".encode()).hexdigest()
 
 
 def _units(amount: str, decimals: int) -> int:

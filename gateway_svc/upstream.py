@@ -7,7 +7,9 @@ missed meanwhile are sent from the snapshot's recent trades, and the depth book 
 the fresh snapshot by a diff that restarts the id chain (`Book.restart_to`: clients that
 check the chain take REST depth again, since the updates in between are lost). So does a
 snapshot stream_svc sends after its own resync. A listener that only joins later gets the
-current ticker, best bid/ask or candle at once.
+current ticker, best bid/ask or candle at once. A `Prepare` hook may hold a message back
+while it reads what a dialect needs to render it (a rare lookup; the topic's later messages
+wait behind it, so the order stays).
 
 Recent frames are kept per topic (with their engine sequence numbers) so that an SSE
 client reconnecting with Last-Event-ID can resume.
@@ -28,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 import grpc
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
     from exchange.stream.v1.stream_pb2_grpc import StreamServiceAsyncStub
 
 log = logging.getLogger(__name__)
+
+# What must be read before a message can be rendered: None (nearly always), or the reading.
+Prepare = Callable[[spb.MarketData], Awaitable[None] | None]
 
 HISTORY = 1000  # messages kept per topic for SSE resumption
 LINGER_S = 30.0  # an upstream outlives its last listener this long
@@ -153,10 +158,12 @@ class Upstream:
         stub: StreamServiceAsyncStub,
         on_idle: Callable[[Upstream], None],
         publish: Callable[[Upstream, Message], None],
+        prepare: Prepare | None = None,
     ) -> None:
         self.topic = topic
         self.stub = stub
         self._publish = publish
+        self._prepare = prepare
         self.listeners: set[Listener] = set()
         self.book: Book | None = None
         self.latest: Message | None = None  # state topics: the current state
@@ -222,6 +229,8 @@ class Upstream:
                 delay = 0.1
                 self.connected.set()
                 async for item in call:
+                    if self._prepare is not None and (reading := self._prepare(item)) is not None:
+                        await reading
                     self._receive(item)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
@@ -295,6 +304,7 @@ class Upstreams:
     ) -> None:
         self.stub = stub
         self.by_topic: dict[str, Upstream] = {}
+        self.prepare: Prepare | None = None  # for every upstream opened after it is set
         self.interval_ms = interval_ms  # the default cadence
         self.cadences = {0: Cadence(FLUSH_S, pending, merge_state=False)}
         if interval_ms:
@@ -309,7 +319,7 @@ class Upstreams:
         self.cadences[listener.interval_ms].add(topic.name, listener)
         upstream = self.by_topic.get(topic.name)
         if upstream is None:
-            upstream = Upstream(topic, self.stub, self._idle, self.publish)
+            upstream = Upstream(topic, self.stub, self._idle, self.publish, self.prepare)
             self.by_topic[topic.name] = upstream
         upstream.add(listener)
         return upstream

@@ -125,6 +125,7 @@ class Mirror:
         self.pending_triggers: dict[int, cpb.Order] = {}  # as placed, for their later updates
         self._taker: _Taker | None = None
         self._touched_balances: set[tuple[int, str]] = set()
+        self._deltas: dict[tuple[int, str], list[spb.BalanceDelta]] = {}  # capital's, unsent
 
     # ---- batches ----
 
@@ -153,6 +154,7 @@ class Mirror:
                         locked=format_units(locked, decimals),
                         ts_us=last.ts_us,
                         seq=last.seq,
+                        deltas=self._deltas.pop((user, asset), ()),
                     )
                 ),
             )
@@ -250,16 +252,16 @@ class Mirror:
             self._unlock(r.user_id, r.unlocked_asset, r.unlocked)
         elif kind == "deposited":
             d = ev.deposited
-            self._credit(d.user_id, d.asset, parse_units(d.amount, self.assets[d.asset]), 0)
+            self._capital(d.user_id, d.asset, self._units(d.asset, d.amount), ev.ts_us)
         elif kind == "withdrawn":
             w = ev.withdrawn
-            self._credit(w.user_id, w.asset, -parse_units(w.amount, self.assets[w.asset]), 0)
+            self._capital(w.user_id, w.asset, -self._units(w.asset, w.amount), ev.ts_us)
         elif kind == "deposit_recorded":
             dr = ev.deposit_recorded
             asset = dr.deposit.asset
-            self._credit(dr.deposit.user_id, asset, self._units(asset, dr.credited), 0)
+            self._capital(dr.deposit.user_id, asset, self._units(asset, dr.credited), ev.ts_us)
         elif kind == "withdrawal_changed":
-            self._withdrawal(ev.withdrawal_changed)
+            self._withdrawal(ev.withdrawal_changed, ev.ts_us)
         elif kind == "asset_listed":
             a = ev.asset_listed.asset
             self.assets[a.symbol] = a.decimals
@@ -443,15 +445,24 @@ class Mirror:
         amount = self._units(asset, text)
         self._credit(user, asset, amount, -amount)
 
-    def _withdrawal(self, c: cpb.WithdrawalChanged) -> None:
+    def _withdrawal(self, c: cpb.WithdrawalChanged, ts_us: int) -> None:
         """A withdrawal's lock, release, payment and fee."""
         user, asset = c.withdrawal.user_id, c.withdrawal.asset
-        self._lock(user, asset, c.locked)
-        self._unlock(user, asset, c.unlocked)
+        locked = self._units(asset, c.locked)
+        self._capital(user, asset, -locked, ts_us, locked)
+        unlocked = self._units(asset, c.unlocked)
+        self._capital(user, asset, unlocked, ts_us, -unlocked)
         paid = self._units(asset, c.paid)
         fee = self._units(asset, c.fee_paid)
         self._credit(user, asset, 0, -paid - fee)
         self._credit(FEE_ACCOUNT, asset, fee, 0)
+
+    def _capital(self, user: int, asset: str, available: int, ts_us: int, locked: int = 0) -> None:
+        """A move of capital: the balance changes and its change of `available` is told."""
+        if available and user != FEE_ACCOUNT:
+            delta = spb.BalanceDelta(delta=format_units(available, self.assets[asset]), ts_us=ts_us)
+            self._deltas.setdefault((user, asset), []).append(delta)
+        self._credit(user, asset, available, locked)
 
     def _credit(self, user: int, asset: str, available: int, locked: int) -> None:
         if not available and not locked:

@@ -6,6 +6,10 @@ its config file, its admin RPC and the benches that list markets speak these.
 
 from dataclasses import dataclass
 
+# The network the onramp (demo faucet) records its credits on as deposits: no network is
+# configured by this name, it takes no address, and a deposit on it is confirmed at once.
+ONRAMP_NETWORK = "Onramp"
+
 
 @dataclass(frozen=True, slots=True)
 class Asset:

@@ -4,6 +4,7 @@ Invariants (tested after every command, with the engine's):
 1. A deposit is credited once: deposits are keyed by (network, transaction hash); a report
    of a known transfer with other facts is refused, and one with no new confirmations
    changes nothing. It is credited when its confirmations reach the network's requirement.
+   The onramp's credits are deposits on the network ONRAMP_NETWORK, keyed by reference.
 2. A withdrawal's funds (amount + fee) are locked from its request until it ends; it ends
    once, as CONFIRMED (the amount leaves the exchange, the fee goes to FEE_ACCOUNT) or as
    DECLINED (the lock returns to available). Repeating the action that ended it changes
@@ -36,7 +37,7 @@ from engine_svc.core.capital_messages import (
 )
 from engine_svc.core.events import Event
 from engine_svc.core.types import FEE_ACCOUNT, Code, Rejected, UserId
-from tradekit.markets import Asset
+from tradekit.markets import ONRAMP_NETWORK, Asset
 from tradekit.money import MAX_UNITS, AmountError, format_units, parse_units
 
 DAY_US = 86_400_000_000
@@ -47,6 +48,7 @@ _ADDRESS = {
     AddressFormat.BASE58: re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}"),
 }
 _TX_HASH = re.compile(r"[0-9A-Za-z]{1,128}")
+_MEMO = re.compile(r"[ -~]{0,64}")
 _NETWORK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
 _PENDING_APPROVAL = WithdrawalStatus.PENDING_APPROVAL
 _APPROVED = WithdrawalStatus.APPROVED
@@ -86,8 +88,8 @@ def _config_error(message: str) -> Rejected:
 
 class Withdrawal:
     __slots__ = (
-        "address", "amount", "asset", "client_id", "created", "fee", "id", "network", "status",
-        "tx_hash", "updated", "user",
+        "address", "amount", "asset", "client_id", "created", "fee", "id", "memo", "network",
+        "status", "tx_hash", "updated", "user",
     )  # fmt: skip
 
     def __init__(
@@ -102,6 +104,7 @@ class Withdrawal:
         status: WithdrawalStatus,
         client_id: int,
         created: int,
+        memo: str = "",
     ) -> None:
         self.id = id
         self.user = user
@@ -115,6 +118,7 @@ class Withdrawal:
         self.created = created
         self.updated = created
         self.tx_hash = ""
+        self.memo = memo
 
     def event(
         self,
@@ -128,7 +132,7 @@ class Withdrawal:
         return WithdrawalChanged(
             seq, ts, self.id, self.user, self.asset, self.network, self.address, self.amount,
             self.fee, self.status, self.tx_hash, self.client_id, self.created, locked, unlocked,
-            paid, fee_paid,
+            paid, fee_paid, self.memo,
         )  # fmt: skip
 
 
@@ -151,7 +155,7 @@ class Capital:
         if isinstance(c, DecideWithdrawal):
             return self._decide(c, seq + 1, ts, accounts)
         if isinstance(c, ReportDeposit):
-            return self._report(c, seq + 1, ts, accounts)
+            return self._report(c, seq + 1, ts, accounts, assets)
         return self._add_network(c, seq + 1, ts, assets)
 
     def network(self, asset: str, network: str) -> Network:
@@ -169,6 +173,8 @@ class Capital:
             raise Rejected(Code.UNKNOWN_ASSET, f"unknown asset {spec.asset[:40]!r}")
         if not _NETWORK_NAME.fullmatch(spec.network):
             raise _config_error(f"network name {spec.network[:40]!r} must be 1-32 letters/digits")
+        if spec.network == ONRAMP_NETWORK:
+            raise _config_error(f"network name {ONRAMP_NETWORK} is the onramp's")
         if (spec.asset, spec.network) in self.networks:
             raise Rejected(Code.ALREADY_EXISTS, f"network {spec.asset}/{spec.network} exists")
         self.networks[(spec.asset, spec.network)] = Network(spec, asset.decimals)
@@ -176,12 +182,22 @@ class Capital:
 
     # ---- deposits ----
 
-    def _report(self, c: ReportDeposit, seq: int, ts: int, accounts: Accounts) -> list[Event]:
+    def _report(
+        self, c: ReportDeposit, seq: int, ts: int, accounts: Accounts, assets: dict[str, Asset]
+    ) -> list[Event]:
         if c.user <= 0:
             raise Rejected(Code.INVALID_USER, "user id must be > 0")
-        network = self.network(c.asset, c.network)
-        if not network.spec.deposit_enabled:
-            raise Rejected(Code.NETWORK_DISABLED, f"deposits of {c.asset} on {c.network} are off")
+        if c.network == ONRAMP_NETWORK:  # no chain: credited at once, once per reference
+            if c.asset not in assets:
+                raise Rejected(Code.UNKNOWN_ASSET, f"unknown asset {c.asset[:40]!r}")
+            required = 0
+        else:
+            spec = self.network(c.asset, c.network).spec
+            if not spec.deposit_enabled:
+                raise Rejected(
+                    Code.NETWORK_DISABLED, f"deposits of {c.asset} on {c.network} are off"
+                )
+            required = spec.confirmations
         if not 0 < c.amount <= MAX_UNITS:
             raise Rejected(Code.INVALID_AMOUNT, "amount must be positive")
         if not _TX_HASH.fullmatch(c.tx_hash):
@@ -200,7 +216,7 @@ class Capital:
                 )
             if known.status == DepositStatus.CONFIRMED or c.confirmations <= known.confirmations:
                 return []  # a repeated report: credited at most once
-        confirmed = c.confirmations >= network.spec.confirmations
+        confirmed = c.confirmations >= required
         if confirmed:
             accounts.deposit(c.user, c.asset, c.amount)  # raises before any change
         created = ts if known is None else known.created
@@ -221,8 +237,8 @@ class Capital:
             raise Rejected(Code.INVALID_USER, "user id must be > 0")
         known = self.by_client_id.get((c.user, c.client_id)) if c.client_id else None
         if known is not None:
-            if (known.asset, known.network, known.address, known.amount) != (
-                c.asset, c.network, c.address, c.amount,
+            if (known.asset, known.network, known.address, known.amount, known.memo) != (
+                c.asset, c.network, c.address, c.amount, c.memo,
             ):  # fmt: skip
                 raise Rejected(
                     Code.DUPLICATE_CLIENT_ID,
@@ -250,6 +266,8 @@ class Capital:
             )
         if not _ADDRESS[spec.address_format].fullmatch(c.address):
             raise Rejected(Code.INVALID_ADDRESS, f"not a {c.network} address: {c.address[:64]!r}")
+        if not _MEMO.fullmatch(c.memo):
+            raise Rejected(Code.INVALID_ORDER, "memo must be at most 64 printable ASCII characters")
         if network.daily_limit:
             used = self.withdrawn_today(c.user, c.asset, c.network, ts)
             if used + c.amount > network.daily_limit:
@@ -276,6 +294,7 @@ class Capital:
         w = Withdrawal(
             self.next_withdrawal_id, c.user, c.asset, c.network, c.address, c.amount,
             network.fee, _PENDING_APPROVAL if needs_approval else _APPROVED, c.client_id, ts,
+            c.memo,
         )  # fmt: skip
         self.next_withdrawal_id += 1
         self._remember(w)
@@ -355,6 +374,7 @@ class Capital:
                     w.created,
                     w.updated,
                     w.tx_hash,
+                    w.memo,
                 ]
                 for w in self.withdrawals.values()
             ],
@@ -377,6 +397,7 @@ class Capital:
                 f[0], f[1], f[2], f[3], f[4], f[5], f[6], WithdrawalStatus(f[7]), f[8], f[9],  # type: ignore[arg-type]
             )  # fmt: skip
             w.updated, w.tx_hash = f[10], f[11]  # type: ignore[assignment]
+            w.memo = f[12] if len(f) > 12 else ""  # type: ignore[assignment]  # older snapshots
             self._remember(w)
         next_id = data["next_withdrawal_id"]
         assert isinstance(next_id, int)

@@ -61,7 +61,8 @@ class AddNetwork(NamedTuple):
 
 
 class ReportDeposit(NamedTuple):
-    """Custody saw a transfer to a deposit address (the edge resolved its user)."""
+    """Custody saw a transfer to a deposit address (the edge resolved its user), or the
+    onramp credited a user (network ONRAMP, no address, its reference as the tx hash)."""
 
     user: UserId
     asset: str
@@ -79,6 +80,7 @@ class RequestWithdrawal(NamedTuple):
     address: str
     amount: int  # what arrives at the address; the fee comes on top
     client_id: int  # 0 = none
+    memo: str = ""  # for custody to send with it (a chain's memo or tag); "" = none
 
 
 class DecideWithdrawal(NamedTuple):
@@ -129,6 +131,7 @@ class WithdrawalChanged(NamedTuple):
     unlocked: int  # locked -> available (a decline)
     paid: int  # locked -> outside the exchange (completion: amount)
     fee_paid: int  # locked -> the fee account (completion: fee)
+    memo: str = ""
 
 
 CapitalEvent = NetworkListed | DepositRecorded | WithdrawalChanged

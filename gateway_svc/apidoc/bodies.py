@@ -122,8 +122,8 @@ BODIES: dict[str, Json] = {
     "WithdrawalRequest": {
         "type": "object",
         "description": (
-            "Backpack's `{symbol, blockchain, quantity, address, clientId}` or the spec's "
-            "`{asset, network, ...}`. The same `clientId` again is the same withdrawal."
+            "Backpack's `{symbol, blockchain, quantity, address, clientId}` (and `memo`) or the "
+            "spec's `{asset, network, ...}`. The same `clientId` again is the same withdrawal."
         ),
         "properties": {
             "symbol": {**_NAME_INPUT, "description": "the asset (Backpack)"},
@@ -136,6 +136,11 @@ BODIES: dict[str, Json] = {
             "quantity": {**ref("DecimalInput"), "description": "what arrives; the fee is on top"},
             "address": {"type": "string", "minLength": 1, "maxLength": 128},
             "clientId": id_input(MAX_CLIENT_ID),
+            "memo": {
+                "type": "string",
+                "pattern": "^[ -~]{0,64}$",
+                "description": "a chain's memo or destination tag, for custody to send",
+            },
             **_USER_FIELD,
         },
         "required": ["quantity", "address"],

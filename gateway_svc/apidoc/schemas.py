@@ -304,6 +304,7 @@ SCHEMAS: dict[str, Json] = {
         {
             "id": {"type": "integer", "minimum": 1},
             "clientId": nullable({"type": "integer"}),
+            "memo": nullable({**TEXT, "description": "for custody to send with it"}),
             "symbol": TEXT,
             "asset": TEXT,
             "blockchain": TEXT,

@@ -5,25 +5,35 @@ allows (ccxt and python-binance send `x-<broker><uuid>` by default) is hashed in
 2^32..2^63-1: the engine, which knows numbers only, then keeps it unique among the user's
 open orders and finds and cancels orders by it. The string is written to the ledger before
 the order is placed and read back for every answer; since the number is a function of the
-string, a name once read is cached for good.
+string, a name once read is cached for good. A user-data event of a named order this
+replica has not read (another replica placed it) waits for one lookup of its name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING
 
+import grpc
+
 from exchange.ledger.v1 import ledger_pb2 as lpb
+from exchange.stream.v1 import stream_pb2 as spb
 from gateway_svc.dialect import MAX_CLIENT_ID
 from tradekit.binance import client_order_id
 
 if TYPE_CHECKING:
     from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceAsyncStub
+    from gateway_svc.upstream import Prepare
 
 NAMED = MAX_CLIENT_ID + 1  # the first number a string is hashed to
 CACHED = 100_000  # names held in memory; the ledger has them all
 
+LOOKUP_SECONDS = 2.0  # how long an event waits for its order's name at most
+
 _names: dict[int, str] = {}
+_asked: set[int] = set()  # looked up for an event already: never again, found or not
 
 
 def _cache(number: int, text: str) -> None:
@@ -59,3 +69,29 @@ async def learn(ledger: LedgerServiceAsyncStub, user_id: int, numbers: Iterable[
         )
         for number, text in reply.names.items():
             _cache(number, text)
+
+
+def event_names(ledger: LedgerServiceAsyncStub) -> Prepare:
+    """An upstream's `Prepare`: an order update of a named order whose name memory lacks
+    reads it from the ledger first, once per order; every other message passes at once."""
+
+    def prepare(item: spb.MarketData) -> Awaitable[None] | None:
+        if item.WhichOneof("body") != "order_update":
+            return None
+        order = item.order_update.order
+        number = order.client_order_id
+        if number < NAMED or number in _names or number in _asked:
+            return None
+        if len(_asked) >= CACHED:
+            _asked.clear()
+        _asked.add(number)
+        return _look_up(ledger, order.user_id, number)
+
+    return prepare
+
+
+async def _look_up(ledger: LedgerServiceAsyncStub, user_id: int, number: int) -> None:
+    """Without the ledger (or past LOOKUP_SECONDS) the event shows the number."""
+    with contextlib.suppress(grpc.aio.AioRpcError, TimeoutError):
+        async with asyncio.timeout(LOOKUP_SECONDS):
+            await learn(ledger, user_id, [number])

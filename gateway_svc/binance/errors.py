@@ -25,6 +25,7 @@ _BY_CODE: dict[str, tuple[int, str]] = {
     "INVALID_ORDER_TYPE": (-1116, "Invalid orderType."),
     "INVALID_SIDE": (-1117, "Invalid side."),
     "BAD_INTERVAL": (-1120, "Invalid interval."),
+    "TIME_SPAN_TOO_LONG": (-1127, ""),
     "INVALID_MARKET": (-1121, "Invalid symbol."),
     "INVALID_ASSET": (-1100, ""),
     "INVALID_PRICE": (-1013, "Filter failure: PRICE_FILTER"),

@@ -26,7 +26,6 @@ from gateway_svc.auth import Caller
 from gateway_svc.binance import client_ids, weights
 from gateway_svc.binance.dialect import (
     CLIENT_ID,
-    MAX_MS,
     SIDES,
     STPS,
     TIFS,
@@ -40,6 +39,7 @@ from gateway_svc.binance.dialect import (
     order_json,
     read_params,
     stop_above,
+    time_span,
 )
 from gateway_svc.context import Backends, backends, caller
 from gateway_svc.errors import ApiError, engine_error
@@ -306,9 +306,9 @@ async def cancel_open_orders(request: web.Request) -> web.Response:
 
 def _window(p: dict[str, str]) -> tuple[int, int, bool]:
     """`startTime`/`endTime` as the ledger's from_us/to_us (end inclusive, in ms), and
-    whether the page runs forward (from a time or an id on; else the newest `limit`)."""
-    start = integer(p, "startTime", maximum=MAX_MS)
-    end = integer(p, "endTime", maximum=MAX_MS)
+    whether the page runs forward (from a time or an id on; else the newest `limit`); the
+    two at most 24 hours apart, as on allOrders and myTrades."""
+    start, end = time_span(p, 24)
     return start * 1000, end * 1000 + 1000 if end else 0, bool(start)
 
 

@@ -31,6 +31,7 @@ from gateway_svc.binance.dialect import (
     ms,
     number,
     read_params,
+    time_span,
 )
 from gateway_svc.context import Backends, backends
 from gateway_svc.errors import ApiError, engine_error
@@ -211,10 +212,9 @@ async def depth(request: web.Request) -> web.Response:
 
 async def _trades(b: Backends, m: cpb.Market, p: dict[str, str]) -> list[lpb.Trade]:
     """The trades asked for, oldest first: `limit` from `fromId` or `startTime` on, else the
-    newest `limit` (before `endTime`)."""
+    newest `limit` (before `endTime`), at most an hour apart as on aggTrades."""
     from_id = integer(p, "fromId")
-    start = integer(p, "startTime", maximum=MAX_MS)
-    end = integer(p, "endTime", maximum=MAX_MS)
+    start, end = time_span(p, 1)
     reply = await b.ledger.GetTrades(
         lpb.GetTradesRequest(
             market=m.symbol,

@@ -41,11 +41,12 @@ from gateway_svc.binance.dialect import binance_symbol
 from gateway_svc.binance.errors import binance_code
 from gateway_svc.binance.streams import ARRAYS, Stream, StreamError, parse_stream, partial, payload
 from gateway_svc.connection import Connection
-from gateway_svc.context import Backends, backends
+from gateway_svc.context import BACKENDS, Backends, backends
 from gateway_svc.errors import ApiError
 from gateway_svc.fences import Scope, admit
 from gateway_svc.frames import frame, ws_text
 from gateway_svc.private_streams import take_slot
+from gateway_svc.streams import UPSTREAMS
 from gateway_svc.subscriptions import FrameError, Wanted
 from gateway_svc.upstream import Message, Pending, Upstream
 from gateway_svc.ws import READY_SECONDS, serve_socket
@@ -132,7 +133,13 @@ class BinanceConnection(Connection):
 
     def _frame(self, message: Message, part: Part) -> bytes:
         data = self._data(message, part)
-        return ws_text(self.wrap(part.stream, data)) if data else b""
+        if not data:
+            return b""
+        out = ws_text(self.wrap(part.stream, data))
+        if part.kind == "user":  # a balance's capital moves come first (rare: no caching)
+            moves = user_data.capital_events(message.item)
+            out = b"".join([*(ws_text(self.wrap(part.stream, m)) for m in moves), out])
+        return out
 
     def partial_frame(self, part: Part) -> bytes:
         """The best `part.levels` levels of the upstream's book now; b"" before it has one."""
@@ -192,6 +199,11 @@ async def _symbols(b: Backends, conn: BinanceConnection) -> dict[str, str]:
     markets = {binance_symbol(m): m.symbol for m in await b.markets.all()}
     conn.symbols = {market: symbol for symbol, market in markets.items()}
     return markets
+
+
+async def read_event_names(app: web.Application) -> None:
+    """On startup: user-data events of named orders this replica never saw get their names."""
+    app[UPSTREAMS].prepare = client_ids.event_names(app[BACKENDS].ledger)
 
 
 def _is_listen_key(name: str) -> bool:

@@ -8,9 +8,9 @@ bearer token; a stream opened with a listen key (`/ws/<listenKey>`) is told
 `listenKeyExpired` and closed once the key is gone.
 
 Events: `executionReport` from each order update, `outboundAccountPosition` from each
-balance update. The mesh's balance updates do not say why a balance moved, so Binance's
-`balanceUpdate` (deposits and withdrawals) is not sent: their new balances arrive as
-`outboundAccountPosition` like any other.
+balance update, and before it, as Binance sends them, a `balanceUpdate` per capital move
+the update carries (a deposit credited, a withdrawal requested or declined: `d` is the
+change of the free balance).
 """
 
 from __future__ import annotations
@@ -171,6 +171,25 @@ def event(item: spb.MarketData, symbols: dict[str, str]) -> bytes:
     if u.kind == spb.ORDER_UPDATE_KIND_CLOSED and u.order.status == cpb.ORDER_STATUS_FILLED:
         return b""
     return orjson.dumps(_execution_report(u, symbols))
+
+
+def capital_events(item: spb.MarketData) -> list[bytes]:
+    """Binance's `balanceUpdate` of each capital move a balance update carries."""
+    if item.WhichOneof("body") != "balance_update":
+        return []
+    b = item.balance_update
+    return [
+        orjson.dumps(
+            {
+                "e": "balanceUpdate",
+                "E": d.ts_us // 1000,
+                "a": b.asset,
+                "d": d.delta,
+                "T": d.ts_us // 1000,
+            }
+        )
+        for d in b.deltas
+    ]
 
 
 def _execution_type(u: spb.OrderUpdate) -> str:

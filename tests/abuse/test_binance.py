@@ -238,3 +238,24 @@ async def test_exhausted_weight_and_order_budgets_refuse_and_change_nothing(
         status, answer = await judged(stack, kept(method, path, params))
         assert (status, answer["code"]) == (429, -1003), path
         assert int(answers[-1].headers["Retry-After"]) >= 1
+
+
+async def test_time_spans_wider_than_binance_allows_are_refused(
+    stack: Stack, key: dict[str, Any]
+) -> None:
+    """allOrders and myTrades: startTime..endTime at most 24 hours; aggTrades: 1 hour. One
+    millisecond more is 400 -1127 with Binance's message; exactly the span is answered."""
+    hour = 3_600_000
+    start = _fresh_ms() - 48 * hour
+    spans = [("/api/v3/allOrders", 24, True), ("/api/v3/myTrades", 24, True),
+             ("/api/v3/aggTrades", 1, False)]  # fmt: skip
+    for path, hours, private in spans:
+        for end, refused in ((start + hours * hour + 1, True), (start + hours * hour, False)):
+            params = {"symbol": "TATAINR", "startTime": str(start), "endTime": str(end)}
+            query = urlencode(signed(key["secret"], params) if private else params)
+            status, answer = await judged(stack, send(stack, "GET", path, key["apiKey"], query))
+            if refused:
+                message = f"More than {hours} hours between startTime and endTime."
+                assert (status, answer) == (400, {"code": -1127, "msg": message}), path
+            else:
+                assert (status, answer) == (200, []), path

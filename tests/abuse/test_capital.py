@@ -3,7 +3,7 @@ and the engine's reason, locks nothing and leaves the engine's state hash as it 
 (tests.abuse.rest). Above what is available (the fee on top), below the network's minimum,
 above its maximum and its daily limit, malformed addresses, unknown and disabled networks,
 zero, negative, over-precise and non-numeric quantities, a clientId reused with other
-facts, another user's id; and a bad clientId, in both dialects' paths."""
+facts, another user's id; and a bad clientId or memo, in both dialects' paths."""
 
 from __future__ import annotations
 
@@ -69,6 +69,13 @@ CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
     ("a clientId above 32 bits", {"clientId": 2**32}, 400, "INVALID_CLIENT_REQUEST",
      "INVALID_CLIENT_ID"),
     ("a clientId used with other facts", {"clientId": 9, "quantity": "11"}, 409,
+     "DUPLICATE_CLIENT_ID", "DUPLICATE_CLIENT_ID"),
+    ("a memo too long", {"memo": "m" * 65}, 400, "INVALID_CLIENT_REQUEST", None),
+    ("a memo with a control character", {"memo": "a\nb"}, 400, "INVALID_CLIENT_REQUEST",
+     None),
+    ("a memo not ASCII", {"memo": "caf\u00e9"}, 400, "INVALID_CLIENT_REQUEST", None),
+    ("a memo not a string", {"memo": 5}, 400, "INVALID_CLIENT_REQUEST", None),
+    ("a clientId used with another memo", {"clientId": 9, "memo": "tag"}, 409,
      "DUPLICATE_CLIENT_ID", "DUPLICATE_CLIENT_ID"),
     ("another user's id", {"userId": 999}, 403, "FORBIDDEN", None),
 ]  # fmt: skip

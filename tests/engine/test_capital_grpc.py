@@ -111,10 +111,16 @@ async def test_deposits_and_withdrawals_survive_restarts(tmp_path: Path) -> None
         assert await usdt(stub, 5) == ("500.000000", "0.000000")
         asked = await stub.RequestWithdrawal(
             epb.RequestWithdrawalRequest(
-                user_id=5, asset="USDT", network="Ethereum", address=OUT, quantity="100"
+                user_id=5,
+                asset="USDT",
+                network="Ethereum",
+                address=OUT,
+                quantity="100",
+                memo="tag 42",
             )
         )
         assert asked.code == 0, asked.message
+        assert asked.withdrawal.memo == "tag 42"
         assert asked.withdrawal.status == pb.WITHDRAWAL_STATUS_APPROVED
         assert asked.withdrawal.fee == "1.000000"
         second = await stub.RequestWithdrawal(
@@ -152,7 +158,9 @@ async def test_deposits_and_withdrawals_survive_restarts(tmp_path: Path) -> None
         assert late.code == pb.RESULT_CODE_WITHDRAWAL_FINAL
         assert await usdt(stub, 5) == ("399.000000", "0.000000")
         history = await stub.ListWithdrawals(epb.ListCapitalRequest(user_id=5))
-        assert [w.withdrawal_id for w in history.withdrawals] == [other, first]
+        assert [(w.withdrawal_id, w.memo) for w in history.withdrawals] == [
+            (other, ""), (first, "tag 42"),
+        ]  # fmt: skip
         assert (await stub.ListWithdrawals(epb.ListCapitalRequest(user_id=6))).withdrawals == []
         deposits = await stub.ListDeposits(epb.ListCapitalRequest(user_id=5))
         assert [d.transaction_hash for d in deposits.deposits] == ["tx1"]

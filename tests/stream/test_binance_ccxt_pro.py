@@ -34,6 +34,18 @@ async def binance_pro(live: Live, email: str, funds: dict[str, str]) -> Any:
     return client
 
 
+async def upstreams_open(live: Live, *kinds: str) -> None:
+    """ccxt subscribes in its own tasks, and no acknowledgement reaches the caller: wait until
+    the gateway's upstream of each kind is open (only this test's watchers open them)."""
+    upstreams = live.stack.client.app[UPSTREAMS].by_topic
+    async with asyncio.timeout(30):
+        while not all(  # noqa: ASYNC110 - polls the gateway's upstream tasks
+            any(t.startswith(kind) and u.connected.is_set() for t, u in upstreams.items())
+            for kind in kinds
+        ):
+            await asyncio.sleep(0.05)
+
+
 @pytest.fixture
 async def pros(live: Live) -> AsyncIterator[tuple[Any, Any]]:
     alice = await binance_pro(live, "alice@binance-pro.test", {"TATA": "100", "INR": "10000"})
@@ -50,13 +62,7 @@ async def test_ccxt_pro_binance_watches_the_gateway(live: Live, pros: tuple[Any,
     balance = asyncio.ensure_future(alice.watch_balance())
     trades = asyncio.ensure_future(bob.watch_trades(SYMBOL))
     book_task = asyncio.ensure_future(bob.watch_order_book(SYMBOL))
-    upstreams = live.stack.client.app[UPSTREAMS].by_topic
-    async with asyncio.timeout(30):  # ccxt subscribes in its own tasks: wait for the gateway's
-        while not all(  # noqa: ASYNC110
-            any(t.startswith(kind) and u.connected.is_set() for t, u in upstreams.items())
-            for kind in ("orders.", "balances.", "trade.", "depth.")
-        ):
-            await asyncio.sleep(0.05)
+    await upstreams_open(live, "orders.", "balances.", "trade.", "depth.")
 
     ask = await alice.create_order(SYMBOL, "limit", "sell", 5, 1600)
     seen = await within(orders, 30)
@@ -85,7 +91,7 @@ async def test_ccxt_pro_binance_watches_the_gateway(live: Live, pros: tuple[Any,
 
     ticker_task = asyncio.ensure_future(bob.watch_ticker(SYMBOL))
     ohlcv_task = asyncio.ensure_future(bob.watch_ohlcv(SYMBOL, "1m"))
-    await asyncio.sleep(0.5)  # subscribed (no acknowledgement reaches the caller)
+    await upstreams_open(live, "ticker.", "kline.1m.")
     taken = await bob.create_order(SYMBOL, "market", "buy", 2)
     assert taken["filled"] == 2
 

@@ -18,11 +18,14 @@ import pytest
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
+from gateway_svc.streams import UPSTREAMS
+from tests.gateway.conftest import Stack
 from tests.gateway.test_rest import fund, signup
 from tests.ledger.events import all_events
 from tests.ledger.trading import Trader
 from tests.stream.conftest import Live
 from tests.stream.test_ws import apply_levels, sell
+from tradekit.topics import Topic
 
 MARKET, SYMBOL = "TATA_INR", "TATAINR"
 KINDS = ("trade", "aggTrade")
@@ -50,6 +53,19 @@ async def request(
                 return reply
             if frames is not None:
                 frames.append(reply)
+
+
+async def user_stream_live(stack: Stack, ws: aiohttp.ClientWebSocketResponse, user: int) -> None:
+    """Proof that the connection's user-data stream is live, so an action after this is seen:
+    the connection answers a request only after it has subscribed the streams its URL names,
+    and the gateway's upstreams of the user's orders and balances are open (stream_svc has
+    registered them)."""
+    assert len((await request(ws, "LIST_SUBSCRIPTIONS"))["result"]) == 1
+    names = [Topic("orders", user_id=user).name, Topic("balances", user_id=user).name]
+    upstreams = stack.client.app[UPSTREAMS].by_topic
+    async with asyncio.timeout(30):
+        while not all(n in upstreams and upstreams[n].connected.is_set() for n in names):  # noqa: ASYNC110 - polls the gateway's upstream tasks
+            await asyncio.sleep(0.02)
 
 
 async def rest(live: Live, path: str, **headers: str) -> Any:
@@ -253,7 +269,7 @@ MANY = (
 
 
 async def test_a_listen_key_streams_the_callers_orders_and_balances(live: Live) -> None:
-    _, auth = await signup(live.stack, "listen@binance.test")
+    user, auth = await signup(live.stack, "listen@binance.test")
     await fund(live.stack, auth, "INR", "1000")
     key = await (
         await live.stack.client.post("/api/v1/auth/apikeys", json={"label": "k"}, headers=auth)
@@ -281,6 +297,7 @@ async def test_a_listen_key_streams_the_callers_orders_and_balances(live: Live) 
         aiohttp.ClientSession() as session,
         session.ws_connect(f"{base(live)}/ws/{listen_key}") as ws,
     ):
+        await user_stream_live(live.stack, ws, user)
         placed = await live.stack.client.post(
             "/api/v1/order",
             json={"symbol": MARKET, "side": "Bid", "orderType": "Limit", "price": "100",

@@ -7,6 +7,7 @@ from the events after each one.
 """
 
 from collections.abc import Callable
+from functools import partial
 
 from engine_svc.core.capital_messages import (
     DecideWithdrawal,
@@ -20,6 +21,7 @@ from engine_svc.core.capital_messages import (
 )
 from engine_svc.core.types import Code
 from tests.engine.core.driver import Exchange, Outcome, uid
+from tradekit.markets import ONRAMP_NETWORK
 
 ALICE_ETH = "0x" + "a1" * 20
 OUT = "0x" + "0b" * 20
@@ -71,6 +73,21 @@ def test_a_known_transaction_with_other_facts_is_refused() -> None:
     ex = funded()
     ex.rejects(Code.DEPOSIT_CONFLICT, lambda: report(ex, "seed", 999 * USDT, 3))
     ex.rejects(Code.DEPOSIT_CONFLICT, lambda: report(ex, "seed", 1000 * USDT, 3, user="bob"))
+
+
+def test_an_onramp_credit_is_a_confirmed_deposit_credited_once_per_reference() -> None:
+    ex = Exchange()
+
+    def onramp(reference: str, asset: str = "INR", user: str = "alice") -> Outcome:
+        return ex.apply(ReportDeposit(uid(user), asset, ONRAMP_NETWORK, "", 250, reference, 0))
+
+    (credited,) = onramp("r1").events
+    assert isinstance(credited, DepositRecorded)
+    assert (credited.status, credited.credited) == (DepositStatus.CONFIRMED, 250)
+    assert onramp("r1").events == []  # a retry of the same request
+    ex.rejects(Code.DEPOSIT_CONFLICT, lambda: onramp("r1", user="bob"))
+    ex.rejects(Code.UNKNOWN_ASSET, lambda: onramp("r2", asset="NOPE"))
+    assert ex.balances("alice") == {"INR": ("2.50", "0.00")}
 
 
 def test_deposit_reports_are_checked() -> None:
@@ -137,6 +154,23 @@ def test_bad_withdrawals_are_refused_and_lock_nothing() -> None:
     ex.rejects(Code.UNKNOWN_NETWORK, asks(10 * USDT, network="Tron"))
     ex.rejects(Code.NETWORK_DISABLED, asks(10 * USDT, asset="USDC"))
     assert ex.balances("alice") == {"USDT": ("40000.000000", "0.000000")}
+
+
+def test_a_memo_is_kept_with_its_withdrawal_and_is_part_of_a_retry_s_facts() -> None:
+    ex = funded()
+
+    def ask(memo: str, client_id: int = 9) -> Outcome:
+        return ex.apply(
+            RequestWithdrawal(uid("alice"), "USDT", "Ethereum", OUT, 10 * USDT, client_id, memo)
+        )
+
+    (asked,) = ask("dest tag 1234").events
+    assert isinstance(asked, WithdrawalChanged)
+    assert asked.memo == ex.engine.capital.withdrawals[asked.withdrawal_id].memo == "dest tag 1234"
+    assert ask("dest tag 1234").events == []  # the retry
+    ex.rejects(Code.DUPLICATE_CLIENT_ID, lambda: ask("another tag"))
+    for bad in ("x" * 65, "tab\there", "caf\u00e9"):
+        ex.rejects(Code.INVALID_ORDER, partial(ask, bad, 0))
 
 
 def test_the_daily_limit_counts_the_last_24_hours_without_declines() -> None:
