@@ -252,6 +252,7 @@ class Publisher:
         self.batches = 0
         self.published = 0  # envelopes
         self.redis_failures = 0
+        self.sent_seq = 0  # the engine's position up to which messages went to Redis (or failed)
         # By market: its last recent_trades trades, oldest first, sent or not.
         self.recent: dict[str, deque[spb.MarketData]] = {}
 
@@ -401,6 +402,7 @@ class Publisher:
             self._keep(symbol, trades)
         self._redis_lost = True  # write the whole state once: a fresh start
         await self.send(Output())
+        self.sent_seq = mirror.seq
         log.info("publishing", extra={"from_seq": mirror.seq + 1, "markets": len(mirror.markets)})
         call = engine.Subscribe(epb.SubscribeRequest(from_seq=mirror.seq + 1))
         # Every batch that arrived while the last one was sent goes out together: one
@@ -416,6 +418,7 @@ class Publisher:
                 self.events_applied += len(events)
                 self.batches += 1
                 await self.send(out)
+                self.sent_seq = mirror.seq
         finally:
             call.cancel()
             await feed.close()
