@@ -103,10 +103,12 @@ def check_withdrawal_answers(record: Record, truth: Truth, users: set[int], f: F
         if w is None or ask.withdrawal_id not in ids:
             f.add("lost", f"withdrawal {ask.withdrawal_id} (user {user} clientId {client_id}) "
                           "acknowledged, not in the history")  # fmt: skip
-        elif (w.asset, w.network, w.quantity) != (ask.asset, ask.network, ask.quantity):
+        elif (w.asset, w.network, w.quantity, w.memo) != (
+            ask.asset, ask.network, ask.quantity, ask.memo,
+        ):  # fmt: skip
             f.add("wrong", f"withdrawal {w.withdrawal_id}: asked {ask.quantity} {ask.asset} "
-                           f"on {ask.network}, the history {w.quantity} {w.asset} "
-                           f"on {w.network}")  # fmt: skip
+                           f"on {ask.network} memo {ask.memo!r}, the history {w.quantity} "
+                           f"{w.asset} on {w.network} memo {w.memo!r}")  # fmt: skip
     for (user, client_id), ids in truth.withdrawals_by_client.items():
         if user in users and (user, client_id) not in record.withdrawal_asks:
             f.add("phantom", f"user {user} clientId {client_id} -> withdrawals {ids}, never asked")

@@ -101,6 +101,7 @@ class WithdrawalHistory:
     releases: int = 0  # declines that unlocked
     payments: int = 0  # completions that paid
     held: bool = False  # it waited for an operator's approval
+    memo: str = ""
 
     @property
     def open(self) -> bool:
@@ -207,7 +208,7 @@ class Truth:
             known = self.capital_withdrawals[w.withdrawal_id] = WithdrawalHistory(
                 w.withdrawal_id, w.user_id, w.client_id, w.asset, w.network,
                 Decimal(w.quantity), Decimal(w.fee), w.status,
-                held=w.status == cpb.WITHDRAWAL_STATUS_PENDING_APPROVAL,
+                held=w.status == cpb.WITHDRAWAL_STATUS_PENDING_APPROVAL, memo=w.memo,
             )  # fmt: skip
             ids = self.withdrawals_by_client.setdefault((w.user_id, w.client_id), [])
             ids.append(w.withdrawal_id)

@@ -460,6 +460,9 @@ class Trader:
             "quantity": str(quantity),
             "clientId": client_id,
         }
+        memo = f"memo {client_id}" if self.rng.random() < 0.3 else ""  # a chain's tag
+        if memo:
+            body["memo"] = memo
         unknown = False
         for _ in range(ASK_ATTEMPTS):
             answer = await self.client.call("POST", WITHDRAWAL_PATH, body)
@@ -475,7 +478,7 @@ class Trader:
         self.record.count("withdrawal_request", outcome)
         self.record.withdrawal_asks[(self.client.user_id, client_id)] = WithdrawalAsk(
             self.client.user_id, client_id, chain.asset, chain.network, quantity, outcome,
-            withdrawal_id,
+            withdrawal_id, memo,
         )  # fmt: skip
 
     def _note_errors(self, answer: Answer) -> None:

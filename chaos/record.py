@@ -74,6 +74,7 @@ class WithdrawalAsk:
     quantity: Decimal
     outcome: Outcome
     withdrawal_id: int = 0  # when ACKED
+    memo: str = ""
 
 
 @dataclass(frozen=True)

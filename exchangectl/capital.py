@@ -50,6 +50,7 @@ def withdrawal_dict(w: cpb.Withdrawal) -> dict[str, Any]:
         "status": enum_name(cpb.WithdrawalStatus.Name(w.status), "WITHDRAWAL_STATUS_"),
         "transaction_hash": w.transaction_hash,
         "client_id": w.client_id or None,
+        "memo": w.memo or None,  # for the sender to send with it
         "created_at": _time(w.created_at_us),
     }
 

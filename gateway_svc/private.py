@@ -222,25 +222,32 @@ async def onramp(request: web.Request) -> web.Response:
     if units > cap:  # also keeps the count below within Redis' 64-bit integers
         raise over_cap
     await limit(request, b.order_rule, f"user:{who.user_id}")
-    # The cap is counted in integer units in Redis, shared by every replica.
+    # The cap is counted in integer units in Redis, shared by every replica, once per
+    # request: a retry with the same X-Request-Id (marked) is not counted again.
     key = f"faucet:{who.user_id}:{asset}"
-    if await b.redis.incrby(key, units) > cap:
+    reference = _onramp_reference(who.user_id, request_id_var.get() or "")
+    marker = f"faucet:request:{reference}"
+    counted = bool(await b.redis.set(marker, 1, nx=True, ex=FAUCET_RETRY_SECONDS))
+    if counted and await b.redis.incrby(key, units) > cap:
         await b.redis.decrby(key, units)
+        await b.redis.delete(marker)
         raise over_cap
     reply = await b.engine.deposit(
         epb.DepositRequest(
-            user_id=who.user_id,
-            asset=asset,
-            amount=amount,
-            onramp_reference=_onramp_reference(who.user_id, request_id_var.get() or ""),
+            user_id=who.user_id, asset=asset, amount=amount, onramp_reference=reference
         )
     )
-    if reply.code or not reply.seq:  # refused, or a repeat of a request already credited
+    if counted and (reply.code or not reply.seq):  # refused, or credited before the mark
         await b.redis.decrby(key, units)
     if reply.code:
+        if counted:
+            await b.redis.delete(marker)  # a retry may count again
         raise engine_error(reply.code, reply.message)
     balance = reply.balance
     return json_response({"asset": asset, "available": balance.available, "locked": balance.locked})
+
+
+FAUCET_RETRY_SECONDS = 86_400  # how long a request's mark keeps its retries uncounted
 
 
 def _onramp_reference(user_id: int, request_id: str) -> str:

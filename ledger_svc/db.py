@@ -15,11 +15,14 @@ log = logging.getLogger(__name__)
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 # What a lost or refused connection raises: the server restarting, going away, not up yet.
+# A connection killed mid-query can leave asyncpg's protocol half-switched, which it reports
+# as InternalClientError ("cannot switch to state 12; another operation is in progress").
 CONNECTION_ERRORS = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
+    asyncpg.InternalClientError,
 )
 
 

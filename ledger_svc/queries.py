@@ -74,7 +74,8 @@ async def get_trades(
 ) -> lpb.GetTradesReply:
     base_dec, quote_dec = directory.scales(request.market)
     rows = await conn.fetch(
-        f"""SELECT trade_id, price, quantity, quote_quantity, taker_side, ts_us, seq
+        f"""SELECT trade_id, price, quantity, quote_quantity, taker_side, ts_us, seq,
+                   maker_order_id, taker_order_id
             FROM trades
             WHERE market = $1 AND trade_id < $2 AND trade_id > $3
                   AND ts_us >= $5 AND ts_us < $6
@@ -97,6 +98,8 @@ async def get_trades(
                 taker_side=r[4],
                 ts_us=r[5],
                 seq=r[6],
+                maker_order_id=r[7],
+                taker_order_id=r[8],
             )
             for r in rows
         ]

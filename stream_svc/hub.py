@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RECENT_TRADES = 50
+# Recent trades per market, as many as the publisher lists by default: they bridge an outage
+# of this hub for the gateway, so they bound how many trades one can last.
+RECENT_TRADES = 200
 LOADED_WAIT_S = 5.0  # at most this long a subscriber waits for its market's state from Redis
 T = TypeVar("T")
 

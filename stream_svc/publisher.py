@@ -3,16 +3,22 @@
 One instance runs (a second would only send duplicates, which consumers drop by id). It
 starts from the engine's own state (balances, then each market's depth) and the ledger's
 candles, then applies every event after that (see mirror.py) and, per engine batch,
-publishes one Envelope per channel in one Redis round trip. It also keeps in Redis what a
+publishes one Envelope per channel in one Redis command. It also keeps in Redis what a
 new stream_svc replica needs to start: per market the ticker, best bid/ask, open candles
 (hash `md.state.<MARKET>`) and the recent trades (list `md.trades.<MARKET>`, newest first).
 
 Redis being down costs messages, never the mirror: publishing failures are logged and the
 state is rewritten in full once Redis answers again; consumers see the gap by update id.
-Trades are not state a later message replaces: those not published meanwhile (the last
-STREAM_RECENT_TRADES of each market) go out first once Redis is back, into the channel and
-the recent-trades list, so every trade still reaches subscribers (consumers drop the ones
-they already have by trade id).
+Trades are not state a later message replaces, and trade ids are global, so no consumer can
+tell that one of a market's is missing: the publisher keeps each market's last
+STREAM_RECENT_TRADES (from the ledger at start, then as they happen) and, whenever Redis
+comes back, rewrites the recent-trades list from them and publishes them again, oldest
+first, before anything newer (consumers drop the ones they already have by trade id). Redis
+may come back without what it acknowledged (killed before its append-only file had it) or
+without what the previous publisher could not send (killed while Redis was down); either
+way no trade newer than a missing one gets out first. A send is one script: all of it is
+applied or none, and a Redis that restarted no longer knows the script (NOSCRIPT), which is
+how the publisher learns of a restart it never saw fail.
 The engine going away ends the subscription: the publisher starts over from a fresh state.
 """
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import deque
@@ -27,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
@@ -58,13 +65,31 @@ log = logging.getLogger(__name__)
 TICKER_EVERY_S = 5.0  # the 24h window moves even without trades
 KLINE_PAGE = 1000
 MAX_EVENTS_PER_SEND = 20_000
-# One command publishing every channel of a send: redis-py packs and parses one command
-# instead of one per channel (users' channels make dozens per batch).
-PUBLISH_ALL = """
-for i = 1, #ARGV, 2 do
-    redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+# One command for a whole send: redis-py packs and parses one command instead of one per
+# channel (users' channels make dozens per batch), and Redis applies all of it or none.
+# ARGV: the trades a list keeps, then operations, each a letter and its arguments.
+SEND = """
+local keep = tonumber(ARGV[1]) - 1
+local i = 2
+while i <= #ARGV do
+    local op = ARGV[i]
+    if op == 'H' then  -- key field value: a state item
+        redis.call('HSET', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+        i = i + 4
+    elseif op == 'D' then  -- key: a recent-trades list about to be written again
+        redis.call('DEL', ARGV[i + 1])
+        i = i + 2
+    elseif op == 'L' then  -- key trade: pushed newest first, the list kept short
+        redis.call('LPUSH', ARGV[i + 1], ARGV[i + 2])
+        redis.call('LTRIM', ARGV[i + 1], 0, keep)
+        i = i + 3
+    else  -- 'P' channel envelope
+        redis.call('PUBLISH', ARGV[i + 1], ARGV[i + 2])
+        i = i + 3
+    end
 end
 """
+Args = list[str | bytes]
 
 
 def state_field(item: spb.MarketData) -> str | None:
@@ -175,6 +200,37 @@ async def _market_candles(
     return MarketCandles(open_bars, minutes)
 
 
+async def recent_trades(
+    ledger: LedgerServiceAsyncStub, mirror: Mirror, limit: int
+) -> dict[str, list[spb.MarketData]]:
+    """Each market's last `limit` trades up to the mirror's position, oldest first, as the
+    publisher sends them; none if the ledger does not answer (Redis's lists still count)."""
+    out: dict[str, list[spb.MarketData]] = {}
+    try:
+        for symbol in mirror.markets:
+            reply = await ledger.GetTrades(
+                lpb.GetTradesRequest(market=symbol, limit=limit, before_id=0), timeout=10
+            )
+            out[symbol] = [_trade(t) for t in reversed(reply.trades) if t.seq <= mirror.seq]
+    except grpc.aio.AioRpcError as exc:
+        log.warning("no ledger trades: recent trades start empty", extra={"error": exc.code().name})
+    return out
+
+
+def _trade(t: lpb.Trade) -> spb.MarketData:
+    taker_buys = t.taker_side == cpb.SIDE_BUY
+    buy, sell = (
+        (t.taker_order_id, t.maker_order_id) if taker_buys else (t.maker_order_id, t.taker_order_id)
+    )
+    return spb.MarketData(
+        trade=spb.Trade(
+            market=t.market, trade_id=t.trade_id, price=t.price, quantity=t.quantity,
+            quote_quantity=t.quote_quantity, buyer_is_maker=not taker_buys,
+            buy_order_id=buy, sell_order_id=sell, ts_us=t.ts_us, seq=t.seq,
+        )
+    )  # fmt: skip
+
+
 def _bar(k: lpb.Kline, s: Scales) -> Candle:
     p = s.quote_decimals
     return Candle(
@@ -190,87 +246,124 @@ class Publisher:
         self.redis = redis
         self.mirror: Mirror | None = None
         self._redis_lost = False
-        self._publish_all: str | None = None  # PUBLISH_ALL's digest, once Redis has it
+        self._script: str | None = None  # SEND's digest, once Redis has it
         self._tickers: dict[str, tuple[str, str, str, str, str, int]] = {}
         self.events_applied = 0
         self.batches = 0
         self.published = 0  # envelopes
         self.redis_failures = 0
-        # By market channel: trades of sends that failed, the latest recent_trades of each.
-        self._unsent_trades: dict[str, deque[spb.MarketData]] = {}
+        self.sent_seq = 0  # the engine's position up to which messages went to Redis (or failed)
+        # By market: its last recent_trades trades, oldest first, sent or not.
+        self.recent: dict[str, deque[spb.MarketData]] = {}
 
     async def send(self, out: Output) -> None:
-        """Publishes one batch's messages (and the state they change) in one round trip."""
+        """Publishes one batch's messages (and the state they change) in one command."""
+        self._remember(out.channels)
         if not out.channels and not self._redis_lost:
             return
-        channels = self._with_unsent_trades(out.channels)
-        try:
-            if self._publish_all is None:  # a fresh start, or Redis restarted
-                self._publish_all = await self.redis.script_load(PUBLISH_ALL)
-            pipe = self.redis.pipeline(transaction=False)
-            if self._redis_lost and self.mirror is not None:
-                self._write_full_state(pipe, self.mirror)
-            messages: list[str | bytes] = []
-            for channel, items in channels.items():
-                messages += (channel, spb.Envelope(items=items).SerializeToString())
-                if channel.startswith("md."):
-                    self._write_state(pipe, channel[3:], items)
-            if messages:
-                pipe.evalsha(self._publish_all, 0, *messages)
-            await pipe.execute()
-        except (RedisError, OSError) as exc:
-            self._publish_all = None
-            self.redis_failures += 1
-            self._keep_unsent_trades(out.channels)
-            if not self._redis_lost:
-                log.warning("redis unavailable: market data dropped", extra={"error": repr(exc)})
-            self._redis_lost = True
+        for _ in range(2):  # again at once if Redis restarted since the last send
+            try:
+                if self._script is None:  # a fresh start, or Redis restarted
+                    self._script = await self.redis.script_load(SEND)
+                if self._redis_lost:
+                    await self._merge_listed_trades()
+                published = await self._send(out.channels)
+            except NoScriptError:
+                self._script = None
+                self._redis_lost = True
+                continue
+            except (RedisError, OSError) as exc:
+                self._script = None
+                self.redis_failures += 1
+                if not self._redis_lost:
+                    log.warning(
+                        "redis unavailable: market data dropped", extra={"error": repr(exc)}
+                    )
+                self._redis_lost = True
+                return
+            self.published += published
+            if self._redis_lost:
+                log.info("redis back: state and recent trades rewritten")
+                self._redis_lost = False
             return
-        self.published += len(channels)
-        self._unsent_trades.clear()
-        if self._redis_lost:
-            log.info("redis back: state rewritten")
-            self._redis_lost = False
 
-    def _keep_unsent_trades(self, channels: dict[str, list[spb.MarketData]]) -> None:
+    async def _send(self, channels: dict[str, list[spb.MarketData]]) -> int:
+        assert self._script is not None
+        args: Args = [str(self.settings.recent_trades)]
+        messages = channels
+        if self._redis_lost:
+            if self.mirror is not None:
+                self._write_full_state(args, self.mirror)
+            messages = self._rewrite_trades(args, channels)
         for channel, items in channels.items():
             if channel.startswith("md."):
-                for item in items:
-                    if item.WhichOneof("body") == "trade":
-                        kept = self._unsent_trades.get(channel)
-                        if kept is None:
-                            kept = self._unsent_trades[channel] = deque(
-                                maxlen=self.settings.recent_trades
-                            )
-                        kept.append(item)
+                self._write_state(args, channel[3:], items, trades=not self._redis_lost)
+        for channel, items in messages.items():
+            args += ("P", channel, spb.Envelope(items=items).SerializeToString())
+        await self.redis.evalsha(self._script, 0, *args)
+        return len(messages)
 
-    def _with_unsent_trades(
-        self, channels: dict[str, list[spb.MarketData]]
-    ) -> dict[str, list[spb.MarketData]]:
-        """`channels` with the trades kept from failed sends first, in their order."""
-        if not self._unsent_trades:
-            return channels
-        out = {channel: list(kept) for channel, kept in self._unsent_trades.items()}
+    def _remember(self, channels: dict[str, list[spb.MarketData]]) -> None:
         for channel, items in channels.items():
-            out[channel] = out.get(channel, []) + items
+            if channel.startswith("md."):
+                trades = [item for item in items if item.WhichOneof("body") == "trade"]
+                if trades:
+                    self._keep(channel[3:], trades)
+
+    def _keep(self, market: str, trades: list[spb.MarketData]) -> None:
+        """Adds `trades` to the market's recent ones: each trade once, in id order."""
+        kept = self.recent.get(market)
+        if kept is None:
+            kept = self.recent[market] = deque(maxlen=self.settings.recent_trades)
+        ids = [kept[-1].trade.trade_id] if kept else [0]
+        ids += (t.trade.trade_id for t in trades)
+        if all(a < b for a, b in itertools.pairwise(ids)):  # as they happen: newer, in order
+            kept.extend(trades)
+            return
+        by_id = {t.trade.trade_id: t for t in (*kept, *trades)}
+        kept.clear()
+        kept.extend(by_id[i] for i in sorted(by_id))
+
+    async def _merge_listed_trades(self) -> None:
+        """Takes in the trades Redis's lists hold that this publisher does not (it started
+        while the ledger was behind), so that a rewrite never drops one."""
+        pipe = self.redis.pipeline(transaction=False)
+        markets = list(self.mirror.markets) if self.mirror is not None else list(self.recent)
+        for market in markets:
+            pipe.lrange(trades_key(market), 0, -1)
+        for market, raws in zip(markets, await pipe.execute(), strict=True):
+            if raws:
+                self._keep(market, [spb.MarketData.FromString(raw) for raw in reversed(raws)])
+
+    def _rewrite_trades(
+        self, args: Args, channels: dict[str, list[spb.MarketData]]
+    ) -> dict[str, list[spb.MarketData]]:
+        """Writes each market's recent-trades list again, and returns `channels` with the
+        recent trades not in them first: subscribers may have missed them."""
+        out = dict(channels)
+        for market, kept in self.recent.items():
+            key, channel = trades_key(market), market_channel(market)
+            args += ("D", key)
+            for item in kept:
+                args += ("L", key, item.SerializeToString())
+            batch = out.get(channel, [])
+            sent = {i.trade.trade_id for i in batch if i.WhichOneof("body") == "trade"}
+            missed = [t for t in kept if t.trade.trade_id not in sent]
+            if missed:
+                out[channel] = missed + batch
         return out
 
-    def _write_state(self, pipe: object, market: str, items: list[spb.MarketData]) -> None:
-        fields: dict[str, bytes] = {}
-        trades: list[bytes] = []
+    def _write_state(
+        self, args: Args, market: str, items: list[spb.MarketData], trades: bool = True
+    ) -> None:
         for item in items:
             name = state_field(item)
             if name is not None:
-                fields[name] = item.SerializeToString()
-            elif item.WhichOneof("body") == "trade":
-                trades.append(item.SerializeToString())
-        if fields:
-            pipe.hset(state_key(market), mapping=fields)  # type: ignore[attr-defined]
-        if trades:
-            pipe.lpush(trades_key(market), *trades)  # type: ignore[attr-defined]
-            pipe.ltrim(trades_key(market), 0, self.settings.recent_trades - 1)  # type: ignore[attr-defined]
+                args += ("H", state_key(market), name, item.SerializeToString())
+            elif trades and item.WhichOneof("body") == "trade":
+                args += ("L", trades_key(market), item.SerializeToString())
 
-    def _write_full_state(self, pipe: object, mirror: Mirror) -> None:
+    def _write_full_state(self, args: Args, mirror: Mirror) -> None:
         ts = now_us()
         for symbol in mirror.markets:
             items = [
@@ -280,7 +373,7 @@ class Publisher:
             ticker = mirror.ticker(symbol, mirror.seq, ts)
             if ticker is not None:
                 items.append(ticker)
-            self._write_state(pipe, symbol, items)
+            self._write_state(args, symbol, items)
 
     async def tick_tickers(self) -> None:
         """Publishes tickers that changed because time passed (trades left the window)."""
@@ -304,8 +397,12 @@ class Publisher:
         """Bootstraps, then publishes every batch until the engine's stream ends."""
         mirror = await bootstrap(engine, ledger, self.settings.ledger_wait_seconds)
         self.mirror = mirror
+        recent = await recent_trades(ledger, mirror, self.settings.recent_trades)
+        for symbol, trades in recent.items():
+            self._keep(symbol, trades)
         self._redis_lost = True  # write the whole state once: a fresh start
         await self.send(Output())
+        self.sent_seq = mirror.seq
         log.info("publishing", extra={"from_seq": mirror.seq + 1, "markets": len(mirror.markets)})
         call = engine.Subscribe(epb.SubscribeRequest(from_seq=mirror.seq + 1))
         # Every batch that arrived while the last one was sent goes out together: one
@@ -321,6 +418,7 @@ class Publisher:
                 self.events_applied += len(events)
                 self.batches += 1
                 await self.send(out)
+                self.sent_seq = mirror.seq
         finally:
             call.cancel()
             await feed.close()
@@ -329,16 +427,24 @@ class Publisher:
 async def run(
     publisher: Publisher, engine: EngineServiceAsyncStub, ledger: LedgerServiceAsyncStub
 ) -> None:
-    """Follows the engine forever, starting over after each failure (with backoff)."""
+    """Follows the engine forever, starting over after each failure (with backoff).
+
+    The backoff starts over once a follow got going, and stays short: every moment the
+    engine is back but not followed, its trades only reach subscribers as recent trades."""
     delay = 0.2
     while True:
+        mirror = publisher.mirror
         try:
             await publisher.follow(engine, ledger)
-            log.warning("engine stream ended; starting over")
         except grpc.aio.AioRpcError as exc:
+            if publisher.mirror is not mirror:  # it bootstrapped: this is a new outage
+                delay = 0.2
             log.warning("engine unavailable", extra={"error": exc.code().name, "retry_s": delay})
+        else:
+            delay = 0.2
+            log.warning("engine stream ended; starting over")
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 5.0)
+        delay = min(delay * 2, 1.0)
 
 
 async def _tickers(publisher: Publisher) -> None:

@@ -22,7 +22,7 @@ class PublisherSettings:
     ledger_address: str
     redis_url: str
     ledger_wait_seconds: float  # how long to wait for the ledger's history at start
-    recent_trades: int  # kept in Redis per market for new subscribers
+    recent_trades: int  # per market, in Redis and in memory: what bridges an outage
     grace_seconds: float
     log_level: str
     metrics_port: int = 0  # 0: no /metrics
@@ -36,7 +36,7 @@ class PublisherSettings:
             ledger_address=env_str("LEDGER_ADDRESS", "127.0.0.1:50052"),
             redis_url=_redis_url(),
             ledger_wait_seconds=env_float("STREAM_LEDGER_WAIT_SECONDS", 30.0),
-            recent_trades=env_int("STREAM_RECENT_TRADES", 50, low=1, high=1000),
+            recent_trades=env_int("STREAM_RECENT_TRADES", 200, low=1, high=1000),
             grace_seconds=env_float("STREAM_SHUTDOWN_GRACE_SECONDS", 5.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
             metrics_port=env_int("STREAM_PUBLISHER_METRICS_PORT", 0, low=0, high=65535),

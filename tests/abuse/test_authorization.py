@@ -215,12 +215,16 @@ async def victim_withdrew(s: Scene) -> Any:
 
 
 async def capital_only_own(s: Scene) -> None:
+    paths = ("/wapi/v1/capital/withdrawals", "/api/v1/capital/withdrawals",
+             "/wapi/v1/capital/deposits")  # fmt: skip
+    # The attacker's own onramp credits are deposits too: its lists must not change.
+    before = [await (await s.send("GET", path, s.attacker_auth)).json() for path in paths]
     await victim_withdrew(s)
     async with untouched(s):
-        for path in ("/wapi/v1/capital/withdrawals", "/api/v1/capital/withdrawals",
-                     "/wapi/v1/capital/deposits"):  # fmt: skip
+        for path, own in zip(paths, before, strict=True):
             answer = await s.send("GET", path, s.attacker_auth)
-            assert (answer.status, await answer.json()) == (200, []), path
+            assert (answer.status, await answer.json()) == (200, own), path
+        assert before[:2] == [[], []]
         for path in ("/wapi/v1/capital/withdrawals", "/wapi/v1/capital/deposits",
                      "/wapi/v1/capital/deposit/address?blockchain=Ethereum",
                      "/api/v1/account/limits/withdrawal?symbol=USDT"):  # fmt: skip

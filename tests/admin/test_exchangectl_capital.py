@@ -31,12 +31,13 @@ async def usdt(engine: RunningEngine, user: int = USER) -> tuple[str, str]:
     return found[0] if found else ("0", "0")
 
 
-async def withdraw(engine: RunningEngine, quantity: str) -> int:
+async def withdraw(engine: RunningEngine, quantity: str, memo: str = "") -> int:
     reply = await engine.stub.RequestWithdrawal(
         epb.RequestWithdrawalRequest(
-            user_id=USER, asset="USDT", network="Ethereum", address=OUT, quantity=quantity
+            user_id=USER, asset="USDT", network="Ethereum", address=OUT, quantity=quantity,
+            memo=memo,
         )
-    )
+    )  # fmt: skip
     assert reply.code == 0, reply.message
     return reply.withdrawal.withdrawal_id
 
@@ -71,11 +72,11 @@ async def test_withdrawals_are_approved_declined_and_completed_once(
     await as_json(ctl, "deposit", "credit", "Ethereum", "USDT", to, "25000", "0xseed",
                   "--confirmations", "3")  # fmt: skip
     large = await withdraw(engine, "12000")  # above the 10000 threshold
-    small = await withdraw(engine, "100")
+    small = await withdraw(engine, "100", memo="tag 7")
     waiting = await as_json(ctl, "withdrawal", "list", "--open")
-    assert [(w["withdrawal_id"], w["status"]) for w in waiting["withdrawals"]] == [
-        (small, "APPROVED"),
-        (large, "PENDING_APPROVAL"),
+    assert [(w["withdrawal_id"], w["status"], w["memo"]) for w in waiting["withdrawals"]] == [
+        (small, "APPROVED", "tag 7"),  # what the sender sends with it
+        (large, "PENDING_APPROVAL", None),
     ]
     early = await ctl("withdrawal", "complete", str(large), "0xearly")
     assert (early.status, "NOT_APPROVED" in early.err) == (EXIT_PROBLEM, True)

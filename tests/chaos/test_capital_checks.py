@@ -1,13 +1,15 @@
 """The fault suite's capital checks catch what they are for: a deposit credited twice or
 answered confirmed and never credited, a withdrawal locked twice, paid twice, paid and
 released, left open (locked), acknowledged both completed and declined, a refused request
-applied, an acknowledged one missing, a refusal as final that does not fit the history; and
-against a real engine, operators' approvals, declines, completions, repeats and races leave
-records that equal the history, which the engine check compares deposit by deposit and
-withdrawal by withdrawal."""
+applied, an acknowledged one missing or with another memo, a refusal as final that does
+not fit the history, while an onramp deposit is the load's, not custody's; and against a
+real engine, operators' approvals, declines, completions, repeats and races leave records
+that equal the history, which the engine check compares deposit by deposit and withdrawal
+by withdrawal."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from exchange.common.v1 import common_pb2 as cpb
 from exchange.engine.v1 import engine_pb2 as epb
 from tests.chaos.test_checks import history
 from tests.engine.test_capital_grpc import OUT, address, report, running
+from tradekit.markets import ONRAMP_NETWORK
 
 ALICE, BOB = 11, 12
 PENDING, APPROVED = cpb.WITHDRAWAL_STATUS_PENDING_APPROVAL, cpb.WITHDRAWAL_STATUS_APPROVED
@@ -170,6 +173,17 @@ def test_withdrawal_requests_are_held_to_their_answers() -> None:
     twice = with_usdt(requested(1), released(1), requested(2, client_id=1), released(2))
     assert findings_of(asked(ask(1)), twice) == {"duplicate": 1}
     assert findings_of(Record(), with_usdt(requested(1), released(1))) == {"phantom": 1}
+    # Acknowledged with its memo, recorded without it (or with another): wrong.
+    tagged = dataclasses.replace(ask(1), memo="memo 1")
+    assert findings_of(asked(tagged), with_usdt(requested(1), released(1))) == {"wrong": 1}
+
+
+def test_an_onramp_deposit_is_the_loads_not_a_phantom_of_custody() -> None:
+    onramp = recorded("r1", 0, credited="100")
+    onramp["deposit_recorded"].deposit.network = ONRAMP_NETWORK
+    truth = with_usdt(onramp)
+    assert findings_of(Record(), truth) == {}
+    assert truth.deposits == {(ALICE, "USDT", Decimal("100")): 1}
 
 
 def test_a_deposit_credited_twice_or_answered_confirmed_and_never_credited_is_found() -> None:

@@ -61,10 +61,7 @@ async def test_faults_across_the_stack_lose_and_duplicate_nothing(
     assert not [r for r in report["refusals"] if r.startswith(("401", "403"))]
     assert report["acknowledged_but_lost"] == 0
     assert report["duplicates"] == 0
-    # A WebSocket trade missed across a Redis + stream_svc outage is a known, open gap
-    # (README, Known limits): reported by the suite, not yet held to zero here.
-    findings = {k: n for k, n in report["findings"].items() if k != "stream_gap"}
-    assert findings == {}, report["finding_examples"]
+    assert report["findings"] == {}, report["finding_examples"]
     assert report["server_errors_other_than_503"] == {}
     assert report["trades"] > 0
     # Trigger orders and bracket legs were part of the load, and some of them fired.

@@ -46,7 +46,7 @@ async def available(stack: Stack, auth: dict[str, str]) -> str:
 async def test_onramp_credits_are_deposits_credited_once_per_request_id(
     stack_factory: Any, ledger_address: tuple[str, Any]
 ) -> None:
-    stack: Stack = await stack_factory(faucet_cap="600")
+    stack: Stack = await stack_factory(faucet_cap="300")
     alice, alice_auth = await signup(stack, "alice@onramp.test")
     _, bob_auth = await signup(stack, "bob@onramp.test")
 
@@ -59,8 +59,8 @@ async def test_onramp_credits_are_deposits_credited_once_per_request_id(
     conflict = await onramp(stack, alice_auth, "20", "retry-1")
     assert conflict.status == 409
     assert (await conflict.json())["error"]["details"]["reason"] == "DEPOSIT_CONFLICT"
-    # The retry gave its count back to the faucet's cap (600): 350 more still fits.
-    assert (await onramp(stack, alice_auth, "350")).status == 200
+    # The retry, though it would pass the faucet's cap (300), was not counted: 50 more fit.
+    assert (await onramp(stack, alice_auth, "50")).status == 200
     assert (await onramp(stack, alice_auth, "1")).status == 400
     # Request ids are the caller's own: bob's "retry-1" is his deposit.
     assert (await onramp(stack, bob_auth, "250", "retry-1")).status == 200
@@ -71,17 +71,17 @@ async def test_onramp_credits_are_deposits_credited_once_per_request_id(
         assert [
             (d["blockchain"], d["source"], d["status"], d["quantity"], d["symbol"]) for d in listed
         ] == [
-            (ONRAMP_NETWORK, "onramp", "confirmed", "350.000000", "USDT"),  # newest first
+            (ONRAMP_NETWORK, "onramp", "confirmed", "50.000000", "USDT"),  # newest first
             (ONRAMP_NETWORK, "onramp", "confirmed", "250.000000", "USDT"),
         ]
         assert all(d["transactionHash"] for d in listed)
-    assert Decimal(await available(stack, alice_auth)) == 600
+    assert Decimal(await available(stack, alice_auth)) == 300
 
     exchange = await ccxt_of(stack, alice_auth)
     try:
         deposits = await exchange.fetch_deposits()
         assert [(d["status"], d["amount"], d["currency"]) for d in deposits] == [
-            ("ok", 250, "USDT"), ("ok", 350, "USDT"),
+            ("ok", 250, "USDT"), ("ok", 50, "USDT"),
         ]  # fmt: skip
         assert {d["info"]["blockchain"] for d in deposits} == {ONRAMP_NETWORK}
     finally:

@@ -97,10 +97,10 @@ class Live:
         return self.stack.url.replace("http://", "ws://") + "/ws"
 
     async def published(self) -> None:
-        """Wait until the publisher has applied every event the engine has made."""
+        """Wait until the publisher has sent every event the engine has made to Redis."""
         target = self.stack.engine.runtime.engine.seq
         async with asyncio.timeout(20):
-            while self.publisher.mirror is None or self.publisher.mirror.seq < target:  # noqa: ASYNC110 - polls another task's progress
+            while self.publisher.sent_seq < target:  # noqa: ASYNC110 - polls another task's progress
                 await asyncio.sleep(0.02)
 
 

@@ -1,8 +1,9 @@
 """The funds page in the browser, against the real stack: the deposit address per network;
 a deposit that custody reports, pending below the network's confirmations and credited at
 them; a withdrawal form that shows the fee and limits and says when a quantity is too
-much, shows the server's own error for a malformed address, and requests one whose funds
-lock at once; custody completes it and the history shows it confirmed."""
+much, shows the server's own error for a malformed address, and requests one (with a memo,
+shown in the history) whose funds lock at once; custody completes it and the history shows
+it confirmed."""
 
 from __future__ import annotations
 
@@ -106,9 +107,10 @@ async def test_deposit_and_withdraw_in_the_browser(live: Live, browser: Browser)
     await expect(result).to_have_attribute("role", "alert")
     await expect(usdt.locator('[data-field="locked"]')).to_have_text("0.000000")
 
-    # A good one: quantity and fee are locked at once; it waits for custody.
+    # A good one, with a memo: quantity and fee are locked at once; it waits for custody.
     await form.get_by_label("Address").fill(TO)
     await form.get_by_label(re.compile("^Quantity")).fill("100")
+    await form.get_by_label(re.compile("^Memo")).fill("tag 42")
     await form.get_by_role("button", name="Withdraw USDT").click()
     await expect(result).to_have_text(
         "Withdrawal of 100 USDT on Ethereum requested (fee 1 USDT): pending."
@@ -121,6 +123,8 @@ async def test_deposit_and_withdraw_in_the_browser(live: Live, browser: Browser)
     await expect(withdrawal_row.locator('[data-field="status"]')).to_have_text(
         "pending (being sent)"
     )
+    await expect(withdrawal_row.locator('[data-field="memo"]')).to_have_text("tag 42")
+    await expect(form.get_by_label(re.compile("^Memo"))).to_have_value("")
     await page.screenshot(path=ARTIFACTS / "funds-desktop.png", full_page=True)
 
     # Custody sends it: confirmed with its transaction, the lock gone.

@@ -346,6 +346,7 @@ export interface Withdrawal {
   status: string; // pending, confirmed or declined
   stage?: string; // pendingApproval, approved, confirmed, declined
   toAddress: string;
+  memo?: string | null; // sent with it by custody (a chain's memo or destination tag)
   transactionHash: string | null;
   createdAt: string; // ISO, UTC, no zone suffix
 }
@@ -359,6 +360,7 @@ export interface NewWithdrawal {
   blockchain: string;
   address: string;
   quantity: string;
+  memo?: string; // at most 64 printable ASCII characters
 }
 
 export function requestWithdrawal(w: NewWithdrawal): Promise<Withdrawal> {

@@ -193,6 +193,7 @@ function Withdraw(props: { onRequested: () => void }) {
   const funds = useStore(balances);
   const [limits, setLimits] = useState<api.WithdrawalLimits | null>(null);
   const [address, setAddress] = useState("");
+  const [memo, setMemo] = useState("");
   const [quantity, setQuantity] = useState("");
   const [showAll, setShowAll] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -250,12 +251,14 @@ function Withdraw(props: { onRequested: () => void }) {
         blockchain: choice.network,
         address: address.trim(),
         quantity: cleanNumber(quantity)!,
+        ...(memo.trim() ? { memo: memo.trim() } : {}),
       });
       setMessage({
         ok: true,
         text: `Withdrawal of ${amount(w.quantity)} on ${w.blockchain} requested (fee ${amount(w.fee)}): ${w.status}.`,
       });
       setQuantity("");
+      setMemo("");
       setShowAll(false);
       touchAccount();
       props.onRequested();
@@ -285,6 +288,17 @@ function Withdraw(props: { onRequested: () => void }) {
             spellcheck={false}
             value={address}
             onInput={(e) => setAddress(e.currentTarget.value)}
+          />
+        </label>
+        <label>
+          Memo (optional: the tag the receiver asks for)
+          <input
+            name="memo"
+            autoComplete="off"
+            spellcheck={false}
+            maxLength={64}
+            value={memo}
+            onInput={(e) => setMemo(e.currentTarget.value)}
           />
         </label>
         <label>
@@ -424,6 +438,7 @@ function Withdrawals(props: { withdrawals: api.Withdrawal[] }) {
         ["Quantity", (w) => fmt.amount(w.quantity, decimals[w.symbol] ?? 8), "num"],
         ["Fee", (w) => fmt.amount(w.fee, decimals[w.symbol] ?? 8), "num"],
         ["To", (w) => <Hash hash={w.toAddress} />],
+        ["Memo", (w) => w.memo || <span class="muted">—</span>, "memo"],
         [
           "Status",
           (w) => (
@@ -441,8 +456,8 @@ function Withdrawals(props: { withdrawals: api.Withdrawal[] }) {
 }
 
 /** A column after the time, asset and network every transfer has: its heading, its
- * cell, and `num` (right-aligned) or `status` (the cell tests read). */
-type Column<T> = [string, (row: T) => ComponentChildren, ("num" | "status")?];
+ * cell, and `num` (right-aligned) or `status` / `memo` (cells tests read). */
+type Column<T> = [string, (row: T) => ComponentChildren, ("num" | "status" | "memo")?];
 
 /** A user's transfers, newest first, as one table shape for deposits and withdrawals. */
 function History<T extends api.Deposit | api.Withdrawal>(props: {
@@ -484,7 +499,7 @@ function History<T extends api.Deposit | api.Withdrawal>(props: {
                     <td
                       key={head}
                       class={kind === "num" ? "num" : undefined}
-                      data-field={kind === "status" ? "status" : undefined}
+                      data-field={kind === "status" || kind === "memo" ? kind : undefined}
                     >
                       {cell(row)}
                     </td>
