@@ -17,7 +17,7 @@ this against.
 from bisect import bisect_left, insort
 from collections.abc import Iterator
 from enum import IntEnum
-from typing import Final, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from engine_svc.core.commands import Bracket, PlaceOrder
 from engine_svc.core.types import CloseReason, OrderId
@@ -95,18 +95,12 @@ class TriggerBook(Protocol):
     def __len__(self) -> int: ...
 
 
-# Above every order id (the contracts carry them as 64-bit integers): a key's low part
-# holds ID_SPAN - id.
-ID_SPAN: Final = 2**64
-
-
 class TriggerIndex:
     def __init__(self) -> None:
-        # above: keys -price * ID_SPAN + (ID_SPAN - id), so the lowest price (then the
-        # oldest) is last; below: price * ID_SPAN + (ID_SPAN - id), so the highest price
-        # (then the oldest) is last. One int per key: cheaper to compare than a tuple.
-        self._above: list[int] = []
-        self._below: list[int] = []
+        # above: keys (-price, -id), so the lowest price (then the oldest) is last;
+        # below: keys (price, -id), so the highest price (then the oldest) is last.
+        self._above: list[tuple[int, int]] = []
+        self._below: list[tuple[int, int]] = []
         self._by_id: dict[int, Trigger] = {}
 
     def __len__(self) -> int:
@@ -116,8 +110,8 @@ class TriggerIndex:
         return iter(self._by_id.values())
 
     @staticmethod
-    def _key(t: Trigger) -> int:
-        return (-t.price if t.above else t.price) * ID_SPAN + (ID_SPAN - t.id)
+    def _key(t: Trigger) -> tuple[int, int]:
+        return (-t.price if t.above else t.price, -t.id)
 
     def add(self, trigger: Trigger) -> None:
         insort(self._above if trigger.above else self._below, self._key(trigger))
@@ -137,8 +131,8 @@ class TriggerIndex:
         for price in path:
             high = price if price > high else high
             low = price if price < low else low
-            while above and -(above[-1] // ID_SPAN) <= high:
-                fired.append(by_id.pop(ID_SPAN - above.pop() % ID_SPAN))
-            while below and below[-1] // ID_SPAN >= low:
-                fired.append(by_id.pop(ID_SPAN - below.pop() % ID_SPAN))
+            while above and -above[-1][0] <= high:
+                fired.append(by_id.pop(-above.pop()[1]))
+            while below and below[-1][0] >= low:
+                fired.append(by_id.pop(-below.pop()[1]))
         return fired
