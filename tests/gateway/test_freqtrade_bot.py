@@ -178,6 +178,16 @@ async def until_in_book(stack: Stack, side: str) -> None:
         await asyncio.sleep(0.05)
 
 
+async def bot_and_counterparty(stack: Stack) -> tuple[dict[str, str], dict[str, str]]:
+    """The bot's user with 10,000 INR, and bob, who trades with it, with TATA and INR."""
+    _, alice = await signup(stack, "bot@freqtrade.test")
+    _, bob = await signup(stack, "counterparty@freqtrade.test")
+    await fund(stack, alice, "INR", "10000")
+    await fund(stack, bob, "TATA", "10")
+    await fund(stack, bob, "INR", "100000")
+    return alice, bob
+
+
 async def a_candle(stack: Stack, bob: dict[str, str]) -> None:
     """Bob sells carol 1 TATA at 1600: a candle with a trade in it for the strategy."""
     _, carol = await signup(stack, "carol@freqtrade.test")
@@ -203,11 +213,7 @@ async def history(stack: Stack, key: dict[str, Any]) -> list[tuple[str, str, str
 async def test_a_freqtrade_bot_trades_live_with_stoploss_on_exchange(
     stack: Stack, tmp_path: Path
 ) -> None:
-    _, alice = await signup(stack, "bot@freqtrade.test")
-    _, bob = await signup(stack, "counterparty@freqtrade.test")
-    await fund(stack, alice, "INR", "10000")
-    await fund(stack, bob, "TATA", "10")
-    await fund(stack, bob, "INR", "100000")
+    alice, bob = await bot_and_counterparty(stack)
     await order(stack, bob, side="Ask", orderType="Limit", price="1600", quantity="2")
     await until_in_book(stack, "asks")
     path = bot_config(tmp_path, stack.url, await hmac_key(stack, alice))
@@ -243,11 +249,7 @@ async def test_a_freqtrade_bot_trades_live_with_stoploss_on_exchange(
 async def test_a_freqtrade_strategy_enters_and_exits_on_its_signals(
     stack: Stack, tmp_path: Path
 ) -> None:
-    _, alice = await signup(stack, "bot@freqtrade.test")
-    _, bob = await signup(stack, "counterparty@freqtrade.test")
-    await fund(stack, alice, "INR", "10000")
-    await fund(stack, bob, "TATA", "10")
-    await fund(stack, bob, "INR", "100000")
+    alice, bob = await bot_and_counterparty(stack)
     await a_candle(stack, bob)
     await order(stack, bob, side="Ask", orderType="Limit", price="1600", quantity="2")
     await order(stack, bob, side="Bid", orderType="Limit", price="1550", quantity="5")
@@ -281,11 +283,7 @@ async def test_a_freqtrade_strategy_enters_and_exits_on_its_signals(
 async def test_a_freqtrade_bot_cancels_an_entry_past_its_unfilled_timeout(
     stack: Stack, tmp_path: Path
 ) -> None:
-    _, alice = await signup(stack, "bot@freqtrade.test")
-    _, bob = await signup(stack, "counterparty@freqtrade.test")
-    await fund(stack, alice, "INR", "10000")
-    await fund(stack, bob, "TATA", "10")
-    await fund(stack, bob, "INR", "100000")
+    alice, bob = await bot_and_counterparty(stack)
     await a_candle(stack, bob)
     await order(stack, bob, side="Bid", orderType="Limit", price="1500", quantity="1")
     await until_in_book(stack, "bids")
