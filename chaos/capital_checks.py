@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from chaos.checks import Findings
@@ -34,6 +34,7 @@ COMPLETE = epb.WithdrawalAction.ACTION_COMPLETE
 CONFIRMED = cpb.WITHDRAWAL_STATUS_CONFIRMED
 DECLINED = cpb.WITHDRAWAL_STATUS_DECLINED
 PAGE = 1000
+K = TypeVar("K", bound=Hashable)
 R = TypeVar("R")
 T = TypeVar("T")
 
@@ -155,28 +156,38 @@ async def check_capital_engine(engine: EngineServiceAsyncStub, truth: Truth, f: 
     withdrawals = await _every(
         lambda page: engine.ListWithdrawals(page, timeout=60), lambda reply: reply.withdrawals
     )
-    held = {(d.network, d.transaction_hash): d for d in deposits}
-    for key, d in truth.capital_deposits.items():
-        e = held.pop(key, None)
-        if e is None:
-            f.add("lost", f"deposit {key[0]}:{key[1][:12]} in the history, not in the engine")
-        elif (e.status, e.confirmations) != (d.status, d.confirmations):
-            f.add("wrong", f"deposit {key[0]}:{key[1][:12]}: the engine has status {e.status} "
-                           f"at {e.confirmations}, the history {d.status} "
-                           f"at {d.confirmations}")  # fmt: skip
-    for key in held:
-        f.add("phantom", f"deposit {key[0]}:{key[1][:12]} in the engine, not in the history")
-    kept = {w.withdrawal_id: w for w in withdrawals}
-    for wid, w in truth.capital_withdrawals.items():
-        record = kept.pop(wid, None)
-        if record is None:
-            f.add("lost", f"withdrawal {wid} in the history, not in the engine")
-        elif (record.status, record.transaction_hash) != (w.status, w.tx_hash):
-            f.add("wrong", f"withdrawal {wid}: the engine has status {record.status} tx "
-                           f"{record.transaction_hash[:12]}, the history {w.status} "
-                           f"{w.tx_hash[:12]}")  # fmt: skip
-    for wid in kept:
-        f.add("phantom", f"withdrawal {wid} in the engine, not in the history")
+    _same_records(
+        f,
+        {k: (d.status, d.confirmations) for k, d in truth.capital_deposits.items()},
+        {(d.network, d.transaction_hash): (d.status, d.confirmations) for d in deposits},
+        lambda k: f"deposit {k[0]}:{k[1][:12]}",
+        "(status, confirmations)",
+    )
+    _same_records(
+        f,
+        {wid: (w.status, w.tx_hash) for wid, w in truth.capital_withdrawals.items()},
+        {w.withdrawal_id: (w.status, w.transaction_hash) for w in withdrawals},
+        lambda wid: f"withdrawal {wid}",
+        "(status, transaction)",
+    )
+
+
+def _same_records(
+    f: Findings,
+    history: Mapping[K, tuple[object, ...]],
+    engine: Mapping[K, tuple[object, ...]],
+    name: Callable[[K], str],
+    fields: str,
+) -> None:
+    """Each record's state in the history against the engine's, key by key."""
+    for key, state in history.items():
+        held = engine.get(key)
+        if held is None:
+            f.add("lost", f"{name(key)} in the history, not in the engine")
+        elif held != state:
+            f.add("wrong", f"{name(key)} {fields}: the engine has {held}, the history {state}")
+    for key in engine.keys() - history.keys():
+        f.add("phantom", f"{name(key)} in the engine, not in the history")
 
 
 async def _every(
