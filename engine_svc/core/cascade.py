@@ -11,7 +11,7 @@ cancels the other first (ONE_CANCELS_OTHER).
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from engine_svc.core.commands import PlaceOrder
 from engine_svc.core.conditional import drop, new_order_id, pend, unpend
@@ -37,12 +37,14 @@ from engine_svc.core.types import ClientOrderId, Rejected
 if TYPE_CHECKING:
     from engine_svc.core.engine import Engine
 
+_TRADE: Final = TradeExecuted  # read from a C static, not the module dict per event
+
 
 def cascade(e: Engine, symbol: str, events: list[Event], ts: int) -> None:
     """Fires every trigger the command's trades reached, then those the orders they
-    became reach, until a step reaches none."""
-    queue: deque[Trigger] = deque()
-    _reach(e, symbol, events, events, queue, ts)
+    became reach, until a step reaches none. The queue is made only once something was
+    reached (most commands reach nothing)."""
+    queue = _reach(e, symbol, events, events, None, ts)
     while queue:
         t = queue.popleft()
         if t.state is FIRING:  # else its other leg fired first
@@ -50,21 +52,34 @@ def cascade(e: Engine, symbol: str, events: list[Event], ts: int) -> None:
 
 
 def _reach(
-    e: Engine, symbol: str, step: list[Event], events: list[Event], queue: deque[Trigger], ts: int
-) -> None:
-    """Queues what the trades of `step` reached, then the legs of brackets it closed."""
+    e: Engine,
+    symbol: str,
+    step: list[Event],
+    events: list[Event],
+    queue: deque[Trigger] | None,
+    ts: int,
+) -> deque[Trigger] | None:
+    """Queues what the trades of `step` reached, then the legs of brackets it closed;
+    returns the queue, made if there was none and something was reached."""
     book = e.trigger_books.get(symbol)
-    if book:
-        path = [ev.price for ev in step if type(ev) is TradeExecuted]
+    if book is not None:
+        path = [ev.price for ev in step if type(ev) is _TRADE]
         if path:
-            for t in book.crossed(path):
-                unpend(e, t)
-                t.state = FIRING
-                queue.append(t)
+            reached = book.crossed(path)
+            if reached:
+                if queue is None:
+                    queue = deque()
+                for t in reached:
+                    unpend(e, t)
+                    t.state = FIRING
+                    queue.append(t)
     if e.closed_parents:
         parents, e.closed_parents = e.closed_parents, []
+        if queue is None:
+            queue = deque()
         for o in parents:
             _spawn_legs(e, o, events, queue, ts)
+    return queue
 
 
 def _spawn_legs(e: Engine, o: Order, events: list[Event], queue: deque[Trigger], ts: int) -> None:

@@ -52,9 +52,9 @@ def place_conditional(e: Engine, c: PlaceConditional, ts: int) -> list[Event]:
             Code.TRIGGER_WOULD_FIRE,
             "trigger price equals the last price" if last else f"{o.market} has no trade yet",
         )
-    mine = e.open_triggers(o.user)
-    if len(mine) >= e.max_triggers_total or (
-        sum(t.order.market == o.market for t in mine) >= market.max_triggers
+    mine = e.user_triggers.get(o.user)
+    if (mine is not None and len(mine) >= e.max_triggers_total) or (
+        e.trigger_counts.get((o.user, o.market), 0) >= market.max_triggers
     ):
         raise Rejected(
             Code.TRIGGER_LIMIT,
@@ -104,6 +104,8 @@ def index_trigger(e: Engine, t: Trigger) -> None:
     if per_user is None:
         per_user = e.user_triggers[o.user] = {}
     per_user[t.id] = t
+    key = (o.user, o.market)
+    e.trigger_counts[key] = e.trigger_counts.get(key, 0) + 1
     if o.client_id:
         e.trigger_client_ids[(o.user, o.client_id)] = t
 
@@ -128,6 +130,12 @@ def unpend(e: Engine, t: Trigger) -> None:
     o = t.order
     del e.triggers[t.id]
     del e.user_triggers[o.user][t.id]
+    key = (o.user, o.market)
+    left = e.trigger_counts[key] - 1
+    if left:
+        e.trigger_counts[key] = left
+    else:
+        del e.trigger_counts[key]
     if o.client_id:
         del e.trigger_client_ids[(o.user, o.client_id)]
 

@@ -89,6 +89,9 @@ class Engine:
         self.triggers: dict[OrderId, Trigger] = {}
         self.user_triggers: dict[UserId, dict[OrderId, Trigger]] = {}
         self.trigger_client_ids: dict[tuple[UserId, ClientOrderId], Trigger] = {}
+        # How many a user has pending in a market, for the limit (no entry for none):
+        # kept by `index_trigger` and `unpend`, so a restore rebuilds it from the triggers.
+        self.trigger_counts: dict[tuple[UserId, str], int] = {}
         self.ended_triggers = EndedTriggers(RECENT_ENDED_TRIGGERS)
         self.max_triggers_total = DEFAULT_MAX_TRIGGERS_TOTAL  # a user's, in all markets
         # Orders with a bracket that closed with fills during the current command.
@@ -117,6 +120,7 @@ class Engine:
         self.triggers = other.triggers
         self.user_triggers = other.user_triggers
         self.trigger_client_ids = other.trigger_client_ids
+        self.trigger_counts = other.trigger_counts
         self.ended_triggers = other.ended_triggers
         self.max_triggers_total = other.max_triggers_total
         self.closed_parents = other.closed_parents

@@ -8,8 +8,13 @@ first trade that reached it, then (at the same trade) the ones above before the 
 below, each best price first in the direction of the move (above: lowest first, below:
 highest first), then acceptance order (the order id).
 
-Each direction is a plain sorted list of keys kept with `bisect`, sorted so that the
-next trigger to fire is last: a step costs O(log n + fired), never a scan.
+Each direction is a dict of price levels plus a plain sorted list of their keys, kept
+with `bisect` and sorted so that the next level to fire is last, as the order book keeps
+its levels: a step costs O(log levels + fired), never a scan. A level is an
+insertion-ordered dict of triggers, which is acceptance order since ids only grow (a
+restore adds them by id). Triggers far outnumber their prices, so placing one nearly
+always joins a level: a dict store, where a sorted list of one key per trigger shifted
+half the list on every insert.
 `ReferenceTriggers` (reference_book.py) is the naive twin the differential test checks
 this against.
 """
@@ -97,42 +102,59 @@ class TriggerBook(Protocol):
 
 class TriggerIndex:
     def __init__(self) -> None:
-        # above: keys (-price, -id), so the lowest price (then the oldest) is last;
-        # below: keys (price, -id), so the highest price (then the oldest) is last.
-        self._above: list[tuple[int, int]] = []
-        self._below: list[tuple[int, int]] = []
-        self._by_id: dict[int, Trigger] = {}
+        # above: keys -price, so the lowest price is last; below: keys price, so the
+        # highest price is last. Each key's level holds its triggers oldest first.
+        self._above: list[int] = []
+        self._below: list[int] = []
+        self._above_levels: dict[int, dict[OrderId, Trigger]] = {}
+        self._below_levels: dict[int, dict[OrderId, Trigger]] = {}
+        self._count = 0
 
     def __len__(self) -> int:
-        return len(self._by_id)
+        return self._count
 
     def __iter__(self) -> Iterator[Trigger]:
-        return iter(self._by_id.values())
-
-    @staticmethod
-    def _key(t: Trigger) -> tuple[int, int]:
-        return (-t.price if t.above else t.price, -t.id)
+        for levels in (self._above_levels, self._below_levels):
+            for level in levels.values():
+                yield from level.values()
 
     def add(self, trigger: Trigger) -> None:
-        insort(self._above if trigger.above else self._below, self._key(trigger))
-        self._by_id[trigger.id] = trigger
+        if trigger.above:
+            keys, levels, key = self._above, self._above_levels, -trigger.price
+        else:
+            keys, levels, key = self._below, self._below_levels, trigger.price
+        level = levels.get(key)
+        if level is None:
+            level = levels[key] = {}
+            insort(keys, key)
+        level[trigger.id] = trigger
+        self._count += 1
 
     def remove(self, trigger: Trigger) -> None:
-        keys = self._above if trigger.above else self._below
-        del keys[bisect_left(keys, self._key(trigger))]
-        del self._by_id[trigger.id]
+        if trigger.above:
+            keys, levels, key = self._above, self._above_levels, -trigger.price
+        else:
+            keys, levels, key = self._below, self._below_levels, trigger.price
+        level = levels[key]
+        del level[trigger.id]
+        if not level:
+            del levels[key]
+            del keys[bisect_left(keys, key)]
+        self._count -= 1
 
     def crossed(self, path: list[int]) -> list[Trigger]:
-        above, below, by_id = self._above, self._below, self._by_id
+        above, below = self._above, self._below
         if not (above or below):
             return []
+        above_levels, below_levels = self._above_levels, self._below_levels
         fired: list[Trigger] = []
         high = low = path[0]
         for price in path:
             high = price if price > high else high
             low = price if price < low else low
-            while above and -above[-1][0] <= high:
-                fired.append(by_id.pop(-above.pop()[1]))
-            while below and below[-1][0] >= low:
-                fired.append(by_id.pop(-below.pop()[1]))
+            while above and -above[-1] <= high:
+                fired.extend(above_levels.pop(above.pop()).values())
+            while below and below[-1] >= low:
+                fired.extend(below_levels.pop(below.pop()).values())
+        self._count -= len(fired)
         return fired

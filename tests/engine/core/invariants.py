@@ -17,7 +17,7 @@ trigger: the order a fired one became keeps its trigger price, links and firing 
 one that ended without becoming an order (cancelled, or refused) can still be fetched.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from engine_svc.core.capital_messages import (
@@ -179,6 +179,8 @@ def _check_triggers(engine: Engine) -> None:
                 assert t.sibling.id in engine.triggers
     by_user = {i: t for per in engine.user_triggers.values() for i, t in per.items()}
     assert by_user.keys() == engine.triggers.keys()
+    counts = Counter((t.order.user, t.order.market) for t in engine.triggers.values())
+    assert engine.trigger_counts == counts, "pending-trigger counts differ from the triggers"
     cids = {
         (t.order.user, t.order.client_id) for t in engine.triggers.values() if t.order.client_id
     }
