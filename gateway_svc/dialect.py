@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 from exchange.common.v1 import common_pb2 as cpb
@@ -229,21 +228,9 @@ def order_json(o: cpb.Order, fills: list[cpb.Fill] | None = None) -> dict[str, A
     return out
 
 
-def _conditional_json(o: cpb.Order) -> Mapping[str, Any]:
+def _conditional_json(o: cpb.Order) -> dict[str, Any]:
     """The trigger and take-profit / stop-loss fields of an order view (null when unset)."""
     trigger = bool(o.trigger_price)
-    if not (
-        trigger
-        or o.triggered_at_us
-        or o.take_profit_trigger_price
-        or o.take_profit_limit_price
-        or o.stop_loss_trigger_price
-        or o.stop_loss_limit_price
-        or o.related_order_id
-        or o.parent_order_id
-        or o.trigger_failure
-    ):
-        return _NO_CONDITIONAL  # most orders: ten field reads instead of a new dict
     return {
         "triggerPrice": o.trigger_price or None,
         "triggerQuantity": o.quantity or None if trigger else None,
@@ -259,27 +246,6 @@ def _conditional_json(o: cpb.Order) -> Mapping[str, Any]:
         "parentOrderId": str(o.parent_order_id) if o.parent_order_id else None,
         "triggerFailure": o.trigger_failure or None,
     }
-
-
-_NO_CONDITIONAL: Mapping[str, Any] = MappingProxyType(
-    dict.fromkeys(
-        (
-            "triggerPrice",
-            "triggerQuantity",
-            "triggerBy",
-            "triggeredAt",
-            "takeProfitTriggerPrice",
-            "takeProfitLimitPrice",
-            "takeProfitTriggerBy",
-            "stopLossTriggerPrice",
-            "stopLossLimitPrice",
-            "stopLossTriggerBy",
-            "relatedOrderId",
-            "parentOrderId",
-            "triggerFailure",
-        )
-    )
-)
 
 
 def fill_json(f: lpb.UserFill) -> dict[str, Any]:
