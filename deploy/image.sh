@@ -17,7 +17,7 @@ if ! podman image exists "$BASE"; then
     if ! mmdebstrap --variant=minbase --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
             --include=python3,python3-venv,ca-certificates,passwd bookworm - "$mirror" \
             2>"$PODMAN_HOME/mmdebstrap.log" \
-        | podman import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        | podman import --quiet --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
             --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' - "$BASE" >/dev/null; then
         tail -n 30 "$PODMAN_HOME/mmdebstrap.log"
         exit 1

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make kube-smoke`: the dev overlay under `podman kube play`, adapted where kube play cannot
 # follow it (deploy/kube.py prints what is not exercised), the same trade as image-smoke
-# through the gateway, no container running as root, then `kube play --down`. On a failure
-# it prints the pods' logs, PostgreSQL's first, and exits non-zero.
+# through the gateway, no container running as root or with a writable root filesystem, then
+# `kube play --down`. On a failure it prints the pods' logs, PostgreSQL's first, and exits
+# non-zero.
 #   IMAGE=localhost/exchange:dev KUBE_SMOKE_PORT=18081 deploy/kube-smoke.sh
 set -euo pipefail
 . "$(dirname "$0")/podman.sh"
@@ -73,6 +74,10 @@ for pod in "${PODS[@]}"; do
             say "$ctr runs as: ${users:-nothing}"
             exit 1
         fi
+        if [[ $(podman inspect -f '{{.HostConfig.ReadonlyRootfs}}' "$ctr") != true ]]; then
+            say "$ctr's root filesystem is writable"
+            exit 1
+        fi
     done
 done
-say "no container runs anything as root"
+say "no container runs anything as root; every root filesystem is read-only"

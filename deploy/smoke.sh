@@ -2,9 +2,9 @@
 # `make image-smoke`: the stack of compose.yaml from the image `make image` built, with
 # podman-compose, the stores from deploy/compose.podman.yaml. It waits for each store, then
 # for every service's health check, trades through the gateway (deploy/smoke.py), checks
-# that nothing runs as root, kills the engine's container and sees it come back, and tears
-# everything down. On a failure it prints the services' logs, PostgreSQL's first, and exits
-# non-zero.
+# that nothing runs as root and that every service's root filesystem is read-only, kills the
+# engine's container and sees it come back, and tears everything down. On a failure it
+# prints the services' logs, PostgreSQL's first, and exits non-zero.
 #   IMAGE=localhost/exchange:dev SMOKE_PORT=18080 deploy/smoke.sh   # default: a free port from 18080
 set -euo pipefail
 . "$(dirname "$0")/podman.sh"
@@ -132,6 +132,13 @@ for name in "${STORES[@]}" "${SERVICES[@]}"; do
     fi
 done
 say "no container runs anything as root"
+for name in "${SERVICES[@]}"; do
+    if [[ $(podman inspect -f '{{.HostConfig.ReadonlyRootfs}}' "$(container "$name")") != true ]]; then
+        say "$name's root filesystem is writable"
+        exit 1
+    fi
+done
+say "every service's root filesystem is read-only"
 
 engine=$(container engine)
 before=$(podman inspect -f '{{.RestartCount}}' "$engine")

@@ -53,6 +53,10 @@ class MarketCandles:
         minute = self.open[60]
         if not self.minutes or self.minutes[-1].start_us != minute.start_us:
             self.minutes.append(minute)
+        if minute.start_us < self._full_until:
+            # A trade of a minute the aggregate already closed: the engine stamped it just
+            # before the minute turned, and the ticker was asked at the clock's newer time.
+            self._full_until = -1
 
     def ticker(self, now_us: int) -> Candle | None:
         """The last 24h as one bar (start = the window's start), None if no trade in it."""

@@ -267,7 +267,7 @@ class Capital:
         if not _ADDRESS[spec.address_format].fullmatch(c.address):
             raise Rejected(Code.INVALID_ADDRESS, f"not a {c.network} address: {c.address[:64]!r}")
         if not _MEMO.fullmatch(c.memo):
-            raise Rejected(Code.INVALID_ORDER, "memo must be at most 64 printable ASCII characters")
+            raise Rejected(Code.INVALID_MEMO, "memo must be at most 64 printable ASCII characters")
         if network.daily_limit:
             used = self.withdrawn_today(c.user, c.asset, c.network, ts)
             if used + c.amount > network.daily_limit:

@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, WebSocket, async_playwright, expect
 
 from bench.certs import Authority
 from gateway_svc.app import create_app
@@ -75,7 +75,13 @@ async def test_the_ui_trades_live_over_https_and_wss(
     url, _ = https_url
     page = await pinned_browser.new_page()
     sockets: list[str] = []
-    page.on("websocket", lambda ws: sockets.append(ws.url))
+    tickers: list[str | bytes] = []  # what the page was sent, to say why if it shows otherwise
+
+    def opened(ws: WebSocket) -> None:
+        sockets.append(ws.url)
+        ws.on("framereceived", lambda p: tickers.append(p) if "ticker" in str(p) else None)
+
+    page.on("websocket", opened)
     response = await page.goto(f"{url}/markets")
     assert response is not None
     assert response.ok
@@ -100,6 +106,10 @@ async def test_the_ui_trades_live_over_https_and_wss(
     assert placed.status == 200, await placed.text()
     await sell_as(live, bob, "1200.00", "2")
     await expect(row.locator('[data-field="last"]')).to_have_text("1,200.00")
-    await expect(row.locator('[data-field="volume"]')).to_have_text("2 TATA")
+    try:
+        await expect(row.locator('[data-field="volume"]')).to_have_text("2 TATA")
+    except AssertionError as error:
+        rest = await (await live.stack.client.get("/api/v1/tickers")).text()
+        raise AssertionError(f"ticker frames {tickers}, REST tickers now {rest}") from error
     await page.screenshot(path=ARTIFACTS / "markets-https.png")
     await page.close()

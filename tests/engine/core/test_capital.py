@@ -170,7 +170,7 @@ def test_a_memo_is_kept_with_its_withdrawal_and_is_part_of_a_retry_s_facts() -> 
     assert ask("dest tag 1234").events == []  # the retry
     ex.rejects(Code.DUPLICATE_CLIENT_ID, lambda: ask("another tag"))
     for bad in ("x" * 65, "tab\there", "caf\u00e9"):
-        ex.rejects(Code.INVALID_ORDER, partial(ask, bad, 0))
+        ex.rejects(Code.INVALID_MEMO, partial(ask, bad, 0))
 
 
 def test_the_daily_limit_counts_the_last_24_hours_without_declines() -> None:
