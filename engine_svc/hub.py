@@ -11,7 +11,9 @@ Messages leave here serialized (EventBatch's wire bytes): each buffered batch is
 once for every subscriber, and a subscriber that is behind gets the buffered batches after
 its position in one message (up to MERGE_EVENTS events; a repeated field's encodings
 concatenate), since its follower pays per message (a gRPC read, a transaction, a Redis
-round trip) more than per event, and so does this process per write.
+round trip) more than per event, and so does this process per write. A follower that
+keeps up can ask to linger (SubscribeRequest.linger_ms): it then gets a message at most
+once per linger, holding every batch of that time, for a few milliseconds of delay.
 """
 
 import asyncio
@@ -29,6 +31,7 @@ REPLAY_CHUNK = 2048  # events per message while replaying from disk
 # sequencer batch of MAX_BATCH accepted orders makes alone, so a follower's read-ahead,
 # bounded in messages, holds no more than it already could.
 MERGE_EVENTS = 4096
+MAX_LINGER_MS = 1000  # SubscribeRequest.linger_ms
 
 
 class EventHub:
@@ -97,12 +100,18 @@ class EventHub:
         wire = b"".join([self._wire(i, skip), *(self._wire(j) for j in range(i + 1, last + 1))])
         return wire, self._batches[last][-1].seq + 1
 
-    async def subscribe(self, from_seq: int) -> AsyncGenerator[bytes]:
-        """EventBatch messages, serialized, from `from_seq` on, for as long as it is read."""
+    async def subscribe(self, from_seq: int, linger_s: float = 0.0) -> AsyncGenerator[bytes]:
+        """EventBatch messages, serialized, from `from_seq` on, for as long as it is read.
+
+        A caught-up subscriber with `linger_s` waits that long after the next batch, so
+        that it and the batches right behind it go in one message; one that is behind is
+        sent at once, merged as always."""
         seq = max(from_seq, 1)
         while True:
             if seq > self.last_seq:
                 await self._changed.wait()
+                if linger_s:
+                    await asyncio.sleep(linger_s)
                 continue
             if seq < self.first_buffered:
                 async for message in self._replay(seq):

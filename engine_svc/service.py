@@ -40,7 +40,7 @@ from engine_svc.core.types import (
     UserId,
 )
 from engine_svc.deposit_addresses import DepositAddresses
-from engine_svc.hub import EventHub
+from engine_svc.hub import MAX_LINGER_MS, EventHub
 from engine_svc.metrics import COMMAND_NAMES
 from engine_svc.sequencer import JournalFailed, Outcome, Sequencer
 from engine_svc.settings import DEV_DEPOSIT_SECRET
@@ -500,5 +500,9 @@ class EngineServicer(CapitalRpcs, epb_grpc.EngineServiceServicer):
     async def Subscribe(  # type: ignore[override]  # EventBatch, already serialized
         self, request: epb.SubscribeRequest, context: Ctx
     ) -> AsyncIterator[bytes]:
-        async for batch in self.hub.subscribe(request.from_seq):
+        if request.linger_ms > MAX_LINGER_MS:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"linger_ms must be at most {MAX_LINGER_MS}"
+            )
+        async for batch in self.hub.subscribe(request.from_seq, request.linger_ms / 1000):
             yield batch  # sent as it is (serialized_events.py)

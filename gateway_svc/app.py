@@ -137,7 +137,12 @@ async def metrics(request: web.Request) -> web.Response:
 def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(
         middlewares=[
-            client_address_middleware(settings.trusted_proxies),
+            # With no trusted proxies the peer is the client: no layer is needed to say so.
+            *(
+                [client_address_middleware(settings.trusted_proxies)]
+                if settings.trusted_proxies
+                else []
+            ),
             ws.websocket_at_root,
             observe,
             error_middleware({binance_errors.PREFIX: binance_errors.response}),

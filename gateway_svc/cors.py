@@ -13,7 +13,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import aiohttp_cors
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from gateway_svc.errors import ApiError
 
@@ -48,6 +48,22 @@ def allow_origins(app: web.Application, origins: tuple[str, ...]) -> None:
     cors = aiohttp_cors.setup(app, defaults=dict.fromkeys(origins, options))
     for route in list(app.router.routes()):
         cors.add(route)
+    _only_with_origin(app)
+
+
+def _only_with_origin(app: web.Application) -> None:
+    """aiohttp-cors tags answers in on_response_prepare, looking up the route's options
+    before it looks for an Origin, and does nothing without one: requests that carry none
+    (every API client) skip it here."""
+    tag = app.on_response_prepare[-1]  # what aiohttp_cors.setup() appended
+    if getattr(tag, "__name__", "") != "_on_response_prepare":
+        raise RuntimeError("aiohttp-cors did not register its response handler last")
+
+    async def tag_cross_origin(request: web.Request, response: web.StreamResponse) -> None:
+        if hdrs.ORIGIN in request.headers:
+            await tag(request, response)
+
+    app.on_response_prepare[-1] = tag_cross_origin
 
 
 def check_websocket_origin(request: web.Request, origins: tuple[str, ...]) -> None:

@@ -56,6 +56,7 @@ class Ingest:
         engine: grpc.aio.Channel,
         *,
         max_batch_events: int = 20_000,
+        linger_ms: int = 0,
         queue_batches: int = 256,
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
@@ -64,6 +65,7 @@ class Ingest:
         self._pool = pool
         self._stub = EngineServiceStub(engine)
         self._max_batch = max_batch_events
+        self._linger_ms = linger_ms  # see SubscribeRequest.linger_ms
         self._queue_batches = queue_batches
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
@@ -103,7 +105,9 @@ class Ingest:
         cursor = await read_cursor(conn)
         write_candles = not await timescale_in_use(conn)
         await self._advance(cursor, self.status.last_event_ts_us)
-        call = self._stub.Subscribe(epb.SubscribeRequest(from_seq=cursor + 1))
+        call = self._stub.Subscribe(
+            epb.SubscribeRequest(from_seq=cursor + 1, linger_ms=self._linger_ms)
+        )
         feed: EventFeed[cpb.EngineEvent] = EventFeed(call, self._queue_batches)
         storing: asyncio.Task[None] | None = None
         try:

@@ -84,6 +84,7 @@ class LedgerRuntime:
                 pool,
                 engine,
                 max_batch_events=settings.max_batch_events,
+                linger_ms=settings.linger_ms,
                 on_stored=db_metrics.batch_stored,
             )
             if settings.ingest

@@ -26,6 +26,7 @@ class LedgerSettings:
     grace_seconds: float
     log_level: str
     metrics_port: int = 0  # GET /metrics (Prometheus); 0 = none
+    linger_ms: int = 10  # the engine gathers this long of batches per message (0-1000)
 
     @classmethod
     def from_env(cls) -> LedgerSettings:
@@ -48,4 +49,5 @@ class LedgerSettings:
             grace_seconds=env_float("LEDGER_SHUTDOWN_GRACE_SECONDS", 10.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
             metrics_port=env_int("LEDGER_METRICS_PORT", 0, low=0, high=65535),
+            linger_ms=env_int("LEDGER_LINGER_MS", 10, low=0, high=1000),
         )

@@ -404,7 +404,9 @@ class Publisher:
         await self.send(Output())
         self.sent_seq = mirror.seq
         log.info("publishing", extra={"from_seq": mirror.seq + 1, "markets": len(mirror.markets)})
-        call = engine.Subscribe(epb.SubscribeRequest(from_seq=mirror.seq + 1))
+        call = engine.Subscribe(
+            epb.SubscribeRequest(from_seq=mirror.seq + 1, linger_ms=self.settings.linger_ms)
+        )
         # Every batch that arrived while the last one was sent goes out together: one
         # mirror flush and one Redis round trip for all of them.
         feed: EventFeed[cpb.EngineEvent] = EventFeed(call)

@@ -26,6 +26,7 @@ class PublisherSettings:
     grace_seconds: float
     log_level: str
     metrics_port: int = 0  # 0: no /metrics
+    linger_ms: int = 10  # the engine gathers this long of batches per message (0-1000)
 
     @classmethod
     def from_env(cls) -> PublisherSettings:
@@ -40,6 +41,7 @@ class PublisherSettings:
             grace_seconds=env_float("STREAM_SHUTDOWN_GRACE_SECONDS", 5.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
             metrics_port=env_int("STREAM_PUBLISHER_METRICS_PORT", 0, low=0, high=65535),
+            linger_ms=env_int("STREAM_PUBLISHER_LINGER_MS", 10, low=0, high=1000),
         )
 
 

@@ -330,8 +330,10 @@ async def test_sse_resumes_from_last_event_id(live: Live) -> None:
     await sell(live, "1603")
     await live.published()
     again = await live.stack.client.get(url, headers={"Last-Event-ID": str(seen_id)})
-    missed = await _sse_events(again, 2)
-    assert [d["a"] for _, d in missed] == [[["1602.00", "1"]], [["1603.00", "1"]]]
+    missed = await _sse_events(again, 1)
+    if ["1603.00", "1"] not in missed[0][1]["a"]:  # not merged with 1602 in one diff
+        missed += await _sse_events(again, 1)
+    assert [lv for _, d in missed for lv in d["a"]] == [["1602.00", "1"], ["1603.00", "1"]]
     assert all(event_id > seen_id for event_id, _ in missed)
     again.close()
 
