@@ -106,6 +106,7 @@ async def test_both_tracks_answer_alike_and_a_plain_database_moves_over(
     await migrate(plain)
     await store(plain, batch)
     await migrate(timescale)
+    await unscheduled(timescale)
     assert await timescale_in_use(timescale)
     await store(timescale, batch, candles=False)
     # A database that began plain on this server, then starts with the track on.
@@ -143,6 +144,21 @@ async def chunks(conn: Conn) -> list[tuple[int, bool]]:
     return [(r[0], r[1]) for r in rows]
 
 
+async def unscheduled(conn: Conn) -> None:
+    """Stops the scheduler's own runs of this database's policies, which the test runs
+    itself (`run_jobs`), and waits out one already started: a run racing the test's reads
+    can deadlock with them."""
+    await conn.execute(
+        """SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs
+           WHERE proc_name LIKE 'policy%'"""
+    )
+    async with asyncio.timeout(60):
+        while await conn.fetchval(  # noqa: ASYNC110 - polls the server's job table
+            "SELECT count(*) FROM timescaledb_information.job_stats WHERE job_status = 'Running'"
+        ):
+            await asyncio.sleep(0.1)
+
+
 async def run_jobs(conn: Conn, proc: str) -> None:
     jobs = await conn.fetch(
         "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = $1", proc
@@ -165,6 +181,7 @@ async def test_policies_compress_and_drop_old_chunks_and_candles_stay(
 ) -> None:
     batch = await history(engine, Trader(engine.stub, seed=47))
     await migrate(timescale)
+    await unscheduled(timescale)
     await store(timescale, batch, candles=False)
     # One trade 15 days before the others: a chunk of its own (one chunk per day).
     old_ts = batch.trades[0][-1] - 15 * DAY_US
@@ -183,6 +200,7 @@ async def test_policies_compress_and_drop_old_chunks_and_candles_stay(
     assert [c for _, c in await chunks(timescale)] == [False, False]
 
     await timescale_policies(timescale, compress_after_days=7, retain_days=20)
+    await unscheduled(timescale)
     # Ten days on: both chunks are past 7 days, compressed; the queries answer the same.
     await pretend_now(timescale, now_us + 10 * DAY_US)
     await run_jobs(timescale, "policy_compression")
