@@ -89,9 +89,10 @@ class Engine:
         self.triggers: dict[OrderId, Trigger] = {}
         self.user_triggers: dict[UserId, dict[OrderId, Trigger]] = {}
         self.trigger_client_ids: dict[tuple[UserId, ClientOrderId], Trigger] = {}
-        # How many a user has pending in a market, for the limit (no entry for none):
-        # kept by `index_trigger` and `unpend`, so a restore rebuilds it from the triggers.
-        self.trigger_counts: dict[tuple[UserId, str], int] = {}
+        # How many a user has pending in a market, for the limit (no entry for none), by
+        # user then market (a tuple key cost a build and a hash per firing): kept by
+        # `index_trigger` and `unpend`, so a restore rebuilds it from the triggers.
+        self.trigger_counts: dict[UserId, dict[str, int]] = {}
         self.ended_triggers = EndedTriggers(RECENT_ENDED_TRIGGERS)
         self.max_triggers_total = DEFAULT_MAX_TRIGGERS_TOTAL  # a user's, in all markets
         # Orders with a bracket that closed with fills during the current command.

@@ -180,7 +180,8 @@ def _check_triggers(engine: Engine) -> None:
     by_user = {i: t for per in engine.user_triggers.values() for i, t in per.items()}
     assert by_user.keys() == engine.triggers.keys()
     counts = Counter((t.order.user, t.order.market) for t in engine.triggers.values())
-    assert engine.trigger_counts == counts, "pending-trigger counts differ from the triggers"
+    flat = {(u, m): n for u, per in engine.trigger_counts.items() for m, n in per.items()}
+    assert flat == counts, "pending-trigger counts differ from the triggers"
     cids = {
         (t.order.user, t.order.client_id) for t in engine.triggers.values() if t.order.client_id
     }
