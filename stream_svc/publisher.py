@@ -90,6 +90,26 @@ while i <= #ARGV do
 end
 """
 Args = list[str | bytes]
+# An Envelope's item is field 1, length-delimited: its tag, its length, its bytes.
+_SHORT_HEADS = [bytes((0x0A, n)) for n in range(0x80)]
+
+
+def envelope(raws: list[bytes]) -> bytes:
+    """`Envelope(items=...)` serialized from its items' own serializations: the same bytes,
+    without copying each item into a new message and serializing it a second time."""
+    parts: list[bytes] = []
+    for raw in raws:
+        n = len(raw)
+        if n < 0x80:
+            parts += (_SHORT_HEADS[n], raw)
+            continue
+        head = bytearray(b"\x0a")
+        while n > 0x7F:
+            head.append(n & 0x7F | 0x80)
+            n >>= 7
+        head.append(n)
+        parts += (bytes(head), raw)
+    return b"".join(parts)
 
 
 def state_field(item: spb.MarketData) -> str | None:
@@ -295,11 +315,18 @@ class Publisher:
             if self.mirror is not None:
                 self._write_full_state(args, self.mirror)
             messages = self._rewrite_trades(args, channels)
+        raws = {channel: [item.SerializeToString() for item in items]
+                for channel, items in channels.items()}  # fmt: skip
         for channel, items in channels.items():
             if channel.startswith("md."):
-                self._write_state(args, channel[3:], items, trades=not self._redis_lost)
+                self._write_state(
+                    args, channel[3:], items, raws[channel], trades=not self._redis_lost
+                )
         for channel, items in messages.items():
-            args += ("P", channel, spb.Envelope(items=items).SerializeToString())
+            raw = raws.get(channel) if items is channels.get(channel) else None
+            if raw is None:
+                raw = [item.SerializeToString() for item in items]
+            args += ("P", channel, envelope(raw))
         await self.redis.evalsha(self._script, 0, *args)
         return len(messages)
 
@@ -354,14 +381,20 @@ class Publisher:
         return out
 
     def _write_state(
-        self, args: Args, market: str, items: list[spb.MarketData], trades: bool = True
+        self,
+        args: Args,
+        market: str,
+        items: list[spb.MarketData],
+        raws: list[bytes],
+        trades: bool = True,
     ) -> None:
-        for item in items:
+        """The state items and trades of `items` (serialized: `raws`) into Redis."""
+        for item, raw in zip(items, raws, strict=True):
             name = state_field(item)
             if name is not None:
-                args += ("H", state_key(market), name, item.SerializeToString())
+                args += ("H", state_key(market), name, raw)
             elif trades and item.WhichOneof("body") == "trade":
-                args += ("L", trades_key(market), item.SerializeToString())
+                args += ("L", trades_key(market), raw)
 
     def _write_full_state(self, args: Args, mirror: Mirror) -> None:
         ts = now_us()
@@ -373,7 +406,7 @@ class Publisher:
             ticker = mirror.ticker(symbol, mirror.seq, ts)
             if ticker is not None:
                 items.append(ticker)
-            self._write_state(args, symbol, items)
+            self._write_state(args, symbol, items, [i.SerializeToString() for i in items])
 
     async def tick_tickers(self) -> None:
         """Publishes tickers that changed because time passed (trades left the window)."""
