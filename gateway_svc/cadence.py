@@ -7,7 +7,8 @@ period, each listener all of its frames of the batch in one write. The default c
 streams do: a topic's consecutive depth diffs become one diff that continues the `U`/`u`
 chain, ticker and bookTicker keep only their latest message, a candle its latest state
 (a candle that closed within the batch still gets its last one), and trades, orders and
-balances are all delivered, one per frame (ccxt.pro reads one object per frame). A
+balances are all delivered, one per frame (ccxt.pro reads one object per frame), or a
+batch's trades in one frame for a `trade@<M>@batch` subscriber (batches.py). A
 connection that asks for `?interval=0` gets the real-time cadence: messages go out within
 FLUSH_S, only consecutive depth diffs of one batch merged, as before interval frames.
 

@@ -17,6 +17,7 @@ from itertools import chain
 
 from prometheus_client import Counter, Gauge
 
+from gateway_svc.batches import cached_batch
 from gateway_svc.frames import error_frame, sse_event, ws_text
 from gateway_svc.subscriptions import Wanted
 from gateway_svc.upstream import Pending, Upstream, Upstreams
@@ -90,16 +91,23 @@ class Connection:
         return out[1]
 
     def _render(self, pending: Pending) -> tuple[bytes, int]:
-        """Its frames of the batch, in the batch's order, as one piece."""
+        """Its frames of the batch, in the batch's order, as one piece; a batched trade
+        stream's one frame goes at the place of its last trade."""
         mine = [pending[topic] for topic in self.by_topic if topic in pending]
         messages = mine[0] if len(mine) == 1 else sorted(chain.from_iterable(mine))
-        frames = [
-            message.frame(wanted.name, self.sse)
-            for _, message in messages
-            for wanted in self.by_topic[message.topic]
-            if not wanted.market_filter
-            or message.item.order_update.order.market == wanted.market_filter
-        ]
+        frames = []
+        for _, message in messages:
+            for wanted in self.by_topic[message.topic]:
+                if wanted.batched:
+                    of_topic = pending[message.topic]
+                    if message is of_topic[-1][1]:
+                        trades = [m for _, m in of_topic]
+                        frames.append(cached_batch(wanted.name, trades, self.sse))
+                elif (
+                    not wanted.market_filter
+                    or message.item.order_update.order.market == wanted.market_filter
+                ):
+                    frames.append(message.frame(wanted.name, self.sse))
         return (frames[0] if len(frames) == 1 else b"".join(frames)), len(frames)
 
     def failed(self, topic: str, code: str, message: str) -> None:

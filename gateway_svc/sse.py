@@ -7,6 +7,7 @@ import asyncio
 
 from aiohttp import web
 
+from gateway_svc.batches import batched_frame
 from gateway_svc.cadence import requested_interval
 from gateway_svc.connection import Connection
 from gateway_svc.context import backends
@@ -51,8 +52,12 @@ async def sse(request: web.Request) -> web.StreamResponse:
         if last.isdigit():
             for wanted in parsed:
                 upstream = upstreams.by_topic.get(wanted.topic.name)
-                for message in (upstream.since(int(last)) or []) if upstream else []:
-                    conn.put(message.frame(wanted.name, sse=True))
+                missed = (upstream.since(int(last)) or []) if upstream else []
+                if not wanted.batched:
+                    for message in missed:
+                        conn.put(message.frame(wanted.name, sse=True))
+                elif missed:  # the missed trades as one batch
+                    conn.put(batched_frame(wanted.name, missed, sse=True))
         for wanted in parsed:
             conn.subscribe(wanted)
         while await conn.backlog():

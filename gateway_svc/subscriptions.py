@@ -3,14 +3,16 @@ errors a subscription is answered with.
 
 Topics: `depth@TATA_INR` or `depth.TATA_INR` (also trade, ticker, bookTicker),
 `kline.<1m..1w>.TATA_INR`, and the caller's own `account.orderUpdate[.M]`,
-`account.balanceUpdate`. An error becomes `{"id": ..., "error": {"code", "name", "message"}}`
-on a WebSocket and a 400 on SSE.
+`account.balanceUpdate`. The spec's `trade@TATA_INR@batch` is the trades batched, one frame
+per batch (batches.py); no other topic takes an option. An error becomes
+`{"id": ..., "error": {"code", "name", "message"}}` on a WebSocket and a 400 on SSE.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway_svc import batches
 from tradekit.topics import KLINE_INTERVALS, MARKET_KINDS, Topic
 
 
@@ -31,6 +33,7 @@ class Wanted:
     name: str  # echoed as `stream`
     topic: Topic
     market_filter: str = ""  # account.orderUpdate.<M>: only that market's orders
+    batched: bool = False  # trade@<M>@batch: each batch's trades in one frame
 
 
 def parse_topic(text: str, user_id: int | None, markets: set[str]) -> Wanted:
@@ -52,6 +55,10 @@ def parse_topic(text: str, user_id: int | None, markets: set[str]) -> Wanted:
     kind, sep, rest = text.partition("@") if "@" in text else text.partition(".")
     if not sep or not rest:
         raise _bad_topic(text)
+    rest, at, option = rest.partition("@")
+    if at and (kind != "trade" or option != batches.OPTION):
+        only = "the only stream option is trade@<market>@batch"
+        raise FrameError(4006, "INVALID_STREAM", f"{text[:80]!r}: {only}")
     if kind == "kline":
         interval, _, market = rest.partition(".")
         if interval not in KLINE_INTERVALS:
@@ -64,4 +71,4 @@ def parse_topic(text: str, user_id: int | None, markets: set[str]) -> Wanted:
         raise _bad_topic(text)
     if market not in markets:
         raise FrameError(4004, "INVALID_MARKET", f"unknown market {market[:40]!r}")
-    return Wanted(text, topic)
+    return Wanted(text, topic, batched=bool(at))

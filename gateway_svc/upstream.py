@@ -21,7 +21,8 @@ of a batch, across topics, in one write, and clients with the same subscriptions
 same bytes, built once per batch. Consecutive depth diffs of one topic within a batch become
 one diff (levels carry absolute quantities, so the last value of a level is all a client
 needs, and U..u still continues the id chain; a diff that restarts the chain is never
-merged). Trades and private events go out one per frame, every one of them.
+merged). Trades and private events go out one per frame, every one of them (or, for a
+`trade@<M>@batch` subscriber, a batch's trades in one frame: batches.py).
 """
 
 from __future__ import annotations

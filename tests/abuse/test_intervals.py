@@ -49,7 +49,10 @@ BAD_TOPICS = [f"depth@{MARKET}@100ms", f"depth.{MARKET}@0ms", f"trade@{MARKET}@-
               f"bookTicker@{MARKET}@1.5", f"ticker.{MARKET}@1000ms", f"kline.0m.{MARKET}",
               f"kline.-1m.{MARKET}", f"kline.1.5m.{MARKET}", f"kline.{'9' * 30}m.{MARKET}",
               f"kline.1M.{MARKET}", f"kline.fast.{MARKET}", f"kline..{MARKET}",
-              "kline.1m"]  # fmt: skip
+              "kline.1m",
+              # and stream options other than the spec's trade@<M>@batch
+              f"trade.{MARKET}@batch", f"depth@{MARKET}@batch", f"trade@{MARKET}@batched",
+              f"trade@{MARKET}@batch@batch"]  # fmt: skip
 SENTINEL_ASK = "99000"
 SSE = f"/api/v1/stream?topics=depth@{MARKET}"
 

@@ -190,3 +190,47 @@ def test_a_client_may_ask_for_real_time_or_the_gateways_interval_only() -> None:
         with pytest.raises(ApiError) as raised:
             requested_interval(bad, 100)
         assert (raised.value.status, raised.value.code) == (400, "INVALID_INTERVAL")
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_batched_trades_come_one_frame_per_batch_each_trade_once(
+    upstreams: Upstreams, seed: int
+) -> None:
+    """`trade@<M>@batch` (gateway_svc/batches.py): per batch, at the interval and in real
+    time, one frame holding that batch's trades in order, the same bytes for every subscriber;
+    across the batches every trade once, as the default one-trade frames carry them."""
+    rng = random.Random(seed)
+    sent = history(rng, rng.randint(20, 200))
+    batched = f"trade@{MARKET}@batch"
+    a = connection(upstreams, [batched], INTERVAL_MS)
+    b = connection(upstreams, [batched, f"depth.{MARKET}"], INTERVAL_MS)
+    plain = connection(upstreams, [f"trade@{MARKET}"], INTERVAL_MS)
+    live = connection(upstreams, [batched], 0)
+    cut = sorted(rng.sample(range(1, len(sent)), rng.randint(1, 8)))
+    batches = [sent[i:j] for i, j in zip([0, *cut], [*cut, len(sent)], strict=True)]
+
+    got: dict[str, list[int]] = {"a": [], "b": [], "plain": [], "live": []}
+    for batch in batches:
+        for m in batch:
+            for cadence in upstreams.cadences.values():
+                cadence.publish(m)
+        upstreams.cadences[INTERVAL_MS].flush()  # the interval's end
+        a_frames = a.take()
+        ids = [m.item.trade.trade_id for m in batch if m.topic == STREAMS[1]]
+        frames = events(a_frames)
+        assert [len(frames)] == [1 if ids else 0]
+        assert [[t["t"] for t in d] for _, d in frames] == ([ids] if ids else [])
+        assert all(s == batched for s, _ in frames)
+        last = [m.seq for m in batch if m.topic == STREAMS[1]][-1:]
+        assert [f"id: {seq}\n".encode() for seq in last] == [
+            f[: f.index(b"\n") + 1] for f in a_frames.split(b"\n\n") if f
+        ]  # as an SSE event: Last-Event-ID resumes after the batch
+        b_frames = [f for f in a_frames.split(b"\n\n") if f]
+        assert [f for f in b.take().split(b"\n\n") if b'"stream":"trade' in f] == b_frames
+        got["a"] += ids
+        got["plain"] += [d["t"] for _, d in events(plain.take())]
+        upstreams.cadences[0].flush()  # the real-time batch, cut at the same place
+        for _, d in events(live.take()):
+            got["live"] += [t["t"] for t in d]
+    every = [m.item.trade.trade_id for m in sent if m.topic == STREAMS[1]]
+    assert got["a"] == got["plain"] == got["live"] == every
