@@ -30,7 +30,7 @@ from engine_svc.core.members import (
     new,
 )
 from engine_svc.core.order import Order
-from engine_svc.core.triggers import Trigger
+from engine_svc.core.triggers import Trigger, TriggerBook, TriggerIndex
 from engine_svc.core.types import ClientOrderId, Rejected
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def _reach(
     """Queues what the trades of `step` reached, then the legs of brackets it closed;
     returns the queue, made if there was none and something was reached."""
     book = e.trigger_books.get(symbol)
-    if book is not None:
+    if book is not None and _may_reach(book, step):
         path = [ev.price for ev in step if type(ev) is _TRADE]
         if path:
             reached = book.crossed(path)
@@ -85,6 +85,21 @@ def _reach(
         for o in parents:
             _spawn_legs(e, o, events, queue, ts)
     return queue
+
+
+def _may_reach(book: TriggerBook, step: list[Event]) -> bool:
+    """Whether a trade of `step` reaches the nearest pending price of either side: most
+    steps that trade reach none, and this tells it without a list or a call."""
+    if isinstance(book, TriggerIndex):  # native attributes; through the protocol, a
+        above, below = book.lowest_above, book.highest_below  # lookup each (~240)
+    else:
+        above, below = book.lowest_above, book.highest_below
+    for ev in step:
+        if type(ev) is _TRADE:
+            price = ev.price
+            if (above and price >= above) or price <= below:
+                return True
+    return False
 
 
 def _spawn_legs(e: Engine, o: Order, events: list[Event], queue: list[Trigger], ts: int) -> None:

@@ -143,8 +143,10 @@ class Engine:
             if self.closed_parents:
                 cascade(self, "", events, ts)
         elif isinstance(command, PlaceConditional):
+            trade_id = self.next_trade_id
             events = place_conditional(self, command, ts)
-            cascade(self, command.order.market, events, ts)
+            if self.closed_parents or self.next_trade_id != trade_id:
+                cascade(self, command.order.market, events, ts)
         elif isinstance(command, CancelAllOrders):
             events = cancel_all(self, command, ts)
         elif isinstance(command, Deposit):

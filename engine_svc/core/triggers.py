@@ -109,6 +109,14 @@ class Trigger:
 class TriggerBook(Protocol):
     """What the engine needs of a market's pending triggers."""
 
+    # The nearest pending prices, 0 for a side with none (prices are > 0): no trigger
+    # fires while every trade lies strictly between them, which the cascade checks
+    # before it builds a path or calls `crossed`.
+    @property
+    def lowest_above(self) -> int: ...
+    @property
+    def highest_below(self) -> int: ...
+
     def add(self, trigger: Trigger) -> None: ...
     def remove(self, trigger: Trigger) -> None: ...
     def crossed(self, path: list[int]) -> list[Trigger]: ...
@@ -125,6 +133,10 @@ class TriggerIndex:
         self._above_levels: dict[int, dict[OrderId, Trigger]] = {}
         self._below_levels: dict[int, dict[OrderId, Trigger]] = {}
         self._count = 0
+        # Plain attributes, kept whenever a side's last key changes: read through the
+        # protocol, a property would cost a call.
+        self.lowest_above = 0
+        self.highest_below = 0
 
     def __len__(self) -> int:
         return self._count
@@ -143,6 +155,7 @@ class TriggerIndex:
         if level is None:
             level = levels[key] = {}
             insort(keys, key)
+            self._nearest()
         level[trigger.id] = trigger
         self._count += 1
 
@@ -156,6 +169,7 @@ class TriggerIndex:
         if not level:
             del levels[key]
             del keys[bisect_left(keys, key)]
+            self._nearest()
         self._count -= 1
 
     def crossed(self, path: list[int]) -> list[Trigger]:
@@ -176,5 +190,12 @@ class TriggerIndex:
             while below and below[-1] >= low:
                 for t in below_levels.pop(below.pop()).values():
                     fired.append(t)
-        self._count -= len(fired)
+        if fired:
+            self._count -= len(fired)
+            self._nearest()
         return fired
+
+    def _nearest(self) -> None:
+        above, below = self._above, self._below
+        self.lowest_above = -above[-1] if above else 0
+        self.highest_below = below[-1] if below else 0
