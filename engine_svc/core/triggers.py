@@ -14,7 +14,9 @@ its levels: a step costs O(log levels + fired), never a scan. A level is an
 insertion-ordered dict of triggers, which is acceptance order since ids only grow (a
 restore adds them by id). Triggers far outnumber their prices, so placing one nearly
 always joins a level: a dict store, where a sorted list of one key per trigger shifted
-half the list on every insert.
+half the list on every insert. The nearest pending price of each side (`lowest_above`,
+`highest_below`) is kept too: a step whose trades all lie strictly between them reaches
+nothing, which the cascade tells before it builds a path or calls `crossed`.
 `ReferenceTriggers` (reference_book.py) is the naive twin the differential test checks
 this against.
 """
@@ -133,8 +135,8 @@ class TriggerIndex:
         self._above_levels: dict[int, dict[OrderId, Trigger]] = {}
         self._below_levels: dict[int, dict[OrderId, Trigger]] = {}
         self._count = 0
-        # Plain attributes, kept whenever a side's last key changes: read through the
-        # protocol, a property would cost a call.
+        # Kept whenever a side's last key changes, as plain attributes: the cascade reads
+        # them natively after every step that traded (cascade._may_reach).
         self.lowest_above = 0
         self.highest_below = 0
 
