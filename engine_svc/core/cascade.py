@@ -10,7 +10,6 @@ cancels the other first (ONE_CANCELS_OTHER).
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING, Final
 
 from engine_svc.core.commands import PlaceOrder
@@ -31,7 +30,7 @@ from engine_svc.core.members import (
     new,
 )
 from engine_svc.core.order import Order
-from engine_svc.core.triggers import Trigger
+from engine_svc.core.triggers import Trigger, TriggerBook, TriggerIndex
 from engine_svc.core.types import ClientOrderId, Rejected
 
 if TYPE_CHECKING:
@@ -45,8 +44,14 @@ def cascade(e: Engine, symbol: str, events: list[Event], ts: int) -> None:
     became reach, until a step reaches none. The queue is made only once something was
     reached (most commands reach nothing)."""
     queue = _reach(e, symbol, events, events, None, ts)
-    while queue:
-        t = queue.popleft()
+    if queue is None:
+        return
+    # A list read in order, which firings append to: a deque's popleft and append are
+    # Python method calls in compiled code, a list's are native.
+    i = 0
+    while i < len(queue):
+        t = queue[i]
+        i += 1
         if t.state is FIRING:  # else its other leg fired first
             _fire(e, t, events, queue, ts)
 
@@ -56,19 +61,19 @@ def _reach(
     symbol: str,
     step: list[Event],
     events: list[Event],
-    queue: deque[Trigger] | None,
+    queue: list[Trigger] | None,
     ts: int,
-) -> deque[Trigger] | None:
+) -> list[Trigger] | None:
     """Queues what the trades of `step` reached, then the legs of brackets it closed;
     returns the queue, made if there was none and something was reached."""
     book = e.trigger_books.get(symbol)
-    if book is not None:
+    if book is not None and _may_reach(book, step):
         path = [ev.price for ev in step if type(ev) is _TRADE]
         if path:
             reached = book.crossed(path)
             if reached:
                 if queue is None:
-                    queue = deque()
+                    queue = []
                 for t in reached:
                     unpend(e, t)
                     t.state = FIRING
@@ -76,13 +81,28 @@ def _reach(
     if e.closed_parents:
         parents, e.closed_parents = e.closed_parents, []
         if queue is None:
-            queue = deque()
+            queue = []
         for o in parents:
             _spawn_legs(e, o, events, queue, ts)
     return queue
 
 
-def _spawn_legs(e: Engine, o: Order, events: list[Event], queue: deque[Trigger], ts: int) -> None:
+def _may_reach(book: TriggerBook, step: list[Event]) -> bool:
+    """Whether a trade of `step` reaches the nearest pending price of either side: most
+    steps that trade reach none, and this tells it without a list or a call."""
+    if isinstance(book, TriggerIndex):  # native attributes; through the protocol, a
+        above, below = book.lowest_above, book.highest_below  # lookup each (~240)
+    else:
+        above, below = book.lowest_above, book.highest_below
+    for ev in step:
+        if type(ev) is _TRADE:
+            price = ev.price
+            if (above and price >= above) or price <= below:
+                return True
+    return False
+
+
+def _spawn_legs(e: Engine, o: Order, events: list[Event], queue: list[Trigger], ts: int) -> None:
     """A closed bracket parent's take-profit and stop-loss, on the other side for what it
     filled. A buy's take-profit fires at or above its price, its stop-loss at or below
     (a sell's the other way); a leg the last price has already reached fires now."""
@@ -117,7 +137,7 @@ def _spawn_legs(e: Engine, o: Order, events: list[Event], queue: deque[Trigger],
             queue.append(t)
 
 
-def _fire(e: Engine, t: Trigger, events: list[Event], queue: deque[Trigger], ts: int) -> None:
+def _fire(e: Engine, t: Trigger, events: list[Event], queue: list[Trigger], ts: int) -> None:
     """Submits a reached trigger's order; its other leg is cancelled first. A refused
     one is kept a while for queries, with why."""
     t.state = DONE

@@ -132,16 +132,21 @@ class Engine:
         # Orders and cancels first, by exact type (commands are plain NamedTuples): the
         # cheapest test for the commands that make up nearly all of the traffic.
         if type(command) is PlaceOrder:
+            trade_id = self.next_trade_id
             events = place(self, command, ts)
-            if self.triggers or self.closed_parents:
+            # Only a trade moves the last price: an order that traded nothing (most of
+            # them) skips the cascade unless it closed a bracket's parent.
+            if self.closed_parents or (self.next_trade_id != trade_id and self.triggers):
                 cascade(self, command.market, events, ts)
         elif type(command) is CancelOrder:
             events = cancel(self, command, ts)
             if self.closed_parents:
                 cascade(self, "", events, ts)
         elif isinstance(command, PlaceConditional):
+            trade_id = self.next_trade_id
             events = place_conditional(self, command, ts)
-            cascade(self, command.order.market, events, ts)
+            if self.closed_parents or self.next_trade_id != trade_id:
+                cascade(self, command.order.market, events, ts)
         elif isinstance(command, CancelAllOrders):
             events = cancel_all(self, command, ts)
         elif isinstance(command, Deposit):

@@ -64,6 +64,14 @@ class ReferenceTriggers:
     def __iter__(self) -> Iterator[Trigger]:
         return iter(list(self._triggers))
 
+    @property
+    def lowest_above(self) -> int:
+        return min((t.price for t in self._triggers if t.above), default=0)
+
+    @property
+    def highest_below(self) -> int:
+        return max((t.price for t in self._triggers if not t.above), default=0)
+
     def add(self, trigger: Trigger) -> None:
         self._triggers.append(trigger)
 

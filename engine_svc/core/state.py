@@ -47,7 +47,7 @@ def dump_state(engine: Engine) -> dict[str, Any]:
                         o.post_only, o.client_id, o.price, o.qty, o.quote_qty, o.remaining,
                         o.filled, o.filled_quote, o.fee_numer, o.fees, o.locked, o.created,
                         None if o.bracket is None else list(o.bracket),
-                        None if o.fired is None else list(o.fired),
+                        None if o.fired is None else list(o.fired.fields()),
                     ]
                 )  # fmt: skip
     return {

@@ -13,7 +13,8 @@ from bench.workload import (
     parse_op,
     read_workload,
 )
-from engine_svc import bench
+from engine_svc import bench, bench_taking
+from engine_svc.core.commands import PlaceOrder
 from engine_svc.core.state import state_hash
 from engine_svc.recovery import recover
 
@@ -115,3 +116,15 @@ async def test_journaled_replay_goes_through_the_sequencer_and_the_journal_recov
     assert bench.verify(run, ops) == []
     recovered = recover(tmp_path / "journal", tmp_path / "snapshots")
     assert (recovered.seq, state_hash(recovered)) == (engine.seq, state_hash(engine))
+
+
+def test_taking_orders_placed_apart_end_in_the_same_state() -> None:
+    script = bench.build_commands(list(generate(10_000, seed=4, depth=300, stops=300)))
+    taking, fired, fired_traded, expected = bench_taking.classify(script)
+    assert 0 < sum(taking) < len(script.commands)
+    assert 0 < fired_traded <= fired
+    assert bench_taking.replay_apart(script, taking) == expected
+    resting = [
+        type(c) is PlaceOrder and not t for c, t in zip(script.commands, taking, strict=True)
+    ]
+    assert bench_taking.replay_apart(script, resting) == expected

@@ -161,12 +161,18 @@ def _check_orders(engine: Engine) -> None:
 
 
 def _check_triggers(engine: Engine) -> None:
-    """Every pending trigger is in its market's index and in the id, user and client id
-    indexes, and none that its market's last price has reached is still pending."""
+    """Every pending trigger is in its market's index (which knows the nearest prices of each
+    side) and in the id, user and client id indexes, and none that its market's last price
+    has reached is still pending."""
     indexed = {t.id: t for book in engine.trigger_books.values() for t in book}
     assert indexed.keys() == engine.triggers.keys(), "trigger indexes differ"
     for symbol, book in engine.trigger_books.items():
         assert all(t.order.market == symbol for t in book)
+        nearest = (
+            min((t.price for t in book if t.above), default=0),
+            max((t.price for t in book if not t.above), default=0),
+        )
+        assert (book.lowest_above, book.highest_below) == nearest, f"{symbol}: nearest prices"
         last = engine.markets[symbol].last_price
         for t in book:
             assert t.state == TriggerState.PENDING

@@ -15,7 +15,7 @@ from engine_svc.core.parse import parse_place
 from engine_svc.core.state import dump_state, load_state, state_hash
 from engine_svc.core.triggers import FiredTrigger
 from engine_svc.core.types import ClientOrderId, CloseReason, Code, OrderType, Side
-from tests.engine.core.driver import Exchange, seeded_listing, uid
+from tests.engine.core.driver import TATA, Exchange, seeded_listing, uid
 
 BUY, SELL, MARKET = Side.BUY, Side.SELL, OrderType.MARKET
 OCO = CloseReason.ONE_CANCELS_OTHER
@@ -96,6 +96,24 @@ def test_a_buy_stop_above_fires_on_a_trade_at_or_above_it(ex: Exchange) -> None:
     assert out.fired == [stop]
     assert out.trades[-1].taker == "alice"
     assert out.trades[-1].price == "105.00"
+
+
+def test_the_index_knows_the_nearest_pending_price_on_each_side(ex: Exchange) -> None:
+    """The cascade skips a trade that lies strictly between them: nothing can fire."""
+    traded_at(ex, "100")
+    book = ex.engine.trigger_books[TATA]
+    assert (book.lowest_above, book.highest_below) == (0, 0)  # none pending
+    near = ex.conditional("alice", BUY, MARKET, qty="1", trigger="103").trigger_id
+    far = ex.conditional("alice", BUY, MARKET, qty="1", trigger="105").trigger_id
+    ex.conditional("bob", SELL, MARKET, qty="1", trigger="97")
+    assert (book.lowest_above, book.highest_below) == (10300, 9700)  # paise
+    ex.sell("carol", "1", at="102")
+    assert ex.buy("dave", "1", at="102").fired == []
+    ex.cancel("alice", near)
+    assert book.lowest_above == 10500
+    ex.sell("carol", "2", at="105")
+    assert ex.buy("dave", "1", at="105").fired == [far]
+    assert (book.lowest_above, book.highest_below) == (0, 9700)
 
 
 def test_a_gap_through_several_stops_fires_them_nearest_first_then_oldest(ex: Exchange) -> None:
