@@ -91,7 +91,8 @@ class Catalog:
         )
 
 
-# Row layouts (column orders) shared with the writer.
+# Row layouts (column orders): the fields of the row types `store_batch` takes (migration
+# 0014), in the same order.
 ORDER_COLUMNS = (
     "order_id", "user_id", "market", "client_order_id", "side", "type", "time_in_force",
     "self_trade_prevention", "post_only", "price", "quantity", "quote_quantity",
@@ -108,7 +109,7 @@ TRANSFER_COLUMNS = (
     "debit_fee", "credit_fee", "credit_fee_order_id", "debit_bucket", "credit_bucket", "kind",
     "asset",
 )  # fmt: skip
-# The conditional fields of an order row, set by the writer after the row exists; None in
+# The conditional fields of an order row, set by store_batch after the row exists; None in
 # an update leaves the stored value.
 CONDITION_COLUMNS = (
     "order_id", "trigger_price", "trigger_above", "take_profit_trigger_price",
