@@ -165,8 +165,8 @@ PROJECT_SLICE = 100  # events projected between two chances for the store task t
 
 
 async def _project(events: list[cpb.EngineEvent], catalog: Catalog, first_seq: int) -> Batch:
-    """Project in slices, yielding between them: the store of the previous batch then sends
-    its next statement, so PostgreSQL works while this process projects."""
+    """Project in slices, yielding between them: the store of the previous batch is then
+    sent and its reply taken in time, so PostgreSQL works while this process projects."""
     projector = Projector(catalog, first_seq)
     for start in range(0, len(events), PROJECT_SLICE):
         projector.feed(events[start : start + PROJECT_SLICE])

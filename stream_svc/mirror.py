@@ -144,20 +144,15 @@ class Mirror:
         for user, asset in sorted(self._touched_balances):
             available, locked = self.balances[(user, asset)]
             decimals = self.assets[asset]
-            out.add(
-                user_channel(user),
-                spb.MarketData(
-                    balance_update=spb.BalanceUpdate(
-                        user_id=user,
-                        asset=asset,
-                        available=format_units(available, decimals),
-                        locked=format_units(locked, decimals),
-                        ts_us=last.ts_us,
-                        seq=last.seq,
-                        deltas=self._deltas.pop((user, asset), ()),
-                    )
-                ),
-            )
+            item = spb.MarketData()
+            b = item.balance_update
+            b.user_id, b.asset, b.ts_us, b.seq = user, asset, last.ts_us, last.seq
+            b.available = format_units(available, decimals)
+            b.locked = format_units(locked, decimals)
+            deltas = self._deltas.pop((user, asset), None)
+            if deltas is not None:
+                b.deltas.extend(deltas)
+            out.add(user_channel(user), item)
         self._touched_balances.clear()
         return out
 
@@ -167,14 +162,13 @@ class Mirror:
         if bar is None:
             return None
         s = m.scales
-        return spb.MarketData(
-            ticker=spb.Ticker(
-                market=symbol, open=s.price(bar.open), high=s.price(bar.high),
-                low=s.price(bar.low), last=s.price(bar.close), volume=s.qty(bar.volume),
-                quote_volume=s.price(bar.quote_volume), trades=bar.trades, ts_us=now_us,
-                seq=seq,
-            )
-        )  # fmt: skip
+        item = spb.MarketData()
+        t = item.ticker
+        t.market, t.trades, t.ts_us, t.seq = symbol, bar.trades, now_us, seq
+        t.open, t.high, t.low = s.price(bar.open), s.price(bar.high), s.price(bar.low)
+        t.last, t.volume = s.price(bar.close), s.qty(bar.volume)
+        t.quote_volume = s.price(bar.quote_volume)
+        return item
 
     def klines(self, symbol: str, seq: int, ts_us: int) -> list[spb.MarketData]:
         m = self.markets[symbol]
@@ -184,43 +178,50 @@ class Mirror:
             bar = m.candles.open.get(interval)
             if bar is None:
                 continue
-            out.append(
-                spb.MarketData(
-                    kline=spb.Kline(
-                        market=symbol, interval_s=interval, open_time_us=bar.start_us,
-                        close_time_us=_bar_end(bar, interval), open=s.price(bar.open),
-                        high=s.price(bar.high), low=s.price(bar.low), close=s.price(bar.close),
-                        volume=s.qty(bar.volume), quote_volume=s.price(bar.quote_volume),
-                        trades=bar.trades, ts_us=ts_us, seq=seq,
-                    )
-                )
-            )  # fmt: skip
+            item = spb.MarketData()
+            k = item.kline
+            k.market, k.interval_s, k.trades, k.ts_us, k.seq = (
+                symbol,
+                interval,
+                bar.trades,
+                ts_us,
+                seq,
+            )
+            k.open_time_us, k.close_time_us = bar.start_us, _bar_end(bar, interval)
+            k.open, k.high = s.price(bar.open), s.price(bar.high)
+            k.low, k.close = s.price(bar.low), s.price(bar.close)
+            k.volume, k.quote_volume = s.qty(bar.volume), s.price(bar.quote_volume)
+            out.append(item)
         return out
 
     def book_ticker(self, symbol: str, seq: int, ts_us: int) -> spb.MarketData:
         m = self.markets[symbol]
         bid, ask = m.top()
         s = m.scales
-        b = spb.BookTicker(market=symbol, ts_us=ts_us, seq=seq)
+        item = spb.MarketData()
+        b = item.book_ticker
+        b.market, b.ts_us, b.seq = symbol, ts_us, seq
         if bid is not None:
             b.bid_price, b.bid_quantity = s.price(bid[0]), s.qty(bid[1])
         if ask is not None:
             b.ask_price, b.ask_quantity = s.price(ask[0]), s.qty(ask[1])
-        return spb.MarketData(book_ticker=b)
+        return item
 
     def _flush_market(self, symbol: str, m: MarketState, seq: int, ts: int, out: Output) -> None:
         channel = market_channel(symbol)
         if m.touched:
-            diff = spb.DepthUpdate(
-                market=symbol, first_update_id=m.last_update_id + 1, last_update_id=seq, ts_us=ts
-            )
+            item = spb.MarketData()
+            diff = item.depth
+            diff.market, diff.ts_us = symbol, ts
+            diff.first_update_id, diff.last_update_id = m.last_update_id + 1, seq
             s = m.scales
             for side, price in sorted(m.touched, key=lambda t: (t[0], t[1])):
                 qty = m.levels[side].get(price, 0)
-                level = cpb.PriceLevel(price=s.price(price), quantity=s.qty(qty))
-                (diff.bids if side == BUY else diff.asks).append(level)
+                (diff.bids if side == BUY else diff.asks).add(
+                    price=s.price(price), quantity=s.qty(qty)
+                )
             diff.bids.reverse()  # best (highest) first
-            out.add(channel, spb.MarketData(depth=diff))
+            out.add(channel, item)
             m.last_update_id = seq
             m.touched.clear()
             top = m.top()
@@ -320,17 +321,18 @@ class Mirror:
             if taker_buys
             else (f.maker_order_id, f.taker_order_id)
         )
-        out.add(
-            market_channel(f.market),
-            spb.MarketData(
-                trade=spb.Trade(
-                    market=f.market, trade_id=f.trade_id, price=f.price, quantity=f.quantity,
-                    quote_quantity=f.quote_quantity, buyer_is_maker=not taker_buys,
-                    buy_order_id=buy_order, sell_order_id=sell_order, ts_us=ev.ts_us,
-                    seq=ev.seq,
-                )
-            ),
-        )  # fmt: skip
+        item = spb.MarketData()
+        t = item.trade
+        t.market, t.trade_id, t.price, t.quantity, t.quote_quantity = (
+            f.market,
+            f.trade_id,
+            f.price,
+            f.quantity,
+            f.quote_quantity,
+        )
+        t.buyer_is_maker, t.buy_order_id, t.sell_order_id = not taker_buys, buy_order, sell_order
+        t.ts_us, t.seq = ev.ts_us, ev.seq
+        out.add(market_channel(f.market), item)
         for order_id, user, side, client_id, fee, maker in (
             (f.maker_order_id, f.maker_user_id, maker_side, f.maker_client_order_id,
              maker_fee, True),
@@ -338,12 +340,13 @@ class Mirror:
              taker_fee, False),
         ):  # fmt: skip
             order = self._filled(order_id, user, f.market, side, client_id, qty, quote, ev)
-            update = spb.OrderUpdate(
-                kind=spb.ORDER_UPDATE_KIND_FILL, order=order, trade_id=f.trade_id,
-                fill_price=f.price, fill_quantity=f.quantity, is_maker=maker,
-                fee=s.price(fee), ts_us=ev.ts_us, seq=ev.seq,
-            )  # fmt: skip
-            out.add(user_channel(user), spb.MarketData(order_update=update))
+            update = self._order_update(spb.ORDER_UPDATE_KIND_FILL, order, ev, out)
+            update.trade_id, update.fill_price, update.fill_quantity = (
+                f.trade_id,
+                f.price,
+                f.quantity,
+            )
+            update.is_maker, update.fee = maker, s.price(fee)
 
     def _filled(
         self,
@@ -427,9 +430,15 @@ class Mirror:
         order: cpb.Order,
         ev: cpb.EngineEvent,
         out: Output,
-    ) -> None:
-        update = spb.OrderUpdate(kind=kind, order=order, ts_us=ev.ts_us, seq=ev.seq)
-        out.add(user_channel(order.user_id), spb.MarketData(order_update=update))
+    ) -> spb.OrderUpdate:
+        """Adds an update with `order` as it stands now (copied: it changes later) and
+        returns it. Built in its MarketData: setting a message field copies the message."""
+        item = spb.MarketData()
+        update = item.order_update
+        update.kind, update.ts_us, update.seq = kind, ev.ts_us, ev.seq
+        update.order.CopyFrom(order)
+        out.add(user_channel(order.user_id), item)
+        return update
 
     # ---- balances ----
 

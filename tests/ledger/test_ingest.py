@@ -23,7 +23,7 @@ from ledger_svc.migrate import migrate, timescale_in_use
 from ledger_svc.projection import Catalog, project
 from ledger_svc.queries import DAY_US, Directory, get_tickers
 from ledger_svc.reconcile import balances_as_of, reconcile
-from ledger_svc.writer import store
+from ledger_svc.writer import COPY_FROM_ROWS, STORE_BATCH, CursorMoved, read_cursor, store
 from tests.conftest import BOTH_BACKENDS
 from tests.engine.conftest import RunningEngine
 from tests.ledger.events import all_events
@@ -175,6 +175,42 @@ async def test_order_updates_probe_the_key_and_never_scan_orders(
             seq_scans,
             index_scans + len(later.order_deltas),
         )
+    finally:
+        await conn.close()
+
+
+@BOTH_BACKENDS
+@pytest.mark.parametrize("copy_from_rows", [COPY_FROM_ROWS, 0])  # as it comes, or by COPY
+async def test_a_batch_is_one_statement_and_a_stale_one_writes_nothing(
+    engine: RunningEngine, database_url: str, copy_from_rows: int
+) -> None:
+    trader = Trader(engine.stub, seed=41)
+    await trader.fund()
+    await trader.run(200)
+    events = await all_events(engine.stub, engine.runtime.engine.seq)
+    catalog, half = Catalog(), len(events) // 2
+    earlier, later = project(events[:half], catalog, 1), project(events[half:], catalog, half + 1)
+    assert all((later.trades, later.order_deltas, later.transfers))  # every kind of row
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrate(conn)
+        candles = not await timescale_in_use(conn)
+        await store(conn, earlier, candles=candles, copy_from_rows=copy_from_rows)
+        sent: list[str] = []
+        with conn.query_logger(lambda record: sent.append(record.query)):
+            await store(conn, later, candles=candles, copy_from_rows=copy_from_rows)
+            await asyncio.sleep(0)  # the logger is called soon after, not at once
+        if copy_from_rows:  # one round trip: rows, cursor and commit together
+            assert sent == [STORE_BATCH]
+        counts = "SELECT ((SELECT count(*) FROM trades), (SELECT count(*) FROM order_events))"
+        stored = tuple(await conn.fetchval(counts))
+        assert stored == (len(earlier.trades) + len(later.trades),
+                          len(earlier.order_events) + len(later.order_events))  # fmt: skip
+        for stale in (earlier, later):  # already stored: another writer got there first
+            with pytest.raises(CursorMoved, match=f"cursor is at {len(events)}"):
+                await store(conn, stale, candles=candles, copy_from_rows=copy_from_rows)
+        assert tuple(await conn.fetchval(counts)) == stored
+        assert await read_cursor(conn) == len(events)
     finally:
         await conn.close()
 
