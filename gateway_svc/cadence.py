@@ -129,15 +129,15 @@ class Cadence:
 
     def _written(self, started: float, turns: int) -> None:
         """Once the flush's writes are done, sets when the next batch may go out: a period
-        from now, or as long as the flush took if that was longer. The loop keeps at least
-        half of its time for reading the upstreams, and a slow flush to many clients makes
-        batches fuller, not more often."""
+        after this one started, or twice as long as it took if that is later. The loop
+        keeps at least half of its time for reading the upstreams, and a slow flush to many
+        clients makes batches fuller, not more often."""
         loop = asyncio.get_running_loop()
         if turns > 1:
             self._flush = loop.call_soon(self._written, started, turns - 1)
             return
-        ended = loop.time()
-        self._due = ended + max(self.period_s, ended - started)
+        took = loop.time() - started
+        self._due = started + max(self.period_s, 2 * took)
         self._flush = loop.call_at(self._due, self.flush) if self._batch else None
 
     def close(self) -> None:
