@@ -16,10 +16,11 @@ Every check compares as of one engine sequence number S (nothing trades while th
   TRIGGER_PENDING (and at most one TRIGGER_FAILED) entry in the order history;
 - money: per asset, the balances (engine and ledger, fee account included) sum to deposits
   minus withdrawals; no balance is negative; the ledger's Reconcile finds no difference;
-- books: none crossed; the WebSocket subscribers' books (one on the gateway's interval
-  frames, one in real time) equal REST depth;
+- books: none crossed; the WebSocket subscribers' books (on the gateway's interval frames
+  and in real time, each with single and with batched trades) equal REST depth;
 - streamed trades: on each subscriber connection, every trade of the history between the
-  first and the last it was sent came once and in order, across the faults (trades.py).
+  first and the last it was sent came once and in order, a batch frame's trades in turn,
+  across the faults (trades.py); no batch frame came without a trade.
 
 A finding has a kind: `lost` (acknowledged, then missing) and `duplicate` are the two the
 report's headline counts; `wrong` (a different result), `refused_but_applied`, `phantom`

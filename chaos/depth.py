@@ -1,8 +1,9 @@
 """A WebSocket client keeping order books and following trades through the faults, as a
 careful client does. The suite runs one per cadence: the gateway's interval frames (its
-default) and real time (`?interval=0`).
+default) and real time (`?interval=0`), each with one trade a frame and with batched trades.
 
-It subscribes to `depth.<M>` and `trade.<M>`, then takes REST depth (`lastUpdateId`) and
+It subscribes to `depth.<M>` and `trade.<M>` (or `trade@<M>@batch`: every trade of a batch
+in one frame, which must never be empty), then takes REST depth (`lastUpdateId`) and
 applies every diff after it. Diffs on one connection form a chain (each `U` is the
 previous `u` + 1). Where updates were lost (stream_svc or Redis lost messages, the
 publisher started over) the gateway sends a diff that restarts the chain (`U` = `u` + 1),
@@ -11,8 +12,8 @@ which the gateway promises never to show, so it is counted as a finding and the 
 taken again from REST. So is an error frame after the subscription was acknowledged (the
 gateway gave the stream up), after which the client connects again. When the connection
 drops (the gateway died) it reconnects and starts over: a reconnect, not a gap. The trade
-ids of each connection go to a `TradeLog`, judged against the engine's history after each
-trial (chaos/trades.py)."""
+ids of each connection go to a `TradeLog`, a batch frame's in its order, judged against the
+engine's history after each trial (chaos/trades.py)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from chaos.trades import TradeLog
 log = logging.getLogger(__name__)
 
 Levels = list[tuple[Decimal, Decimal]]
+BATCH = "batch"  # the trade stream's option: trade@<M>@batch
 
 
 class Reconnect(Exception):
@@ -61,12 +63,18 @@ def rest_levels(depth: dict[str, Any]) -> tuple[Levels, Levels]:
 
 class DepthWatcher:
     def __init__(
-        self, http: aiohttp.ClientSession, base_url: str, markets: list[str], query: str = ""
+        self,
+        http: aiohttp.ClientSession,
+        base_url: str,
+        markets: list[str],
+        query: str = "",
+        batched: bool = False,
     ) -> None:
         self.http = http
         self.base_url = base_url
         self.markets = markets
         self.query = query  # the connection's, such as "?interval=0"
+        self.batched = batched  # trades as trade@<M>@batch
         self.trade_logs: list[TradeLog] = []  # one per connection
         self.books = {m: Book() for m in markets}
         self.connections = 0
@@ -75,6 +83,8 @@ class DepthWatcher:
         self.gaps = 0
         self.errors: list[str] = []  # error frames after an acknowledged subscription
         self.frames = 0
+        self.trade_frames = 0
+        self.empty_batches = 0  # batch frames without a trade: the gateway never sends one
         self.last_frame = time.monotonic()  # when a depth frame last came
 
     async def run(self) -> None:
@@ -97,7 +107,7 @@ class DepthWatcher:
         self.books = {m: Book() for m in self.markets}  # nothing is trusted across connections
         url = self.base_url.replace("http://", "ws://") + "/ws" + self.query
         async with self.http.ws_connect(url, heartbeat=10) as ws:
-            topics = [f"{kind}.{m}" for m in self.markets for kind in ("depth", "trade")]
+            topics = [topic for m in self.markets for topic in self.topics(m)]
             await ws.send_str(
                 orjson.dumps({"method": "SUBSCRIBE", "params": topics, "id": 1}).decode()
             )
@@ -121,9 +131,26 @@ class DepthWatcher:
                     self.frames += 1
                     self.last_frame = time.monotonic()
                     await self._apply(stream.removeprefix("depth."), frame["data"])
-                elif stream.startswith("trade."):
-                    trades.add(stream.removeprefix("trade."), int(frame["data"]["t"]))
+                elif stream.startswith("trade"):
+                    self.trade_frames += 1
+                    self.trades(stream, frame["data"], trades)
             raise Reconnect("connection closed")
+
+    def topics(self, market: str) -> tuple[str, str]:
+        trades = f"trade@{market}@{BATCH}" if self.batched else f"trade.{market}"
+        return f"depth.{market}", trades
+
+    def trades(self, stream: str, data: Any, log: TradeLog) -> None:
+        """One trade frame's ids into the connection's log: `trade.<M>`'s one, or every one
+        of a `trade@<M>@batch` frame in its order."""
+        if not self.batched:
+            log.add(stream.removeprefix("trade."), int(data["t"]))
+            return
+        market = stream.removeprefix("trade@").removesuffix(f"@{BATCH}")
+        if not data:
+            self.empty_batches += 1
+        for trade in data:
+            log.add(market, int(trade["t"]))
 
     async def _resync(self, market: str) -> None:
         """Take the market's book from REST again; the diffs after it follow."""

@@ -71,6 +71,7 @@ def build(run: Run, command: list[str]) -> dict[str, Any]:
         "websocket": {
             name: {"connections": w.connections, "resyncs": w.resyncs, "restarts": w.restarts,
                    "gaps": w.gaps, "error_frames": len(w.errors), "depth_frames": w.frames,
+                   "trade_frames": w.trade_frames, "empty_batches": w.empty_batches,
                    "trades": sum(log.received for log in w.trade_logs)}
             for name, w in run.watchers.items()
         },

@@ -64,8 +64,14 @@ CHANNEL_OPTIONS = [
 ]
 QUIET = ("mm", "flow")  # frozen during the checks
 CATCH_UP_TIMEOUT = 300.0
-# The WebSocket subscribers, by cadence: the gateway's interval frames and real time.
-CADENCES = {"interval": "", "real_time": "?interval=0"}
+# The WebSocket subscribers: the gateway's interval frames and real time (the connection's
+# query), each with one trade a frame and with trade@<M>@batch.
+SUBSCRIBERS = {
+    "interval": ("", False),
+    "real_time": ("?interval=0", False),
+    "interval_batch": ("", True),
+    "real_time_batch": ("?interval=0", True),
+}
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,7 @@ class Run:
     config: Config
     trials: list[Trial]
     record: Record
-    watchers: dict[str, DepthWatcher]  # by cadence (CADENCES)
+    watchers: dict[str, DepthWatcher]  # by name (SUBSCRIBERS)
     setup_seconds: float
     backend: str  # what the ledger's database runs on, as read from it
 
@@ -146,8 +152,8 @@ async def run_suite(config: Config, root: Path) -> Run:
         capital = await _capital(ex, config, traders, record)
         markets = [m.symbol for m in MARKETS]
         watchers = {
-            name: DepthWatcher(ex.http, ex.stack.gateway_url, markets, query)
-            for name, query in CADENCES.items()
+            name: DepthWatcher(ex.http, ex.stack.gateway_url, markets, query, batched)
+            for name, (query, batched) in SUBSCRIBERS.items()
         }
         watching = [
             asyncio.create_task(w.run(), name=f"{name} subscriber") for name, w in watchers.items()
@@ -271,6 +277,9 @@ async def _trial(
             findings.add(
                 "stream", f"{name}: {watcher.gaps} depth gaps seen by the subscriber so far"
             )
+        if watcher.empty_batches:
+            findings.add("stream", f"{name}: {watcher.empty_batches} trade batch frames "
+                                   "without a trade so far")  # fmt: skip
         if watcher.errors:
             findings.add("stream", f"{name}: error frames on subscribed streams so far: "
                                    f"{watcher.errors[:3]}")  # fmt: skip

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 DEFAULT_INTERVAL_MS = 100  # GATEWAY_WS_INTERVAL_MS when unset
 FLUSH_S = 0.005  # the real-time cadence: a busy stream's messages are gathered this long
+# Callbacks, each queued by the one before, after which a flush's writes are done: uvloop
+# writes transports' data at the end of the pass over ready callbacks that the flush ran in
+# or that follows it, and a callback queued during a pass runs in the next one.
+WRITE_TURNS = 2
 LATEST_ONLY = ("ticker", "book_ticker")  # state whose older values nobody needs
 FANNED_OUT = Counter("gateway_ws_messages_total", "Messages handed to client connections")
 
@@ -107,7 +111,8 @@ class Cadence:
 
     def flush(self) -> None:
         """Hands the batch to its listeners: one send per listener for all of its frames."""
-        self._flush = None
+        if self._flush is not None:  # called before its time (tests): it replaces the timer
+            self._flush.cancel()
         loop = asyncio.get_running_loop()
         started = loop.time()
         batch, self._batch = self._batch, []
@@ -117,11 +122,23 @@ class Cadence:
             touched.update(self.listeners.get(topic, ()))
         rendered: dict[Hashable, tuple[bytes, int]] = {}
         FANNED_OUT.inc(sum(listener.send(by_topic, rendered) for listener in touched))
-        # The next batch waits a period from the end of this one, or as long as this one took
-        # if that was longer: the loop keeps at least half of its time for reading the
-        # upstreams, and a slow flush to many clients makes batches fuller, not more often.
-        ended = loop.time()
-        self._due = ended + max(self.period_s, ended - started)
+        # uvloop writes a transport's data after the callbacks of the loop's turn, not in
+        # `write`: with thousands of clients those writes are most of the flush. Its time
+        # ends two turns on, when they are done; until then messages only join the batch.
+        self._flush = loop.call_soon(self._written, started, WRITE_TURNS)
+
+    def _written(self, started: float, turns: int) -> None:
+        """Once the flush's writes are done, sets when the next batch may go out: a period
+        after this one started, or twice as long as it took if that is later. The loop
+        keeps at least half of its time for reading the upstreams, and a slow flush to many
+        clients makes batches fuller, not more often."""
+        loop = asyncio.get_running_loop()
+        if turns > 1:
+            self._flush = loop.call_soon(self._written, started, turns - 1)
+            return
+        took = loop.time() - started
+        self._due = started + max(self.period_s, 2 * took)
+        self._flush = loop.call_at(self._due, self.flush) if self._batch else None
 
     def close(self) -> None:
         if self._flush is not None:

@@ -9,8 +9,11 @@ STREAM_LEDGER_WAIT_SECONDS, and the gateway is probed on /api/v1/markets (its /h
 the ledger). Load comes from other processes on loopback:
 
 - clients (bench/ws/clients.py): N picows WebSocket clients over `--client-processes`
-  processes, each subscribed to `depth.TATA_INR` and `trade.TATA_INR`. Every frame is
-  checked: the depth id chain (U = previous u + 1) and trade ids without gaps or repeats;
+  processes, each subscribed to `depth.TATA_INR` and, with `--trades single` (the
+  default), `trade.TATA_INR`, one trade a frame, or with `--trades batch`
+  `trade@TATA_INR@batch`, one frame of every trade per interval. Every frame is checked:
+  the depth id chain (U = previous u + 1), trade ids without gaps or repeats (within a
+  batch frame and across frames), and no batch frame empty;
 - driver (bench/ws/driver.py): funds BUYERS and SELLERS through the engine's gRPC
   (Deposit), then, once every client is connected, sends GTC limit orders at a fixed
   `--rate` (PlaceOrder) priced uniformly within BAND_TICKS of 1000.00 INR on either side,
@@ -22,12 +25,13 @@ stream_svc, samples the gateway's RSS (/proc/<pid>/status) before the clients co
 once they are connected (no orders yet: memory per connection is that difference over N),
 the CPU (utime + stime from /proc/<pid>/stat) of every process and the gateway's /metrics
 over a window of `--seconds` that starts `--warmup` seconds after the flow did. Reported
-per N: messages delivered per second (all clients), the part of the trades delivered,
-end-to-end delay from the engine's timestamp `E` to receipt by the client (p50, p99; one
-machine, one clock), memory per connection, the gateway's CPU and the clients' CPU as
+per N: frames and trades delivered per second (all clients), the part of the trades
+delivered, end-to-end delay from the engine's timestamp `E` (each trade's own, in a batch
+frame too) to receipt by the client (p50, p99; one machine, one clock), memory per
+connection, the gateway's CPU and the clients' CPU as
 percentages of one core (beside each other: whichever is near its cores' limit is what
 limited the run), slow-consumer closes (1008 SLOW_CONSUMER) and other closes, connection
-failures, chain gaps and missing trades.
+failures, chain gaps, missing or repeated trades and empty batch frames.
 
 All processes share this machine's cores. A run that cannot be made (too few file
 descriptors, a service that does not start, no trade published) is reported with an `error`
@@ -69,7 +73,8 @@ from exchange.stream.v1 import stream_pb2_grpc as spb_grpc
 from launcher.supervisor import Supervisor
 from servicekit.clock import now_us
 
-TOPICS = (f"depth.{MARKET}", f"trade.{MARKET}")
+TOPICS = (f"depth.{MARKET}", f"trade.{MARKET}")  # stream_svc's, read by this process
+TRADES = ("single", "batch")  # --trades: one trade a frame, or trade@S@batch
 FD_MARGIN = 256  # descriptors besides the sockets of the clients
 SETTLE_S = 1.0  # after the last client connected, before memory is read
 PUBLISH_TIMEOUT_S = 30.0
@@ -100,6 +105,13 @@ class Options:
     client_processes: int = 2
     seed: int = 1
     profile_dir: Path | None = None
+    trades: str = "single"  # one of TRADES
+
+    @property
+    def client_topics(self) -> tuple[str, ...]:
+        """What each client subscribes to: the depth, and the trades one by one or batched."""
+        trades = f"trade@{MARKET}@batch" if self.trades == "batch" else f"trade.{MARKET}"
+        return (f"depth.{MARKET}", trades)
 
 
 async def run_once(count: int, options: Options) -> dict[str, Any]:
@@ -167,7 +179,7 @@ class Run:
         ws_url = s.gateway.replace("http://", "ws://") + "/ws"
         shares = split(count, options.client_processes)
         clients = [
-            self.start(f"clients-{i}", clients_process, ws_url, first, n, TOPICS)
+            self.start(f"clients-{i}", clients_process, ws_url, first, n, options.client_topics)
             for i, (first, n) in enumerate(shares)
         ]
         connect_timeout = CONNECT_TIMEOUT_S + count / 100 * 5
@@ -230,7 +242,6 @@ class Run:
             "gateway_ws_messages_total", 0
         )
         slow = sum(n for why, n in received["closes"].items() if why.startswith(str(SLOW_CONSUMER)))
-        delivered = received["delivered_per_second"]
         return {
             "clients": count,
             **connected,
@@ -239,9 +250,15 @@ class Run:
             "orders_per_second": round(flow["window_orders"] / options.seconds, 1),
             "orders_refused": flow["refused"],
             **upstream,
-            "delivered_messages_per_second": delivered,
-            # Trades are never merged: the part of them delivered in the window is exact (to
-            # within an interval at its edges). Depth diffs are merged per interval.
+            "trades": options.trades,
+            "delivered_frames_per_second": received["frames_per_second"],
+            # Depth diffs and trades, a batch frame's each counted.
+            "delivered_messages_per_second": received["delivered_per_second"],
+            "delivered_trades_per_second": received["trades_per_second"],
+            "delivered_trade_frames_per_second": received["trade_frames_per_second"],
+            # Trades are never merged, nor dropped from a batch: the part of them delivered in
+            # the window is exact (to within an interval at its edges). Depth diffs are merged
+            # per interval.
             "trades_delivered_fraction": (
                 round(received["trades_per_second"] / trades_offered, 4) if trades_offered else None
             ),
@@ -266,6 +283,7 @@ class Run:
             "depth_gaps": received["depth_gaps"],
             "trades_missing": received["trades_missing"],
             "trades_repeated": received["trades_repeated"],
+            "batches_empty": received["batches_empty"],
             "clients_cpu_percent": round(100 * clients_cpu / metered, 1),
             "client_processes": len(clients),
             "cpu_seconds": cpu,
@@ -288,7 +306,8 @@ async def run(options: Options, report: Any) -> dict[str, Any]:
         print(summary_line(result), file=report, flush=True)
     return {
         "fan_out": runs,
-        "topics": list(TOPICS),
+        "topics": list(options.client_topics),
+        "trades": options.trades,
         "seconds": options.seconds,
         "warmup_seconds": options.warmup,
         "order_rate": options.rate,
@@ -306,18 +325,21 @@ def summary_line(r: dict[str, Any]) -> str:
     """One line per N: the headline figures, or what failed."""
     if "error" in r:
         return f"{r['clients']:,} clients: FAILED: {r['error']}"
-    g, d = r["gateway"], r["delay_ms"]
+    g, d, td = r["gateway"], r["delay_ms"], r["trade_delay_ms"]
     failed = f" ({r['connection_failures']:,} failed)" if r["connection_failures"] else ""
     return (
-        f"{r['clients']:,} clients ({r['connected']:,} connected{failed}): "
-        f"{r['delivered_messages_per_second']:,} msgs/s delivered "
+        f"{r['clients']:,} clients ({r['connected']:,} connected{failed}), trades {r['trades']}: "
+        f"{r['delivered_frames_per_second']:,} frames/s delivered, "
+        f"{r['delivered_trades_per_second']:,} trades/s in "
+        f"{r['delivered_trade_frames_per_second']:,} of them "
         f"(stream_svc sent {r['upstream_messages_per_second']} msgs/s per client at "
         f"{r['orders_per_second']} orders/s), {r['trades_delivered_fraction']:.1%} of trades, "
-        f"delay p50 {d['p50']} ms p99 {d['p99']} ms, "
+        f"delay p50 {d['p50']} ms p99 {d['p99']} ms (trades {td['p50']} / {td['p99']} ms), "
         f"{g['memory_per_connection_kb']} KB/connection, gateway CPU {g['cpu_percent']}% "
         f"of a core (clients {r['clients_cpu_percent']}%), "
         f"{r['slow_consumer_closes']:,} slow-consumer closes, {r['depth_gaps']} depth gaps, "
-        f"{r['trades_missing']} trades missing"
+        f"{r['trades_missing']} trades missing, {r['trades_repeated']} repeated, "
+        f"{r['batches_empty']} empty batches"
     )
 
 
@@ -331,6 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--interval-ms", type=int, default=100, help="GATEWAY_WS_INTERVAL_MS")
     parser.add_argument("--client-processes", type=int, default=2, help="processes of clients")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--trades", choices=TRADES, default="single", help="trade.S one by one, or trade@S@batch"
+    )
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the gateway")
     parser.add_argument("--quick", action="store_true", help="4 clients, 2 s, 50 orders/s")
     parser.add_argument("--json", action="store_true")
@@ -353,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         client_processes=1 if args.quick else args.client_processes,
         seed=args.seed,
         profile_dir=args.profile,
+        trades=args.trades,
     )
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -360,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = asyncio.run(run(options, sys.stderr if args.json else sys.stdout))
     if args.json:
         print(orjson.dumps(result).decode())
-    delivered = [r for r in result["fan_out"] if r.get("delivered_messages_per_second")]
+    delivered = [r for r in result["fan_out"] if r.get("delivered_frames_per_second")]
     return 0 if len(delivered) == len(result["fan_out"]) else 1
 
 

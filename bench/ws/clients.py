@@ -3,10 +3,12 @@ frame it is sent.
 
 picows parses frames in C and hands each to `on_ws_frame`; a client parses its JSON and
 checks it: depth diffs in one unbroken chain (each `U` the previous `u` + 1) and trade ids
-without gaps (only the benchmark's market trades, so ids are consecutive). Frames inside
-the measured window are counted and timed from the engine's timestamp `E` (one machine,
-one clock). Several such processes share the clients (`--client-processes`), so that the
-load generator is not the limit on its own single core.
+without gaps (only the benchmark's market trades, so ids are consecutive), whether each
+trade came in its own frame (`trade.S`) or in a batch frame (`trade@S@batch`, never
+empty, its ids consecutive within it and after the previous one's). Frames inside the
+measured window are counted and each depth diff and trade in them timed from its own
+engine timestamp `E` (one machine, one clock). Several such processes share the clients
+(`--client-processes`), so that the load generator is not the limit on its own single core.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ class ClientTally:
     depth_gaps: int = 0  # diffs whose U is not the previous u + 1
     trades_missing: int = 0  # trade ids skipped over
     trades_repeated: int = 0  # trade ids not above the last one
+    trade_frames: int = 0  # frames of trades in the window (a batch frame holds several)
+    batches_empty: int = 0  # batch frames without a trade
     tried: asyncio.Event = field(default_factory=asyncio.Event)
 
     def attempt_done(self) -> None:
@@ -97,6 +101,8 @@ class ClientTally:
             "depth_gaps": self.depth_gaps,
             "trades_missing": self.trades_missing,
             "trades_repeated": self.trades_repeated,
+            "trade_frames": self.trade_frames,
+            "batches_empty": self.batches_empty,
         }
 
 
@@ -193,6 +199,9 @@ class BenchClient(WSListener):
             self.control(message)
             return
         start, end = self.tally.window
+        if data.__class__ is list:
+            self.batch(data, received, start <= received < end)
+            return
         if data["e"] == "trade":
             t, last = data["t"], self.last_t
             if t != last + 1 and last:
@@ -202,6 +211,7 @@ class BenchClient(WSListener):
                 self.last_t = t
             if start <= received < end:
                 self.counted += 1
+                self.tally.trade_frames += 1
                 delay = received - data["E"]
                 self.tally.delays_us.append(delay)
                 self.tally.trade_delays_us.append(delay)
@@ -212,6 +222,29 @@ class BenchClient(WSListener):
         if start <= received < end:
             self.counted += 1
             self.tally.delays_us.append(received - data["E"])
+
+    def batch(self, trades: list[dict[str, Any]], received: int, inside: bool) -> None:
+        """Checks one batch frame's trades, as `text` checks single ones, and times each from
+        its own `E`: the first of a batch waited longest for its frame."""
+        tally = self.tally
+        if not trades:
+            tally.batches_empty += 1
+            return
+        last = self.last_t
+        for trade in trades:
+            t = trade["t"]
+            if t != last + 1 and last:
+                tally.trades_repeated += t <= last
+                tally.trades_missing += max(0, t - last - 1)
+            if t > last:
+                last = t
+        self.last_t = last
+        if inside:
+            self.counted += 1
+            tally.trade_frames += 1
+            delays = [received - trade["E"] for trade in trades]
+            tally.delays_us.extend(delays)
+            tally.trade_delays_us.extend(delays)
 
     def control(self, message: dict[str, Any]) -> None:
         """A frame without data: this client's acknowledgement, or an error frame."""

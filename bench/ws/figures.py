@@ -121,8 +121,11 @@ def tallied(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
         closes.update(p["closes"])
         errors.update(p["error_frames"])
     return {
+        # A message is a depth diff or a trade: one frame each, unless trades come batched.
         "delivered_per_second": round(len(delays) / seconds),
+        "frames_per_second": round(sum(frames) / seconds),
         "trades_per_second": round(len(trade_delays) / seconds),
+        "trade_frames_per_second": round(sum(p["trade_frames"] for p in parts) / seconds),
         "per_client_per_second": {
             "min": round(frames[0] / seconds, 1),
             "p50": round(frames[len(frames) // 2] / seconds, 1),
@@ -133,6 +136,7 @@ def tallied(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
         "closes": dict(closes),
         "error_frames": dict(errors),
         **{
-            k: sum(p[k] for p in parts) for k in ("depth_gaps", "trades_missing", "trades_repeated")
+            k: sum(p[k] for p in parts)
+            for k in ("depth_gaps", "trades_missing", "trades_repeated", "batches_empty")
         },
     }

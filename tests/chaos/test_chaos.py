@@ -4,10 +4,11 @@ frozen, and the ledger is killed while PostgreSQL is still restarting, every pro
 restarted by the launcher's Supervisor; once with the ledger on plain PostgreSQL, once on
 TimescaleDB (its Timescale track: hypertable, continuous aggregates). Afterwards nothing
 acknowledged is lost, nothing is duplicated, money is conserved, the ledger reconciles, and
-both WebSocket subscribers (the gateway's interval frames and real time) kept an unbroken
-depth chain, their books equal REST depth, and each connection was sent every trade of its
-span once; trigger orders and take-profit / stop-loss legs fire once or wait, never lost
-across the engine's kill -9; custody's deposits (repeated, from two workers) are credited once
+the WebSocket subscribers (the gateway's interval frames and real time, each with one trade
+a frame and with `trade@<M>@batch`) kept an unbroken depth chain, their books equal REST
+depth, and each connection was sent every trade of its span once, no batch frame empty;
+trigger orders and take-profit / stop-loss legs fire once or wait, never lost across the
+engine's kill -9; custody's deposits (repeated, from two workers) are credited once
 and operators' decisions (repeated, racing) pay no withdrawal twice and leave none locked
 (see chaos.checks and chaos.capital_checks)."""
 
@@ -76,9 +77,16 @@ async def test_faults_across_the_stack_lose_and_duplicate_nothing(
     assert report["answers"]["withdrawal_request"]["acked"] > 0
     assert capital["withdrawals_confirmed"] + capital["withdrawals_declined"] > 0
     assert report["answers"]["withdrawal_decision"]["acked"] > 0
-    assert set(report["websocket"]) == {"interval", "real_time"}
-    for cadence, subscriber in report["websocket"].items():
-        assert subscriber["gaps"] == 0, cadence
-        assert subscriber["connections"] >= 2, cadence  # it reconnected after the gateway died
-        assert subscriber["trades"] > 0, cadence
-        assert subscriber["depth_frames"] > 0, cadence
+    assert set(report["websocket"]) == {
+        "interval", "real_time", "interval_batch", "real_time_batch"
+    }  # fmt: skip
+    for name, subscriber in report["websocket"].items():
+        assert subscriber["gaps"] == 0, name
+        assert subscriber["connections"] >= 2, name  # it reconnected after the gateway died
+        assert subscriber["trades"] > 0, name
+        assert subscriber["depth_frames"] > 0, name
+        assert subscriber["empty_batches"] == 0, name
+        if name.endswith("_batch"):
+            assert 0 < subscriber["trade_frames"] <= subscriber["trades"], name
+        else:
+            assert subscriber["trade_frames"] == subscriber["trades"], name

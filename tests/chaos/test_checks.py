@@ -9,12 +9,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
+
 from chaos.checks import (
     Findings,
     check_acknowledgements,
     check_pending_triggers,
     check_trigger_rows,
 )
+from chaos.depth import DepthWatcher
 from chaos.journal import Truth
 from chaos.record import AckedFill, AckedOrder, Outcome, Placement, Record, Transfer
 from chaos.trades import TradeLog
@@ -358,3 +361,24 @@ def test_a_subscribers_trades_are_judged_per_connection_span() -> None:
         log.judge("real_time", later, f)
         assert kind in f.counts, (sent, dict(f.counts))
         assert "real_time, connection 1, TATA_INR" in f.examples[kind][0]
+
+
+async def test_a_batched_subscribers_frames_go_to_its_trade_log_trade_by_trade() -> None:
+    """A `trade@<M>@batch` frame's trades are judged as single ones, in the frame's order:
+    one missing inside a frame or between two is a finding; a frame without a trade is
+    counted (the suite's finding)."""
+    bodies = [accepted(100, ALICE, 1), accepted(101, BOB, 1)]
+    truth = history(*bodies, *(trade(t, maker=100, taker=101) for t in range(1, 8)))
+    async with aiohttp.ClientSession() as http:  # not used: no frame is read from a socket
+        watcher = DepthWatcher(http, "http://gateway", ["TATA_INR"], batched=True)
+    assert watcher.topics("TATA_INR") == ("depth.TATA_INR", "trade@TATA_INR@batch")
+    for frames, found in ((([2, 3], [4], [5, 6]), {}), (([2, 3], [5, 6]), {"stream_gap": 1}),
+                          (([2, 4, 5],), {"stream_gap": 1})):  # fmt: skip
+        log, f = TradeLog(1), Findings()
+        for ids in frames:
+            watcher.trades("trade@TATA_INR@batch", [{"e": "trade", "t": t} for t in ids], log)
+        log.judge("interval_batch", truth, f)
+        assert dict(f.counts) == found, frames
+    assert watcher.empty_batches == 0
+    watcher.trades("trade@TATA_INR@batch", [], TradeLog(1))
+    assert watcher.empty_batches == 1

@@ -11,8 +11,10 @@ publishes."""
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Hashable
 from decimal import Decimal
 from typing import Any
 
@@ -23,12 +25,12 @@ import pytest
 from exchange.common.v1 import common_pb2 as cpb
 from exchange.stream.v1 import stream_pb2 as spb
 from exchange.stream.v1.stream_pb2_grpc import StreamServiceStub
-from gateway_svc.cadence import requested_interval
+from gateway_svc.cadence import Cadence, requested_interval
 from gateway_svc.connection import Connection
 from gateway_svc.errors import ApiError
 from gateway_svc.frames import data_json
 from gateway_svc.subscriptions import parse_topic
-from gateway_svc.upstream import Message, Upstreams
+from gateway_svc.upstream import Message, Pending, Upstreams, pending
 
 MARKET = "TATA_INR"
 INTERVAL_MS = 100
@@ -234,3 +236,52 @@ async def test_batched_trades_come_one_frame_per_batch_each_trade_once(
             got["live"] += [t["t"] for t in d]
     every = [m.item.trade.trade_id for m in sent if m.topic == STREAMS[1]]
     assert got["a"] == got["plain"] == got["live"] == every
+
+
+class DeferredWrites:
+    """A listener whose writes the loop does after the flush's callback, as uvloop does a
+    transport's; they take longer than the interval, as to thousands of clients."""
+
+    interval_ms = INTERVAL_MS
+    WRITE_S = 1.5 * INTERVAL_MS / 1000
+
+    def __init__(self, cadence: Cadence, then: Message) -> None:
+        self.cadence, self.then = cadence, then
+        self.sent: list[tuple[float, list[int]]] = []  # loop time, seqs of the batch
+        self.written_at = 0.0
+        self.got_two = asyncio.Event()
+
+    def send(self, pending: Pending, rendered: dict[Hashable, tuple[bytes, int]]) -> int:
+        loop = asyncio.get_running_loop()
+        self.sent.append((loop.time(), [m.seq for items in pending.values() for _, m in items]))
+        if len(self.sent) == 1:
+            loop.call_soon(self.write)
+        else:
+            self.got_two.set()
+        return 1
+
+    def write(self) -> None:
+        time.sleep(self.WRITE_S)  # the loop busy writing
+        self.written_at = asyncio.get_running_loop().time()
+        self.cadence.publish(self.then)  # read from the upstream right after
+
+    def failed(self, topic: str, code: str, message: str) -> None:
+        raise AssertionError(f"{topic} failed: {message}")
+
+
+async def test_a_flush_lasts_until_the_loop_has_done_its_writes() -> None:
+    """A message read right after a flush's writes waits for the next batch, due a period
+    after them or as long as the flush and its writes took: not sent alone at once, which
+    made every batch of a busy gateway hold one message."""
+    trades = [spb.Trade(market=MARKET, trade_id=t, price="1", quantity="1", seq=t) for t in (1, 2)]
+    first, then = (message(STREAMS[1], t.seq, spb.MarketData(trade=t)) for t in trades)
+    cadence = Cadence(INTERVAL_MS / 1000, pending, merge_state=True)
+    listener = DeferredWrites(cadence, then)
+    cadence.add(STREAMS[1], listener)
+    cadence.publish(first)
+    async with asyncio.timeout(30):
+        await listener.got_two.wait()
+    (flushed_at, one), (next_at, two) = listener.sent
+    assert (one, two) == ([1], [2])
+    assert next_at >= listener.written_at + (listener.written_at - flushed_at)
+    cadence.close()

@@ -25,6 +25,7 @@ from tests.stream.conftest import Live
 from tests.stream.test_ws import MARKET, subscribe
 
 TRADES = 1500  # ~270 KB of frames: a fifteenth of what Linux would buffer for the client
+ROUNDS = 6  # of TRADES / ROUNDS trades, each read by the reading client before the next
 PRICE = "2100.00"
 
 
@@ -107,14 +108,18 @@ async def test_a_client_that_stops_reading_is_closed_and_one_that_reads_is_not(
     async with aiohttp.ClientSession() as session:
         reading = await session.ws_connect(stack.url.replace("http://", "ws://") + "/ws")
         assert await subscribe(reading, topic) == {"id": 7, "result": None}
-        for _ in range(TRADES):  # a trade frame each, ~180 bytes: never merged with another
-            await place(stack, 9, cpb.SIDE_SELL, 1)
-        # The reading client gets every trade; meanwhile the lagging one is closed.
+        # In rounds, each read before the next is placed, so that each goes out in batches
+        # of its own whatever the gateway's cadence: the lagging client's buffers take a
+        # whole batch while below their limit, and one batch of everything would fit.
         trades = 0
-        async with asyncio.timeout(60):
-            while trades < TRADES:
-                message = orjson.loads((await reading.receive()).data)
-                trades += message["stream"] == topic
+        for placed in range(TRADES // ROUNDS, TRADES + 1, TRADES // ROUNDS):
+            for _ in range(TRADES // ROUNDS):  # a trade frame each, ~180 bytes: never merged
+                await place(stack, 9, cpb.SIDE_SELL, 1)
+            # The reading client gets every trade; meanwhile the lagging one is closed.
+            async with asyncio.timeout(60):
+                while trades < placed:
+                    message = orjson.loads((await reading.receive()).data)
+                    trades += message["stream"] == topic
         assert await slow_closes(stack) == before + 1
         assert not reading.closed
         await reading.close()
