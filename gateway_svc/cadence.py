@@ -19,6 +19,7 @@ of subscriptions, so every subscriber of a topic is written the same bytes.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,8 @@ from gateway_svc.errors import ApiError
 
 if TYPE_CHECKING:
     from gateway_svc.upstream import Listener, Message, Pending
+
+log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_MS = 100  # GATEWAY_WS_INTERVAL_MS when unset
 FLUSH_S = 0.005  # the real-time cadence: a busy stream's messages are gathered this long
@@ -121,7 +124,13 @@ class Cadence:
         for topic in by_topic:
             touched.update(self.listeners.get(topic, ()))
         rendered: dict[Hashable, tuple[bytes, int]] = {}
-        FANNED_OUT.inc(sum(listener.send(by_topic, rendered) for listener in touched))
+        handed = 0
+        for listener in touched:
+            try:
+                handed += listener.send(by_topic, rendered)
+            except Exception:  # one listener's bug is its own: the others get the batch
+                log.exception("a WebSocket listener failed to take a batch")
+        FANNED_OUT.inc(handed)
         # uvloop writes a transport's data after the callbacks of the loop's turn, not in
         # `write`: with thousands of clients those writes are most of the flush. Its time
         # ends two turns on, when they are done; until then messages only join the batch.

@@ -285,3 +285,44 @@ async def test_a_flush_lasts_until_the_loop_has_done_its_writes() -> None:
     assert (one, two) == ([1], [2])
     assert next_at >= listener.written_at + (listener.written_at - flushed_at)
     cadence.close()
+
+
+class Recorder:
+    """A listener that keeps the seqs of each batch it is sent, or raises on each send."""
+
+    interval_ms = 0
+
+    def __init__(self, *, broken: bool = False) -> None:
+        self.broken = broken
+        self.seqs: list[int] = []
+        self.got = asyncio.Event()
+
+    def send(self, pending: Pending, rendered: dict[Hashable, tuple[bytes, int]]) -> int:
+        if self.broken:
+            raise RuntimeError("a listener's bug")
+        self.seqs += [m.seq for items in pending.values() for _, m in items]
+        self.got.set()
+        return 1
+
+    def failed(self, topic: str, code: str, message: str) -> None:
+        raise AssertionError(f"{topic} failed: {message}")
+
+
+async def test_a_listener_that_raises_does_not_stop_the_cadence(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug in one listener's send is that listener's: every batch still goes out to the
+    others, whichever of them the flush comes to first, and the bug is logged."""
+    cadence = Cadence(0.0, pending, merge_state=False)
+    broken, healthy = Recorder(broken=True), Recorder()
+    cadence.add(STREAMS[1], broken)
+    cadence.add(STREAMS[1], healthy)
+    for seq in (1, 2, 3):
+        trade = spb.Trade(market=MARKET, trade_id=seq, price="1", quantity="1", seq=seq)
+        healthy.got.clear()
+        cadence.publish(message(STREAMS[1], seq, spb.MarketData(trade=trade)))
+        async with asyncio.timeout(30):
+            await healthy.got.wait()
+    assert healthy.seqs == [1, 2, 3]
+    assert sum("failed to take a batch" in r.message for r in caplog.records) == 3
+    cadence.close()
