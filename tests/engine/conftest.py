@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,17 +40,27 @@ class RunningEngine:
     address: str
 
 
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[RunningEngine]:
-    runtime = EngineRuntime(engine_settings(tmp_path))
+@asynccontextmanager
+async def running_engine(data_dir: Path, **overrides: object) -> AsyncIterator[RunningEngine]:
+    """An engine and its gRPC server in this process, on an ephemeral port, with its data in
+    `data_dir` (`overrides` as for `engine_settings`); stopped on the way out."""
+    runtime = EngineRuntime(engine_settings(data_dir, **overrides))
     await runtime.start()
     server, _, port = create_server(runtime, "127.0.0.1:0")
     await server.start()
     address = f"127.0.0.1:{port}"
-    async with grpc.aio.insecure_channel(address) as channel:
-        yield RunningEngine(epb_grpc.EngineServiceStub(channel), runtime, address)
-    await server.stop(0)
-    await runtime.stop()
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            yield RunningEngine(epb_grpc.EngineServiceStub(channel), runtime, address)
+    finally:
+        await server.stop(0)
+        await runtime.stop()
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[RunningEngine]:
+    async with running_engine(tmp_path) as running:
+        yield running
 
 
 async def deposit(

@@ -8,13 +8,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeAlias
 
-import grpc
-
-from engine_svc.server import EngineRuntime, create_server
 from exchange.common.v1 import common_pb2 as pb
 from exchange.engine.v1 import engine_pb2 as epb
 from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
-from tests.engine.conftest import engine_settings
+from tests.engine.conftest import running_engine
 
 A = epb.WithdrawalAction
 OUT = "0x" + "0b" * 20
@@ -23,16 +20,8 @@ Stub: TypeAlias = "epb_grpc.EngineServiceAsyncStub"
 
 @asynccontextmanager
 async def running(data_dir: Path, secret: str = "s" * 40) -> AsyncIterator[Stub]:
-    runtime = EngineRuntime(engine_settings(data_dir, deposit_address_secret=secret))
-    await runtime.start()
-    server, _, port = create_server(runtime, "127.0.0.1:0")
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield epb_grpc.EngineServiceStub(channel)
-    finally:
-        await server.stop(0)
-        await runtime.stop()
+    async with running_engine(data_dir, deposit_address_secret=secret) as engine:
+        yield engine.stub
 
 
 async def address(stub: Stub, user: int, network: str = "Ethereum") -> str:

@@ -25,40 +25,28 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import asyncpg
-import grpc
 import orjson
 
 from bench.machine import CpuMeter
-from engine_svc.server import EngineRuntime, create_server
-from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from launcher.ports import free_port
 from launcher.postgres import LocalPostgres
 from launcher.supervisor import Supervisor
 from ledger_svc.migrate import migrate, timescale_in_use
 from ledger_svc.projection import Batch, Catalog, project
 from ledger_svc.writer import COPY_FROM_ROWS, store
-from tests.engine.conftest import engine_settings
+from tests.engine.conftest import running_engine
 from tests.ledger.events import all_events
 from tests.ledger.trading import Trader
 
 
 async def make_batches(work_dir: Path, batches: int, events: int) -> list[Batch]:
     """The set-up's batch (listings, deposits), then `batches` batches of `events` events."""
-    runtime = EngineRuntime(engine_settings(work_dir, fsync=False))
-    await runtime.start()
-    server, _, port = create_server(runtime, "127.0.0.1:0")
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = epb_grpc.EngineServiceStub(channel)
-            trader = Trader(stub, seed=5)
-            await trader.fund()
-            while runtime.engine.seq < (batches + 1) * events:
-                await trader.run(100)
-            made = await all_events(stub, runtime.engine.seq)
-    finally:
-        await server.stop(0)
-        await runtime.stop()
+    async with running_engine(work_dir, fsync=False) as engine:
+        trader = Trader(engine.stub, seed=5)
+        await trader.fund()
+        while engine.runtime.engine.seq < (batches + 1) * events:
+            await trader.run(100)
+        made = await all_events(engine.stub, engine.runtime.engine.seq)
     catalog, first = Catalog(), len(made) - batches * events
     out = [project(made[:first], catalog, 1)]
     for start in range(first, len(made), events):

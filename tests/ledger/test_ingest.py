@@ -20,7 +20,7 @@ from exchange.engine.v1 import engine_pb2_grpc as epb_grpc
 from ledger_svc.db import create_pool
 from ledger_svc.ingest import Ingest
 from ledger_svc.migrate import migrate, timescale_in_use
-from ledger_svc.projection import Catalog, project
+from ledger_svc.projection import Batch, Catalog, project
 from ledger_svc.queries import DAY_US, Directory, get_tickers
 from ledger_svc.reconcile import balances_as_of, reconcile
 from ledger_svc.writer import COPY_FROM_ROWS, STORE_BATCH, CursorMoved, read_cursor, store
@@ -151,18 +151,24 @@ async def table_scans(conn: asyncpg.Connection[asyncpg.Record], table: str) -> t
     return row[0], row[1]
 
 
+async def traded_halves(engine: RunningEngine, seed: int, orders: int) -> tuple[Batch, Batch]:
+    """A random trader's history, projected as two batches: its first half, then the rest
+    (fills and closes of orders the first one stored)."""
+    trader = Trader(engine.stub, seed=seed)
+    await trader.fund()
+    await trader.run(orders)
+    events = await all_events(engine.stub, engine.runtime.engine.seq)
+    catalog, half = Catalog(), len(events) // 2
+    return project(events[:half], catalog, 1), project(events[half:], catalog, half + 1)
+
+
 @BOTH_BACKENDS
 async def test_order_updates_probe_the_key_and_never_scan_orders(
     engine: RunningEngine, database_url: str
 ) -> None:
     # Fills and closes of orders that an earlier batch stored: whatever the batch's size,
     # each finds its order by the key, so the cost does not grow with the orders stored.
-    trader = Trader(engine.stub, seed=37)
-    await trader.fund()
-    await trader.run(400)
-    events = await all_events(engine.stub, engine.runtime.engine.seq)
-    catalog, half = Catalog(), len(events) // 2
-    earlier, later = project(events[:half], catalog, 1), project(events[half:], catalog, half + 1)
+    earlier, later = await traded_halves(engine, seed=37, orders=400)
     assert len(later.order_deltas) > 20
     conn = await asyncpg.connect(database_url)
     try:
@@ -184,12 +190,7 @@ async def test_order_updates_probe_the_key_and_never_scan_orders(
 async def test_a_batch_is_one_statement_and_a_stale_one_writes_nothing(
     engine: RunningEngine, database_url: str, copy_from_rows: int
 ) -> None:
-    trader = Trader(engine.stub, seed=41)
-    await trader.fund()
-    await trader.run(200)
-    events = await all_events(engine.stub, engine.runtime.engine.seq)
-    catalog, half = Catalog(), len(events) // 2
-    earlier, later = project(events[:half], catalog, 1), project(events[half:], catalog, half + 1)
+    earlier, later = await traded_halves(engine, seed=41, orders=200)
     assert all((later.trades, later.order_deltas, later.transfers))  # every kind of row
     conn = await asyncpg.connect(database_url)
     try:
@@ -207,10 +208,10 @@ async def test_a_batch_is_one_statement_and_a_stale_one_writes_nothing(
         assert stored == (len(earlier.trades) + len(later.trades),
                           len(earlier.order_events) + len(later.order_events))  # fmt: skip
         for stale in (earlier, later):  # already stored: another writer got there first
-            with pytest.raises(CursorMoved, match=f"cursor is at {len(events)}"):
+            with pytest.raises(CursorMoved, match=f"cursor is at {later.last_seq}"):
                 await store(conn, stale, candles=candles, copy_from_rows=copy_from_rows)
         assert tuple(await conn.fetchval(counts)) == stored
-        assert await read_cursor(conn) == len(events)
+        assert await read_cursor(conn) == later.last_seq
     finally:
         await conn.close()
 
