@@ -28,9 +28,10 @@ def batched_frame(stream: str, messages: Sequence[Message], sse: bool) -> bytes:
     return sse_event(payload, messages[-1].seq) if sse else ws_text(payload)
 
 
-def cached_batch(stream: str, messages: Sequence[Message], sse: bool) -> bytes:
-    """`batched_frame`, built once for every subscriber of the batch under this stream name.
-    Kept with the batch's last trade: a cadence's batch of a topic is every trade from its
-    first to its last, so the two name it (another cadence's batch may end at the same one)."""
-    key = ("batch", stream, sse, messages[0].seq)
-    return messages[-1].cached(key, lambda: batched_frame(stream, messages, sse))
+def cached_batch(stream: str, batch: Sequence[tuple[int, Message]], sse: bool) -> bytes:
+    """`batched_frame` of a cadence's batch of one topic (its `Pending` entries), built once
+    for every subscriber under this stream name. Kept with the batch's last trade: the batch
+    is every trade from its first to its last, so the two name it (another cadence's batch
+    may end at the same one)."""
+    key = ("batch", stream, sse, batch[0][1].seq)
+    return batch[-1][1].cached(key, lambda: batched_frame(stream, [m for _, m in batch], sse))

@@ -101,8 +101,7 @@ class Connection:
                 if wanted.batched:
                     of_topic = pending[message.topic]
                     if message is of_topic[-1][1]:
-                        trades = [m for _, m in of_topic]
-                        frames.append(cached_batch(wanted.name, trades, self.sse))
+                        frames.append(cached_batch(wanted.name, of_topic, self.sse))
                 elif (
                     not wanted.market_filter
                     or message.item.order_update.order.market == wanted.market_filter
