@@ -64,9 +64,11 @@ def classify(script: Script) -> tuple[list[bool], int, int, str]:
 
 
 def _place_apart(engine: Engine, command: PlaceOrder, ts: int) -> None:
-    """What `Engine.apply` does with a PlaceOrder, with `place` called from Python."""
+    """What `Engine.apply` does with a PlaceOrder, step for step, with `place` called from
+    Python (keep it in step with `apply`: the state hash check catches a drift)."""
+    trade_id = engine.next_trade_id
     events = place(engine, command, ts)
-    if engine.triggers or engine.closed_parents:
+    if engine.closed_parents or (engine.next_trade_id != trade_id and engine.triggers):
         cascade(engine, command.market, events, ts)
     if events:
         engine.ts = ts
