@@ -180,13 +180,8 @@ class Mirror:
                 continue
             item = spb.MarketData()
             k = item.kline
-            k.market, k.interval_s, k.trades, k.ts_us, k.seq = (
-                symbol,
-                interval,
-                bar.trades,
-                ts_us,
-                seq,
-            )
+            k.market, k.interval_s, k.trades = symbol, interval, bar.trades
+            k.ts_us, k.seq = ts_us, seq
             k.open_time_us, k.close_time_us = bar.start_us, _bar_end(bar, interval)
             k.open, k.high = s.price(bar.open), s.price(bar.high)
             k.low, k.close = s.price(bar.low), s.price(bar.close)
@@ -323,13 +318,8 @@ class Mirror:
         )
         item = spb.MarketData()
         t = item.trade
-        t.market, t.trade_id, t.price, t.quantity, t.quote_quantity = (
-            f.market,
-            f.trade_id,
-            f.price,
-            f.quantity,
-            f.quote_quantity,
-        )
+        t.market, t.trade_id = f.market, f.trade_id
+        t.price, t.quantity, t.quote_quantity = f.price, f.quantity, f.quote_quantity
         t.buyer_is_maker, t.buy_order_id, t.sell_order_id = not taker_buys, buy_order, sell_order
         t.ts_us, t.seq = ev.ts_us, ev.seq
         out.add(market_channel(f.market), item)
@@ -341,11 +331,8 @@ class Mirror:
         ):  # fmt: skip
             order = self._filled(order_id, user, f.market, side, client_id, qty, quote, ev)
             update = self._order_update(spb.ORDER_UPDATE_KIND_FILL, order, ev, out)
-            update.trade_id, update.fill_price, update.fill_quantity = (
-                f.trade_id,
-                f.price,
-                f.quantity,
-            )
+            update.trade_id = f.trade_id
+            update.fill_price, update.fill_quantity = f.price, f.quantity
             update.is_maker, update.fee = maker, s.price(fee)
 
     def _filled(
