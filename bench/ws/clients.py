@@ -90,7 +90,9 @@ class Frame:
     def __init__(self, stamps: list[int], trades: bool) -> None:
         self.stamps = stamps  # the E of each of its messages
         self.trades = trades
-        self.receipts: array.array[int] = array.array("q")  # µs, one per client receiving it
+        # µs, one per client receiving it; a list, as appending to an array("q") parses its
+        # argument (PyArg_Parse), which costs as much as the rest of a frame's checks
+        self.receipts: list[int] = []
 
     def receive(self, client: BenchClient, received: int, inside: bool) -> None:
         raise NotImplementedError
@@ -190,6 +192,40 @@ def parsed(message: dict[str, Any]) -> Frame | None:
     return Trade(data) if data["e"] == "trade" else Depth(data)
 
 
+class Memo:
+    """The latest MEMO_FRAMES distinct frames' bytes and what they say (the oldest forgotten
+    first), and every distinct frame for its receipts. The two last looked up are compared
+    before the dict is: the gateway writes each interval's depth and trades frames to every
+    client in turn, and hashing a batch frame's kilobyte costs more than its checks."""
+
+    def __init__(self) -> None:
+        self.frames: dict[bytes, Frame] = {}
+        self.distinct: list[Frame] = []
+        self.key, self.key_before = b"", b""  # no text frame is empty
+        self.frame: Frame | None = None
+        self.frame_before: Frame | None = None
+
+    def get(self, payload: bytes) -> Frame | None:
+        if payload == self.key:
+            return self.frame
+        if payload == self.key_before:
+            return self.frame_before
+        frame = self.frames.get(payload)
+        if frame is not None:
+            self.key_before, self.frame_before = self.key, self.frame
+            self.key, self.frame = payload, frame
+        return frame
+
+    def add(self, payload: bytes, frame: Frame) -> None:
+        frames = self.frames
+        frames[payload] = frame
+        if len(frames) > MEMO_FRAMES:
+            del frames[next(iter(frames))]
+        self.distinct.append(frame)
+        self.key_before, self.frame_before = self.key, self.frame
+        self.key, self.frame = payload, frame
+
+
 @dataclass
 class ClientTally:
     """What this process's clients received; frames count only inside the window."""
@@ -201,8 +237,7 @@ class ClientTally:
     closes: Counter[str] = field(default_factory=Counter)
     error_frames: Counter[str] = field(default_factory=Counter)
     frames: list[int] = field(default_factory=list)  # per connected client, in the window
-    memo: dict[bytes, Frame] = field(default_factory=dict)  # the latest distinct frames
-    distinct: list[Frame] = field(default_factory=list)  # every one, for its receipts
+    memo: Memo = field(default_factory=lambda: Memo())
     depth_gaps: int = 0  # diffs whose U is not the previous u + 1
     trades_missing: int = 0  # trade ids skipped over
     trades_repeated: int = 0  # trade ids not above the last one
@@ -213,20 +248,8 @@ class ClientTally:
         if self.connected + sum(self.failures.values()) == self.count:
             self.tried.set()
 
-    def remember(self, payload: bytes, message: dict[str, Any]) -> Frame | None:
-        """`parsed(message)`, remembered for `payload` (the oldest forgotten beyond
-        MEMO_FRAMES); None for a frame without data, which is not."""
-        frame = parsed(message)
-        if frame is not None:
-            memo = self.memo
-            memo[payload] = frame
-            if len(memo) > MEMO_FRAMES:
-                del memo[next(iter(memo))]
-            self.distinct.append(frame)
-        return frame
-
     def result(self) -> dict[str, Any]:
-        received = [frame for frame in self.distinct if frame.receipts]
+        received = [frame for frame in self.memo.distinct if frame.receipts]
         return {
             "frames": self.frames,
             # (E values, trades or not, sorted receipts) per distinct frame received in the
@@ -275,6 +298,13 @@ async def _clients(
 
 class BenchClient(WSListener):
     """One WebSocket client: subscribes, then checks and times every frame."""
+
+    # Slots: picows' WSListener is a C type, so a subclass's attributes would live in a
+    # dict, read through the generic lookup on every frame.
+    __slots__ = (
+        "acknowledged", "closed_by_server", "connected", "counted", "index", "last_t",
+        "last_u", "memo", "tally", "topics", "transport",
+    )  # fmt: skip
 
     def __init__(self, index: int, topics: tuple[str, ...], tally: ClientTally) -> None:
         super().__init__()
@@ -335,10 +365,11 @@ class BenchClient(WSListener):
         frame = self.memo.get(payload)
         if frame is None:
             message = loads(payload)
-            frame = self.tally.remember(payload, message)
+            frame = parsed(message)
             if frame is None:
                 self.control(message)
                 return
+            self.memo.add(payload, frame)
         start, end = self.tally.window
         frame.receive(self, received, start <= received < end)
 

@@ -122,7 +122,7 @@ async def test_remembered_frames_are_checked_against_each_clients_own_last_ids()
     ahead.text(_batch(1, 2, 3))
     ahead.text(_batch(4, 5))
     behind.text(_batch(1, 2, 3))
-    assert len(tally.memo) == 2
+    assert len(tally.memo.frames) == 2
     behind.text(_batch(4, 5))
     fresh.text(_batch(4, 5))  # nothing before: no gap
     assert _checks(tally) == (0, 0, 0, 0)
@@ -135,7 +135,7 @@ async def test_remembered_frames_are_checked_against_each_clients_own_last_ids()
     for client in (ahead, behind, fresh):
         client.text(_batch())
     assert _checks(tally) == (6, 3, 3, 0)
-    assert len(tally.memo) == 4  # each distinct frame parsed once
+    assert len(tally.memo.frames) == 4  # each distinct frame parsed once
 
 
 async def test_remembered_depth_and_single_trades_are_checked_for_every_client() -> None:
@@ -154,7 +154,7 @@ async def test_remembered_depth_and_single_trades_are_checked_for_every_client()
     second.text(_depth(7, 8))  # again: not after 8
     second.text(_trade(3))  # again: a repeat
     assert _checks(tally) == (1, 1, 0, 2)
-    assert len(tally.memo) == 6
+    assert len(tally.memo.frames) == 6
     assert (first.counted, second.counted) == (6, 6)
 
 
@@ -163,9 +163,9 @@ async def test_the_memo_forgets_the_oldest_frames_beyond_its_bound() -> None:
     client = BenchClient(0, ("trade.TATA_INR",), tally)
     for t in range(1, MEMO_FRAMES + 11):
         client.text(_trade(t))
-    assert len(tally.memo) == MEMO_FRAMES
-    assert _trade(10) not in tally.memo
-    assert _trade(11) in tally.memo
+    assert len(tally.memo.frames) == MEMO_FRAMES
+    assert _trade(10) not in tally.memo.frames
+    assert _trade(11) in tally.memo.frames
     assert len(tally.result()["received"]) == MEMO_FRAMES + 10  # each one's receipts kept
 
 
