@@ -237,7 +237,7 @@ class ClientTally:
     closes: Counter[str] = field(default_factory=Counter)
     error_frames: Counter[str] = field(default_factory=Counter)
     frames: list[int] = field(default_factory=list)  # per connected client, in the window
-    memo: Memo = field(default_factory=lambda: Memo())
+    memo: Memo = field(default_factory=Memo)
     depth_gaps: int = 0  # diffs whose U is not the previous u + 1
     trades_missing: int = 0  # trade ids skipped over
     trades_repeated: int = 0  # trade ids not above the last one
