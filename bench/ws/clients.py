@@ -1,14 +1,24 @@
 """The benchmark's WebSocket clients: one process of many picows clients, each checking every
 frame it is sent.
 
-picows parses frames in C and hands each to `on_ws_frame`; a client parses its JSON and
-checks it: depth diffs in one unbroken chain (each `U` the previous `u` + 1) and trade ids
-without gaps (only the benchmark's market trades, so ids are consecutive), whether each
-trade came in its own frame (`trade.S`) or in a batch frame (`trade@S@batch`, never
-empty, its ids consecutive within it and after the previous one's). Frames inside the
-measured window are counted and each depth diff and trade in them timed from its own
-engine timestamp `E` (one machine, one clock). Several such processes share the clients
-(`--client-processes`), so that the load generator is not the limit on its own single core.
+picows parses frames in C and hands each to `on_ws_frame`. A client checks every frame:
+depth diffs in one unbroken chain (each `U` the previous `u` + 1) and trade ids without
+gaps (only the benchmark's market trades, so ids are consecutive), whether each trade came
+in its own frame (`trade.S`) or in a batch frame (`trade@S@batch`, never empty, its ids
+consecutive within it and after the previous one's). Frames inside the measured window are
+counted, and each depth diff and trade in them is timed from its own engine timestamp `E`
+(one machine, one clock). Several such processes share the clients
+(`--client-processes`), so that the load generator is not the limit on its own cores.
+
+The gateway writes the same bytes to every subscriber of a topic, and what a frame's bytes
+say is a function of those bytes alone: so each process parses a distinct frame once and
+remembers what it says (`Frame`: its kind, its ids, its trades' `E`) for the next
+`MEMO_FRAMES` distinct frames. Every frame is still checked by every client, against that
+client's own previous `u` or trade id (identical bytes, identical content); only the JSON
+parse and the checks inside one frame are shared. Nor is a delay computed per trade per
+client: a frame in the window records its receipt times, and the delays (every receipt
+minus every `E` of the frame) are counted exactly from those after the window
+(bench/ws/delays.py).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import resource
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from time import time_ns
@@ -67,6 +78,154 @@ def clients_process(
     asyncio.run(_clients(url, first, count, topics, conn))
 
 
+MEMO_FRAMES = 512  # distinct frames remembered: a run's latest are a few per interval
+
+
+class Frame:
+    """What one distinct frame says (parsed once per process), and when it was received in
+    the window, by any client of the process. `receive` checks it for one client."""
+
+    __slots__ = ("receipts", "stamps", "trades")
+
+    def __init__(self, stamps: list[int], trades: bool) -> None:
+        self.stamps = stamps  # the E of each of its messages
+        self.trades = trades
+        # µs, one per client receiving it; a list, as appending to an array("q") parses its
+        # argument (PyArg_Parse), which costs as much as the rest of a frame's checks
+        self.receipts: list[int] = []
+
+    def receive(self, client: BenchClient, received: int, inside: bool) -> None:
+        raise NotImplementedError
+
+
+class Depth(Frame):
+    __slots__ = ("first", "last")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__([data["E"]], trades=False)
+        self.first, self.last = data["U"], data["u"]
+
+    def receive(self, client: BenchClient, received: int, inside: bool) -> None:
+        if self.first != client.last_u + 1 and client.last_u:
+            client.tally.depth_gaps += 1
+        client.last_u = self.last
+        if inside:
+            client.counted += 1
+            self.receipts.append(received)
+
+
+class Trade(Frame):
+    """One trade a frame (`trade.S`)."""
+
+    __slots__ = ("t",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__([data["E"]], trades=True)
+        self.t: int = data["t"]
+
+    def receive(self, client: BenchClient, received: int, inside: bool) -> None:
+        t, last = self.t, client.last_t
+        if t != last + 1 and last:
+            client.tally.trades_repeated += t <= last
+            client.tally.trades_missing += max(0, t - last - 1)
+        if t > last:
+            client.last_t = t
+        if inside:
+            client.counted += 1
+            self.receipts.append(received)
+
+
+class Batch(Frame):
+    """A batch frame (`trade@S@batch`): the checks within it made once, for a client whose
+    last trade id is below its first (any other one checks all of it, as a new frame)."""
+
+    __slots__ = ("ids", "last", "missing", "repeated")
+
+    def __init__(self, trades: list[dict[str, Any]]) -> None:
+        super().__init__([trade["E"] for trade in trades], trades=True)
+        self.ids: tuple[int, ...] = tuple(trade["t"] for trade in trades)
+        self.last, self.missing, self.repeated = checked(
+            self.ids[1:], self.ids[0] if self.ids else 0
+        )
+
+    def receive(self, client: BenchClient, received: int, inside: bool) -> None:
+        ids, tally = self.ids, client.tally
+        if not ids:
+            tally.batches_empty += 1
+            return
+        last = client.last_t
+        if ids[0] > last:  # the first trade is new: the rest as checked when parsed
+            if ids[0] != last + 1 and last:
+                tally.trades_missing += ids[0] - last - 1
+            tally.trades_missing += self.missing
+            tally.trades_repeated += self.repeated
+            client.last_t = self.last
+        else:
+            client.last_t, missing, repeated = checked(ids, last)
+            tally.trades_missing += missing
+            tally.trades_repeated += repeated
+        if inside:
+            client.counted += 1
+            self.receipts.append(received)
+
+
+def checked(ids: Sequence[int], last: int) -> tuple[int, int, int]:
+    """Trade ids `ids` after `last` (0: none yet): the last id after them, how many ids were
+    skipped over and how many were not above the last one."""
+    missing = repeated = 0
+    for t in ids:
+        if t != last + 1 and last:
+            repeated += t <= last
+            missing += max(0, t - last - 1)
+        if t > last:
+            last = t
+    return last, missing, repeated
+
+
+def parsed(message: dict[str, Any]) -> Frame | None:
+    """What a frame's message says; None for one without data (an ack or an error)."""
+    data = message.get("data")
+    if data is None:
+        return None
+    if data.__class__ is list:
+        return Batch(data)
+    return Trade(data) if data["e"] == "trade" else Depth(data)
+
+
+class Memo:
+    """The latest MEMO_FRAMES distinct frames' bytes and what they say (the oldest forgotten
+    first), and every distinct frame for its receipts. The two last looked up are compared
+    before the dict is: the gateway writes each interval's depth and trades frames to every
+    client in turn, and hashing a batch frame's kilobyte costs more than its checks."""
+
+    def __init__(self) -> None:
+        self.frames: dict[bytes, Frame] = {}
+        self.distinct: list[Frame] = []
+        self.key, self.key_before = b"", b""  # no text frame is empty
+        self.frame: Frame | None = None
+        self.frame_before: Frame | None = None
+
+    def get(self, payload: bytes) -> Frame | None:
+        if payload == self.key:
+            return self.frame
+        if payload == self.key_before:
+            return self.frame_before
+        frame = self.frames.get(payload)
+        if frame is not None:
+            self.key_before, self.frame_before = self.key, self.frame
+            self.key, self.frame = payload, frame
+        return frame
+
+    def add(self, payload: bytes, frame: Frame) -> None:
+        frames = self.frames
+        frames[payload] = frame
+        if len(frames) > MEMO_FRAMES:
+            del frames[next(iter(frames))]
+        self.distinct.append(frame)
+        self.key_before, self.frame_before = self.key, self.frame
+        self.key, self.frame = payload, frame
+
+
 @dataclass
 class ClientTally:
     """What this process's clients received; frames count only inside the window."""
@@ -78,12 +237,10 @@ class ClientTally:
     closes: Counter[str] = field(default_factory=Counter)
     error_frames: Counter[str] = field(default_factory=Counter)
     frames: list[int] = field(default_factory=list)  # per connected client, in the window
-    delays_us: array.array[int] = field(default_factory=lambda: array.array("q"))
-    trade_delays_us: array.array[int] = field(default_factory=lambda: array.array("q"))
+    memo: Memo = field(default_factory=Memo)
     depth_gaps: int = 0  # diffs whose U is not the previous u + 1
     trades_missing: int = 0  # trade ids skipped over
     trades_repeated: int = 0  # trade ids not above the last one
-    trade_frames: int = 0  # frames of trades in the window (a batch frame holds several)
     batches_empty: int = 0  # batch frames without a trade
     tried: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -92,16 +249,20 @@ class ClientTally:
             self.tried.set()
 
     def result(self) -> dict[str, Any]:
+        received = [frame for frame in self.memo.distinct if frame.receipts]
         return {
             "frames": self.frames,
-            "delays_us": self.delays_us,
-            "trade_delays_us": self.trade_delays_us,
+            # (E values, trades or not, sorted receipts) per distinct frame received in the
+            # window: bench/ws/delays.py counts their delays.
+            "received": [
+                (f.stamps, f.trades, array.array("q", sorted(f.receipts))) for f in received
+            ],
             "closes": dict(self.closes),
             "error_frames": dict(self.error_frames),
             "depth_gaps": self.depth_gaps,
             "trades_missing": self.trades_missing,
             "trades_repeated": self.trades_repeated,
-            "trade_frames": self.trade_frames,
+            "trade_frames": sum(len(f.receipts) for f in received if f.trades),
             "batches_empty": self.batches_empty,
         }
 
@@ -138,9 +299,17 @@ async def _clients(
 class BenchClient(WSListener):
     """One WebSocket client: subscribes, then checks and times every frame."""
 
+    # Slots: picows' WSListener is a C type, so a subclass's attributes would live in a
+    # dict, read through the generic lookup on every frame.
+    __slots__ = (
+        "acknowledged", "closed_by_server", "connected", "counted", "index", "last_t",
+        "last_u", "memo", "tally", "topics", "transport",
+    )  # fmt: skip
+
     def __init__(self, index: int, topics: tuple[str, ...], tally: ClientTally) -> None:
         super().__init__()
         self.index, self.topics, self.tally = index, topics, tally
+        self.memo = tally.memo
         self.transport: WSTransport | None = None
         self.acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.last_u = self.last_t = 0
@@ -191,60 +360,18 @@ class BenchClient(WSListener):
 
     def text(self, payload: bytes) -> None:
         """Checks and times one frame. The hot path of the whole load generator (every
-        client, every frame): locals, one JSON parse, one branch per check."""
+        client, every frame): a frame seen already is looked up, not parsed again."""
         received = time_ns() // 1000
-        message = loads(payload)
-        data = message.get("data")
-        if data is None:
-            self.control(message)
-            return
+        frame = self.memo.get(payload)
+        if frame is None:
+            message = loads(payload)
+            frame = parsed(message)
+            if frame is None:
+                self.control(message)
+                return
+            self.memo.add(payload, frame)
         start, end = self.tally.window
-        if data.__class__ is list:
-            self.batch(data, received, start <= received < end)
-            return
-        if data["e"] == "trade":
-            t, last = data["t"], self.last_t
-            if t != last + 1 and last:
-                self.tally.trades_repeated += t <= last
-                self.tally.trades_missing += max(0, t - last - 1)
-            if t > last:
-                self.last_t = t
-            if start <= received < end:
-                self.counted += 1
-                self.tally.trade_frames += 1
-                delay = received - data["E"]
-                self.tally.delays_us.append(delay)
-                self.tally.trade_delays_us.append(delay)
-            return
-        if data["U"] != self.last_u + 1 and self.last_u:
-            self.tally.depth_gaps += 1
-        self.last_u = data["u"]
-        if start <= received < end:
-            self.counted += 1
-            self.tally.delays_us.append(received - data["E"])
-
-    def batch(self, trades: list[dict[str, Any]], received: int, inside: bool) -> None:
-        """Checks one batch frame's trades, as `text` checks single ones, and times each from
-        its own `E`: the first of a batch waited longest for its frame."""
-        tally = self.tally
-        if not trades:
-            tally.batches_empty += 1
-            return
-        last = self.last_t
-        for trade in trades:
-            t = trade["t"]
-            if t != last + 1 and last:
-                tally.trades_repeated += t <= last
-                tally.trades_missing += max(0, t - last - 1)
-            if t > last:
-                last = t
-        self.last_t = last
-        if inside:
-            self.counted += 1
-            tally.trade_frames += 1
-            delays = [received - trade["E"] for trade in trades]
-            tally.delays_us.extend(delays)
-            tally.trade_delays_us.extend(delays)
+        frame.receive(self, received, start <= received < end)
 
     def control(self, message: dict[str, Any]) -> None:
         """A frame without data: this client's acknowledgement, or an error frame."""

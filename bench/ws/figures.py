@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.ws import delays
 from exchange.stream.v1 import stream_pb2 as spb
 from exchange.stream.v1 import stream_pb2_grpc as spb_grpc
 from servicekit.clock import now_us
@@ -40,13 +41,10 @@ async def gateway_metrics(session: aiohttp.ClientSession, base: str) -> dict[str
 
 def percentiles_ms(values_us: Sequence[int]) -> dict[str, float | None]:
     ordered = sorted(values_us)
-
-    def at(q: float) -> float | None:
-        if not ordered:
-            return None
-        return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))] / 1000, 2)
-
-    return {"p50": at(0.5), "p99": at(0.99), "max": at(1.0)}
+    return {
+        name: round(ordered[delays.rank(len(ordered), q)] / 1000, 2) if ordered else None
+        for name, q in delays.QUANTILES.items()
+    }
 
 
 # -- what leaves stream_svc: the offered load, per client --------------------------------------
@@ -113,8 +111,8 @@ def summed(parts: list[dict[str, Any]]) -> dict[str, Any]:
 def tallied(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     """The processes' tallies (bench/ws/clients.py) as the figures of the window."""
     frames = sorted(n for p in parts for n in p["frames"]) or [0]
-    delays = [d for p in parts for d in p["delays_us"]]
-    trade_delays = [d for p in parts for d in p["trade_delays_us"]]
+    received = [(stamps, receipts) for p in parts for stamps, _, receipts in p["received"]]
+    trades = [(stamps, receipts) for p in parts for stamps, t, receipts in p["received"] if t]
     closes: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     for p in parts:
@@ -122,17 +120,17 @@ def tallied(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
         errors.update(p["error_frames"])
     return {
         # A message is a depth diff or a trade: one frame each, unless trades come batched.
-        "delivered_per_second": round(len(delays) / seconds),
+        "delivered_per_second": round(delays.pairs(received) / seconds),
         "frames_per_second": round(sum(frames) / seconds),
-        "trades_per_second": round(len(trade_delays) / seconds),
+        "trades_per_second": round(delays.pairs(trades) / seconds),
         "trade_frames_per_second": round(sum(p["trade_frames"] for p in parts) / seconds),
         "per_client_per_second": {
             "min": round(frames[0] / seconds, 1),
             "p50": round(frames[len(frames) // 2] / seconds, 1),
             "max": round(frames[-1] / seconds, 1),
         },
-        "delay_ms": percentiles_ms(delays),
-        "trade_delay_ms": percentiles_ms(trade_delays),
+        "delay_ms": delays.percentiles_ms(received),
+        "trade_delay_ms": delays.percentiles_ms(trades),
         "closes": dict(closes),
         "error_frames": dict(errors),
         **{
