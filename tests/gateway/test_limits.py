@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ResponseError
 
 from gateway_svc.limits import (
     ConnectionLimiter,
@@ -23,7 +25,7 @@ from gateway_svc.limits import (
     ReplayGuard,
     Rule,
 )
-from gateway_svc.redis_batch import RedisBatch
+from gateway_svc.redis_batch import RedisBatch, pack
 from launcher.ports import free_port
 
 # One action per 0.1 s, in bursts of 5: a burst of round trips on a busy machine stays well
@@ -206,3 +208,44 @@ async def test_every_limit_fails_closed_when_redis_is_unreachable() -> None:
             )
     finally:
         await redis.aclose()
+
+
+def test_commands_are_packed_as_redis_py_packs_them() -> None:
+    commands: list[tuple[str | int | bytes, ...]] = [
+        ("EVALSHA", "a" * 40, 2, "rl:orders:{user:1}", "sig:{user:1}:é", 100_000, 5, 1, 2),
+        ("SET", b"raw\r\nkey", -1, "NX", "PX", 0),
+    ]
+    packer = Connection()
+    assert pack(commands) == b"".join(packer.pack_commands(commands))
+    for wrong in (True, 1.5, None):
+        with pytest.raises(TypeError):
+            pack([("SET", "key", wrong)])  # type: ignore[list-item]
+
+
+async def test_an_error_reply_fails_its_own_command_and_the_turn_goes_on(redis: Redis) -> None:
+    batch = RedisBatch(redis)
+    await redis.set("word", "abc")
+    replies: list[object] = await asyncio.gather(
+        batch.execute("SET", "n", 1),
+        batch.execute("INCR", "word"),
+        batch.execute("INCR", "n"),
+        return_exceptions=True,
+    )
+    assert replies[0] == b"OK"
+    assert isinstance(replies[1], ResponseError)
+    assert replies[2] == 2
+    assert await batch.execute("GET", "n") == b"2"  # the connection was left in step
+
+
+async def test_a_turn_on_a_connection_the_server_closed_is_sent_again(redis_url: str) -> None:
+    client = Redis.from_url(redis_url, retry=Retry(NoBackoff(), 1))
+    admin = Redis.from_url(redis_url)
+    try:
+        batch = RedisBatch(client)
+        assert await batch.execute("SET", "n", 1) == b"OK"
+        await admin.client_kill_filter(_type="normal", skipme=True)
+        replies = await asyncio.gather(batch.execute("INCR", "n"), batch.execute("GET", "n"))
+        assert list(replies) == [2, b"2"]
+    finally:
+        await client.aclose()
+        await admin.aclose()
