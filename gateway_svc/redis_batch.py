@@ -19,11 +19,13 @@ Redis, after the connection's one retry, fails every command of the turn with th
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Arg = str | int | bytes  # what our commands are made of: names, keys, counts
 Waiting = list[tuple[tuple[Arg, ...], asyncio.Future[Any]]]
@@ -98,12 +100,18 @@ class RedisBatch:
 
 async def _round_trip(connection: Connection, commands: Waiting) -> list[Any]:
     """Every command written at once, then every reply read (an error reply as its
-    ResponseError), so the connection is never left with replies unread."""
+    ResponseError), so the connection is never left with replies unread. The replies are
+    read under one deadline, the connection's socket timeout, rather than one each (a
+    timer apiece); a read cut short disconnects, as redis-py's own timeout does."""
     await connection.send_packed_command(pack([args for args, _ in commands]))
     replies: list[Any] = []
-    for _ in commands:
-        try:
-            replies.append(await connection.read_response())
-        except ResponseError as error:
-            replies.append(error)
+    try:
+        async with asyncio.timeout(connection.socket_timeout):
+            for _ in commands:
+                try:
+                    replies.append(await connection.read_response(timeout=math.inf))
+                except ResponseError as error:
+                    replies.append(error)
+    except TimeoutError:
+        raise RedisTimeoutError("Timeout reading from Redis") from None
     return replies

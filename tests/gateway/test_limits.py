@@ -15,6 +15,7 @@ from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway_svc.limits import (
     ConnectionLimiter,
@@ -249,3 +250,18 @@ async def test_a_turn_on_a_connection_the_server_closed_is_sent_again(redis_url:
     finally:
         await client.aclose()
         await admin.aclose()
+
+
+async def test_replies_late_past_the_socket_timeout_fail_the_turn_and_leave_no_trace(
+    redis_url: str,
+) -> None:
+    client = Redis.from_url(redis_url, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    try:
+        batch = RedisBatch(client)
+        with pytest.raises(RedisTimeoutError):
+            await batch.execute("BLPOP", "nothing", 2)  # answers only after 2 s
+        # The late reply is not read as the next command's: that connection was dropped.
+        assert await batch.execute("SET", "n", 1) == b"OK"
+        assert await batch.execute("GET", "n") == b"1"
+    finally:
+        await client.aclose()
