@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -263,5 +263,25 @@ async def test_replies_late_past_the_socket_timeout_fail_the_turn_and_leave_no_t
         # The late reply is not read as the next command's: that connection was dropped.
         assert await batch.execute("SET", "n", 1) == b"OK"
         assert await batch.execute("GET", "n") == b"1"
+    finally:
+        await client.aclose()
+
+
+async def test_connections_of_overlapping_turns_go_back_to_the_pool_but_two(
+    redis_url: str,
+) -> None:
+    pool = BlockingConnectionPool.from_url(redis_url, max_connections=3, timeout=1)
+    client = Redis(connection_pool=pool)
+    try:
+        batch = RedisBatch(client)
+        turns = []
+        for _ in range(3):  # each in its own turn, all in flight together: 3 connections
+            turns.append(asyncio.create_task(batch.execute("BLPOP", "nothing", "0.1")))
+            await asyncio.sleep(0)
+        assert await asyncio.gather(*turns) == [None, None, None]
+        # The batch keeps two for its next turns; the third is there for anyone else.
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        await pool.release(connection)
+        assert await batch.execute("SET", "n", 1) == b"OK"
     finally:
         await client.aclose()
