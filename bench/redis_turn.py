@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -49,6 +50,7 @@ async def measure(redis_url: str, turns: int, per_turn: int) -> float:
     redis = Redis(connection_pool=pool)
     rate = RateLimiter(RedisBatch(redis))
     rule = Rule("orders", 10**9, 1.0)  # never refuses: every hit runs the whole script
+    run = secrets.token_hex(8)  # signatures new to the server, whatever ran before
     used = 0
 
     async def turn() -> None:
@@ -56,7 +58,7 @@ async def measure(redis_url: str, turns: int, per_turn: int) -> float:
         hits = []
         for i in range(per_turn):
             used += 1
-            signature = f"{used:064d}"
+            signature = f"{run}{used:048d}"
             hits.append(
                 rate.hit(rule, f"user:{i % SUBJECTS}", signature=signature, signature_ttl_ms=10_000)
             )
