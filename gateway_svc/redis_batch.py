@@ -1,4 +1,4 @@
-"""Redis commands of one turn of the event loop, sent together as one pipeline.
+"""Redis commands of one turn of the event loop, sent together in one round trip.
 
 Under load many requests are handled in the same turn of the event loop, and each needs
 Redis (its rate limit, its signature's first use). One round trip per request costs each
@@ -6,27 +6,64 @@ of them a pooled connection, a write, a wake-up and a read; gathered, the turn c
 of each, and a request pays only for packing its command and parsing its reply. A lone
 request waits for nothing: its turn ends as soon as it has been handled.
 
-Commands are independent (no transaction): each gets its own reply or error. A failure
-to reach Redis fails every command of the pipeline with that error.
+The turn's commands are packed here (`pack`: RESP arrays of bulk strings, which is all a
+command is), written on one pooled connection at once and their replies read back, without
+redis-py's `Pipeline`: its per-pipeline bookkeeping (command stack, observability hooks,
+prepared-field folding, the reset) and its general-purpose packer (an encoder call and a
+join per argument) cost more CPU than the order's whole Redis step otherwise does
+(reports/order-path-profile.md, session 17). Like a pipeline's, the commands are
+independent (no transaction): each gets its own reply or error, and a failure to reach
+Redis, after the connection's one retry, fails every command of the turn with that error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.typing import EncodableT
+from redis.asyncio.connection import Connection
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+KEEP_IDLE = 2
+Arg = str | int | bytes  # what our commands are made of: names, keys, counts
+Waiting = list[tuple[tuple[Arg, ...], asyncio.Future[Any]]]
+
+
+def pack(commands: list[tuple[Arg, ...]]) -> bytes:
+    """The commands in the Redis protocol, as redis-py packs them (the first argument is
+    one word: the command's name)."""
+    parts: list[bytes] = []
+    for args in commands:
+        parts.append(b"*%d\r\n" % len(args))
+        for arg in args:
+            if isinstance(arg, str):
+                data = arg.encode()
+            elif isinstance(arg, bytes):
+                data = arg
+            elif isinstance(arg, int) and not isinstance(arg, bool):
+                data = b"%d" % arg
+            else:
+                raise TypeError(f"a Redis argument must be str, int or bytes, not {arg!r}")
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
 
 
 class RedisBatch:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._waiting: list[tuple[tuple[EncodableT, ...], asyncio.Future[Any]]] = []
+        self._waiting: Waiting = []
         self._sending: set[asyncio.Task[None]] = set()  # referenced until done
+        # Connections kept checked out of the pool between turns (the pool counts them as in
+        # use): checking one out and back in per turn cost a third of the turn's CPU. Turns
+        # rarely overlap; connections beyond KEEP_IDLE go back, so a burst of overlapping
+        # turns does not keep the pool's connections from its other users.
+        self._idle: list[Connection] = []
 
-    async def execute(self, *args: EncodableT) -> Any:
-        """Run one command in this turn's pipeline; its reply, or its error raised."""
+    async def execute(self, *args: Arg) -> Any:
+        """Run one command in this turn's round trip; its reply, or its error raised."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if not self._waiting:
@@ -40,14 +77,26 @@ class RedisBatch:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(
-        self, commands: list[tuple[tuple[EncodableT, ...], asyncio.Future[Any]]]
-    ) -> None:
+    async def _send(self, commands: Waiting) -> None:
+        pool = self.redis.connection_pool
+        replies: list[Any]
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for args, _ in commands:
-                    pipe.execute_command(*args)
-                replies = await pipe.execute(raise_on_error=False)
+            if self._idle:
+                connection = self._idle.pop()
+            else:
+                connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+            try:
+                replies = await connection.retry.call_with_retry(
+                    lambda: _round_trip(connection, commands),
+                    lambda _error: connection.disconnect(),
+                )
+            finally:
+                # In step whatever happened: a round trip reads every reply or disconnects
+                # (and the next one connects again), so the pool's check is not needed.
+                if len(self._idle) < KEEP_IDLE:
+                    self._idle.append(connection)
+                else:
+                    await pool.release(connection)
         except Exception as error:
             replies = [error] * len(commands)
         except BaseException:  # cancelled (shutting down): nobody is left to answer
@@ -61,3 +110,22 @@ class RedisBatch:
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
+
+
+async def _round_trip(connection: Connection, commands: Waiting) -> list[Any]:
+    """Every command written at once, then every reply read (an error reply as its
+    ResponseError), so the connection is never left with replies unread. The replies are
+    read under one deadline, the connection's socket timeout, rather than one each (a
+    timer apiece); a read cut short disconnects, as redis-py's own timeout does."""
+    await connection.send_packed_command(pack([args for args, _ in commands]))
+    replies: list[Any] = []
+    try:
+        async with asyncio.timeout(connection.socket_timeout):
+            for _ in commands:
+                try:
+                    replies.append(await connection.read_response(timeout=math.inf))
+                except ResponseError as error:
+                    replies.append(error)
+    except TimeoutError:
+        raise RedisTimeoutError("Timeout reading from Redis") from None
+    return replies

@@ -10,9 +10,12 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway_svc.limits import (
     ConnectionLimiter,
@@ -23,7 +26,7 @@ from gateway_svc.limits import (
     ReplayGuard,
     Rule,
 )
-from gateway_svc.redis_batch import RedisBatch
+from gateway_svc.redis_batch import RedisBatch, pack
 from launcher.ports import free_port
 
 # One action per 0.1 s, in bursts of 5: a burst of round trips on a busy machine stays well
@@ -206,3 +209,79 @@ async def test_every_limit_fails_closed_when_redis_is_unreachable() -> None:
             )
     finally:
         await redis.aclose()
+
+
+def test_commands_are_packed_as_redis_py_packs_them() -> None:
+    commands: list[tuple[str | int | bytes, ...]] = [
+        ("EVALSHA", "a" * 40, 2, "rl:orders:{user:1}", "sig:{user:1}:é", 100_000, 5, 1, 2),
+        ("SET", b"raw\r\nkey", -1, "NX", "PX", 0),
+    ]
+    packer = Connection()
+    assert pack(commands) == b"".join(packer.pack_commands(commands))
+    for wrong in (True, 1.5, None):
+        with pytest.raises(TypeError):
+            pack([("SET", "key", wrong)])  # type: ignore[list-item]
+
+
+async def test_an_error_reply_fails_its_own_command_and_the_turn_goes_on(redis: Redis) -> None:
+    batch = RedisBatch(redis)
+    await redis.set("word", "abc")
+    replies: list[object] = await asyncio.gather(
+        batch.execute("SET", "n", 1),
+        batch.execute("INCR", "word"),
+        batch.execute("INCR", "n"),
+        return_exceptions=True,
+    )
+    assert replies[0] == b"OK"
+    assert isinstance(replies[1], ResponseError)
+    assert replies[2] == 2
+    assert await batch.execute("GET", "n") == b"2"  # the connection was left in step
+
+
+async def test_a_turn_on_a_connection_the_server_closed_is_sent_again(redis_url: str) -> None:
+    client = Redis.from_url(redis_url, retry=Retry(NoBackoff(), 1))
+    admin = Redis.from_url(redis_url)
+    try:
+        batch = RedisBatch(client)
+        assert await batch.execute("SET", "n", 1) == b"OK"
+        await admin.client_kill_filter(_type="normal", skipme=True)
+        replies = await asyncio.gather(batch.execute("INCR", "n"), batch.execute("GET", "n"))
+        assert list(replies) == [2, b"2"]
+    finally:
+        await client.aclose()
+        await admin.aclose()
+
+
+async def test_replies_late_past_the_socket_timeout_fail_the_turn_and_leave_no_trace(
+    redis_url: str,
+) -> None:
+    client = Redis.from_url(redis_url, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    try:
+        batch = RedisBatch(client)
+        with pytest.raises(RedisTimeoutError):
+            await batch.execute("BLPOP", "nothing", 2)  # answers only after 2 s
+        # The late reply is not read as the next command's: that connection was dropped.
+        assert await batch.execute("SET", "n", 1) == b"OK"
+        assert await batch.execute("GET", "n") == b"1"
+    finally:
+        await client.aclose()
+
+
+async def test_connections_of_overlapping_turns_go_back_to_the_pool_but_two(
+    redis_url: str,
+) -> None:
+    pool = BlockingConnectionPool.from_url(redis_url, max_connections=3, timeout=1)
+    client = Redis(connection_pool=pool)
+    try:
+        batch = RedisBatch(client)
+        turns = []
+        for _ in range(3):  # each in its own turn, all in flight together: 3 connections
+            turns.append(asyncio.create_task(batch.execute("BLPOP", "nothing", "0.1")))
+            await asyncio.sleep(0)
+        assert await asyncio.gather(*turns) == [None, None, None]
+        # The batch keeps two for its next turns; the third is there for anyone else.
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        await pool.release(connection)
+        assert await batch.execute("SET", "n", 1) == b"OK"
+    finally:
+        await client.aclose()
