@@ -6,14 +6,14 @@ of them a pooled connection, a write, a wake-up and a read; gathered, the turn c
 of each, and a request pays only for packing its command and parsing its reply. A lone
 request waits for nothing: its turn ends as soon as it has been handled.
 
-The turn's commands are packed here (`pack`: RESP arrays of bulk strings, which is all a
-command is), written on one pooled connection at once and their replies read back, without
-redis-py's `Pipeline`: its per-pipeline bookkeeping (command stack, observability hooks,
-prepared-field folding, the reset) and its general-purpose packer (an encoder call and a
-join per argument) cost more CPU than the order's whole Redis step otherwise does
-(reports/order-path-profile.md, session 17). Like a pipeline's, the commands are
-independent (no transaction): each gets its own reply or error, and a failure to reach
-Redis, after the connection's one retry, fails every command of the turn with that error.
+The turn's commands are packed by hiredis (`pack`), written on one pooled connection at
+once and their replies read back, without redis-py's `Pipeline`: its per-pipeline
+bookkeeping (command stack, observability hooks, prepared-field folding, the reset) and its
+packer in Python (an encoder call and a join per argument) cost more CPU than the order's
+whole Redis step otherwise does (reports/order-path-profile.md, session 17). Like a
+pipeline's, the commands are independent (no transaction): each gets its own reply or
+error, and a failure to reach Redis, after the connection's one retry, fails every command
+of the turn with that error.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import asyncio
 import math
 from typing import Any
 
+import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 from redis.exceptions import ResponseError
@@ -33,22 +34,9 @@ Waiting = list[tuple[tuple[Arg, ...], asyncio.Future[Any]]]
 
 
 def pack(commands: list[tuple[Arg, ...]]) -> bytes:
-    """The commands in the Redis protocol, as redis-py packs them (the first argument is
-    one word: the command's name)."""
-    parts: list[bytes] = []
-    for args in commands:
-        parts.append(b"*%d\r\n" % len(args))
-        for arg in args:
-            if isinstance(arg, str):
-                data = arg.encode()
-            elif isinstance(arg, bytes):
-                data = arg
-            elif isinstance(arg, int) and not isinstance(arg, bool):
-                data = b"%d" % arg
-            else:
-                raise TypeError(f"a Redis argument must be str, int or bytes, not {arg!r}")
-            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
+    """The commands in the Redis protocol, packed by hiredis in C (as redis-py packs them)."""
+    # hiredis's stub types the command as a tuple of one item; it takes any number.
+    return b"".join([hiredis.pack_command(args) for args in commands])  # type: ignore[arg-type]
 
 
 class RedisBatch:
