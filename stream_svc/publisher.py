@@ -67,29 +67,44 @@ KLINE_PAGE = 1000
 MAX_EVENTS_PER_SEND = 20_000
 # One command for a whole send: redis-py packs and parses one command instead of one per
 # channel (users' channels make dozens per batch), and Redis applies all of it or none.
-# ARGV: the trades a list keeps, then operations, each a letter and its arguments.
+# ARGV: the trades a list keeps, the fields end to end, then formats that split them
+# (`struct.unpack`'s "c<length>" per field, at most FIELDS_PER_FORMAT each: Lua's C stack
+# holds ~8,000 values). An operation is a letter and its arguments. One blob instead of a
+# hundred arguments: redis-py encodes and frames each argument in Python, and one
+# `struct.unpack` splits them in C, about what Redis spends reading them as arguments.
 SEND = """
 local keep = tonumber(ARGV[1]) - 1
-local i = 2
-while i <= #ARGV do
-    local op = ARGV[i]
+-- The fields, and after them where the last format stopped.
+local f = {struct.unpack(ARGV[3], ARGV[2])}
+local n = #f - 1
+for j = 4, #ARGV do  -- more than FIELDS_PER_FORMAT fields
+    local part = {struct.unpack(ARGV[j], ARGV[2], f[n + 1])}
+    for k = 1, #part do
+        f[n + k] = part[k]
+    end
+    n = n + #part - 1
+end
+local i = 1
+while i <= n do
+    local op = f[i]
     if op == 'H' then  -- key field value: a state item
-        redis.call('HSET', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+        redis.call('HSET', f[i + 1], f[i + 2], f[i + 3])
         i = i + 4
     elseif op == 'D' then  -- key: a recent-trades list about to be written again
-        redis.call('DEL', ARGV[i + 1])
+        redis.call('DEL', f[i + 1])
         i = i + 2
     elseif op == 'L' then  -- key trade: pushed newest first, the list kept short
-        redis.call('LPUSH', ARGV[i + 1], ARGV[i + 2])
-        redis.call('LTRIM', ARGV[i + 1], 0, keep)
+        redis.call('LPUSH', f[i + 1], f[i + 2])
+        redis.call('LTRIM', f[i + 1], 0, keep)
         i = i + 3
     else  -- 'P' channel envelope
-        redis.call('PUBLISH', ARGV[i + 1], ARGV[i + 2])
+        redis.call('PUBLISH', f[i + 1], f[i + 2])
         i = i + 3
     end
 end
 """
-Args = list[str | bytes]
+Args = list[bytes]  # SEND's fields
+FIELDS_PER_FORMAT = 4000
 # An Envelope's item is field 1, length-delimited: its tag, its length, its bytes.
 _SHORT_HEADS = [bytes((0x0A, n)) for n in range(0x80)]
 
@@ -112,13 +127,26 @@ def envelope(raws: list[bytes]) -> bytes:
     return b"".join(parts)
 
 
-def state_field(item: spb.MarketData) -> str | None:
+def _formats(fields: Args) -> list[str]:
+    """SEND's formats for `fields`. Never an empty field: "c0" means another thing."""
+    lengths = list(map(len, fields))
+    if 0 in lengths:
+        raise ValueError("an empty field for SEND")
+    return [
+        "c" + "c".join(map(str, lengths[i : i + FIELDS_PER_FORMAT]))
+        for i in range(0, len(lengths), FIELDS_PER_FORMAT)
+    ]
+
+
+def state_field(item: spb.MarketData) -> bytes | None:
     """The field of `md.state.<MARKET>` an item replaces, or None if it is not state."""
     kind = item.WhichOneof("body")
     if kind == "kline":
-        return f"kline.{item.kline.interval_s}"
-    if kind in ("ticker", "book_ticker"):
-        return kind
+        return b"kline.%d" % item.kline.interval_s
+    if kind == "ticker":
+        return b"ticker"
+    if kind == "book_ticker":
+        return b"book_ticker"
     return None
 
 
@@ -309,7 +337,7 @@ class Publisher:
 
     async def _send(self, channels: dict[str, list[spb.MarketData]]) -> int:
         assert self._script is not None
-        args: Args = [str(self.settings.recent_trades)]
+        args: Args = []
         messages = channels
         if self._redis_lost:
             if self.mirror is not None:
@@ -326,8 +354,10 @@ class Publisher:
             raw = raws.get(channel) if items is channels.get(channel) else None
             if raw is None:
                 raw = [item.SerializeToString() for item in items]
-            args += ("P", channel, envelope(raw))
-        await self.redis.evalsha(self._script, 0, *args)
+            args += (b"P", channel.encode(), envelope(raw))
+        await self.redis.evalsha(
+            self._script, 0, self.settings.recent_trades, b"".join(args), *_formats(args)
+        )
         return len(messages)
 
     def _remember(self, channels: dict[str, list[spb.MarketData]]) -> None:
@@ -369,10 +399,10 @@ class Publisher:
         recent trades not in them first: subscribers may have missed them."""
         out = dict(channels)
         for market, kept in self.recent.items():
-            key, channel = trades_key(market), market_channel(market)
-            args += ("D", key)
+            key, channel = trades_key(market).encode(), market_channel(market)
+            args += (b"D", key)
             for item in kept:
-                args += ("L", key, item.SerializeToString())
+                args += (b"L", key, item.SerializeToString())
             batch = out.get(channel, [])
             sent = {i.trade.trade_id for i in batch if i.WhichOneof("body") == "trade"}
             missed = [t for t in kept if t.trade.trade_id not in sent]
@@ -389,12 +419,13 @@ class Publisher:
         trades: bool = True,
     ) -> None:
         """The state items and trades of `items` (serialized: `raws`) into Redis."""
+        state, recent = state_key(market).encode(), trades_key(market).encode()
         for item, raw in zip(items, raws, strict=True):
             name = state_field(item)
             if name is not None:
-                args += ("H", state_key(market), name, raw)
+                args += (b"H", state, name, raw)
             elif trades and item.WhichOneof("body") == "trade":
-                args += ("L", trades_key(market), raw)
+                args += (b"L", recent, raw)
 
     def _write_full_state(self, args: Args, mirror: Mirror) -> None:
         ts = now_us()
