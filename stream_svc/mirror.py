@@ -235,12 +235,13 @@ class Mirror:
 
     def _event(self, ev: cpb.EngineEvent, out: Output) -> None:
         kind = ev.WhichOneof("body")
+        # The three of nearly every batch get the event's body, seq and time read once.
         if kind == "order_accepted":
-            self._accepted(ev, out)
+            self._accepted(ev.order_accepted, ev.seq, ev.ts_us, out)
         elif kind == "trade_executed":
-            self._trade(ev, out)
+            self._trade(ev.trade_executed.fill, ev.seq, ev.ts_us, out)
         elif kind == "order_closed":
-            self._closed(ev, out)
+            self._closed(ev.order_closed, ev.seq, ev.ts_us, out)
         elif kind in _TRIGGER_EVENTS:
             self._trigger(kind, ev, out)
         elif kind == "order_rested":
@@ -266,73 +267,72 @@ class Mirror:
             scales = Scales(mk.base, mk.quote, self.assets[mk.base], self.assets[mk.quote])
             self.markets[mk.symbol] = MarketState(scales, ev.seq, ev.seq)
 
-    def _accepted(self, ev: cpb.EngineEvent, out: Output) -> None:
-        a = ev.order_accepted
+    def _accepted(self, a: cpb.OrderAccepted, seq: int, ts: int, out: Output) -> None:
         o = a.order
         self._lock(o.user_id, a.locked_asset, a.locked)
         m = self.markets[o.market]
         rests = o.type == cpb.ORDER_TYPE_LIMIT and o.time_in_force == cpb.TIME_IN_FORCE_GTC
-        price = parse_units(o.price, m.scales.quote_decimals) if o.price else 0
-        self._taker = _Taker(o.order_id, o.side, price, rests)
-        if rests and ev.seq > m.applied:
-            m.move(o.side, price, parse_units(o.quantity, m.scales.base_decimals))
+        text, side, order_id = o.price, o.side, o.order_id
+        price = parse_units(text, m.scales.quote_decimals) if text else 0
+        self._taker = _Taker(order_id, side, price, rests)
+        if rests and seq > m.applied:
+            m.move(side, price, parse_units(o.quantity, m.scales.base_decimals))
         order = cpb.Order()
         order.CopyFrom(o)
-        order.updated_at_us = ev.ts_us
-        self.open_orders[o.order_id] = _OpenOrder(order)
-        self._order_update(spb.ORDER_UPDATE_KIND_ACCEPTED, order, ev, out)
+        order.updated_at_us = ts
+        self.open_orders[order_id] = _OpenOrder(order)
+        self._order_update(spb.ORDER_UPDATE_KIND_ACCEPTED, order, seq, ts, out)
 
-    def _trade(self, ev: cpb.EngineEvent, out: Output) -> None:
-        f = ev.trade_executed.fill
-        m = self.markets[f.market]
+    def _trade(self, f: cpb.Fill, seq: int, ts: int, out: Output) -> None:
+        # Each field read once: a protobuf field read makes a new Python object each time.
+        market, trade_id = f.market, f.trade_id
+        price_text, qty_text, quote_text = f.price, f.quantity, f.quote_quantity
+        maker_order, maker_user = f.maker_order_id, f.maker_user_id
+        taker_order, taker_user, taker_side = f.taker_order_id, f.taker_user_id, f.taker_side
+        m = self.markets[market]
         s = m.scales
-        price = parse_units(f.price, s.quote_decimals)
-        qty = parse_units(f.quantity, s.base_decimals)
-        quote = parse_units(f.quote_quantity, s.quote_decimals)
-        maker_fee = parse_units(f.maker_fee, s.quote_decimals) if f.maker_fee else 0
-        taker_fee = parse_units(f.taker_fee, s.quote_decimals) if f.taker_fee else 0
-        taker_buys = f.taker_side == BUY
+        price = parse_units(price_text, s.quote_decimals)
+        qty = parse_units(qty_text, s.base_decimals)
+        quote = parse_units(quote_text, s.quote_decimals)
+        maker_fee = parse_units(text, s.quote_decimals) if (text := f.maker_fee) else 0
+        taker_fee = parse_units(text, s.quote_decimals) if (text := f.taker_fee) else 0
+        taker_buys = taker_side == BUY
         maker_side = SELL if taker_buys else BUY
-        if ev.seq > m.applied:
+        if seq > m.applied:
             m.move(maker_side, price, -qty)
             taker = self._taker
-            if taker is not None and taker.order_id == f.taker_order_id and taker.rests:
-                m.move(f.taker_side, taker.price, -qty)
-        if ev.seq > m.candles_from:
-            m.candles.trade(price, qty, quote, ev.ts_us)
+            if taker is not None and taker.order_id == taker_order and taker.rests:
+                m.move(taker_side, taker.price, -qty)
+        if seq > m.candles_from:
+            m.candles.trade(price, qty, quote, ts)
             m.traded = True
         # Balances, as the engine settles a fill (see engine_svc.core.events).
-        buyer, seller = (
-            (f.taker_user_id, f.maker_user_id) if taker_buys else (f.maker_user_id, f.taker_user_id)
-        )
-        buyer_fee, seller_fee = (taker_fee, maker_fee) if taker_buys else (maker_fee, taker_fee)
+        if taker_buys:
+            buyer, seller, buyer_fee, seller_fee = taker_user, maker_user, taker_fee, maker_fee
+            buy_order, sell_order = taker_order, maker_order
+        else:
+            buyer, seller, buyer_fee, seller_fee = maker_user, taker_user, maker_fee, taker_fee
+            buy_order, sell_order = maker_order, taker_order
         self._credit(seller, s.base, 0, -qty)
         self._credit(buyer, s.base, qty, 0)
         self._credit(buyer, s.quote, 0, -(quote + buyer_fee))
         self._credit(seller, s.quote, quote - seller_fee, 0)
         self._credit(FEE_ACCOUNT, s.quote, maker_fee + taker_fee, 0)
-        buy_order, sell_order = (
-            (f.taker_order_id, f.maker_order_id)
-            if taker_buys
-            else (f.maker_order_id, f.taker_order_id)
-        )
         item = spb.MarketData()
         t = item.trade
-        t.market, t.trade_id = f.market, f.trade_id
-        t.price, t.quantity, t.quote_quantity = f.price, f.quantity, f.quote_quantity
+        t.market, t.trade_id = market, trade_id
+        t.price, t.quantity, t.quote_quantity = price_text, qty_text, quote_text
         t.buyer_is_maker, t.buy_order_id, t.sell_order_id = not taker_buys, buy_order, sell_order
-        t.ts_us, t.seq = ev.ts_us, ev.seq
-        out.add(market_channel(f.market), item)
+        t.ts_us, t.seq = ts, seq
+        out.add(market_channel(market), item)
         for order_id, user, side, client_id, fee, maker in (
-            (f.maker_order_id, f.maker_user_id, maker_side, f.maker_client_order_id,
-             maker_fee, True),
-            (f.taker_order_id, f.taker_user_id, f.taker_side, f.taker_client_order_id,
-             taker_fee, False),
-        ):  # fmt: skip
-            order = self._filled(order_id, user, f.market, side, client_id, qty, quote, ev)
-            update = self._order_update(spb.ORDER_UPDATE_KIND_FILL, order, ev, out)
-            update.trade_id = f.trade_id
-            update.fill_price, update.fill_quantity = f.price, f.quantity
+            (maker_order, maker_user, maker_side, f.maker_client_order_id, maker_fee, True),
+            (taker_order, taker_user, taker_side, f.taker_client_order_id, taker_fee, False),
+        ):
+            order = self._filled(order_id, user, market, side, client_id, qty, quote, ts)
+            update = self._order_update(spb.ORDER_UPDATE_KIND_FILL, order, seq, ts, out)
+            update.trade_id = trade_id
+            update.fill_price, update.fill_quantity = price_text, qty_text
             update.is_maker, update.fee = maker, s.price(fee)
 
     def _filled(
@@ -344,13 +344,13 @@ class Mirror:
         client_id: int,
         qty: int,
         quote: int,
-        ev: cpb.EngineEvent,
+        ts: int,
     ) -> cpb.Order:
         known = self.open_orders.get(order_id)
         if known is None:  # accepted before the publisher started: what the fill says
             return cpb.Order(
                 order_id=order_id, client_order_id=client_id, user_id=user, market=market,
-                side=side, status=cpb.ORDER_STATUS_PARTIALLY_FILLED, updated_at_us=ev.ts_us,
+                side=side, status=cpb.ORDER_STATUS_PARTIALLY_FILLED, updated_at_us=ts,
             )  # fmt: skip
         s = self.markets[market].scales
         known.filled += qty
@@ -360,31 +360,31 @@ class Mirror:
         o.executed_quote_quantity = s.price(known.filled_quote)
         full = o.quantity and parse_units(o.quantity, s.base_decimals) == known.filled
         o.status = cpb.ORDER_STATUS_FILLED if full else cpb.ORDER_STATUS_PARTIALLY_FILLED
-        o.updated_at_us = ev.ts_us
+        o.updated_at_us = ts
         return o
 
-    def _closed(self, ev: cpb.EngineEvent, out: Output) -> None:
-        c = ev.order_closed
-        m = self.markets[c.market]
+    def _closed(self, c: cpb.OrderClosed, seq: int, ts: int, out: Output) -> None:
+        market, order_id, price = c.market, c.order_id, c.price
+        m = self.markets[market]
         self._unlock(c.user_id, c.unlocked_asset, c.unlocked)
         taker = self._taker
-        never_rested = taker is not None and taker.order_id == c.order_id and not taker.rests
-        if ev.seq > m.applied and not never_rested and c.price:
+        never_rested = taker is not None and taker.order_id == order_id and not taker.rests
+        if seq > m.applied and not never_rested and price:
             s = m.scales
             remaining = parse_units(c.remaining_quantity, s.base_decimals)
             if remaining:
-                m.move(c.side, parse_units(c.price, s.quote_decimals), -remaining)
-        known = self.open_orders.pop(c.order_id, None)
+                m.move(c.side, parse_units(price, s.quote_decimals), -remaining)
+        known = self.open_orders.pop(order_id, None)
         order = known.order if known is not None else cpb.Order(
-            order_id=c.order_id, client_order_id=c.client_order_id, user_id=c.user_id,
-            market=c.market, side=c.side, price=c.price,
+            order_id=order_id, client_order_id=c.client_order_id, user_id=c.user_id,
+            market=market, side=c.side, price=price,
         )  # fmt: skip
         order.executed_quantity = c.executed_quantity
         order.executed_quote_quantity = c.executed_quote_quantity
         order.status = c.status
         order.close_reason = c.reason
-        order.updated_at_us = ev.ts_us
-        self._order_update(spb.ORDER_UPDATE_KIND_CLOSED, order, ev, out)
+        order.updated_at_us = ts
+        self._order_update(spb.ORDER_UPDATE_KIND_CLOSED, order, seq, ts, out)
 
     def _trigger(self, kind: str, ev: cpb.EngineEvent, out: Output) -> None:
         """A conditional order's own updates; once fired it is an order like any other
@@ -393,7 +393,7 @@ class Mirror:
             order = cpb.Order()
             order.CopyFrom(ev.trigger_placed.order)
             self.pending_triggers[order.order_id] = order
-            self._order_update(spb.ORDER_UPDATE_KIND_TRIGGER_PLACED, order, ev, out)
+            self._order_update(spb.ORDER_UPDATE_KIND_TRIGGER_PLACED, order, ev.seq, ev.ts_us, out)
             return
         body = getattr(ev, kind)
         placed = self.pending_triggers.pop(body.order_id, None)
@@ -406,23 +406,24 @@ class Mirror:
         if kind == "trigger_failed":
             order.status = cpb.ORDER_STATUS_TRIGGER_FAILED
             order.trigger_failure = body.message
-            self._order_update(spb.ORDER_UPDATE_KIND_TRIGGER_FAILED, order, ev, out)
+            self._order_update(spb.ORDER_UPDATE_KIND_TRIGGER_FAILED, order, ev.seq, ev.ts_us, out)
         else:
             order.status, order.close_reason = cpb.ORDER_STATUS_CANCELLED, body.reason
-            self._order_update(spb.ORDER_UPDATE_KIND_CLOSED, order, ev, out)
+            self._order_update(spb.ORDER_UPDATE_KIND_CLOSED, order, ev.seq, ev.ts_us, out)
 
     def _order_update(
         self,
         kind: spb.OrderUpdateKind.ValueType,
         order: cpb.Order,
-        ev: cpb.EngineEvent,
+        seq: int,
+        ts: int,
         out: Output,
     ) -> spb.OrderUpdate:
         """Adds an update with `order` as it stands now (copied: it changes later) and
         returns it. Built in its MarketData: setting a message field copies the message."""
         item = spb.MarketData()
         update = item.order_update
-        update.kind, update.ts_us, update.seq = kind, ev.ts_us, ev.seq
+        update.kind, update.ts_us, update.seq = kind, ts, seq
         update.order.CopyFrom(order)
         out.add(user_channel(order.user_id), item)
         return update
