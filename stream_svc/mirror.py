@@ -16,8 +16,10 @@ The book is kept as price levels. An order's events say enough to keep them exac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from sortedcontainers import SortedDict
 
 from exchange.common.v1 import common_pb2 as cpb
@@ -94,17 +96,32 @@ class _OpenOrder:
     filled_quote: int = 0
 
 
-@dataclass
+Items = RepeatedCompositeFieldContainer[spb.MarketData]
+NewItem = Callable[[], spb.MarketData]
+
+
 class Output:
-    """What one batch produced, per channel, in order."""
+    """What one batch produced, per channel, in order: `channels[c]` is the items of
+    `envelopes[c]`, the channel's message. Items are made inside it (`item`): a message of
+    its own would cost an allocation of its own, its own serialization, and a copy to
+    join the envelope."""
 
-    channels: dict[str, list[spb.MarketData]] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.envelopes: dict[str, spb.Envelope] = {}
+        self.channels: dict[str, Items] = {}
 
-    def add(self, channel: str, item: spb.MarketData) -> None:
+    def item(self, channel: str) -> spb.MarketData:
+        """A new, empty item at the end of `channel`'s."""
         items = self.channels.get(channel)
         if items is None:
-            items = self.channels[channel] = []
-        items.append(item)
+            items = self.channels[channel] = self.envelopes.setdefault(
+                channel, spb.Envelope()
+            ).items
+        return items.add()
+
+    def add(self, channel: str, item: spb.MarketData) -> None:
+        """`item`, made apart, copied to the end of `channel`'s."""
+        self.item(channel).CopyFrom(item)
 
 
 class Mirror:
@@ -139,30 +156,32 @@ class Mirror:
             self._event(ev, out)
             self.seq = ev.seq
         last = events[-1]
+        seq, ts = last.seq, last.ts_us
         for symbol, m in self.markets.items():
-            self._flush_market(symbol, m, last.seq, last.ts_us, out)
+            self._flush_market(symbol, m, seq, ts, out)
         for user, asset in sorted(self._touched_balances):
             available, locked = self.balances[(user, asset)]
             decimals = self.assets[asset]
-            item = spb.MarketData()
-            b = item.balance_update
-            b.user_id, b.asset, b.ts_us, b.seq = user, asset, last.ts_us, last.seq
+            b = out.item(user_channel(user)).balance_update
+            b.user_id, b.asset, b.ts_us, b.seq = user, asset, ts, seq
             b.available = format_units(available, decimals)
             b.locked = format_units(locked, decimals)
             deltas = self._deltas.pop((user, asset), None)
             if deltas is not None:
                 b.deltas.extend(deltas)
-            out.add(user_channel(user), item)
         self._touched_balances.clear()
         return out
 
-    def ticker(self, symbol: str, seq: int, now_us: int) -> spb.MarketData | None:
+    def ticker(
+        self, symbol: str, seq: int, now_us: int, new_item: NewItem = spb.MarketData
+    ) -> spb.MarketData | None:
+        """The market's 24h ticker now, None if it had no trade (`new_item` makes the item)."""
         m = self.markets[symbol]
         bar = m.candles.ticker(now_us)
         if bar is None:
             return None
         s = m.scales
-        item = spb.MarketData()
+        item = new_item()
         t = item.ticker
         t.market, t.trades, t.ts_us, t.seq = symbol, bar.trades, now_us, seq
         t.open, t.high, t.low = s.price(bar.open), s.price(bar.high), s.price(bar.low)
@@ -171,29 +190,32 @@ class Mirror:
         return item
 
     def klines(self, symbol: str, seq: int, ts_us: int) -> list[spb.MarketData]:
+        made = spb.Envelope()
+        self._klines(symbol, seq, ts_us, made.items.add)
+        return list(made.items)
+
+    def _klines(self, symbol: str, seq: int, ts_us: int, new_item: NewItem) -> None:
         m = self.markets[symbol]
         s = m.scales
-        out = []
         for interval in INTERVALS_S:
             bar = m.candles.open.get(interval)
             if bar is None:
                 continue
-            item = spb.MarketData()
-            k = item.kline
+            k = new_item().kline
             k.market, k.interval_s, k.trades = symbol, interval, bar.trades
             k.ts_us, k.seq = ts_us, seq
             k.open_time_us, k.close_time_us = bar.start_us, _bar_end(bar, interval)
             k.open, k.high = s.price(bar.open), s.price(bar.high)
             k.low, k.close = s.price(bar.low), s.price(bar.close)
             k.volume, k.quote_volume = s.qty(bar.volume), s.price(bar.quote_volume)
-            out.append(item)
-        return out
 
-    def book_ticker(self, symbol: str, seq: int, ts_us: int) -> spb.MarketData:
+    def book_ticker(
+        self, symbol: str, seq: int, ts_us: int, new_item: NewItem = spb.MarketData
+    ) -> spb.MarketData:
         m = self.markets[symbol]
         bid, ask = m.top()
         s = m.scales
-        item = spb.MarketData()
+        item = new_item()
         b = item.book_ticker
         b.market, b.ts_us, b.seq = symbol, ts_us, seq
         if bid is not None:
@@ -205,8 +227,7 @@ class Mirror:
     def _flush_market(self, symbol: str, m: MarketState, seq: int, ts: int, out: Output) -> None:
         channel = market_channel(symbol)
         if m.touched:
-            item = spb.MarketData()
-            diff = item.depth
+            diff = out.item(channel).depth
             diff.market, diff.ts_us = symbol, ts
             diff.first_update_id, diff.last_update_id = m.last_update_id + 1, seq
             s = m.scales
@@ -216,20 +237,16 @@ class Mirror:
                     price=s.price(price), quantity=s.qty(qty)
                 )
             diff.bids.reverse()  # best (highest) first
-            out.add(channel, item)
             m.last_update_id = seq
             m.touched.clear()
             top = m.top()
             if top != m.best:
                 m.best = top
-                out.add(channel, self.book_ticker(symbol, seq, ts))
+                self.book_ticker(symbol, seq, ts, lambda: out.item(channel))
         if m.traded:
             m.traded = False
-            ticker = self.ticker(symbol, seq, ts)
-            if ticker is not None:
-                out.add(channel, ticker)
-            for kline in self.klines(symbol, seq, ts):
-                out.add(channel, kline)
+            self.ticker(symbol, seq, ts, lambda: out.item(channel))
+            self._klines(symbol, seq, ts, lambda: out.item(channel))
 
     # ---- events ----
 
@@ -318,13 +335,11 @@ class Mirror:
         self._credit(buyer, s.quote, 0, -(quote + buyer_fee))
         self._credit(seller, s.quote, quote - seller_fee, 0)
         self._credit(FEE_ACCOUNT, s.quote, maker_fee + taker_fee, 0)
-        item = spb.MarketData()
-        t = item.trade
+        t = out.item(market_channel(market)).trade
         t.market, t.trade_id = market, trade_id
         t.price, t.quantity, t.quote_quantity = price_text, qty_text, quote_text
         t.buyer_is_maker, t.buy_order_id, t.sell_order_id = not taker_buys, buy_order, sell_order
         t.ts_us, t.seq = ts, seq
-        out.add(market_channel(market), item)
         for order_id, user, side, client_id, fee, maker in (
             (maker_order, maker_user, maker_side, f.maker_client_order_id, maker_fee, True),
             (taker_order, taker_user, taker_side, f.taker_client_order_id, taker_fee, False),
@@ -421,11 +436,9 @@ class Mirror:
     ) -> spb.OrderUpdate:
         """Adds an update with `order` as it stands now (copied: it changes later) and
         returns it. Built in its MarketData: setting a message field copies the message."""
-        item = spb.MarketData()
-        update = item.order_update
+        update = out.item(user_channel(order.user_id)).order_update
         update.kind, update.ts_us, update.seq = kind, ts, seq
         update.order.CopyFrom(order)
-        out.add(user_channel(order.user_id), item)
         return update
 
     # ---- balances ----

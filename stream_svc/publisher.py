@@ -30,6 +30,7 @@ import itertools
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import grpc
@@ -50,7 +51,7 @@ from servicekit.mtls import channel as mesh_channel
 from servicekit.mtls import listen
 from stream_svc.candles import WINDOW_MINUTES, MarketCandles
 from stream_svc.metrics import publisher_registry
-from stream_svc.mirror import MarketState, Mirror, Output, Scales
+from stream_svc.mirror import Items, MarketState, Mirror, Output, Scales
 from stream_svc.redis_keys import market_channel, state_key, trades_key
 from stream_svc.settings import PublisherSettings
 from tradekit.candles import INTERVALS_S, Candle, bucket_start
@@ -105,26 +106,6 @@ end
 """
 Args = list[bytes]  # SEND's fields
 FIELDS_PER_FORMAT = 4000
-# An Envelope's item is field 1, length-delimited: its tag, its length, its bytes.
-_SHORT_HEADS = [bytes((0x0A, n)) for n in range(0x80)]
-
-
-def envelope(raws: list[bytes]) -> bytes:
-    """`Envelope(items=...)` serialized from its items' own serializations: the same bytes,
-    without copying each item into a new message and serializing it a second time."""
-    parts: list[bytes] = []
-    for raw in raws:
-        n = len(raw)
-        if n < 0x80:
-            parts += (_SHORT_HEADS[n], raw)
-            continue
-        head = bytearray(b"\x0a")
-        while n > 0x7F:
-            head.append(n & 0x7F | 0x80)
-            n >>= 7
-        head.append(n)
-        parts += (bytes(head), raw)
-    return b"".join(parts)
 
 
 def _formats(fields: Args) -> list[str]:
@@ -279,6 +260,12 @@ def _trade(t: lpb.Trade) -> spb.MarketData:
     )  # fmt: skip
 
 
+def _copy(item: spb.MarketData) -> spb.MarketData:
+    copy = spb.MarketData()
+    copy.CopyFrom(item)
+    return copy
+
+
 def _bar(k: lpb.Kline, s: Scales) -> Candle:
     p = s.quote_decimals
     return Candle(
@@ -315,7 +302,7 @@ class Publisher:
                     self._script = await self.redis.script_load(SEND)
                 if self._redis_lost:
                     await self._merge_listed_trades()
-                published = await self._send(out.channels)
+                published = await self._send(out)
             except NoScriptError:
                 self._script = None
                 self._redis_lost = True
@@ -335,35 +322,29 @@ class Publisher:
                 self._redis_lost = False
             return
 
-    async def _send(self, channels: dict[str, list[spb.MarketData]]) -> int:
+    async def _send(self, out: Output) -> int:
         assert self._script is not None
         args: Args = []
-        messages = channels
+        envelopes = {channel: env.SerializeToString() for channel, env in out.envelopes.items()}
         if self._redis_lost:
             if self.mirror is not None:
                 self._write_full_state(args, self.mirror)
-            messages = self._rewrite_trades(args, channels)
-        raws = {channel: [item.SerializeToString() for item in items]
-                for channel, items in channels.items()}  # fmt: skip
-        for channel, items in channels.items():
+            envelopes.update(self._rewrite_trades(args, out.channels))
+        for channel, items in out.channels.items():
             if channel.startswith("md."):
-                self._write_state(
-                    args, channel[3:], items, raws[channel], trades=not self._redis_lost
-                )
-        for channel, items in messages.items():
-            raw = raws.get(channel) if items is channels.get(channel) else None
-            if raw is None:
-                raw = [item.SerializeToString() for item in items]
-            args += (b"P", channel.encode(), envelope(raw))
+                self._write_state(args, channel[3:], items, trades=not self._redis_lost)
+        for channel, raw in envelopes.items():
+            args += (b"P", channel.encode(), raw)
         await self.redis.evalsha(
             self._script, 0, self.settings.recent_trades, b"".join(args), *_formats(args)
         )
-        return len(messages)
+        return len(envelopes)
 
-    def _remember(self, channels: dict[str, list[spb.MarketData]]) -> None:
+    def _remember(self, channels: dict[str, Items]) -> None:
         for channel, items in channels.items():
             if channel.startswith("md."):
-                trades = [item for item in items if item.WhichOneof("body") == "trade"]
+                # Copies: an item of the batch would keep its whole envelope in memory.
+                trades = [_copy(item) for item in items if item.WhichOneof("body") == "trade"]
                 if trades:
                     self._keep(channel[3:], trades)
 
@@ -392,40 +373,34 @@ class Publisher:
             if raws:
                 self._keep(market, [spb.MarketData.FromString(raw) for raw in reversed(raws)])
 
-    def _rewrite_trades(
-        self, args: Args, channels: dict[str, list[spb.MarketData]]
-    ) -> dict[str, list[spb.MarketData]]:
-        """Writes each market's recent-trades list again, and returns `channels` with the
-        recent trades not in them first: subscribers may have missed them."""
-        out = dict(channels)
+    def _rewrite_trades(self, args: Args, channels: dict[str, Items]) -> dict[str, bytes]:
+        """Writes each market's recent-trades list again, and returns the envelopes of the
+        markets' channels that need the recent trades not in them first: subscribers may
+        have missed them."""
+        out: dict[str, bytes] = {}
         for market, kept in self.recent.items():
             key, channel = trades_key(market).encode(), market_channel(market)
             args += (b"D", key)
             for item in kept:
                 args += (b"L", key, item.SerializeToString())
-            batch = out.get(channel, [])
+            batch = list(channels.get(channel, ()))
             sent = {i.trade.trade_id for i in batch if i.WhichOneof("body") == "trade"}
             missed = [t for t in kept if t.trade.trade_id not in sent]
             if missed:
-                out[channel] = missed + batch
+                out[channel] = spb.Envelope(items=missed + batch).SerializeToString()
         return out
 
     def _write_state(
-        self,
-        args: Args,
-        market: str,
-        items: list[spb.MarketData],
-        raws: list[bytes],
-        trades: bool = True,
+        self, args: Args, market: str, items: Iterable[spb.MarketData], trades: bool = True
     ) -> None:
-        """The state items and trades of `items` (serialized: `raws`) into Redis."""
+        """The state items and trades of `items` into Redis."""
         state, recent = state_key(market).encode(), trades_key(market).encode()
-        for item, raw in zip(items, raws, strict=True):
+        for item in items:
             name = state_field(item)
             if name is not None:
-                args += (b"H", state, name, raw)
+                args += (b"H", state, name, item.SerializeToString())
             elif trades and item.WhichOneof("body") == "trade":
-                args += (b"L", recent, raw)
+                args += (b"L", recent, item.SerializeToString())
 
     def _write_full_state(self, args: Args, mirror: Mirror) -> None:
         ts = now_us()
@@ -437,7 +412,7 @@ class Publisher:
             ticker = mirror.ticker(symbol, mirror.seq, ts)
             if ticker is not None:
                 items.append(ticker)
-            self._write_state(args, symbol, items, [i.SerializeToString() for i in items])
+            self._write_state(args, symbol, items)
 
     async def tick_tickers(self) -> None:
         """Publishes tickers that changed because time passed (trades left the window)."""
