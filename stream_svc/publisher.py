@@ -88,16 +88,18 @@ end
 local i = 1
 while i <= n do
     local op = f[i]
-    if op == 'H' then  -- key field value: a state item
-        redis.call('HSET', f[i + 1], f[i + 2], f[i + 3])
-        i = i + 4
+    if op == 'H' then  -- key n, then n fields and values: a market's state items
+        local last = i + 2 + 2 * tonumber(f[i + 2])
+        redis.call('HSET', f[i + 1], unpack(f, i + 3, last))
+        i = last + 1
     elseif op == 'D' then  -- key: a recent-trades list about to be written again
         redis.call('DEL', f[i + 1])
         i = i + 2
-    elseif op == 'L' then  -- key trade: pushed newest first, the list kept short
-        redis.call('LPUSH', f[i + 1], f[i + 2])
+    elseif op == 'L' then  -- key n, then n trades: pushed newest first, the list kept short
+        local last = i + 2 + tonumber(f[i + 2])
+        redis.call('LPUSH', f[i + 1], unpack(f, i + 3, last))
         redis.call('LTRIM', f[i + 1], 0, keep)
-        i = i + 3
+        i = last + 1
     else  -- 'P' channel envelope
         redis.call('PUBLISH', f[i + 1], f[i + 2])
         i = i + 3
@@ -106,6 +108,10 @@ end
 """
 Args = list[bytes]  # SEND's fields
 FIELDS_PER_FORMAT = 4000
+# One HSET per market's state and one LPUSH per market's trades, not one command per item:
+# each command a script calls costs Redis more than its arguments. At most this many
+# values a command (they pass through Lua's C stack).
+VALUES_PER_COMMAND = 1000
 
 
 def _formats(fields: Args) -> list[str]:
@@ -117,6 +123,13 @@ def _formats(fields: Args) -> list[str]:
         "c" + "c".join(map(str, lengths[i : i + FIELDS_PER_FORMAT]))
         for i in range(0, len(lengths), FIELDS_PER_FORMAT)
     ]
+
+
+def _push(args: Args, key: bytes, trades: Args) -> None:
+    """LPUSHes of `trades` (oldest first) onto the list `key`."""
+    for start in range(0, len(trades), VALUES_PER_COMMAND):
+        part = trades[start : start + VALUES_PER_COMMAND]
+        args += (b"L", key, b"%d" % len(part), *part)
 
 
 def state_field(item: spb.MarketData) -> bytes | None:
@@ -381,8 +394,7 @@ class Publisher:
         for market, kept in self.recent.items():
             key, channel = trades_key(market).encode(), market_channel(market)
             args += (b"D", key)
-            for item in kept:
-                args += (b"L", key, item.SerializeToString())
+            _push(args, key, [item.SerializeToString() for item in kept])
             batch = list(channels.get(channel, ()))
             sent = {i.trade.trade_id for i in batch if i.WhichOneof("body") == "trade"}
             missed = [t for t in kept if t.trade.trade_id not in sent]
@@ -394,13 +406,19 @@ class Publisher:
         self, args: Args, market: str, items: Iterable[spb.MarketData], trades: bool = True
     ) -> None:
         """The state items and trades of `items` into Redis."""
-        state, recent = state_key(market).encode(), trades_key(market).encode()
+        fields: Args = []
+        listed: Args = []
         for item in items:
             name = state_field(item)
             if name is not None:
-                args += (b"H", state, name, item.SerializeToString())
+                fields += (name, item.SerializeToString())
             elif trades and item.WhichOneof("body") == "trade":
-                args += (b"L", recent, item.SerializeToString())
+                listed.append(item.SerializeToString())
+        key = state_key(market).encode()
+        for start in range(0, len(fields), VALUES_PER_COMMAND):
+            part = fields[start : start + VALUES_PER_COMMAND]
+            args += (b"H", key, b"%d" % (len(part) // 2), *part)
+        _push(args, trades_key(market).encode(), listed)
 
     def _write_full_state(self, args: Args, mirror: Mirror) -> None:
         ts = now_us()

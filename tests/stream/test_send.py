@@ -1,5 +1,5 @@
 """One send is one SEND script call, whatever its size: a send of more fields than one
-`struct.unpack` format holds reaches Redis whole."""
+`struct.unpack` format holds, and more trades than one LPUSH takes, reaches Redis whole."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ from redis.asyncio import Redis
 
 from exchange.stream.v1 import stream_pb2 as spb
 from stream_svc.mirror import Output
-from stream_svc.publisher import FIELDS_PER_FORMAT, Publisher
+from stream_svc.publisher import FIELDS_PER_FORMAT, VALUES_PER_COMMAND, Publisher
 from stream_svc.redis_keys import market_channel, trades_key, user_channel
 from tests.stream.conftest import publisher_settings
 
-TRADES = 2_000  # three fields each: more than one format's
+TRADES = 5_000  # a field each
 
 
 async def test_a_send_larger_than_one_format_is_published_whole(redis_url: str) -> None:
-    assert TRADES * 3 > FIELDS_PER_FORMAT
+    assert TRADES > FIELDS_PER_FORMAT
+    assert TRADES > VALUES_PER_COMMAND
     out = Output()
     for trade_id in range(1, TRADES + 1):
         out.add(
