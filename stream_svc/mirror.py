@@ -16,8 +16,10 @@ The book is kept as price levels. An order's events say enough to keep them exac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from sortedcontainers import SortedDict
 
 from exchange.common.v1 import common_pb2 as cpb
@@ -94,17 +96,32 @@ class _OpenOrder:
     filled_quote: int = 0
 
 
-@dataclass
+Items = RepeatedCompositeFieldContainer[spb.MarketData]
+NewItem = Callable[[], spb.MarketData]
+
+
 class Output:
-    """What one batch produced, per channel, in order."""
+    """What one batch produced, per channel, in order: `channels[c]` is the items of
+    `envelopes[c]`, the channel's message. Items are made inside it (`item`): a message of
+    its own would cost an allocation of its own, its own serialization, and a copy to
+    join the envelope."""
 
-    channels: dict[str, list[spb.MarketData]] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.envelopes: dict[str, spb.Envelope] = {}
+        self.channels: dict[str, Items] = {}
 
-    def add(self, channel: str, item: spb.MarketData) -> None:
+    def item(self, channel: str) -> spb.MarketData:
+        """A new, empty item at the end of `channel`'s."""
         items = self.channels.get(channel)
         if items is None:
-            items = self.channels[channel] = []
-        items.append(item)
+            items = self.channels[channel] = self.envelopes.setdefault(
+                channel, spb.Envelope()
+            ).items
+        return items.add()
+
+    def add(self, channel: str, item: spb.MarketData) -> None:
+        """`item`, made apart, copied to the end of `channel`'s."""
+        self.item(channel).CopyFrom(item)
 
 
 class Mirror:
@@ -139,30 +156,32 @@ class Mirror:
             self._event(ev, out)
             self.seq = ev.seq
         last = events[-1]
+        seq, ts = last.seq, last.ts_us
         for symbol, m in self.markets.items():
-            self._flush_market(symbol, m, last.seq, last.ts_us, out)
+            self._flush_market(symbol, m, seq, ts, out)
         for user, asset in sorted(self._touched_balances):
             available, locked = self.balances[(user, asset)]
             decimals = self.assets[asset]
-            item = spb.MarketData()
-            b = item.balance_update
-            b.user_id, b.asset, b.ts_us, b.seq = user, asset, last.ts_us, last.seq
+            b = out.item(user_channel(user)).balance_update
+            b.user_id, b.asset, b.ts_us, b.seq = user, asset, ts, seq
             b.available = format_units(available, decimals)
             b.locked = format_units(locked, decimals)
             deltas = self._deltas.pop((user, asset), None)
             if deltas is not None:
                 b.deltas.extend(deltas)
-            out.add(user_channel(user), item)
         self._touched_balances.clear()
         return out
 
-    def ticker(self, symbol: str, seq: int, now_us: int) -> spb.MarketData | None:
+    def ticker(
+        self, symbol: str, seq: int, now_us: int, new_item: NewItem = spb.MarketData
+    ) -> spb.MarketData | None:
+        """The market's 24h ticker now, None if it had no trade (`new_item` makes the item)."""
         m = self.markets[symbol]
         bar = m.candles.ticker(now_us)
         if bar is None:
             return None
         s = m.scales
-        item = spb.MarketData()
+        item = new_item()
         t = item.ticker
         t.market, t.trades, t.ts_us, t.seq = symbol, bar.trades, now_us, seq
         t.open, t.high, t.low = s.price(bar.open), s.price(bar.high), s.price(bar.low)
@@ -171,29 +190,32 @@ class Mirror:
         return item
 
     def klines(self, symbol: str, seq: int, ts_us: int) -> list[spb.MarketData]:
+        made = spb.Envelope()
+        self._klines(symbol, seq, ts_us, made.items.add)
+        return list(made.items)
+
+    def _klines(self, symbol: str, seq: int, ts_us: int, new_item: NewItem) -> None:
         m = self.markets[symbol]
         s = m.scales
-        out = []
         for interval in INTERVALS_S:
             bar = m.candles.open.get(interval)
             if bar is None:
                 continue
-            item = spb.MarketData()
-            k = item.kline
+            k = new_item().kline
             k.market, k.interval_s, k.trades = symbol, interval, bar.trades
             k.ts_us, k.seq = ts_us, seq
             k.open_time_us, k.close_time_us = bar.start_us, _bar_end(bar, interval)
             k.open, k.high = s.price(bar.open), s.price(bar.high)
             k.low, k.close = s.price(bar.low), s.price(bar.close)
             k.volume, k.quote_volume = s.qty(bar.volume), s.price(bar.quote_volume)
-            out.append(item)
-        return out
 
-    def book_ticker(self, symbol: str, seq: int, ts_us: int) -> spb.MarketData:
+    def book_ticker(
+        self, symbol: str, seq: int, ts_us: int, new_item: NewItem = spb.MarketData
+    ) -> spb.MarketData:
         m = self.markets[symbol]
         bid, ask = m.top()
         s = m.scales
-        item = spb.MarketData()
+        item = new_item()
         b = item.book_ticker
         b.market, b.ts_us, b.seq = symbol, ts_us, seq
         if bid is not None:
@@ -205,8 +227,7 @@ class Mirror:
     def _flush_market(self, symbol: str, m: MarketState, seq: int, ts: int, out: Output) -> None:
         channel = market_channel(symbol)
         if m.touched:
-            item = spb.MarketData()
-            diff = item.depth
+            diff = out.item(channel).depth
             diff.market, diff.ts_us = symbol, ts
             diff.first_update_id, diff.last_update_id = m.last_update_id + 1, seq
             s = m.scales
@@ -216,31 +237,28 @@ class Mirror:
                     price=s.price(price), quantity=s.qty(qty)
                 )
             diff.bids.reverse()  # best (highest) first
-            out.add(channel, item)
             m.last_update_id = seq
             m.touched.clear()
             top = m.top()
             if top != m.best:
                 m.best = top
-                out.add(channel, self.book_ticker(symbol, seq, ts))
+                self.book_ticker(symbol, seq, ts, lambda: out.item(channel))
         if m.traded:
             m.traded = False
-            ticker = self.ticker(symbol, seq, ts)
-            if ticker is not None:
-                out.add(channel, ticker)
-            for kline in self.klines(symbol, seq, ts):
-                out.add(channel, kline)
+            self.ticker(symbol, seq, ts, lambda: out.item(channel))
+            self._klines(symbol, seq, ts, lambda: out.item(channel))
 
     # ---- events ----
 
     def _event(self, ev: cpb.EngineEvent, out: Output) -> None:
         kind = ev.WhichOneof("body")
+        # The three of nearly every batch get the event's body, seq and time read once.
         if kind == "order_accepted":
-            self._accepted(ev, out)
+            self._accepted(ev.order_accepted, ev.seq, ev.ts_us, out)
         elif kind == "trade_executed":
-            self._trade(ev, out)
+            self._trade(ev.trade_executed.fill, ev.seq, ev.ts_us, out)
         elif kind == "order_closed":
-            self._closed(ev, out)
+            self._closed(ev.order_closed, ev.seq, ev.ts_us, out)
         elif kind in _TRIGGER_EVENTS:
             self._trigger(kind, ev, out)
         elif kind == "order_rested":
@@ -266,73 +284,70 @@ class Mirror:
             scales = Scales(mk.base, mk.quote, self.assets[mk.base], self.assets[mk.quote])
             self.markets[mk.symbol] = MarketState(scales, ev.seq, ev.seq)
 
-    def _accepted(self, ev: cpb.EngineEvent, out: Output) -> None:
-        a = ev.order_accepted
+    def _accepted(self, a: cpb.OrderAccepted, seq: int, ts: int, out: Output) -> None:
         o = a.order
         self._lock(o.user_id, a.locked_asset, a.locked)
         m = self.markets[o.market]
         rests = o.type == cpb.ORDER_TYPE_LIMIT and o.time_in_force == cpb.TIME_IN_FORCE_GTC
-        price = parse_units(o.price, m.scales.quote_decimals) if o.price else 0
-        self._taker = _Taker(o.order_id, o.side, price, rests)
-        if rests and ev.seq > m.applied:
-            m.move(o.side, price, parse_units(o.quantity, m.scales.base_decimals))
+        text, side, order_id = o.price, o.side, o.order_id
+        price = parse_units(text, m.scales.quote_decimals) if text else 0
+        self._taker = _Taker(order_id, side, price, rests)
+        if rests and seq > m.applied:
+            m.move(side, price, parse_units(o.quantity, m.scales.base_decimals))
         order = cpb.Order()
         order.CopyFrom(o)
-        order.updated_at_us = ev.ts_us
-        self.open_orders[o.order_id] = _OpenOrder(order)
-        self._order_update(spb.ORDER_UPDATE_KIND_ACCEPTED, order, ev, out)
+        order.updated_at_us = ts
+        self.open_orders[order_id] = _OpenOrder(order)
+        self._order_update(spb.ORDER_UPDATE_KIND_ACCEPTED, order, seq, ts, out)
 
-    def _trade(self, ev: cpb.EngineEvent, out: Output) -> None:
-        f = ev.trade_executed.fill
-        m = self.markets[f.market]
+    def _trade(self, f: cpb.Fill, seq: int, ts: int, out: Output) -> None:
+        # Each field read once: a protobuf field read makes a new Python object each time.
+        market, trade_id = f.market, f.trade_id
+        price_text, qty_text, quote_text = f.price, f.quantity, f.quote_quantity
+        maker_order, maker_user = f.maker_order_id, f.maker_user_id
+        taker_order, taker_user, taker_side = f.taker_order_id, f.taker_user_id, f.taker_side
+        m = self.markets[market]
         s = m.scales
-        price = parse_units(f.price, s.quote_decimals)
-        qty = parse_units(f.quantity, s.base_decimals)
-        quote = parse_units(f.quote_quantity, s.quote_decimals)
-        maker_fee = parse_units(f.maker_fee, s.quote_decimals) if f.maker_fee else 0
-        taker_fee = parse_units(f.taker_fee, s.quote_decimals) if f.taker_fee else 0
-        taker_buys = f.taker_side == BUY
+        price = parse_units(price_text, s.quote_decimals)
+        qty = parse_units(qty_text, s.base_decimals)
+        quote = parse_units(quote_text, s.quote_decimals)
+        maker_fee = parse_units(text, s.quote_decimals) if (text := f.maker_fee) else 0
+        taker_fee = parse_units(text, s.quote_decimals) if (text := f.taker_fee) else 0
+        taker_buys = taker_side == BUY
         maker_side = SELL if taker_buys else BUY
-        if ev.seq > m.applied:
+        if seq > m.applied:
             m.move(maker_side, price, -qty)
             taker = self._taker
-            if taker is not None and taker.order_id == f.taker_order_id and taker.rests:
-                m.move(f.taker_side, taker.price, -qty)
-        if ev.seq > m.candles_from:
-            m.candles.trade(price, qty, quote, ev.ts_us)
+            if taker is not None and taker.order_id == taker_order and taker.rests:
+                m.move(taker_side, taker.price, -qty)
+        if seq > m.candles_from:
+            m.candles.trade(price, qty, quote, ts)
             m.traded = True
         # Balances, as the engine settles a fill (see engine_svc.core.events).
-        buyer, seller = (
-            (f.taker_user_id, f.maker_user_id) if taker_buys else (f.maker_user_id, f.taker_user_id)
-        )
-        buyer_fee, seller_fee = (taker_fee, maker_fee) if taker_buys else (maker_fee, taker_fee)
+        if taker_buys:
+            buyer, seller, buyer_fee, seller_fee = taker_user, maker_user, taker_fee, maker_fee
+            buy_order, sell_order = taker_order, maker_order
+        else:
+            buyer, seller, buyer_fee, seller_fee = maker_user, taker_user, maker_fee, taker_fee
+            buy_order, sell_order = maker_order, taker_order
         self._credit(seller, s.base, 0, -qty)
         self._credit(buyer, s.base, qty, 0)
         self._credit(buyer, s.quote, 0, -(quote + buyer_fee))
         self._credit(seller, s.quote, quote - seller_fee, 0)
         self._credit(FEE_ACCOUNT, s.quote, maker_fee + taker_fee, 0)
-        buy_order, sell_order = (
-            (f.taker_order_id, f.maker_order_id)
-            if taker_buys
-            else (f.maker_order_id, f.taker_order_id)
-        )
-        item = spb.MarketData()
-        t = item.trade
-        t.market, t.trade_id = f.market, f.trade_id
-        t.price, t.quantity, t.quote_quantity = f.price, f.quantity, f.quote_quantity
+        t = out.item(market_channel(market)).trade
+        t.market, t.trade_id = market, trade_id
+        t.price, t.quantity, t.quote_quantity = price_text, qty_text, quote_text
         t.buyer_is_maker, t.buy_order_id, t.sell_order_id = not taker_buys, buy_order, sell_order
-        t.ts_us, t.seq = ev.ts_us, ev.seq
-        out.add(market_channel(f.market), item)
+        t.ts_us, t.seq = ts, seq
         for order_id, user, side, client_id, fee, maker in (
-            (f.maker_order_id, f.maker_user_id, maker_side, f.maker_client_order_id,
-             maker_fee, True),
-            (f.taker_order_id, f.taker_user_id, f.taker_side, f.taker_client_order_id,
-             taker_fee, False),
-        ):  # fmt: skip
-            order = self._filled(order_id, user, f.market, side, client_id, qty, quote, ev)
-            update = self._order_update(spb.ORDER_UPDATE_KIND_FILL, order, ev, out)
-            update.trade_id = f.trade_id
-            update.fill_price, update.fill_quantity = f.price, f.quantity
+            (maker_order, maker_user, maker_side, f.maker_client_order_id, maker_fee, True),
+            (taker_order, taker_user, taker_side, f.taker_client_order_id, taker_fee, False),
+        ):
+            order = self._filled(order_id, user, market, side, client_id, qty, quote, ts)
+            update = self._order_update(spb.ORDER_UPDATE_KIND_FILL, order, seq, ts, out)
+            update.trade_id = trade_id
+            update.fill_price, update.fill_quantity = price_text, qty_text
             update.is_maker, update.fee = maker, s.price(fee)
 
     def _filled(
@@ -344,13 +359,13 @@ class Mirror:
         client_id: int,
         qty: int,
         quote: int,
-        ev: cpb.EngineEvent,
+        ts: int,
     ) -> cpb.Order:
         known = self.open_orders.get(order_id)
         if known is None:  # accepted before the publisher started: what the fill says
             return cpb.Order(
                 order_id=order_id, client_order_id=client_id, user_id=user, market=market,
-                side=side, status=cpb.ORDER_STATUS_PARTIALLY_FILLED, updated_at_us=ev.ts_us,
+                side=side, status=cpb.ORDER_STATUS_PARTIALLY_FILLED, updated_at_us=ts,
             )  # fmt: skip
         s = self.markets[market].scales
         known.filled += qty
@@ -360,31 +375,31 @@ class Mirror:
         o.executed_quote_quantity = s.price(known.filled_quote)
         full = o.quantity and parse_units(o.quantity, s.base_decimals) == known.filled
         o.status = cpb.ORDER_STATUS_FILLED if full else cpb.ORDER_STATUS_PARTIALLY_FILLED
-        o.updated_at_us = ev.ts_us
+        o.updated_at_us = ts
         return o
 
-    def _closed(self, ev: cpb.EngineEvent, out: Output) -> None:
-        c = ev.order_closed
-        m = self.markets[c.market]
+    def _closed(self, c: cpb.OrderClosed, seq: int, ts: int, out: Output) -> None:
+        market, order_id, price = c.market, c.order_id, c.price
+        m = self.markets[market]
         self._unlock(c.user_id, c.unlocked_asset, c.unlocked)
         taker = self._taker
-        never_rested = taker is not None and taker.order_id == c.order_id and not taker.rests
-        if ev.seq > m.applied and not never_rested and c.price:
+        never_rested = taker is not None and taker.order_id == order_id and not taker.rests
+        if seq > m.applied and not never_rested and price:
             s = m.scales
             remaining = parse_units(c.remaining_quantity, s.base_decimals)
             if remaining:
-                m.move(c.side, parse_units(c.price, s.quote_decimals), -remaining)
-        known = self.open_orders.pop(c.order_id, None)
+                m.move(c.side, parse_units(price, s.quote_decimals), -remaining)
+        known = self.open_orders.pop(order_id, None)
         order = known.order if known is not None else cpb.Order(
-            order_id=c.order_id, client_order_id=c.client_order_id, user_id=c.user_id,
-            market=c.market, side=c.side, price=c.price,
+            order_id=order_id, client_order_id=c.client_order_id, user_id=c.user_id,
+            market=market, side=c.side, price=price,
         )  # fmt: skip
         order.executed_quantity = c.executed_quantity
         order.executed_quote_quantity = c.executed_quote_quantity
         order.status = c.status
         order.close_reason = c.reason
-        order.updated_at_us = ev.ts_us
-        self._order_update(spb.ORDER_UPDATE_KIND_CLOSED, order, ev, out)
+        order.updated_at_us = ts
+        self._order_update(spb.ORDER_UPDATE_KIND_CLOSED, order, seq, ts, out)
 
     def _trigger(self, kind: str, ev: cpb.EngineEvent, out: Output) -> None:
         """A conditional order's own updates; once fired it is an order like any other
@@ -393,7 +408,7 @@ class Mirror:
             order = cpb.Order()
             order.CopyFrom(ev.trigger_placed.order)
             self.pending_triggers[order.order_id] = order
-            self._order_update(spb.ORDER_UPDATE_KIND_TRIGGER_PLACED, order, ev, out)
+            self._order_update(spb.ORDER_UPDATE_KIND_TRIGGER_PLACED, order, ev.seq, ev.ts_us, out)
             return
         body = getattr(ev, kind)
         placed = self.pending_triggers.pop(body.order_id, None)
@@ -406,25 +421,24 @@ class Mirror:
         if kind == "trigger_failed":
             order.status = cpb.ORDER_STATUS_TRIGGER_FAILED
             order.trigger_failure = body.message
-            self._order_update(spb.ORDER_UPDATE_KIND_TRIGGER_FAILED, order, ev, out)
+            self._order_update(spb.ORDER_UPDATE_KIND_TRIGGER_FAILED, order, ev.seq, ev.ts_us, out)
         else:
             order.status, order.close_reason = cpb.ORDER_STATUS_CANCELLED, body.reason
-            self._order_update(spb.ORDER_UPDATE_KIND_CLOSED, order, ev, out)
+            self._order_update(spb.ORDER_UPDATE_KIND_CLOSED, order, ev.seq, ev.ts_us, out)
 
     def _order_update(
         self,
         kind: spb.OrderUpdateKind.ValueType,
         order: cpb.Order,
-        ev: cpb.EngineEvent,
+        seq: int,
+        ts: int,
         out: Output,
     ) -> spb.OrderUpdate:
         """Adds an update with `order` as it stands now (copied: it changes later) and
         returns it. Built in its MarketData: setting a message field copies the message."""
-        item = spb.MarketData()
-        update = item.order_update
-        update.kind, update.ts_us, update.seq = kind, ev.ts_us, ev.seq
+        update = out.item(user_channel(order.user_id)).order_update
+        update.kind, update.ts_us, update.seq = kind, ts, seq
         update.order.CopyFrom(order)
-        out.add(user_channel(order.user_id), item)
         return update
 
     # ---- balances ----

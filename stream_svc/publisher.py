@@ -30,6 +30,7 @@ import itertools
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import grpc
@@ -50,7 +51,7 @@ from servicekit.mtls import channel as mesh_channel
 from servicekit.mtls import listen
 from stream_svc.candles import WINDOW_MINUTES, MarketCandles
 from stream_svc.metrics import publisher_registry
-from stream_svc.mirror import MarketState, Mirror, Output, Scales
+from stream_svc.mirror import Items, MarketState, Mirror, Output, Scales
 from stream_svc.redis_keys import market_channel, state_key, trades_key
 from stream_svc.settings import PublisherSettings
 from tradekit.candles import INTERVALS_S, Candle, bucket_start
@@ -67,58 +68,79 @@ KLINE_PAGE = 1000
 MAX_EVENTS_PER_SEND = 20_000
 # One command for a whole send: redis-py packs and parses one command instead of one per
 # channel (users' channels make dozens per batch), and Redis applies all of it or none.
-# ARGV: the trades a list keeps, then operations, each a letter and its arguments.
+# ARGV: the trades a list keeps, the fields end to end, then formats that split them
+# (`struct.unpack`'s "c<length>" per field, at most FIELDS_PER_FORMAT each: Lua's C stack
+# holds ~8,000 values). An operation is a letter and its arguments. One blob instead of a
+# hundred arguments: redis-py encodes and frames each argument in Python, and one
+# `struct.unpack` splits them in C, about what Redis spends reading them as arguments.
 SEND = """
 local keep = tonumber(ARGV[1]) - 1
-local i = 2
-while i <= #ARGV do
-    local op = ARGV[i]
-    if op == 'H' then  -- key field value: a state item
-        redis.call('HSET', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
-        i = i + 4
+-- The fields, and after them where the last format stopped.
+local f = {struct.unpack(ARGV[3], ARGV[2])}
+local n = #f - 1
+for j = 4, #ARGV do  -- more than FIELDS_PER_FORMAT fields
+    local part = {struct.unpack(ARGV[j], ARGV[2], f[n + 1])}
+    for k = 1, #part do
+        f[n + k] = part[k]
+    end
+    n = n + #part - 1
+end
+local i = 1
+while i <= n do
+    local op = f[i]
+    if op == 'H' then  -- key n, then n fields and values: a market's state items
+        local last = i + 2 + 2 * tonumber(f[i + 2])
+        redis.call('HSET', f[i + 1], unpack(f, i + 3, last))
+        i = last + 1
     elseif op == 'D' then  -- key: a recent-trades list about to be written again
-        redis.call('DEL', ARGV[i + 1])
+        redis.call('DEL', f[i + 1])
         i = i + 2
-    elseif op == 'L' then  -- key trade: pushed newest first, the list kept short
-        redis.call('LPUSH', ARGV[i + 1], ARGV[i + 2])
-        redis.call('LTRIM', ARGV[i + 1], 0, keep)
-        i = i + 3
+    elseif op == 'L' then  -- key n, then n trades: pushed newest first, the list kept short
+        local last = i + 2 + tonumber(f[i + 2])
+        redis.call('LPUSH', f[i + 1], unpack(f, i + 3, last))
+        redis.call('LTRIM', f[i + 1], 0, keep)
+        i = last + 1
     else  -- 'P' channel envelope
-        redis.call('PUBLISH', ARGV[i + 1], ARGV[i + 2])
+        redis.call('PUBLISH', f[i + 1], f[i + 2])
         i = i + 3
     end
 end
 """
-Args = list[str | bytes]
-# An Envelope's item is field 1, length-delimited: its tag, its length, its bytes.
-_SHORT_HEADS = [bytes((0x0A, n)) for n in range(0x80)]
+Args = list[bytes]  # SEND's fields
+FIELDS_PER_FORMAT = 4000
+# One HSET per market's state and one LPUSH per market's trades, not one command per item:
+# each command a script calls costs Redis more than its arguments. At most this many
+# values a command (they pass through Lua's C stack).
+VALUES_PER_COMMAND = 1000
 
 
-def envelope(raws: list[bytes]) -> bytes:
-    """`Envelope(items=...)` serialized from its items' own serializations: the same bytes,
-    without copying each item into a new message and serializing it a second time."""
-    parts: list[bytes] = []
-    for raw in raws:
-        n = len(raw)
-        if n < 0x80:
-            parts += (_SHORT_HEADS[n], raw)
-            continue
-        head = bytearray(b"\x0a")
-        while n > 0x7F:
-            head.append(n & 0x7F | 0x80)
-            n >>= 7
-        head.append(n)
-        parts += (bytes(head), raw)
-    return b"".join(parts)
+def _formats(fields: Args) -> list[str]:
+    """SEND's formats for `fields`. Never an empty field: "c0" means another thing."""
+    lengths = list(map(len, fields))
+    if 0 in lengths:
+        raise ValueError("an empty field for SEND")
+    return [
+        "c" + "c".join(map(str, lengths[i : i + FIELDS_PER_FORMAT]))
+        for i in range(0, len(lengths), FIELDS_PER_FORMAT)
+    ]
 
 
-def state_field(item: spb.MarketData) -> str | None:
+def _push(args: Args, key: bytes, trades: Args) -> None:
+    """LPUSHes of `trades` (oldest first) onto the list `key`."""
+    for start in range(0, len(trades), VALUES_PER_COMMAND):
+        part = trades[start : start + VALUES_PER_COMMAND]
+        args += (b"L", key, b"%d" % len(part), *part)
+
+
+def state_field(item: spb.MarketData) -> bytes | None:
     """The field of `md.state.<MARKET>` an item replaces, or None if it is not state."""
     kind = item.WhichOneof("body")
     if kind == "kline":
-        return f"kline.{item.kline.interval_s}"
-    if kind in ("ticker", "book_ticker"):
-        return kind
+        return b"kline.%d" % item.kline.interval_s
+    if kind == "ticker":
+        return b"ticker"
+    if kind == "book_ticker":
+        return b"book_ticker"
     return None
 
 
@@ -251,6 +273,12 @@ def _trade(t: lpb.Trade) -> spb.MarketData:
     )  # fmt: skip
 
 
+def _copy(item: spb.MarketData) -> spb.MarketData:
+    copy = spb.MarketData()
+    copy.CopyFrom(item)
+    return copy
+
+
 def _bar(k: lpb.Kline, s: Scales) -> Candle:
     p = s.quote_decimals
     return Candle(
@@ -287,7 +315,7 @@ class Publisher:
                     self._script = await self.redis.script_load(SEND)
                 if self._redis_lost:
                     await self._merge_listed_trades()
-                published = await self._send(out.channels)
+                published = await self._send(out)
             except NoScriptError:
                 self._script = None
                 self._redis_lost = True
@@ -307,33 +335,29 @@ class Publisher:
                 self._redis_lost = False
             return
 
-    async def _send(self, channels: dict[str, list[spb.MarketData]]) -> int:
+    async def _send(self, out: Output) -> int:
         assert self._script is not None
-        args: Args = [str(self.settings.recent_trades)]
-        messages = channels
+        args: Args = []
+        envelopes = {channel: env.SerializeToString() for channel, env in out.envelopes.items()}
         if self._redis_lost:
             if self.mirror is not None:
                 self._write_full_state(args, self.mirror)
-            messages = self._rewrite_trades(args, channels)
-        raws = {channel: [item.SerializeToString() for item in items]
-                for channel, items in channels.items()}  # fmt: skip
-        for channel, items in channels.items():
+            envelopes.update(self._rewrite_trades(args, out.channels))
+        for channel, items in out.channels.items():
             if channel.startswith("md."):
-                self._write_state(
-                    args, channel[3:], items, raws[channel], trades=not self._redis_lost
-                )
-        for channel, items in messages.items():
-            raw = raws.get(channel) if items is channels.get(channel) else None
-            if raw is None:
-                raw = [item.SerializeToString() for item in items]
-            args += ("P", channel, envelope(raw))
-        await self.redis.evalsha(self._script, 0, *args)
-        return len(messages)
+                self._write_state(args, channel[3:], items, trades=not self._redis_lost)
+        for channel, raw in envelopes.items():
+            args += (b"P", channel.encode(), raw)
+        await self.redis.evalsha(
+            self._script, 0, self.settings.recent_trades, b"".join(args), *_formats(args)
+        )
+        return len(envelopes)
 
-    def _remember(self, channels: dict[str, list[spb.MarketData]]) -> None:
+    def _remember(self, channels: dict[str, Items]) -> None:
         for channel, items in channels.items():
             if channel.startswith("md."):
-                trades = [item for item in items if item.WhichOneof("body") == "trade"]
+                # Copies: an item of the batch would keep its whole envelope in memory.
+                trades = [_copy(item) for item in items if item.WhichOneof("body") == "trade"]
                 if trades:
                     self._keep(channel[3:], trades)
 
@@ -362,39 +386,39 @@ class Publisher:
             if raws:
                 self._keep(market, [spb.MarketData.FromString(raw) for raw in reversed(raws)])
 
-    def _rewrite_trades(
-        self, args: Args, channels: dict[str, list[spb.MarketData]]
-    ) -> dict[str, list[spb.MarketData]]:
-        """Writes each market's recent-trades list again, and returns `channels` with the
-        recent trades not in them first: subscribers may have missed them."""
-        out = dict(channels)
+    def _rewrite_trades(self, args: Args, channels: dict[str, Items]) -> dict[str, bytes]:
+        """Writes each market's recent-trades list again, and returns the envelopes of the
+        markets' channels that need the recent trades not in them first: subscribers may
+        have missed them."""
+        out: dict[str, bytes] = {}
         for market, kept in self.recent.items():
-            key, channel = trades_key(market), market_channel(market)
-            args += ("D", key)
-            for item in kept:
-                args += ("L", key, item.SerializeToString())
-            batch = out.get(channel, [])
+            key, channel = trades_key(market).encode(), market_channel(market)
+            args += (b"D", key)
+            _push(args, key, [item.SerializeToString() for item in kept])
+            batch = list(channels.get(channel, ()))
             sent = {i.trade.trade_id for i in batch if i.WhichOneof("body") == "trade"}
             missed = [t for t in kept if t.trade.trade_id not in sent]
             if missed:
-                out[channel] = missed + batch
+                out[channel] = spb.Envelope(items=missed + batch).SerializeToString()
         return out
 
     def _write_state(
-        self,
-        args: Args,
-        market: str,
-        items: list[spb.MarketData],
-        raws: list[bytes],
-        trades: bool = True,
+        self, args: Args, market: str, items: Iterable[spb.MarketData], trades: bool = True
     ) -> None:
-        """The state items and trades of `items` (serialized: `raws`) into Redis."""
-        for item, raw in zip(items, raws, strict=True):
+        """The state items and trades of `items` into Redis."""
+        fields: Args = []
+        listed: Args = []
+        for item in items:
             name = state_field(item)
             if name is not None:
-                args += ("H", state_key(market), name, raw)
+                fields += (name, item.SerializeToString())
             elif trades and item.WhichOneof("body") == "trade":
-                args += ("L", trades_key(market), raw)
+                listed.append(item.SerializeToString())
+        key = state_key(market).encode()
+        for start in range(0, len(fields), VALUES_PER_COMMAND):
+            part = fields[start : start + VALUES_PER_COMMAND]
+            args += (b"H", key, b"%d" % (len(part) // 2), *part)
+        _push(args, trades_key(market).encode(), listed)
 
     def _write_full_state(self, args: Args, mirror: Mirror) -> None:
         ts = now_us()
@@ -406,7 +430,7 @@ class Publisher:
             ticker = mirror.ticker(symbol, mirror.seq, ts)
             if ticker is not None:
                 items.append(ticker)
-            self._write_state(args, symbol, items, [i.SerializeToString() for i in items])
+            self._write_state(args, symbol, items)
 
     async def tick_tickers(self) -> None:
         """Publishes tickers that changed because time passed (trades left the window)."""

@@ -1,10 +1,11 @@
-"""The publisher's envelopes, built from serialized items, are Envelope's own bytes."""
+"""A batch's items are made inside their channel's Envelope: the message is Envelope's own
+bytes, whether an item was made there or copied in."""
 
 from exchange.stream.v1 import stream_pb2 as spb
-from stream_svc.publisher import envelope
+from stream_svc.mirror import Output
 
 
-def test_envelope_bytes_match_protobuf() -> None:
+def test_items_made_in_the_envelope_serialize_as_an_envelope_of_them() -> None:
     # Items of one-, two- and three-byte lengths, and an empty one.
     items = [
         spb.MarketData(trade=spb.Trade(market="TATA_INR", trade_id=7, price="1.5")),
@@ -12,7 +13,11 @@ def test_envelope_bytes_match_protobuf() -> None:
         spb.MarketData(depth=spb.DepthUpdate(market="Y" * 20_000)),
         spb.MarketData(),
     ]
-    raws = [item.SerializeToString() for item in items]
-    assert envelope(raws) == spb.Envelope(items=items).SerializeToString()
-    assert list(spb.Envelope.FromString(envelope(raws)).items) == items
-    assert envelope([]) == b""
+    out = Output()
+    out.item("md.TATA_INR").trade.CopyFrom(items[0].trade)
+    for item in items[1:]:
+        out.add("md.TATA_INR", item)
+    assert list(out.channels["md.TATA_INR"]) == items
+    raw = out.envelopes["md.TATA_INR"].SerializeToString()
+    assert raw == spb.Envelope(items=items).SerializeToString()
+    assert list(spb.Envelope.FromString(raw).items) == items
