@@ -1,6 +1,6 @@
 """The order path's Redis step alone: signed rate-limit hits through the gateway's batch.
 
-`python -m bench.redis_turn --turns 300 --per-turn 12` runs `--turns` turns of the event
+`python -m gateway_svc.bench_redis --turns 300 --per-turn 12` runs `--turns` turns of the event
 loop, each with `--per-turn` concurrent `RateLimiter.hit` calls carrying a fresh signature
 (the GCRA and first-use script a signed order runs), through `RedisBatch` against a real
 Redis (`--redis-url`, or a `redis-server` this process starts on a free port), after 20
