@@ -17,9 +17,6 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from exchange.ledger.v1.ledger_pb2_grpc import LedgerServiceStub
@@ -38,7 +35,7 @@ from gateway_svc.cors import allow_origins
 from gateway_svc.errors import Handler, error_middleware
 from gateway_svc.headers import add_security_headers
 from gateway_svc.limits import ConnectionLimiter, RateLimiter, ReplayGuard, Rule
-from gateway_svc.redis_batch import RedisBatch
+from gateway_svc.redis_batch import RedisBatch, gateway_redis
 from gateway_svc.respond import json_response
 from gateway_svc.sealing import Sealer
 from gateway_svc.settings import GatewaySettings
@@ -55,7 +52,6 @@ LATENCY = Histogram(
     ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-REDIS_POOL_SIZE = 256
 GRPC_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
 
 # Request ids (32 hex digits): this process's random prefix and a counter, unique without a
@@ -160,18 +156,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         ledger_channel = mesh_channel(
             settings.ledger_address, options=GRPC_OPTIONS, interceptors=[SendRequestId()]
         )
-        # One quick retry at most: while Redis is down, requests should fail fast with 503.
-        # A blocking pool: under a burst, requests wait briefly for a connection instead of
-        # failing once the pool's size is reached.
-        pool = BlockingConnectionPool.from_url(
-            settings.redis_url,
-            max_connections=REDIS_POOL_SIZE,
-            timeout=2,
-            socket_timeout=2,
-            socket_connect_timeout=2,
-            retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
-        )
-        redis = Redis(connection_pool=pool)
+        redis = gateway_redis(settings.redis_url)
         batch = RedisBatch(redis)
         engine = EngineClient(engine_channel, admin_token=settings.engine_admin_token)
         ledger = LedgerServiceStub(ledger_channel)

@@ -22,12 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-
 from gateway_svc.limits import RateLimiter, Rule
-from gateway_svc.redis_batch import RedisBatch
+from gateway_svc.redis_batch import RedisBatch, gateway_redis
 from launcher.ports import free_port
 from launcher.redis_server import LocalRedis
 from launcher.supervisor import Supervisor
@@ -38,16 +34,7 @@ SUBJECTS = 64
 
 async def measure(redis_url: str, turns: int, per_turn: int) -> float:
     """CPU seconds per hit of `turns` turns after the warm-up."""
-    # As the gateway makes its pool (gateway_svc/app.py).
-    pool = BlockingConnectionPool.from_url(
-        redis_url,
-        max_connections=256,
-        timeout=2,
-        socket_timeout=2,
-        socket_connect_timeout=2,
-        retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
-    )
-    redis = Redis(connection_pool=pool)
+    redis = gateway_redis(redis_url)
     rate = RateLimiter(RedisBatch(redis))
     rule = Rule("orders", 10**9, 1.0)  # never refuses: every hit runs the whole script
     run = secrets.token_hex(8)  # signatures new to the server, whatever ran before

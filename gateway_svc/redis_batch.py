@@ -23,14 +23,32 @@ import math
 from typing import Any
 
 import hiredis
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import Connection
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+POOL_SIZE = 256
 KEEP_IDLE = 2
 Arg = str | int | bytes  # what our commands are made of: names, keys, counts
 Waiting = list[tuple[tuple[Arg, ...], asyncio.Future[Any]]]
+
+
+def gateway_redis(url: str) -> Redis:
+    """The gateway's Redis client. One quick retry at most: while Redis is down, requests
+    should fail fast with 503. A blocking pool: under a burst, requests wait briefly for a
+    connection instead of failing once the pool's size is reached."""
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=POOL_SIZE,
+        timeout=2,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
+    )
+    return Redis(connection_pool=pool)
 
 
 def pack(commands: list[tuple[Arg, ...]]) -> bytes:
